@@ -1,0 +1,1 @@
+"""Private helpers shared by every method. Not part of the public API."""

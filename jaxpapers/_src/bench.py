@@ -1,0 +1,115 @@
+"""Benchmark harness shared by ``benchmarks/*.py``.
+
+Timing rules: the first call (trace + compile + one run) is reported separately as
+``compile_s``; then ``repeats`` timed calls, each ended by ``jax.block_until_ready`` (or the
+anchor's own synchronisation), and the median is the steady-state figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["Timing", "time_call", "header", "ratio_table", "parser", "write_json", "device_name"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    compile_s: float  # first call: tracing, compilation and one execution
+    median_s: float   # median of the timed repeats (steady state)
+    min_s: float
+    repeats: int
+
+
+def _sync(out: Any) -> Any:
+    import jax
+
+    return jax.block_until_ready(out)
+
+
+def time_call(fn: Callable[..., Any], *args: Any, repeats: int = 7,
+              sync: Callable[[Any], Any] | None = None) -> Timing:
+    """Time ``fn(*args)``: one untimed-for-steady-state first call, then ``repeats`` timed calls."""
+    sync = _sync if sync is None else sync
+    start = time.perf_counter()
+    sync(fn(*args))
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sync(fn(*args))
+        times.append(time.perf_counter() - start)
+    return Timing(compile_s, statistics.median(times), min(times), repeats)
+
+
+def device_name() -> str:
+    import jax
+
+    device = jax.devices()[0]
+    kind = getattr(device, "device_kind", device.platform)
+    if device.platform == "cpu":
+        kind = f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    return f"{device.platform}: {kind} x{jax.device_count()}"
+
+
+def header(extra: dict[str, str] | None = None) -> str:
+    import jax
+
+    lines = [
+        f"date: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"device: {device_name()}",
+        f"jax {jax.__version__}, python {platform.python_version()}",
+    ]
+    for name, value in (extra or {}).items():
+        lines.append(f"{name}: {value}")
+    return "\n".join(lines)
+
+
+def _fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value >= 1.0:
+        return f"{value:.2f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.2f} ms"
+    return f"{value * 1e6:.1f} µs"
+
+
+def ratio_table(rows: Sequence[dict[str, Any]], keys: Sequence[str], ours: str,
+                anchors: Sequence[str]) -> str:
+    """Markdown table: ``keys`` columns, our median time, each anchor's time and anchor/ours."""
+    head = list(keys) + [ours] + [f"{a}" for a in anchors] + [f"{a} / {ours}" for a in anchors]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        ours_s = row.get(ours)
+        cells = [str(row[k]) for k in keys] + [_fmt_seconds(ours_s)]
+        cells += [_fmt_seconds(row.get(a)) for a in anchors]
+        for a in anchors:
+            anchor_s = row.get(a)
+            ok = anchor_s is not None and ours_s
+            cells.append(f"{anchor_s / ours_s:.1f}x" if ok else "–")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, a few repeats (CI)")
+    p.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
+    p.add_argument("--repeats", type=int, default=7, help="timed repeats per cell (median)")
+    return p
+
+
+def write_json(path: str | None, payload: dict[str, Any]) -> None:
+    if not path:
+        return
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2, default=str)

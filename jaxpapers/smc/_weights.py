@@ -1,0 +1,73 @@
+"""Log-weight normalisation, effective sample size and weight validation."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+from jaxpapers._src import checks
+
+__all__ = ["ess", "log_ess", "normalize_log_weights", "weights_are_valid", "log_weights_are_valid"]
+
+
+def _check_vector(x, name: str) -> None:
+    x = jnp.asarray(x)
+    checks.require(x.ndim == 1, f"{name} must be a 1-D array of shape (num_particles,); got shape "
+                                f"{x.shape}. For groups of particles use jax.vmap.")
+    checks.require(x.shape[0] > 0, f"{name} must not be empty")
+
+
+def normalize_log_weights(log_weights):
+    """Normalised weights and the log normaliser from unnormalised log-weights.
+
+    ``weights = exp(l - logsumexp(l))`` and ``log_normalizer = logsumexp(l)``. The log-likelihood
+    increment of a particle filter is ``log_normalizer - log(num_particles)`` (log mean weight).
+
+    Args:
+      log_weights: ``[N]`` unnormalised log-weights; ``-inf`` marks a zero weight.
+
+    Returns:
+      ``(weights [N], log_normalizer [])``. If every entry is ``-inf`` or any is NaN the weights
+      are NaN (never a silent uniform fallback); :func:`log_weights_are_valid` gives the flag.
+
+    Raises:
+      ValueError: on a wrong rank or an empty array (always), and eagerly on NaN/+inf log-weights
+        or when all log-weights are ``-inf``.
+    """
+    log_weights = jnp.asarray(log_weights)
+    _check_vector(log_weights, "log_weights")
+    checks.raise_if_concrete(lambda l: ~log_weights_are_valid(l),
+                             "log_weights must contain no NaN or +inf and at least one finite "
+                             "entry", log_weights)
+    log_normalizer = logsumexp(log_weights)
+    weights = jnp.exp(log_weights - log_normalizer)
+    return weights, log_normalizer
+
+
+def log_ess(log_weights):
+    """Log effective sample size, ``2 lse(l) - lse(2 l)``, in ``[0, log N]``."""
+    log_weights = jnp.asarray(log_weights)
+    _check_vector(log_weights, "log_weights")
+    return 2.0 * logsumexp(log_weights) - logsumexp(2.0 * log_weights)
+
+
+def ess(log_weights):
+    """Effective sample size ``(sum w)^2 / sum w^2`` from unnormalised log-weights, in ``[1, N]``.
+
+    Invariant to adding a constant to the log-weights. NaN if the weights are invalid.
+    """
+    return jnp.exp(log_ess(log_weights))
+
+
+def weights_are_valid(weights):
+    """Jittable flag: weights finite, non-negative, with a positive finite sum."""
+    weights = jnp.asarray(weights)
+    total = jnp.sum(weights)
+    return jnp.all(jnp.isfinite(weights)) & jnp.all(weights >= 0) & (total > 0) & jnp.isfinite(total)
+
+
+def log_weights_are_valid(log_weights):
+    """Jittable flag: no NaN or ``+inf`` and at least one finite log-weight."""
+    log_weights = jnp.asarray(log_weights)
+    return (~jnp.any(jnp.isnan(log_weights)) & ~jnp.any(log_weights == jnp.inf)
+            & jnp.any(jnp.isfinite(log_weights)))

@@ -1,0 +1,68 @@
+"""The shared machinery: checks, checkpoints, benchmark harness, sharding harness."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxpapers._src import bench, checkpoint, checks
+from tests.multidevice import run_with_devices
+
+
+def test_error_if_eager_raises_and_passes_value():
+    x = jnp.arange(3.0)
+    assert checks.error_if(x, x < -1, "negative") is x
+    with pytest.raises(ValueError, match="negative"):
+        checks.error_if(x, x < 1, "negative")
+
+
+def test_error_if_under_jit_fails_at_run_time():
+    f = jax.jit(lambda x: checks.error_if(x * 2, jnp.isnan(x), "NaN input") + 1)
+    np.testing.assert_allclose(f(jnp.ones(3)), 3.0)
+    with pytest.raises(Exception, match="NaN input"):
+        jax.block_until_ready(f(jnp.array([1.0, jnp.nan])))
+
+
+def test_raise_if_concrete_is_silent_under_jit():
+    pred = lambda x: jnp.any(x < 0)
+    with pytest.raises(ValueError):
+        checks.raise_if_concrete(pred, "neg", jnp.array([-1.0]))
+    jax.jit(lambda x: checks.raise_if_concrete(pred, "neg", x) or x)(jnp.array([-1.0]))
+
+
+def test_require_positive_int():
+    assert checks.require_positive_int(np.int64(3), "n") == 3
+    for bad in [0, -1, 2.0, True, jnp.array(3)]:
+        with pytest.raises(ValueError):
+            checks.require_positive_int(bad, "n")
+
+
+def test_checkpoint_roundtrip_and_keep(tmp_path):
+    tree = {"w": jnp.arange(4.0), "step": jnp.int32(7), "nested": (jnp.ones((2, 2)),)}
+    assert checkpoint.restore(str(tmp_path), tree) is None
+    for step in range(4):
+        checkpoint.save(str(tmp_path), step, jax.tree_util.tree_map(lambda x: x + step, tree))
+    step, restored = checkpoint.restore(str(tmp_path), tree)
+    assert step == 3
+    np.testing.assert_array_equal(restored["w"], np.arange(4.0) + 3)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_time_call_and_ratio_table():
+    f = jax.jit(lambda x: x @ x)
+    timing = bench.time_call(f, jnp.ones((8, 8)), repeats=3)
+    assert timing.compile_s > 0 and 0 < timing.min_s <= timing.median_s
+    table = bench.ratio_table([{"n": 8, "ours": 1e-3, "anchor": 5e-3}], ["n"], "ours", ["anchor"])
+    assert "5.0x" in table
+
+
+def test_multidevice_harness_sees_eight_devices():
+    out = run_with_devices("""
+        import jax.numpy as jnp
+        from jaxpapers._src.sharding import data_mesh, shard_batch
+        mesh = data_mesh(8)
+        x = shard_batch(jnp.arange(16.0), mesh)
+        assert len(x.sharding.device_set) == 8
+        print(float(jnp.sum(x)))
+    """)
+    assert out.strip().endswith("120.0")
