@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-_SCALES = ("quick", "paper")
+_SCALES = ("quick", "paper", "smoke")
 
 
 class _Parser(argparse.ArgumentParser):

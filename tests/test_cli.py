@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 
@@ -52,8 +51,7 @@ def test_run_context_validates():
 
 
 def test_reproduce_smc_writes_results(tmp_path):
-    env = dict(os.environ, JAXPAPERS_SMOKE="1")
-    proc = _run("reproduce", "smc", "--out", str(tmp_path), "--no-progress", env=env)
+    proc = _run("reproduce", "smc", "--scale", "smoke", "--out", str(tmp_path), "--no-progress")
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((tmp_path / "smc" / "results.json").read_text())
     for field in ["method", "experiment", "scale", "seed", "config", "metrics", "paper",

@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["METHODS", "Method", "RunContext", "RunResult", "implemented", "reproduce"]
 
-SCALES = ("quick", "paper")
+SCALES = ("quick", "paper", "smoke")  # smoke: tiny sizes for CI only
 
 
 @dataclasses.dataclass(frozen=True)
