@@ -41,7 +41,7 @@ def test_checkpoint_roundtrip_and_keep(tmp_path):
     tree = {"w": jnp.arange(4.0), "step": jnp.int32(7), "nested": (jnp.ones((2, 2)),)}
     assert checkpoint.restore(str(tmp_path), tree) is None
     for step in range(4):
-        checkpoint.save(str(tmp_path), step, jax.tree_util.tree_map(lambda x: x + step, tree))
+        checkpoint.save(str(tmp_path), step, jax.tree_util.tree_map(lambda x, s=step: x + s, tree))
     step, restored = checkpoint.restore(str(tmp_path), tree)
     assert step == 3
     np.testing.assert_array_equal(restored["w"], np.arange(4.0) + 3)

@@ -29,8 +29,8 @@ def latest_step(directory: str) -> int | None:
 
 
 def save(directory: str, step: int, tree: Any, keep: int = 2) -> str:
-    from flax import serialization
     import jax
+    from flax import serialization
 
     os.makedirs(directory, exist_ok=True)
     payload = serialization.msgpack_serialize(

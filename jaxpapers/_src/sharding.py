@@ -10,8 +10,8 @@ __all__ = ["data_mesh", "shard_batch", "replicate"]
 def data_mesh(num_devices: int | None = None):
     """A 1-D mesh named ``data`` over the first ``num_devices`` devices (Auto axis type)."""
     import jax
-    from jax.sharding import AxisType, Mesh
     import numpy as np
+    from jax.sharding import AxisType, Mesh
 
     devices = jax.devices()
     num_devices = len(devices) if num_devices is None else num_devices

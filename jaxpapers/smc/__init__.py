@@ -12,6 +12,11 @@ Public API::
     maybe_resample(key, log_weights, threshold=0.5, scheme="systematic")
         -> (indices, new_log_weights, did_resample)
 
+A reference problem with an exact answer (linear-Gaussian state-space model)::
+
+    LGSSM, simulate(key, model, T), kalman_log_likelihood(model, ys),
+    bootstrap_particle_filter(key, model, ys, num_particles, scheme, ess_threshold)
+
 Groups of particles (``[G, K]`` log-weights) resample independently with ``jax.vmap``::
 
     keys = jax.random.split(key, G)
@@ -19,6 +24,13 @@ Groups of particles (``[G, K]`` log-weights) resample independently with ``jax.v
 """
 
 from jaxpapers.smc._adaptive import maybe_resample, resample
+from jaxpapers.smc._lgssm import (
+    LGSSM,
+    FilterOutput,
+    bootstrap_particle_filter,
+    kalman_log_likelihood,
+    simulate,
+)
 from jaxpapers.smc._resampling import RESAMPLERS, multinomial, residual, stratified, systematic
 from jaxpapers.smc._weights import (
     ess,
@@ -29,6 +41,11 @@ from jaxpapers.smc._weights import (
 )
 
 __all__ = [
+    "FilterOutput",
+    "LGSSM",
+    "bootstrap_particle_filter",
+    "kalman_log_likelihood",
+    "simulate",
     "RESAMPLERS",
     "ess",
     "log_ess",

@@ -63,7 +63,8 @@ def weights_are_valid(weights):
     """Jittable flag: weights finite, non-negative, with a positive finite sum."""
     weights = jnp.asarray(weights)
     total = jnp.sum(weights)
-    return jnp.all(jnp.isfinite(weights)) & jnp.all(weights >= 0) & (total > 0) & jnp.isfinite(total)
+    finite = jnp.all(jnp.isfinite(weights)) & jnp.isfinite(total)
+    return finite & jnp.all(weights >= 0) & (total > 0)
 
 
 def log_weights_are_valid(log_weights):

@@ -1,0 +1,172 @@
+"""Resampling schemes against exact count laws (spec §5 oracles 1-10) and bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxpapers import smc
+from tests.contracts import check_kernel_contract
+
+SCHEMES = ["multinomial", "stratified", "systematic", "residual"]
+W5 = np.array([0.5, 0.25, 0.125, 0.0625, 0.0625])
+REPLICATES = 20_000
+
+
+def exact_count_variance(scheme, w, m):
+    """Exact Var(N_i) for each scheme (Douc, Cappé & Moulines 2005), float64."""
+    w = np.asarray(w, np.float64) / np.sum(w)
+    expected = m * w
+    frac = expected - np.floor(expected)
+    if scheme == "multinomial":
+        return m * w * (1 - w)
+    if scheme == "systematic":  # counts are floor or ceil of M W_i
+        return frac * (1 - frac)
+    if scheme == "residual":
+        r = m - np.floor(expected).sum()
+        rw = frac / frac.sum() if r > 0 else np.zeros_like(w)
+        return r * rw * (1 - rw)
+    # stratified: sum over strata of l(1 - l), l = |[M C_{i-1}, M C_i) ∩ [m, m + 1)|
+    upper = m * np.cumsum(w)
+    lower = np.concatenate([[0.0], upper[:-1]])
+    var = np.zeros_like(w)
+    for stratum in range(m):
+        length = np.clip(np.minimum(upper, stratum + 1) - np.maximum(lower, stratum), 0, None)
+        var += length * (1 - length)
+    return var
+
+
+def replicate_counts(scheme, weights, num_samples, replicates=REPLICATES, seed=0):
+    fn = smc.RESAMPLERS[scheme]
+    keys = jax.random.split(jax.random.key(seed), replicates)
+    weights = jnp.asarray(weights, jnp.float32)
+    n = weights.shape[0]
+    counts = jax.jit(jax.vmap(
+        lambda k: jnp.bincount(fn(k, weights, num_samples), length=n)))(keys)
+    return np.asarray(counts, np.float64)
+
+
+def test_exact_variance_oracle_matches_spec_values():
+    spec = {
+        "multinomial": [1.25, 0.9375, 0.546875, 0.29297, 0.29297],
+        "systematic": [0.25, 0.1875, 0.234375, 0.21484, 0.21484],
+        "stratified": [0.25, 0.4375, 0.421875, 0.21484, 0.21484],
+        "residual": [0.375, 0.21875, 0.4296875, 0.26367, 0.26367],
+    }
+    for scheme, values in spec.items():
+        np.testing.assert_allclose(exact_count_variance(scheme, W5, 5), values, atol=1e-5)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("weights, num_samples", [
+    (W5, 5),
+    (np.array([0.05, 0.3, 0.0, 0.15, 0.2, 0.3]), 4),    # M < N, a zero weight
+    (np.array([0.05, 0.3, 0.0, 0.15, 0.2, 0.3]), 13),   # M > N
+])
+def test_count_means_and_variances_are_exact(scheme, weights, num_samples):
+    counts = replicate_counts(scheme, weights, num_samples)
+    w = weights / weights.sum()
+    expected_mean = num_samples * w
+    exact_var = exact_count_variance(scheme, w, num_samples)
+    mean = counts.mean(0)
+    # 5 standard errors of the mean (exact variance) and of the sample variance (empirical).
+    mean_se = np.sqrt(exact_var / REPLICATES)
+    assert np.all(np.abs(mean - expected_mean) <= 5 * mean_se + 1e-12), (mean, expected_mean)
+    centred_sq = (counts - mean) ** 2
+    var_se = centred_sq.std(0) / np.sqrt(REPLICATES)
+    assert np.all(np.abs(counts.var(0) - exact_var) <= 5 * var_se + 1e-12), \
+        (counts.var(0), exact_var)
+    assert np.all(counts.sum(1) == num_samples)
+
+
+def test_systematic_counts_always_floor_or_ceil():
+    w = np.random.default_rng(1).gamma(0.3, size=50)
+    counts = replicate_counts("systematic", w, 37, replicates=2000)
+    expected = 37 * w / w.sum()
+    assert np.all((counts >= np.floor(expected) - 1e-9) & (counts <= np.ceil(expected) + 1e-9))
+
+
+def test_multinomial_pooled_chi_square():
+    counts = replicate_counts("multinomial", W5, 5).sum(0)
+    expected = counts.sum() * W5
+    p_value = stats.chisquare(counts, expected).pvalue
+    assert p_value > 1e-3
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_one_hot_weights_select_only_the_hot_index(scheme, key):
+    w = jnp.zeros(7).at[4].set(2.5)
+    np.testing.assert_array_equal(smc.RESAMPLERS[scheme](key, w, 9), np.full(9, 4))
+
+
+@pytest.mark.parametrize("scheme", ["stratified", "systematic", "residual"])
+def test_uniform_weights_power_of_two_give_identity(scheme, key):
+    keys = jax.random.split(key, 50)
+    out = jax.vmap(lambda k: smc.RESAMPLERS[scheme](k, jnp.ones(8)))(keys)
+    np.testing.assert_array_equal(out, np.tile(np.arange(8), (50, 1)))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_zero_weight_particles_are_never_selected(scheme, key):
+    w = jnp.array([0.0, 0.3, 0.0, 0.0, 0.5, 0.2, 0.0])
+    keys = jax.random.split(key, 4000)
+    out = np.asarray(jax.jit(jax.vmap(lambda k: smc.RESAMPLERS[scheme](k, w, 7)))(keys))
+    assert set(np.unique(out)) <= {1, 4, 5}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_tiny_float32_weights_never_give_out_of_range_indices(scheme, key):
+    w = jnp.array([1 - 3e-8, 1e-8, 1e-8, 1e-8], jnp.float32)
+    keys = jax.random.split(key, 2000)
+    out = np.asarray(jax.vmap(lambda k: smc.RESAMPLERS[scheme](k, w, 16))(keys))
+    assert out.min() >= 0 and out.max() <= 3
+    # a long vector whose float32 running sum drifts below the total
+    big = jnp.full((100_003,), 0.1, jnp.float32)
+    idx = np.asarray(smc.RESAMPLERS[scheme](key, big, 1000))
+    assert idx.min() >= 0 and idx.max() < big.shape[0]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_output_contract_sorted_int32_any_size(scheme, key):
+    w = jax.random.uniform(key, (11,))
+    for m in (1, 3, 11, 40):
+        out = smc.RESAMPLERS[scheme](key, w, m)
+        assert out.shape == (m,) and out.dtype == jnp.int32
+        assert np.all(np.diff(np.asarray(out)) >= 0)
+    check_kernel_contract(lambda k, w: smc.RESAMPLERS[scheme](k, w, 32), w)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_log_weight_shift_invariance(scheme, key):
+    log_w = jax.random.normal(key, (64,))
+    a = smc.resample(key, log_w, scheme)
+    b = smc.resample(key, log_w + 123.0, scheme)
+    c = smc.resample(key, log_w - 50.0, scheme)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_grouped_vmap_equals_loop_over_groups(scheme, key):
+    groups, k = 6, 9
+    log_w = jax.random.normal(key, (groups, k))
+    keys = jax.random.split(jax.random.key(3), groups)
+    batched = jax.vmap(lambda kk, lw: smc.resample(kk, lw, scheme))(keys, log_w)
+    looped = np.stack([smc.resample(keys[g], log_w[g], scheme) for g in range(groups)])
+    np.testing.assert_array_equal(batched, looped)
+    assert np.all((np.asarray(batched) >= 0) & (np.asarray(batched) < k))
+
+
+def test_unbiased_weighted_mean_at_large_n(key):
+    """Weighted mean of a test function is preserved within 5 standard errors."""
+    key_w, key_r = jax.random.split(key)
+    n = 4096
+    log_w = jax.random.normal(key_w, (n,))
+    x = jnp.linspace(-2.0, 2.0, n)
+    w = jax.nn.softmax(log_w)
+    target = float(jnp.sum(w * x))
+    stderr = float(jnp.sqrt(jnp.sum(w * (x - target) ** 2) / n))  # multinomial bound
+    for scheme in SCHEMES:
+        idx = smc.resample(key_r, log_w, scheme)
+        assert abs(float(jnp.mean(x[idx])) - target) < 5 * stderr, scheme
