@@ -58,21 +58,19 @@ def sample_layer_weights(key, d: int, width: int, sigma_u=0.0, sigma_w=0.0,
       :class:`MLPWeights`.
     """
     dtype = jnp.result_type(float) if dtype is None else dtype
-    ku, kbu, kw, kbw = jax.random.split(key, 4)
-    return MLPWeights(
-        u=jax.random.normal(ku, (width, d), dtype),
-        b_u=sigma_u * jax.random.normal(kbu, (width,), dtype),
-        w=jax.random.normal(kw, (d, width), dtype),
-        b_w=sigma_w * jax.random.normal(kbw, (d,), dtype),
-    )
+    # one draw (one threefry call compiles much faster than four), then sliced
+    z = jax.random.normal(key, (2 * width * d + width + d,), dtype)
+    u, w, b_u, b_w = jnp.split(z, [width * d, 2 * width * d, 2 * width * d + width])
+    return MLPWeights(u=u.reshape(width, d), b_u=sigma_u * b_u, w=w.reshape(d, width),
+                      b_w=sigma_w * b_w)
 
 
 def mlp_field(y, weights: MLPWeights, activation: str):
     """``G(y) = W phi(U y / sqrt(d) + b_U) / sqrt(m) + b_W`` for each row of ``y: [N, d]``."""
     phi = activation_fn(activation)
     width, d = weights.u.shape
-    hidden = phi(y @ weights.u.T / jnp.sqrt(jnp.asarray(d, y.dtype)) + weights.b_u)
-    return hidden @ weights.w.T / jnp.sqrt(jnp.asarray(width, y.dtype)) + weights.b_w
+    hidden = phi(y @ weights.u.T / jnp.sqrt(jnp.asarray(d, y.dtype)) + weights.b_u[None])
+    return hidden @ weights.w.T / jnp.sqrt(jnp.asarray(width, y.dtype)) + weights.b_w[None]
 
 
 def _queries_values(x, qk, value):

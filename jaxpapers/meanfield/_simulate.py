@@ -121,7 +121,7 @@ def _noise_setup(key, config: ModelConfig, coeffs, d: int, dtype):
             gram = jnp.clip(y @ y.T, -1.0, 1.0)
             cov = jnp.interp(gram, grid, table)
             evals, evecs = jnp.linalg.eigh(0.5 * (cov + cov.T))
-            root = (evecs * jnp.sqrt(jnp.maximum(evals, 0.0))) @ evecs.T
+            root = (evecs * jnp.sqrt(jnp.maximum(evals, 0.0))[None, :]) @ evecs.T
             z = jax.random.normal(jax.random.fold_in(key, layer), y.shape, dtype)
             return sqdt * (root @ z)
 
@@ -135,7 +135,7 @@ def _noise_setup(key, config: ModelConfig, coeffs, d: int, dtype):
     r = config.brownian_substeps
 
     def features(y):
-        hidden = phi(y @ feats.u.T / jnp.sqrt(jnp.asarray(d, dtype)) + feats.b_u)
+        hidden = phi(y @ feats.u.T / jnp.sqrt(jnp.asarray(d, dtype)) + feats.b_u[None])
         hidden = hidden / jnp.sqrt(jnp.asarray(config.width, dtype))
         return jnp.concatenate([hidden, jnp.broadcast_to(sw, y.shape[:1] + (1,))], axis=-1)
 

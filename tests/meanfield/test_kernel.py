@@ -22,7 +22,8 @@ TABLE = {
              (3.95e-3, 3.97e-3, -3.50e-3, 8.84e-3), (1.65e-2, 4.00e-3, -.398, -.756),
              (1.96e-3, 1.97e-3, -1.73e-3, 4.41e-3), (1.45e-2, 1.99e-3, -.797, -1.56)],
 }
-ROWS = [(act, d, s, vals) for act, cols in TABLE.items() for (d, s), vals in zip(COLUMNS, cols)]
+ROWS = [(act, d, s, vals) for act, cols in TABLE.items()
+        for (d, s), vals in zip(COLUMNS, cols, strict=True)]
 
 
 @pytest.mark.parametrize("act,d,sigma,expected", ROWS,
