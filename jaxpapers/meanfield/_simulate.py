@@ -83,9 +83,13 @@ def _check_tokens(x0):
     checks.require(n >= 1, "x0 must hold at least one token")
     checks.require(d >= 2, f"token dimension d must be >= 2; got d={d}")
     norms = jnp.linalg.norm(x0, axis=-1)
+    message = ("x0 must hold finite unit-norm rows (tokens on the sphere); "
+               f"|norm - 1| must be <= {_UNIT_TOL}")
+    checks.raise_if_concrete(lambda nrm: ~(jnp.abs(nrm - 1.0) <= _UNIT_TOL), message, norms)
+    # Under jit/vmap (no host callback: it would be unrolled over the vmapped runs) a bad row
+    # becomes NaN, and attention spreads it, so a bad input gives a NaN output, never garbage.
     bad = ~(jnp.abs(norms - 1.0) <= _UNIT_TOL)  # NaN compares False -> bad
-    return checks.error_if(x0, bad, "x0 must hold finite unit-norm rows (tokens on the sphere); "
-                           f"|norm - 1| must be <= {_UNIT_TOL}")
+    return jnp.where(bad[:, None], jnp.nan, x0)
 
 
 class _Noise(NamedTuple):
@@ -206,7 +210,7 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
 
     Raises:
       ValueError: ``x0`` not ``(N, d)`` with ``d >= 2``; non-unit or NaN rows (eagerly; under
-        ``jit`` the same check fails the computation at run time).
+        ``jit``/``vmap`` such rows are set to NaN, so the output is NaN).
     """
     x0 = _check_tokens(x0)
     if not isinstance(config, ModelConfig):
