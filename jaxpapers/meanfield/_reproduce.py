@@ -102,7 +102,8 @@ def run_grid(ctx: RunContext, key, activation: str, d: int, sizes: dict):
 def run_lyapunov(ctx: RunContext, key, activation, d, sigma, sizes):
     lam = float(kernel_constants(activation, d, sigma, sigma).lambda1)
     dt = min(sizes["lyap_dt"], 0.05 / abs(lam))
-    horizon = sizes["lyap_horizon"] or max(5.0, 5.0 / abs(lam))  # ~5 e-folds at least
+    # paper scale: at least 5 e-folds and T >= 50, capped at T = 500 for the slowest rows
+    horizon = sizes["lyap_horizon"] or min(500.0, max(50.0, 5.0 / abs(lam)))
     layers = int(np.ceil(horizon / dt))
     cfg = ModelConfig(num_layers=layers, horizon=layers * dt, activation=activation,
                       width=sizes["lyap_width"])

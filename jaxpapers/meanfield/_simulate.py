@@ -148,7 +148,10 @@ def _noise_setup(key, config: ModelConfig, coeffs, d: int, dtype):
             k = jax.random.fold_in(path_key, layer * r + j)
             return jax.random.normal(k, (config.width + 1, d), dtype)
 
-        db = jnp.sum(jax.vmap(fine)(jnp.arange(r)), axis=0) * jnp.sqrt(dt / r)
+        if r == 1:
+            db = fine(0) * sqdt
+        else:
+            db = jnp.sum(jax.vmap(fine)(jnp.arange(r)), axis=0) * jnp.sqrt(dt / r)
         return _Noise(lambda y: features(y) @ db, lambda y: jnp.sum(features(y) ** 2, axis=-1))
 
     return factory
