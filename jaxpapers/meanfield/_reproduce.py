@@ -77,7 +77,8 @@ def run_grid(ctx: RunContext, key, activation: str, d: int, sizes: dict):
     cfg = ModelConfig(num_layers=sizes["layers"], horizon=sizes["horizon"],
                       activation="relu" if activation == "none" else activation,
                       width=sizes["width"], noise=noise, save_every=1)
-    cells = list(itertools.product(sizes["sigmas"], ATTENTION))
+    sigmas = (0.0,) if activation == "none" else sizes["sigmas"]  # no MLP: no bias either
+    cells = list(itertools.product(sigmas, ATTENTION))
     sig = jnp.asarray([c[0] for c in cells], jnp.float32)
     att = jnp.asarray([c[1] for c in cells], jnp.float32)
     key_x, key_noise = jax.random.split(key)
@@ -145,12 +146,17 @@ def _plots(ctx: RunContext, grids: dict, sizes: dict) -> list[str]:
 
     plt = pyplot()
     paths = []
-    panels = [(act, d, s) for (act, d) in grids for s in sizes["sigmas"]]
+    rows = list(dict.fromkeys(act for act, _ in grids))  # activations, in order
+    cols = list(itertools.product(sizes["dims"], sizes["sigmas"]))
     for metric, label, fname in [("energy", r"$\mathcal{E}_\beta$", "energy_vs_layer.png"),
                                  ("one_minus_cos", r"$1-\overline{\cos}$", "cosine_vs_layer.png")]:
-        cols = len(panels)
-        fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols, 3.0), squeeze=False)
-        for ax, (act, d, s) in zip(axes[0], panels, strict=True):
+        size = (3.4 * len(cols), 2.8 * len(rows) + 0.4)
+        fig, axes = plt.subplots(len(rows), len(cols), figsize=size, squeeze=False)
+        for (r, act), (c, (d, s)) in itertools.product(enumerate(rows), enumerate(cols)):
+            ax = axes[r, c]
+            if (s, ATTENTION[0]) not in grids[(act, d)]:
+                ax.axis("off")
+                continue
             for a, color in zip(ATTENTION, ("C0", "C2", "C3"), strict=True):
                 vals = getattr(grids[(act, d)][(s, a)], metric)
                 vals = np.maximum(vals, 1e-12)
@@ -161,7 +167,7 @@ def _plots(ctx: RunContext, grids: dict, sizes: dict) -> list[str]:
             ax.set_yscale("log")
             ax.set_title(f"{act}, d={d}, σ={s:g}", fontsize=9)
             ax.set_xlabel("layer")
-        axes[0, 0].set_ylabel(label)
+            ax.set_ylabel(label)
         axes[0, 0].legend(fontsize=7)
         fig.suptitle(f"N={sizes['tokens']}, L={sizes['layers']}, T={sizes['horizon']:g}, "
                      f"β=1, m={sizes['width']}, {sizes['runs']} runs (median, IQR)", fontsize=9)
@@ -200,7 +206,7 @@ def run(ctx: RunContext) -> RunResult:
         exact0 = expected_initial_energy(sizes["tokens"], d, 1.0)
         table.append(dict(quantity=f"mean initial E_β ({act}, d={d})", ours=float(e0),
                           paper=round(exact0, 4), note="closed form for i.i.d. uniform tokens"))
-        for s in sizes["sigmas"]:
+        for s in sorted({c[0] for c in cells}):
             final = {a: cells[(s, a)].energy[:, -1] for a in ATTENTION}
             med = {a: float(np.median(final[a])) for a in ATTENTION}
             metrics["grid"][f"{act}/d={d}/sigma={s:g}"] = {
