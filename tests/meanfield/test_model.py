@@ -13,6 +13,7 @@ from jaxpapers.meanfield import (
     diameter,
     energy,
     layer_map,
+    lyapunov_exponent,
     one_minus_mean_cos,
     one_minus_mean_cos_sq,
     order_parameter,
@@ -154,6 +155,7 @@ def test_kernel_contracts():
     check_kernel_contract(lambda k, x: sde_solve(k, x, base.replace(noise="gp"), coeffs), x0)
     check_kernel_contract(
         lambda k, x: sde_solve(k, x, base.replace(noise="features", scheme="heun"), coeffs), x0)
+    check_kernel_contract(lambda k, x: lyapunov_exponent(k, x[:1], base, coeffs), x0)
     check_kernel_contract(lambda k: uniform_sphere(k, 4, 3))
     check_kernel_contract(lambda k: sample_layer_weights(k, 3, 4, 0.1, 0.1))
 

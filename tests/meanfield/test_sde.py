@@ -155,3 +155,25 @@ def test_energy_decays_at_least_at_lambda_bar_prime_rate():
                                                                        _x0_runs(runs, 64, d))
     rate, se = energy_rate(out.saved.energy, 5.0)
     assert float(rate) <= float(lambda_bar_prime(1.0, "relu", d, sigma, sigma)) + Z * float(se)
+
+
+@pytest.mark.slow
+def test_propagation_of_chaos_proxies_shrink_with_n():
+    # systems of different size driven by the same per-layer weights (same run key) approach
+    # the reference system as N grows (paper Prop. 3.x): compare N = 16 with N = 256
+    from jaxpapers.meanfield import chaos_proxies
+
+    d, runs, n_ref = 5, 16, 2048
+    cfg = ModelConfig(num_layers=10, horizon=1.0, width=32)
+    coeffs = Coefficients(1.0, 1.0, 0.1, 0.1)
+    keys = jax.random.split(jax.random.key(4), runs)
+
+    def proxies(n, seed):
+        x0 = _x0_runs(runs, n, d, seed=seed)
+        return jax.jit(jax.vmap(lambda k, x: sde_solve(k, x, cfg, coeffs).x))(keys, x0)
+
+    ref, small, large = proxies(n_ref, 1), proxies(16, 2), proxies(256, 3)
+    p_small = np.asarray(jax.vmap(chaos_proxies)(small, ref)[1], np.float64)
+    p_large = np.asarray(jax.vmap(chaos_proxies)(large, ref)[1], np.float64)
+    diff = p_small - p_large  # second-moment proxy; paired over runs (same noise)
+    assert diff.mean() > Z * diff.std(ddof=1) / np.sqrt(runs), (p_small.mean(), p_large.mean())
