@@ -153,8 +153,6 @@ def test_kernel_contracts():
     coeffs = Coefficients(1.0, 1.0, 0.1, 0.1)
     check_kernel_contract(lambda k, x: transformer_forward(k, x, base, coeffs), x0)
     check_kernel_contract(lambda k, x: sde_solve(k, x, base.replace(noise="gp"), coeffs), x0)
-    check_kernel_contract(
-        lambda k, x: sde_solve(k, x, base.replace(noise="features", scheme="heun"), coeffs), x0)
     check_kernel_contract(lambda k, x: lyapunov_exponent(k, x[:1], base, coeffs), x0)
     check_kernel_contract(lambda k: uniform_sphere(k, 4, 3))
     check_kernel_contract(lambda k: sample_layer_weights(k, 3, 4, 0.1, 0.1))
