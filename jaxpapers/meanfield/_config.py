@@ -1,0 +1,123 @@
+"""Static configuration and traced coefficients of the mean-field transformer dynamics."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+from jaxpapers.meanfield._kernel import ACTIVATIONS
+
+__all__ = ["NOISES", "SCHEMES", "Coefficients", "ModelConfig"]
+
+NOISES = ("mlp", "gp", "features", "none")
+SCHEMES = ("ln", "ito", "heun")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Static (compile-time) settings; a new value means a new compile.
+
+    Attributes:
+      num_layers: depth ``L`` (number of steps), ``>= 1``.
+      horizon: time horizon ``T > 0``; the step is ``dt = T / L``.
+      activation: MLP activation, one of ``relu, silu, tanh, sigmoid, linear``.
+      width: MLP width ``m`` for ``noise="mlp"``; number of fixed features ``M`` for
+        ``noise="features"``; unused otherwise.
+      noise: ``"mlp"`` (the paper's model: a fresh random MLP per layer, i.e. random features
+        resampled every step), ``"gp"`` (the exact infinite-width Gaussian field at the ``N``
+        current points, via a symmetric eigh square root of ``kappa(X X^T)``), ``"features"``
+        (``width`` fixed random features with Brownian weights: the field is a function, so
+        runs with different ``L`` can share one Brownian path) or ``"none"`` (attention only).
+      scheme: ``"ln"`` (the model / Lie–Trotter LN scheme, exactly on the sphere), ``"ito"``
+        (Itô Euler–Maruyama with the radial correction) or ``"heun"`` (Stratonovich Heun, no
+        radial drift; not with ``noise="gp"``).
+      renormalize: project ``ito``/``heun`` iterates back onto the sphere after each step.
+      save_every: ``0`` saves nothing per layer; ``k > 0`` saves diagnostics (and states if
+        ``save_states``) at layers ``0, k, 2k, ..., L`` (``k`` must divide ``L``).
+      save_states: also save the token positions at those layers (``[S, N, d]`` memory).
+      block_size: ``None`` for dense ``O(N^2)`` attention/energy; an int for query/key blocks of
+        that size (memory ``O(N * block_size)``).
+      brownian_substeps: ``noise="features"`` only: each step sums this many finer Brownian
+        increments, so ``(L, r)`` and ``(L * r, 1)`` runs see the same Brownian path.
+      kernel_points: size of the ``kappa`` interpolation table (``noise="gp"``).
+    """
+
+    num_layers: int
+    horizon: float = 5.0
+    activation: str = "relu"
+    width: int = 256
+    noise: str = "mlp"
+    scheme: str = "ln"
+    renormalize: bool = False
+    save_every: int = 0
+    save_states: bool = False
+    block_size: int | None = None
+    brownian_substeps: int = 1
+    kernel_points: int = 2001
+
+    def __post_init__(self):
+        def bad(field: str, value: Any, allowed: str):
+            raise ValueError(f"ModelConfig.{field} must be {allowed}; got {value!r}")
+
+        def pos_int(field: str, value: Any):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad(field, value, "a positive int")
+
+        pos_int("num_layers", self.num_layers)
+        pos_int("width", self.width)
+        pos_int("brownian_substeps", self.brownian_substeps)
+        pos_int("kernel_points", self.kernel_points)
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, float)) or not (
+                math.isfinite(self.horizon) and self.horizon > 0):
+            bad("horizon", self.horizon, "a finite number > 0")
+        if self.activation not in ACTIVATIONS:
+            bad("activation", self.activation, f"one of {sorted(ACTIVATIONS)}")
+        if self.noise not in NOISES:
+            bad("noise", self.noise, f"one of {NOISES}")
+        if self.scheme not in SCHEMES:
+            bad("scheme", self.scheme, f"one of {SCHEMES}")
+        if self.scheme == "heun" and self.noise == "gp":
+            bad("scheme", self.scheme, "'ln' or 'ito' with noise='gp' (Heun needs the field as a "
+                "function; use noise='mlp' or 'features')")
+        if isinstance(self.save_every, bool) or not isinstance(self.save_every, int) or (
+                self.save_every < 0 or (self.save_every and self.num_layers % self.save_every)):
+            bad("save_every", self.save_every, f"0 or a positive divisor of num_layers="
+                f"{self.num_layers}")
+        if self.save_states and not self.save_every:
+            bad("save_states", self.save_states, "False when save_every == 0")
+        if self.block_size is not None:
+            pos_int("block_size", self.block_size)
+        if self.brownian_substeps > 1 and self.noise != "features":
+            bad("brownian_substeps", self.brownian_substeps, "1 unless noise='features'")
+
+    @property
+    def dt(self) -> float:
+        return float(self.horizon) / self.num_layers
+
+    @property
+    def num_saved(self) -> int:
+        return self.num_layers // self.save_every + 1 if self.save_every else 0
+
+    def replace(self, **changes) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+
+class Coefficients(NamedTuple):
+    """Traced coefficients (changing them does not recompile; vmap over them for a grid).
+
+    Attention is ``Attn(x) = attn_scale * sum_j softmax_j(beta x^T QK x_j) V x_j`` with
+    ``QK = Q^T K`` and ``V`` defaulting to the identity (spec §2.1; the paper's experiments use
+    ``QK = I``, ``beta = 1`` and ``attn_scale`` in ``{+1, 0, -1}``, read as ``V = +-I``
+    [inferred]). The MLP biases have standard deviations ``sigma_u`` (hidden) and ``sigma_w``
+    (output).
+
+    Shapes: scalars; ``qk`` and ``value`` are ``[d, d]`` or ``None`` (identity).
+    """
+
+    beta: Any = 1.0
+    attn_scale: Any = 1.0
+    sigma_u: Any = 0.0
+    sigma_w: Any = 0.0
+    qk: Any = None
+    value: Any = None

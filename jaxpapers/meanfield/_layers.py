@@ -1,0 +1,162 @@
+"""Building blocks of one layer: layer norm, (chunked) self-attention, the random MLP field.
+
+Shapes: ``N`` tokens, ``d`` dimensions, ``m`` hidden units; tokens are rows of ``x: [N, d]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxpapers._src import checks
+from jaxpapers.meanfield._kernel import activation_fn
+
+__all__ = [
+    "MLPWeights",
+    "attention",
+    "layer_map",
+    "layer_norm",
+    "mlp_field",
+    "sample_layer_weights",
+    "tangent_project",
+]
+
+
+class MLPWeights(NamedTuple):
+    """One layer's MLP: ``u: [m, d]``, ``b_u: [m]``, ``w: [d, m]``, ``b_w: [d]``."""
+
+    u: jax.Array
+    b_u: jax.Array
+    w: jax.Array
+    b_w: jax.Array
+
+
+def layer_norm(v):
+    """``LN(v) = v / |v|`` row-wise (the paper's layer norm without centring or gain)."""
+    return v / jnp.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def tangent_project(x, v):
+    """``P_x v = v - <x, v> x`` row-wise."""
+    return v - jnp.sum(x * v, axis=-1, keepdims=True) * x
+
+
+def sample_layer_weights(key, d: int, width: int, sigma_u=0.0, sigma_w=0.0,
+                         dtype=None) -> MLPWeights:
+    """Draw one layer's MLP weights: ``U, W`` i.i.d. ``N(0, 1)``, biases ``N(0, sigma^2)``.
+
+    Args:
+      key: PRNG key (one per layer; the layer map uses ``fold_in(run_key, layer)``).
+      d: token dimension; width: hidden width ``m``.
+      sigma_u, sigma_w: bias standard deviations.
+      dtype: float dtype (default: the default float).
+
+    Returns:
+      :class:`MLPWeights`.
+    """
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    # one draw (one threefry call compiles much faster than four), then sliced
+    z = jax.random.normal(key, (2 * width * d + width + d,), dtype)
+    u, w, b_u, b_w = jnp.split(z, [width * d, 2 * width * d, 2 * width * d + width])
+    return MLPWeights(u=u.reshape(width, d), b_u=sigma_u * b_u, w=w.reshape(d, width),
+                      b_w=sigma_w * b_w)
+
+
+def mlp_field(y, weights: MLPWeights, activation: str):
+    """``G(y) = W phi(U y / sqrt(d) + b_U) / sqrt(m) + b_W`` for each row of ``y: [N, d]``."""
+    phi = activation_fn(activation)
+    width, d = weights.u.shape
+    hidden = phi(y @ weights.u.T / jnp.sqrt(jnp.asarray(d, y.dtype)) + weights.b_u[None])
+    return hidden @ weights.w.T / jnp.sqrt(jnp.asarray(width, y.dtype)) + weights.b_w[None]
+
+
+def _queries_values(x, qk, value):
+    q = x if qk is None else x @ qk  # <Qx, Ky> = x^T (Q^T K) y
+    vals = x if value is None else x @ value.T
+    return q, vals
+
+
+def _dense_attention(q, keys, vals, beta):
+    weights = jax.nn.softmax(beta * (q @ keys.T), axis=-1)
+    return weights @ vals
+
+
+def _blocked_attention(q, keys, vals, beta, block: int):
+    """Query blocks (``lax.map``) x key blocks (``lax.scan`` with an online softmax)."""
+    n, d = keys.shape
+    pad = (-n) % block
+    nb = (n + pad) // block
+    qb = jnp.pad(q, ((0, pad), (0, 0))).reshape(nb, block, q.shape[1])
+    kb = jnp.pad(keys, ((0, pad), (0, 0))).reshape(nb, block, d)
+    vb = jnp.pad(vals, ((0, pad), (0, 0))).reshape(nb, block, vals.shape[1])
+    valid = (jnp.arange(n + pad) < n).reshape(nb, block)
+
+    def one_query_block(qblk):
+        def body(carry, inputs):
+            run_max, denom, numer = carry
+            kblk, vblk, mask = inputs
+            logits = jnp.where(mask[None, :], beta * (qblk @ kblk.T), -jnp.inf)
+            new_max = jnp.maximum(run_max, jnp.max(logits, axis=-1))
+            rescale = jnp.exp(run_max - new_max)
+            p = jnp.exp(logits - new_max[:, None])
+            return (new_max, denom * rescale + p.sum(-1),
+                    numer * rescale[:, None] + p @ vblk), None
+
+        init = (jnp.full((block,), -jnp.inf, q.dtype), jnp.zeros((block,), q.dtype),
+                jnp.zeros((block, vals.shape[1]), q.dtype))
+        (_, denom, numer), _ = lax.scan(body, init, (kb, vb, valid))
+        return numer / denom[:, None]
+
+    out = lax.map(one_query_block, qb)
+    return out.reshape(nb * block, vals.shape[1])[:n]
+
+
+def attention(x, beta=1.0, attn_scale=1.0, qk=None, value=None, block_size: int | None = None):
+    """Softmax self-attention of the tokens on themselves (spec §2.1).
+
+    ``Attn(x_i) = attn_scale * sum_j softmax_j(beta x_i^T QK x_j) V x_j``.
+
+    Args:
+      x: ``[N, d]`` tokens.
+      beta: inverse temperature; attn_scale: multiplier (``+1`` attractive, ``-1`` repulsive).
+      qk: ``[d, d]`` matrix ``Q^T K`` or ``None`` (identity); value: ``[d, d]`` or ``None``.
+      block_size: ``None`` (dense, ``O(N^2)`` memory) or a block size (``O(N * block)`` memory;
+        online softmax over key blocks, so it is exact for any logits).
+
+    Returns:
+      ``[N, d]`` attention outputs (not projected).
+    """
+    checks.require(x.ndim == 2, f"x must have shape (N, d); got {x.shape}")
+    q, vals = _queries_values(x, qk, value)
+    if block_size is None:
+        out = _dense_attention(q, x, vals, beta)
+    else:
+        out = _blocked_attention(q, x, vals, beta, checks.require_positive_int(block_size,
+                                                                              "block_size"))
+    return attn_scale * out
+
+
+def layer_map(x, weights: MLPWeights | None, dt, coeffs, activation: str,
+              block_size: int | None = None):
+    """One layer of the finite-depth model (paper §1.1, spec §4a), for explicit weights.
+
+    ``Y = LN(X + dt Attn(X))``, then ``X' = LN(Y + sqrt(dt) G(Y))`` (``G`` omitted when
+    ``weights`` is None).
+
+    Args:
+      x: ``[N, d]`` unit tokens.
+      weights: this layer's :class:`MLPWeights` or None.
+      dt: step ``T / L``; coeffs: :class:`Coefficients`; activation: MLP activation name.
+      block_size: attention block size (``None``: dense).
+
+    Returns:
+      ``[N, d]`` unit tokens after the layer.
+    """
+    attn = attention(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value, block_size)
+    y = layer_norm(x + dt * attn)
+    if weights is None:
+        return y
+    return layer_norm(y + jnp.sqrt(dt) * mlp_field(y, weights, activation))

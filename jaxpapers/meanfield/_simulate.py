@@ -1,0 +1,327 @@
+"""The finite-depth transformer and its limiting SDE, as one ``lax.scan`` over layers.
+
+One run = one PRNG key = one realisation of the common noise shared by all ``N`` tokens; vmap
+over keys for independent runs. Per-layer randomness comes from ``fold_in(key, layer)`` and is
+drawn inside the scan, so ``L x m x d`` weights never exist at once.
+
+References: paper §1.1 (model), eq. (dynamics_tokens) (Itô SDE); spec §2.2, §4a, §4b.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxpapers._src import checks
+from jaxpapers.meanfield._config import Coefficients, ModelConfig
+from jaxpapers.meanfield._kernel import activation_fn, kappa_grid, kernel_constants
+from jaxpapers.meanfield._layers import (
+    attention,
+    layer_norm,
+    mlp_field,
+    sample_layer_weights,
+    tangent_project,
+)
+from jaxpapers.meanfield._metrics import (
+    energy,
+    one_minus_mean_cos,
+    one_minus_mean_cos_sq,
+    order_parameter,
+)
+
+__all__ = [
+    "Saved",
+    "Trajectory",
+    "lyapunov_exponent",
+    "sde_solve",
+    "strong_error",
+    "transformer_forward",
+    "uniform_sphere",
+]
+
+_UNIT_TOL = 1e-4
+
+
+class Saved(NamedTuple):
+    """Per-layer diagnostics at layers ``0, k, ..., L`` (``S = L / k + 1`` entries).
+
+    ``energy, one_minus_cos, one_minus_cos_sq, order``: ``[S]``; ``states``: ``[S, N, d]`` or
+    None.
+    """
+
+    energy: jax.Array
+    one_minus_cos: jax.Array
+    one_minus_cos_sq: jax.Array
+    order: jax.Array
+    states: jax.Array | None
+
+
+class Trajectory(NamedTuple):
+    """Output of one run: final tokens ``x: [N, d]`` and ``saved`` (None if ``save_every=0``)."""
+
+    x: jax.Array
+    saved: Saved | None
+
+
+def uniform_sphere(key, num_tokens: int, d: int, dtype=None):
+    """``num_tokens`` i.i.d. uniform points on ``S^{d-1}``; shape ``[N, d]``."""
+    num_tokens = checks.require_positive_int(num_tokens, "num_tokens")
+    d = checks.require_positive_int(d, "d")
+    checks.require(d >= 2, f"d must be >= 2; got {d}")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return layer_norm(jax.random.normal(key, (num_tokens, d), dtype))
+
+
+def _check_tokens(x0):
+    x0 = jnp.asarray(x0)
+    checks.require(x0.ndim == 2, f"x0 must have shape (N, d); got shape {x0.shape}")
+    checks.require(jnp.issubdtype(x0.dtype, jnp.floating), f"x0 must be float; got {x0.dtype}")
+    n, d = x0.shape
+    checks.require(n >= 1, "x0 must hold at least one token")
+    checks.require(d >= 2, f"token dimension d must be >= 2; got d={d}")
+    norms = jnp.linalg.norm(x0, axis=-1)
+    message = ("x0 must hold finite unit-norm rows (tokens on the sphere); "
+               f"|norm - 1| must be <= {_UNIT_TOL}")
+    checks.raise_if_concrete(lambda nrm: ~(jnp.abs(nrm - 1.0) <= _UNIT_TOL), message, norms)
+    # Under jit/vmap (no host callback: it would be unrolled over the vmapped runs) a bad row
+    # becomes NaN, and attention spreads it, so a bad input gives a NaN output, never garbage.
+    bad = ~(jnp.abs(norms - 1.0) <= _UNIT_TOL)  # NaN compares False -> bad
+    return jnp.where(bad[:, None], jnp.nan, x0)
+
+
+class _Noise(NamedTuple):
+    increment: object  # y [N, d] -> sqrt(dt)-scaled field increment [N, d]
+    variance: object   # y [N, d] -> k(y, y) [N] (per-coordinate variance of the field)
+
+
+def _noise_setup(key, config: ModelConfig, coeffs, d: int, dtype):
+    """Run-level noise objects (kernel table, fixed features) and a per-layer noise factory."""
+    dt = jnp.asarray(config.dt, dtype)
+    sqdt = jnp.sqrt(dt)
+    noise = config.noise
+    if noise == "none":
+        zero = _Noise(lambda y: jnp.zeros_like(y), lambda y: jnp.zeros(y.shape[:1], dtype))
+        return lambda layer: zero
+    if noise == "mlp":
+        k1 = kernel_constants(config.activation, d, coeffs.sigma_u, coeffs.sigma_w).kappa1
+
+        def factory(layer):
+            weights = sample_layer_weights(jax.random.fold_in(key, layer), d, config.width,
+                                           coeffs.sigma_u, coeffs.sigma_w, dtype)
+            return _Noise(lambda y: sqdt * mlp_field(y, weights, config.activation),
+                          lambda y: jnp.full(y.shape[:1], k1, dtype))
+
+        return factory
+    if noise == "gp":
+        grid, table = kappa_grid(config.activation, d, coeffs.sigma_u, coeffs.sigma_w,
+                                 config.kernel_points)
+        grid, table = grid.astype(dtype), table.astype(dtype)
+        k1 = table[-1]
+
+        def increment_gp(layer, y):
+            gram = jnp.clip(y @ y.T, -1.0, 1.0)
+            cov = jnp.interp(gram, grid, table)
+            evals, evecs = jnp.linalg.eigh(0.5 * (cov + cov.T))
+            root = (evecs * jnp.sqrt(jnp.maximum(evals, 0.0))[None, :]) @ evecs.T
+            z = jax.random.normal(jax.random.fold_in(key, layer), y.shape, dtype)
+            return sqdt * (root @ z)
+
+        return lambda layer: _Noise(lambda y: increment_gp(layer, y),
+                                    lambda y: jnp.full(y.shape[:1], k1, dtype))
+    # fixed features: sigma_r(x) = phi(u_r . x / sqrt(d) + b_r) / sqrt(M), plus constant sigma_w
+    feat_key, path_key = jax.random.split(key)
+    feats = sample_layer_weights(feat_key, d, config.width, coeffs.sigma_u, 0.0, dtype)
+    phi = activation_fn(config.activation)
+    sw = jnp.asarray(coeffs.sigma_w, dtype)
+    r = config.brownian_substeps
+
+    def features(y):
+        hidden = phi(y @ feats.u.T / jnp.sqrt(jnp.asarray(d, dtype)) + feats.b_u[None])
+        hidden = hidden / jnp.sqrt(jnp.asarray(config.width, dtype))
+        return jnp.concatenate([hidden, jnp.broadcast_to(sw, y.shape[:1] + (1,))], axis=-1)
+
+    def factory(layer):
+        def fine(j):
+            k = jax.random.fold_in(path_key, layer * r + j)
+            return jax.random.normal(k, (config.width + 1, d), dtype)
+
+        if r == 1:
+            db = fine(0) * sqdt
+        else:
+            db = jnp.sum(jax.vmap(fine)(jnp.arange(r)), axis=0) * jnp.sqrt(dt / r)
+        return _Noise(lambda y: features(y) @ db, lambda y: jnp.sum(features(y) ** 2, axis=-1))
+
+    return factory
+
+
+def _make_step(config: ModelConfig, coeffs, noise_factory, d: int, dtype):
+    """``step(x, layer) -> x'`` for the configured scheme."""
+    dt = jnp.asarray(config.dt, dtype)
+
+    def attn(x):
+        return attention(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value,
+                         config.block_size)
+
+    def step(x, layer):
+        noise = noise_factory(layer)
+        if config.scheme == "ln":
+            y = layer_norm(x + dt * attn(x))
+            if config.noise == "none":
+                return y
+            return layer_norm(y + noise.increment(y))
+        if config.scheme == "ito":
+            drift = tangent_project(x, attn(x)) - 0.5 * (d - 1) * noise.variance(x)[:, None] * x
+            new = x + dt * drift + tangent_project(x, noise.increment(x))
+        else:  # Stratonovich Heun: no radial drift
+            f0 = tangent_project(x, attn(x))
+            g0 = tangent_project(x, noise.increment(x))
+            pred = x + dt * f0 + g0
+            f1 = tangent_project(pred, attn(pred))
+            g1 = tangent_project(pred, noise.increment(pred))
+            new = x + 0.5 * dt * (f0 + f1) + 0.5 * (g0 + g1)
+        return layer_norm(new) if config.renormalize else new
+
+    return step
+
+
+def _diagnostics(x, config: ModelConfig, coeffs) -> Saved:
+    return Saved(energy(x, coeffs.beta, config.block_size), one_minus_mean_cos(x),
+                 one_minus_mean_cos_sq(x), order_parameter(x),
+                 x if config.save_states else None)
+
+
+def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients()) -> Trajectory:
+    """Simulate one run of the tokens ``x0`` through ``config.num_layers`` steps.
+
+    With ``scheme="ln"`` and ``noise="mlp"`` this *is* the finite-depth random-weight
+    transformer; with ``noise="gp"`` it is the paper's intermediate LN scheme ``X-hat`` with the
+    exact infinite-width field; ``scheme="ito"``/``"heun"`` discretise the Itô SDE
+    ``dX = (P_X Attn - (d-1)/2 kappa(1) X) dt + P_X dW(X)`` or its Stratonovich form
+    ``dX = P_X Attn dt + P_X o dW(X)`` (spec §2.2, [derived]). The noise is common to all tokens.
+
+    Args:
+      key: PRNG key of the run (all tokens share its noise).
+      x0: ``[N, d]`` initial tokens, unit rows.
+      config: static :class:`ModelConfig`.
+      coeffs: traced :class:`Coefficients`.
+
+    Returns:
+      :class:`Trajectory` with the final ``[N, d]`` tokens and the saved diagnostics.
+
+    Raises:
+      ValueError: ``x0`` not ``(N, d)`` with ``d >= 2``; non-unit or NaN rows (eagerly; under
+        ``jit``/``vmap`` such rows are set to NaN, so the output is NaN).
+    """
+    x0 = _check_tokens(x0)
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
+    n, d = x0.shape
+    dtype = x0.dtype
+    for name in ("sigma_u", "sigma_w", "beta"):
+        value = getattr(coeffs, name)
+        checks.raise_if_concrete(lambda v: ~(jnp.asarray(v) >= 0),
+                                 f"coeffs.{name} must be >= 0; got {value}", value)
+    factory = _noise_setup(key, config, coeffs, d, dtype)
+    step = _make_step(config, coeffs, factory, d, dtype)
+
+    def body(x, layer):
+        return step(x, layer), None
+
+    if not config.save_every:
+        x, _ = lax.scan(body, x0, jnp.arange(config.num_layers))
+        return Trajectory(x, None)
+
+    k = config.save_every
+
+    def outer(x, chunk):
+        x, _ = lax.scan(body, x, chunk * k + jnp.arange(k))
+        return x, _diagnostics(x, config, coeffs)
+
+    x, saved = lax.scan(outer, x0, jnp.arange(config.num_layers // k))
+    first = _diagnostics(x0, config, coeffs)
+    saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
+    return Trajectory(x, saved)
+
+
+def transformer_forward(key, x0, config: ModelConfig,
+                        coeffs: Coefficients = Coefficients()) -> Trajectory:
+    """The finite-depth, finite-width random transformer of paper §1.1 (spec §4a).
+
+    Per layer ``Y = LN(X + (T/L) Attn(X))`` and ``X' = LN(Y + sqrt(T/L) G_l(Y))`` with a fresh
+    Gaussian MLP ``G_l`` of width ``config.width`` drawn inside the scan from
+    ``fold_in(key, l)`` (:func:`sample_layer_weights`). ``config.noise`` must be ``"mlp"`` or
+    ``"none"`` (no MLP) and ``config.scheme`` ``"ln"``; see :func:`sde_solve` for the rest.
+    """
+    checks.require(config.scheme == "ln" and config.noise in ("mlp", "none"),
+                   "transformer_forward needs scheme='ln' and noise in ('mlp', 'none'); got "
+                   f"scheme={config.scheme!r}, noise={config.noise!r} (use sde_solve)")
+    return sde_solve(key, x0, config, coeffs)
+
+
+def lyapunov_exponent(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients()):
+    """Tangent-method estimate of the top Lyapunov exponent over one run (spec §4c).
+
+    Propagates ``(x, v)`` with ``jax.jvp`` of the one-layer map, renormalises ``v`` every layer
+    and returns ``sum_l log |v_l| / T``. Average over runs (vmap over keys) and compare with
+    ``kernel_constants(...).lambda1`` for ``N = 1`` and ``attn_scale = 0``; keep
+    ``dt |lambda_1| <~ 0.05``.
+
+    Args:
+      key: PRNG key (split into the tangent start and the noise of the run).
+      x0: ``[N, d]`` unit tokens (``N = 1`` for the one-point exponent).
+      config, coeffs: as in :func:`sde_solve` (``save_every`` is ignored).
+
+    Returns:
+      scalar estimate of ``lambda_1``.
+    """
+    x0 = _check_tokens(x0)
+    n, d = x0.shape
+    dtype = x0.dtype
+    key_v, key_run = jax.random.split(key)
+    factory = _noise_setup(key_run, config, coeffs, d, dtype)
+    step = _make_step(config, coeffs, factory, d, dtype)
+    v0 = tangent_project(x0, jax.random.normal(key_v, x0.shape, dtype))
+    v0 = v0 / jnp.linalg.norm(v0)
+
+    def body(carry, layer):
+        x, v, acc = carry
+        x1, v1 = jax.jvp(lambda z: step(z, layer), (x,), (v,))
+        size = jnp.linalg.norm(v1)
+        return (x1, v1 / size, acc + jnp.log(size)), None
+
+    (_, _, acc), _ = lax.scan(body, (x0, v0, jnp.zeros((), dtype)),
+                              jnp.arange(config.num_layers))
+    return acc / config.horizon
+
+
+def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients = Coefficients()):
+    """Strong (pathwise) error against a finer run on the same Brownian path (spec §4c).
+
+    ``config`` is the reference (its ``num_layers`` is ``L_ref``, ``noise="features"``). For
+    each ``L`` in ``num_layers`` (divisors of ``L_ref``) the run with ``L`` steps sums
+    ``L_ref / L`` fine Brownian increments per step, and the error is
+    ``max_grid (1/N) sum_i |X^L_i - X^ref_i|^2`` at the ``L`` grid times. Expect
+    ``E error ~ 1/L`` (paper Thm 1.1 on grid times).
+
+    Returns:
+      ``[len(num_layers)]`` errors for this run (average over runs outside).
+    """
+    checks.require(config.noise == "features", "strong_error needs noise='features' (a fixed "
+                   f"field shared across step sizes); got {config.noise!r}")
+    ref_layers = config.num_layers
+    base = config.replace(save_every=1, save_states=True, brownian_substeps=1)
+    ref = sde_solve(key, x0, base, coeffs).saved.states
+    errors = []
+    for levels in num_layers:
+        levels = checks.require_positive_int(levels, "num_layers entry")
+        checks.require(ref_layers % levels == 0,
+                       f"each L must divide L_ref={ref_layers}; got {levels}")
+        r = ref_layers // levels
+        cfg = base.replace(num_layers=levels, brownian_substeps=r)
+        states = sde_solve(key, x0, cfg, coeffs).saved.states
+        diff = states - ref[::r]
+        errors.append(jnp.max(jnp.mean(jnp.sum(diff * diff, axis=-1), axis=-1)))
+    return jnp.stack(errors)
