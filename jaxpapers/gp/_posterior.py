@@ -54,6 +54,7 @@ class Posterior:
       params: the :class:`GPParams` used.
       jitter: scalar jitter that was finally added to the diagonal.
       ok: scalar bool, False when no jitter up to the maximum gave a finite Cholesky factor.
+      chol_inv: ``[B, B]`` explicit ``L^{-1}`` or None (see ``condition(with_inverse=...)``).
       kernel: kernel name (``"se"`` or ``"matern52"``), static.
     """
 
@@ -64,11 +65,12 @@ class Posterior:
     params: GPParams
     jitter: jax.Array
     ok: jax.Array
+    chol_inv: jax.Array | None = None
     kernel: str = dataclasses.field(default="se", metadata=dict(static=True))
 
 
 jax.tree_util.register_dataclass(
-    Posterior, data_fields=["x", "mask", "chol", "alpha", "params", "jitter", "ok"],
+    Posterior, data_fields=["x", "mask", "chol", "alpha", "params", "jitter", "ok", "chol_inv"],
     meta_fields=["kernel"])
 
 
@@ -147,7 +149,7 @@ def _cholesky_with_jitter(gram, mask, jitter, max_tries):
 
 
 def condition(params: GPParams, x, y, mask=None, *, kernel: str = "se", jitter: float = 1e-8,
-              max_tries: int = 6) -> Posterior:
+              max_tries: int = 6, with_inverse: bool = False) -> Posterior:
     """Condition a zero-mean GP on (padded) data.
 
     Args:
@@ -158,6 +160,9 @@ def condition(params: GPParams, x, y, mask=None, *, kernel: str = "se", jitter: 
       kernel: ``"se"`` (squared exponential ARD) or ``"matern52"``.
       jitter: first jitter added to the noise on the diagonal of real rows.
       max_tries: how many times the jitter may be multiplied by 10 after a failed factorisation.
+      with_inverse: also store ``L^{-1}`` (one extra ``O(B^3)`` solve); :func:`predict` then uses
+        a matrix product instead of a triangular solve, several times faster for many query
+        points on CPU (at a small cost in accuracy for ill-conditioned matrices).
 
     Returns:
       A :class:`Posterior`. Under ``jit`` check ``posterior.ok``: when False no jitter up to
@@ -182,7 +187,10 @@ def condition(params: GPParams, x, y, mask=None, *, kernel: str = "se", jitter: 
         "points with zero noise", ok)
     y_masked = jnp.where(mask, y, 0.0)
     alpha = cho_solve((chol, True), y_masked)
-    return Posterior(x, mask, chol, alpha, params, used, ok, kernel)
+    chol_inv = None
+    if with_inverse:
+        chol_inv = solve_triangular(chol, jnp.eye(x.shape[0], dtype=chol.dtype), lower=True)
+    return Posterior(x, mask, chol, alpha, params, used, ok, chol_inv, kernel)
 
 
 def predict(posterior: Posterior, xs):
@@ -197,11 +205,14 @@ def predict(posterior: Posterior, xs):
       negative from round-off).
     """
     kernel = get_kernel(posterior.kernel)
-    kxs = kernel(posterior.params, posterior.x, xs)  # [B, P]
-    kxs = jnp.where(posterior.mask[:, None], kxs, 0.0)
-    mean = kxs.T @ posterior.alpha
-    v = solve_triangular(posterior.chol, kxs, lower=True)
-    var = posterior.params.variance - jnp.sum(v * v, axis=0)
+    kxs = kernel(posterior.params, xs, posterior.x)  # [P, B]
+    kxs = jnp.where(posterior.mask[None, :], kxs, 0.0)
+    mean = kxs @ posterior.alpha
+    if posterior.chol_inv is None:
+        v = solve_triangular(posterior.chol, kxs.T, lower=True).T
+    else:
+        v = kxs @ posterior.chol_inv.T
+    var = posterior.params.variance - jnp.sum(v * v, axis=1)
     return mean, var
 
 
