@@ -38,7 +38,7 @@ def _curve(history, f_star, grid):
 
 
 def simple_regret_curve(history, f_star: float, grid) -> np.ndarray:
-    """``S(c)`` on ``grid`` budgets: ``[G]`` or ``[runs, G]`` (step function, NaN before round 1)."""
+    """``S(c)`` on ``grid`` budgets, ``[G]`` or ``[runs, G]`` (NaN before the first round)."""
     return _per_run(_curve, history, float(f_star), np.asarray(grid, float))
 
 
