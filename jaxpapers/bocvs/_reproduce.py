@@ -6,13 +6,17 @@ Scales:
 * ``quick`` (2 CPU cores, minutes): Hartmann-3, moderate and expensive costs, variances 0.02 and
   0.08, budget 50, 10 seeds vmapped, methods UCB-PSQ, TS-PSQ, ETC-Ada, ETC-50. Reduced against
   the paper so that it fits a few minutes on 2 cores: ``N = 32`` samples in ``W`` (paper 1024),
-  32 raw candidates + 2 restarts x 10 Adam steps per control set (paper: 100/10 000 warm-up +
-  5 L-BFGS-B starts), 256 random Fourier features for TS (paper 1024), ``W_eval`` of 1024 rows.
+  16 raw candidates + 2 restarts x 6 Adam steps per control set (paper: 100/10 000 warm-up +
+  5 L-BFGS-B starts), 128 random Fourier features for TS (paper 1024), ``W_eval`` of 1024 rows.
   UCB-PSQ and TS-PSQ ignore costs and play the full set, so (as in the paper) they are run once
   per variance and shown in every cost panel.
 * ``paper`` (one accelerator): GP sample and Hartmann-3, cheap/moderate/expensive costs, variances
-  0.02/0.04/0.08, ``N = 1024``, 1024 raw candidates + 32 restarts x 200 Adam steps, methods
-  UCB-PSQ, TS-PSQ, ETC-50, ETC-100, ETC-Ada and the per-cost variants, 10 seeds.
+  0.02/0.04/0.08, ``N = 1024``, 1024 random Fourier features, methods UCB-PSQ, TS-PSQ, ETC-50,
+  ETC-100, ETC-Ada and the per-cost variants, 10 seeds. Optimiser: 256 raw candidates + 8
+  restarts x 50 Adam steps per control set (the spec's 1024 + 32 x 200 would cost about 40x
+  more per round: ~1 min per round at n = 500 on an H100 in float64). Buffers hold 507 rounds;
+  per-cost variants in the cheap regime (0.01 per partial query) would need thousands of rounds
+  and stop with status ``buffer full`` before spending the budget (reported per run).
 """
 
 from __future__ import annotations
@@ -51,12 +55,12 @@ SCALES = {
                          8, 64, 8, 1, 2, 32, (16, 64)),
     "quick": ScaleConfig(("hartmann3",), ("moderate", "expensive"), (0.02, 0.08),
                          ("UCB-PSQ", "TS-PSQ", "ETC-Ada", "ETC-50"), 10, 50.0,
-                         32, 1024, 32, 2, 10, 256, (32, 64, 96, 128, 160)),
+                         32, 1024, 16, 2, 6, 128, (32, 64, 96, 128, 160)),
     "paper": ScaleConfig(("gp_sample", "hartmann3"), ("cheap", "moderate", "expensive"),
                          (0.02, 0.04, 0.08),
                          ("UCB-PSQ", "TS-PSQ", "ETC-50", "ETC-100", "ETC-Ada",
                           "UCB-PSQ per cost", "TS-PSQ per cost"), 10, 50.0,
-                         1024, 4096, 1024, 32, 200, 1024, (32, 64, 128, 256, 512)),
+                         1024, 4096, 256, 8, 50, 1024, (32, 64, 128, 256, 512)),
 }
 COST_AGNOSTIC = ("UCB-PSQ", "TS-PSQ")
 # Sanity ranges from the numpy prototype of the method spec (NOT the paper's figures, which could
@@ -253,7 +257,9 @@ def _verdict(sc, get):
     mod = [(get(pname, "ETC-Ada", "moderate", v)["final"],
             get(pname, "UCB-PSQ", "moderate", v)["final"])
            for v in sc.variances] if "moderate" in sc.regimes else []
-    if mod:
+    if sc.seeds < 5:
+        head = f"NOT JUDGED at this scale (only {sc.seeds} seeds, budget {sc.budget:g})"
+    elif mod:
         held = all(np.median(a) < np.median(p) for a, p in mod)
         head = ("HELD at this scale (moderate costs: ETC-Ada's median final simple regret below "
                 "UCB-PSQ's)" if held else

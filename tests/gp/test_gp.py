@@ -41,11 +41,13 @@ def data(n=4, d=2, seed=0):
     return rng.uniform(size=(n, d)), rng.normal(size=n), rng.uniform(size=(6, d))
 
 
-@pytest.mark.parametrize("kernel", ["se", "matern52"])
-def test_posterior_matches_dense_numpy_solve(kernel):
+@pytest.mark.parametrize("kernel,with_inverse", [("se", False), ("matern52", False),
+                                                 ("se", True)])
+def test_posterior_matches_dense_numpy_solve(kernel, with_inverse):
     x, y, xs = data()
     ls, s2, lam = np.array([0.3, 0.7]), 1.3, 1e-3
-    post = condition(gp_params(ls, s2, lam), x, y, kernel=kernel, jitter=0.0)
+    post = condition(gp_params(ls, s2, lam), x, y, kernel=kernel, jitter=0.0,
+                     with_inverse=with_inverse)
     mean, var = predict(post, xs)
     K = np_kernel(kernel, ls, s2, x, x) + lam * np.eye(len(x))
     ks = np_kernel(kernel, ls, s2, x, xs)
