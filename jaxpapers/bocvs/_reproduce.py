@@ -55,7 +55,7 @@ SCALES = {
                          8, 64, 8, 1, 2, 32, (16, 64)),
     "quick": ScaleConfig(("hartmann3",), ("moderate", "expensive"), (0.02, 0.08),
                          ("UCB-PSQ", "TS-PSQ", "ETC-Ada", "ETC-50"), 10, 50.0,
-                         32, 1024, 16, 2, 6, 128, (32, 64, 96, 128, 160)),
+                         32, 1024, 16, 2, 6, 128, (48, 96, 160)),
     "paper": ScaleConfig(("gp_sample", "hartmann3"), ("cheap", "moderate", "expensive"),
                          (0.02, 0.04, 0.08),
                          ("UCB-PSQ", "TS-PSQ", "ETC-50", "ETC-100", "ETC-Ada",
@@ -208,13 +208,13 @@ def _run(ctx: RunContext) -> RunResult:
                         status=[int(v) for v in status], wall_s=round(r["seconds"], 2))
                     proto = PROTOTYPE.get((regime, var), {}).get(method) \
                         if pname == "hartmann3" else None
+                    note = [f"spec prototype (numpy, not the paper): {proto}"] if proto else []
+                    if method in COST_AGNOSTIC:
+                        note.append("cost-agnostic run shared by all panels")
                     table.append(dict(
                         quantity=f"{pname} {regime} var={var}: {method} final S(C)",
-                        ours=_fmt(st),
-                        paper="not read (figure values unavailable)",
-                        note=(f"spec prototype (numpy, not the paper): {proto}" if proto else "")
-                        + ("; cost-agnostic run shared by all panels"
-                           if method in COST_AGNOSTIC else "")))
+                        ours=_fmt(st), paper="not read (figure values unavailable)",
+                        note="; ".join(note)))
     verdict, notes = _verdict(sc, get)
     plots = _plots(ctx, sc, get, grid)
     notes += [
