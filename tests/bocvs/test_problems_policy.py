@@ -160,3 +160,16 @@ def test_regret_metrics_hand_made():
     assert float(weighted) == pytest.approx(0.5 * 2 + 1.0 * 2.5 + 0.5 * 1.0)
     assert float(plain) == pytest.approx(2 + 2.5 + 1)
     assert math.isnan(float(simple_regret_curve(_history([], [], []), 1.0, [1.0])[0]))
+
+
+def test_sampler_contracts():
+    from jaxpapers.bocvs import rff_posterior_sample
+    from jaxpapers.gp import gp_params
+    from tests.contracts import check_kernel_contract
+
+    scales = jnp.asarray(make_problem("hartmann3", variance=0.04).scales)
+    check_kernel_contract(lambda k, s: sample_inputs(k, s, 16), scales)
+    x = jnp.linspace(0.0, 1.0, 12).reshape(4, 3)
+    y = jnp.arange(4.0)
+    check_kernel_contract(lambda k, x, y: rff_posterior_sample(
+        k, gp_params(0.2, 1.0, 1e-2, dim=3), x, y, jnp.arange(4) < 3, 8), x, y)
