@@ -2,12 +2,12 @@
 
 A control set ``i`` is a 0/1 mask row ``M_i [d]``. A control query is a full ``d``-vector ``x``
 whose uncontrolled entries are ignored; the assembled inputs ``Z_n = M_i x + (1 - M_i) w_n`` use the
-fixed sample matrix ``W [N, d]`` (common random numbers, spec §3.2), so every control set has the
-same shapes and ``vmap`` runs over sets and restarts. Gradients with respect to uncontrolled
-coordinates are exactly zero, so ascent stays inside ``X^i``.
+fixed sample matrix ``W [N, d]`` (common random numbers, as in the reference code), so every control
+set has the same shapes and ``vmap`` runs over sets and restarts. Gradients with respect to
+uncontrolled coordinates are exactly zero, so ascent stays inside ``X^i``.
 
-Expected UCB (spec §3.2): ``U_i(x) = 1/N sum_n mu(Z_n) + beta sigma(Z_n)`` (the mean of point-wise
-UCBs, not the UCB of the averaged function).
+Expected UCB (Tay et al. 2023): ``U_i(x) = 1/N sum_n mu(Z_n) + beta sigma(Z_n)`` (the mean of
+point-wise UCBs, not the UCB of the averaged function).
 
 Shapes: ``m`` control sets, ``d`` variables, ``N`` samples, ``R`` restarts, ``F`` features.
 """
@@ -48,7 +48,7 @@ def expected_value(point_fn: Callable, mask_row, x, w):
 
 
 def expected_ucb(posterior: Posterior, mask_row, x, w, beta):
-    """Expected UCB ``U_i(x)`` of control query ``x [d]`` under mask ``mask_row [d]`` (spec §3.2).
+    """Expected UCB ``U_i(x)`` of control query ``x [d]`` under mask ``mask_row [d]``.
 
     Args:
       posterior: conditioned GP.
@@ -112,7 +112,7 @@ def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerCo
         ``value_fn``. When given, every full control set (mask of ones) also scores the ``m N``
         assembled points ``M_i x_hat_i + (1 - M_i) w_n`` of all sets' maximisers. Because
         ``mean_n g(Z_n) <= max_n g(Z_n)``, this makes the full set's value at least every partial
-        set's value, the ordering ``max_x u >= max_{x^i} U_i`` that holds exactly (spec §3.4)
+        set's value, the ordering ``max_x u >= max_{x^i} U_i`` that holds exactly in theory
         and that a finite optimiser would otherwise violate now and then.
       w: ``[N, d]`` samples, required with ``point_fn``.
 
@@ -203,7 +203,7 @@ def rff_evaluate(sample: RFFSample, x):
 
 
 def rff_posterior_sample(key, params: GPParams, x, y, mask, num_features: int) -> RFFSample:
-    """Thompson sample of an SE-kernel GP posterior with random Fourier features (TS-PSQ, §3.6).
+    """Thompson sample of an SE-kernel GP posterior with random Fourier features (for TS-PSQ).
 
     Weight-space model ``y = Phi theta + noise``, ``theta ~ N(0, I)``; the posterior sample is drawn
     by correcting a prior sample: ``theta = theta0 + Phi^T (Phi Phi^T + lambda I)^{-1}

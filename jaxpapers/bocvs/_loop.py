@@ -1,6 +1,6 @@
 """The BO loop: rounds inside ``lax.while_loop`` on fixed-shape, bucketed buffers.
 
-One run (spec §3.5) draws the sample matrix ``W`` (and a separate ``W_eval`` for regret) once, takes
+One run of UCB-CVS draws the sample matrix ``W`` (and a separate ``W_eval`` for regret) once, takes
 ``num_init`` free uniform points, then repeats: condition the GP, maximise the acquisition per
 control set, select a set with the :class:`~jaxpapers.bocvs.Policy`, stop if its cost no longer fits
 the budget (no fallback to a cheaper set), else play it with fresh draws of the uncontrolled
@@ -66,7 +66,7 @@ STATUS = {
 
 @dataclasses.dataclass(frozen=True)
 class BOConfig:
-    """Static settings of a run (defaults: the paper's GPU-scale values, spec §4 and §6).
+    """Static settings of a run (defaults: accelerator-scale values close to the paper's).
 
     Attributes:
       acquisition: ``"ucb"`` (expected UCB; UCB-PSQ, UCB-CVS, ETC-*) or ``"ts"`` (TS-PSQ with

