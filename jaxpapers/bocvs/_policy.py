@@ -8,7 +8,8 @@ Explore-then-commit (the schedules run in the paper's experiments): exploration 
 than ``targets[s]`` plays (counting every acquisition call, as the reference does, including a final
 unpaid one), the round plays the set with the largest expected UCB within that group (ties:
 cheaper). After the last stage the final rule applies to all sets: the epsilon rule of UCB-CVS or,
-for the per-cost baselines, ``argmax_i v_i / c_i``. """
+for the per-cost baselines, ``argmax_i v_i / c_i``.
+"""
 
 from __future__ import annotations
 
