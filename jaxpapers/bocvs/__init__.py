@@ -1,0 +1,121 @@
+"""Bayesian optimisation with cost-varying variable subsets (BOCVS; Tay et al., NeurIPS 2023).
+
+Public API::
+
+    make_problem(name, costs="moderate", variance=0.02) -> Problem      # hartmann3, gp_sample, ...
+    problem_spec(problem) -> ProblemSpec                                # arrays of a Problem
+    etc_ada(costs), etc(m, targets), ucb_psq(m), ucb_psq_per_cost(m), ucb_cvs(m, eps) -> Policy
+    BOConfig(acquisition="ucb"|"ts", beta=2.0, num_samples=1024, ...)
+    run_bo(key, spec, policy, objective, config) -> History             # traceable; vmap over keys
+    raise_for_status(history)                                           # BOError keeps the history
+    simple_regret_curve(history, f_star, grid), cumulative_regret(history, f_star)
+    expected_ucb(posterior, mask_row, x, w, beta), maximize_per_control_set(key, fn, masks, cfg)
+    select_control_set(values, costs, eps, allowed=None)
+
+Seeds in parallel, compiled once::
+
+    problem = make_problem("hartmann3", "moderate", 0.02)
+    run = jax.jit(jax.vmap(lambda k: run_bo(k, problem_spec(problem), etc_ada(problem.costs),
+                                            problem.objective, BOConfig(num_samples=64))))
+    history = run(jax.random.split(jax.random.key(0), 10))
+"""
+
+from jaxpapers.bocvs._acquisition import (
+    OptimizerConfig,
+    RFFSample,
+    assemble,
+    expected_ucb,
+    expected_value,
+    maximize_per_control_set,
+    rff_evaluate,
+    rff_posterior_sample,
+)
+from jaxpapers.bocvs._loop import (
+    STATUS,
+    BOConfig,
+    BOError,
+    History,
+    ProblemSpec,
+    problem_spec,
+    raise_for_status,
+    run_bo,
+)
+from jaxpapers.bocvs._metrics import (
+    commit_budget,
+    cumulative_regret,
+    final_simple_regret,
+    simple_regret_curve,
+)
+from jaxpapers.bocvs._policy import (
+    DEFAULT_GROUPS,
+    Policy,
+    choose,
+    etc,
+    etc_ada,
+    select_control_set,
+    select_per_cost,
+    ucb_cvs,
+    ucb_psq,
+    ucb_psq_per_cost,
+)
+from jaxpapers.bocvs._problems import (
+    COST_REGIMES,
+    PROBLEMS,
+    Problem,
+    ackley,
+    block_control_sets,
+    estimate_max,
+    gp_sample_objective,
+    hartmann3,
+    hartmann6,
+    make_problem,
+    sample_inputs,
+    truncnorm_scale,
+    truncnorm_variance,
+)
+
+__all__ = [
+    "COST_REGIMES",
+    "DEFAULT_GROUPS",
+    "PROBLEMS",
+    "STATUS",
+    "BOConfig",
+    "BOError",
+    "History",
+    "OptimizerConfig",
+    "Policy",
+    "Problem",
+    "ProblemSpec",
+    "RFFSample",
+    "ackley",
+    "assemble",
+    "block_control_sets",
+    "choose",
+    "commit_budget",
+    "cumulative_regret",
+    "estimate_max",
+    "etc",
+    "etc_ada",
+    "expected_ucb",
+    "expected_value",
+    "final_simple_regret",
+    "gp_sample_objective",
+    "hartmann3",
+    "hartmann6",
+    "make_problem",
+    "maximize_per_control_set",
+    "problem_spec",
+    "raise_for_status",
+    "rff_evaluate",
+    "rff_posterior_sample",
+    "run_bo",
+    "sample_inputs",
+    "select_control_set",
+    "select_per_cost",
+    "simple_regret_curve",
+    "truncnorm_scale",
+    "truncnorm_variance",
+    "ucb_cvs",
+    "ucb_psq",
+    "ucb_psq_per_cost",
+]

@@ -1,0 +1,361 @@
+"""The BO loop: rounds inside ``lax.while_loop`` on fixed-shape, bucketed buffers.
+
+One run of UCB-CVS draws the sample matrix ``W`` (and a separate ``W_eval`` for regret) once, takes
+``num_init`` free uniform points, then repeats: condition the GP, maximise the acquisition per
+control set, select a set with the :class:`~jaxpapers.bocvs.Policy`, stop if its cost no longer fits
+the budget (no fallback to a cheaper set), else play it with fresh draws of the uncontrolled
+variables, observe, pay.
+
+Buffers: observations live in a buffer of ``B`` rows; the run walks through ``config.buckets``
+(``B_0 < B_1 < ...``), one ``while_loop`` per bucket, so each bucket compiles once and early rounds
+do not pay for the largest buffer. The whole run is one traceable function: ``jax.vmap`` it over
+seeds and ``jax.jit`` it in the caller.
+
+Faults never lose the history: the run stops with a status code (see :data:`STATUS`) and everything
+logged before stays in :class:`History`; :func:`raise_for_status` turns a fault into a
+:class:`BOError` that carries the history.
+
+Shapes: ``T = buckets[-1] - num_init`` log slots, ``m`` sets, ``d`` variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpapers._src import checks
+from jaxpapers.bocvs._acquisition import (
+    OptimizerConfig,
+    assemble,
+    expected_ucb,
+    maximize_per_control_set,
+    rff_evaluate,
+    rff_posterior_sample,
+)
+from jaxpapers.bocvs._policy import Policy, choose
+from jaxpapers.bocvs._problems import Problem, sample_inputs
+from jaxpapers.gp import condition, gp_params, ucb
+
+__all__ = [
+    "BOConfig",
+    "ProblemSpec",
+    "problem_spec",
+    "History",
+    "run_bo",
+    "STATUS",
+    "BOError",
+    "raise_for_status",
+]
+
+RUNNING, BUDGET_EXHAUSTED, NOT_POSITIVE_DEFINITE, NAN_OBSERVATION, BUFFER_FULL, NAN_ACQUISITION = \
+    range(6)
+STATUS = {
+    RUNNING: "running",
+    BUDGET_EXHAUSTED: "budget exhausted (normal end)",
+    NOT_POSITIVE_DEFINITE: "kernel matrix not positive definite even with the largest jitter",
+    NAN_OBSERVATION: "observation is NaN or infinite",
+    BUFFER_FULL: "observation buffer full (raise the last bucket size)",
+    NAN_ACQUISITION: "acquisition value of the chosen control set is NaN",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BOConfig:
+    """Static settings of a run (defaults: accelerator-scale values close to the paper's).
+
+    Attributes:
+      acquisition: ``"ucb"`` (expected UCB; UCB-PSQ, UCB-CVS, ETC-*) or ``"ts"`` (TS-PSQ with
+        random Fourier features).
+      beta: UCB weight on sigma (the paper: 2, multiplying sigma).
+      num_samples: rows ``N`` of the fixed sample matrix ``W``.
+      num_eval_samples: rows of ``W_eval`` used to evaluate ``F_i`` for regret.
+      num_init: free uniform initial points.
+      optimizer: :class:`OptimizerConfig` of the acquisition maximiser.
+      buckets: increasing buffer sizes; ``buckets[-1] - num_init`` bounds the number of rounds.
+      kernel: ``"se"`` or ``"matern52"``.
+      signal_variance: prior ``s^2``.
+      noise_variance: GP noise ``lambda`` (the paper: 1e-4, the true noise variance).
+      jitter: first Cholesky jitter (escalated x10 up to 6 times).
+      num_features: random Fourier features for TS.
+    """
+
+    acquisition: str = "ucb"
+    beta: float = 2.0
+    num_samples: int = 1024
+    num_eval_samples: int = 4096
+    num_init: int = 5
+    optimizer: OptimizerConfig = OptimizerConfig()
+    buckets: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    kernel: str = "se"
+    signal_variance: float = 1.0
+    noise_variance: float = 1e-4
+    jitter: float = 1e-8
+    num_features: int = 1024
+
+    def __post_init__(self):
+        if self.acquisition not in ("ucb", "ts"):
+            raise ValueError(f"acquisition must be 'ucb' or 'ts'; got {self.acquisition!r}")
+        if self.acquisition == "ts" and self.kernel != "se":
+            raise ValueError("acquisition='ts' uses SE random Fourier features; set kernel='se'")
+        for name in ("num_samples", "num_eval_samples", "num_features"):
+            checks.require_positive_int(getattr(self, name), name)
+        if isinstance(self.num_init, bool) or not isinstance(self.num_init, int) \
+                or self.num_init < 0:
+            raise ValueError(f"num_init must be a non-negative int; got {self.num_init!r}")
+        b = tuple(self.buckets)
+        if not b or any(not isinstance(v, int) or v <= 0 for v in b) or list(b) != sorted(set(b)):
+            raise ValueError(f"buckets must be strictly increasing positive ints; got {b}")
+        if b[-1] <= self.num_init:
+            raise ValueError(f"the last bucket ({b[-1]}) must exceed num_init ({self.num_init})")
+        if not self.beta >= 0:
+            raise ValueError(f"beta must be >= 0; got {self.beta}")
+        for name in ("signal_variance", "noise_variance"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0; got {getattr(self, name)}")
+        object.__setattr__(self, "optimizer", OptimizerConfig(*self.optimizer).validate())
+
+    @property
+    def max_rounds(self) -> int:
+        return self.buckets[-1] - self.num_init
+
+    def replace(self, **changes) -> BOConfig:
+        return dataclasses.replace(self, **changes)
+
+
+class ProblemSpec(NamedTuple):
+    """The array part of a :class:`Problem` (traceable, so one compile serves many problems).
+
+    Attributes:
+      masks: ``[m, d]`` 0/1 control-set masks.
+      costs: ``[m]`` costs.
+      scales: ``[d]`` truncated-normal scales of the variables.
+      budget: scalar budget ``C``.
+      noise_sd: scalar observation-noise sd.
+      lengthscale: ``[d]`` GP length-scales.
+    """
+
+    masks: jax.Array
+    costs: jax.Array
+    scales: jax.Array
+    budget: jax.Array
+    noise_sd: jax.Array
+    lengthscale: jax.Array
+
+
+def problem_spec(problem: Problem, dtype=None) -> ProblemSpec:
+    """:class:`ProblemSpec` of ``problem`` (default dtype: JAX's default float)."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return ProblemSpec(jnp.asarray(problem.masks, dtype), jnp.asarray(problem.costs, dtype),
+                       jnp.asarray(problem.scales, dtype), jnp.asarray(problem.budget, dtype),
+                       jnp.asarray(problem.noise_sd, dtype),
+                       jnp.full((problem.dim,), problem.lengthscale, dtype))
+
+
+class History(NamedTuple):
+    """Everything a run did. Per-round arrays have ``T`` slots; unused slots hold -1 / NaN.
+
+    Attributes:
+      set_index: ``[T]`` int32 control set played (-1: no round).
+      stage: ``[T]`` int32 ETC stage of the round (``S`` = final phase).
+      query: ``[T, d]`` control query ``x_hat`` of the played set (uncontrolled entries arbitrary).
+      x: ``[T, d]`` realised full input.
+      y: ``[T]`` noisy observation.
+      cost: ``[T]`` cost paid.
+      spent: ``[T]`` cumulative spend after the round.
+      value: ``[T]`` ``F_i(x_hat)`` estimated with ``W_eval`` (the regret target).
+      acq_value: ``[T]`` acquisition value ``v_i`` of the played set.
+      x_init: ``[num_init, d]`` free initial inputs; y_init: ``[num_init]``.
+      num_rounds: int32 paid rounds ``T(C)``.
+      total_spent: scalar.
+      status: int32 code, see :data:`STATUS`.
+      last_choice: int32 set chosen in the final (unpaid) round, -1 if none.
+    """
+
+    set_index: jax.Array
+    stage: jax.Array
+    query: jax.Array
+    x: jax.Array
+    y: jax.Array
+    cost: jax.Array
+    spent: jax.Array
+    value: jax.Array
+    acq_value: jax.Array
+    x_init: jax.Array
+    y_init: jax.Array
+    num_rounds: jax.Array
+    total_spent: jax.Array
+    status: jax.Array
+    last_choice: jax.Array
+
+
+class _State(NamedTuple):
+    key: jax.Array
+    xbuf: jax.Array
+    ybuf: jax.Array
+    n: jax.Array
+    counts: jax.Array  # [m] int32 plays per set, spent = counts @ costs
+    plays: jax.Array
+    status: jax.Array
+    last_choice: jax.Array
+    log: History
+
+
+class BOError(checks.InvalidInputError):
+    """A run stopped on a fault; ``.history`` holds everything done before it."""
+
+    def __init__(self, message: str, history: History):
+        super().__init__(message)
+        self.history = history
+
+
+def raise_for_status(history: History) -> History:
+    """Return ``history`` if every run ended normally, else raise :class:`BOError`.
+
+    Works on a single run or a batch (leading seed axis): the message lists the faulty runs.
+    """
+    status = np.atleast_1d(np.asarray(history.status))
+    bad = np.flatnonzero((status != BUDGET_EXHAUSTED) & (status != RUNNING))
+    if bad.size:
+        rounds = np.atleast_1d(np.asarray(history.num_rounds))
+        detail = "; ".join(f"run {i}: {STATUS[int(status[i])]} after {int(rounds[i])} rounds"
+                           for i in bad[:5])
+        raise BOError(f"BO run stopped on a fault ({detail}); the history up to the fault is "
+                      "attached as .history", history)
+    return history
+
+
+def _acquisition_fn(key, config: BOConfig, spec: ProblemSpec, xbuf, ybuf, mask, w):
+    """``value_fn(mask_row, x)`` for this round and the GP's ``ok`` flag."""
+    params = gp_params(spec.lengthscale, config.signal_variance, config.noise_variance,
+                       dtype=xbuf.dtype)
+    if config.acquisition == "ucb":
+        post = condition(params, xbuf, ybuf, mask, kernel=config.kernel, jitter=config.jitter,
+                         with_inverse=True)
+        beta = jnp.asarray(config.beta, xbuf.dtype)
+        point_fn = lambda z: ucb(post, z, beta)
+        return (lambda mask_row, x: expected_ucb(post, mask_row, x, w, beta)), point_fn, post.ok
+    sample = rff_posterior_sample(key, params, xbuf, ybuf, mask, config.num_features)
+    ok = jnp.all(jnp.isfinite(sample.theta))
+    point_fn = lambda z: rff_evaluate(sample, z)
+    return (lambda mask_row, x: jnp.mean(point_fn(assemble(mask_row, x, w)))), point_fn, ok
+
+
+def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
+           config: BOConfig) -> History:
+    """One BO run with cost-varying variable subsets (UCB-CVS / ETC / UCB-PSQ / TS-PSQ).
+
+    Args:
+      key: PRNG key; the same key gives a bit-identical trajectory.
+      spec: :func:`problem_spec` of the problem (arrays; may be traced).
+      policy: selection :class:`Policy` (arrays; may be traced).
+      objective: ``f(x [d]) -> scalar`` to maximise (static).
+      config: :class:`BOConfig` (static).
+
+    Returns:
+      A :class:`History`. ``status`` is ``BUDGET_EXHAUSTED`` after a normal end; any other value
+      marks a fault (the log up to it is kept; see :func:`raise_for_status`).
+
+    Raises:
+      ValueError: on mismatched shapes.
+    """
+    masks = jnp.asarray(spec.masks)
+    m, d = masks.shape
+    dtype = masks.dtype
+    checks.require(spec.costs.shape == (m,), f"costs must have shape ({m},); got "
+                   f"{spec.costs.shape}")
+    checks.require(spec.scales.shape == (d,), f"scales must have shape ({d},); got "
+                   f"{spec.scales.shape}")
+    checks.require(policy.stage_of_set.shape == (m,), "policy.stage_of_set must have shape "
+                   f"({m},); got {policy.stage_of_set.shape}")
+    buckets = [b for b in config.buckets if b > config.num_init] or [config.buckets[-1]]
+    t_max = config.max_rounds
+    tol = 1e-6 * jnp.maximum(spec.budget, 1.0)
+
+    k_init, k_noise0, k_w, k_weval, k_loop = jax.random.split(key, 5)
+    w = sample_inputs(k_w, spec.scales, config.num_samples)
+    w_eval = sample_inputs(k_weval, spec.scales, config.num_eval_samples)
+    f_batch = jax.vmap(objective)
+    x_init = jax.random.uniform(k_init, (config.num_init, d), dtype)
+    y_init = (f_batch(x_init).astype(dtype)
+              + spec.noise_sd * jax.random.normal(k_noise0, (config.num_init,), dtype))
+
+    nan = jnp.asarray(jnp.nan, dtype)
+    log = History(
+        set_index=-jnp.ones(t_max, jnp.int32), stage=-jnp.ones(t_max, jnp.int32),
+        query=jnp.full((t_max, d), nan), x=jnp.full((t_max, d), nan), y=jnp.full(t_max, nan),
+        cost=jnp.full(t_max, nan), spent=jnp.full(t_max, nan), value=jnp.full(t_max, nan),
+        acq_value=jnp.full(t_max, nan), x_init=x_init, y_init=y_init,
+        num_rounds=jnp.int32(0), total_spent=jnp.asarray(0.0, dtype),
+        status=jnp.int32(RUNNING), last_choice=jnp.int32(-1))
+    init_bad = ~jnp.all(jnp.isfinite(y_init))
+    b0 = buckets[0]
+    state = _State(
+        key=k_loop,
+        xbuf=jnp.zeros((b0, d), dtype).at[:config.num_init].set(x_init),
+        ybuf=jnp.zeros((b0,), dtype).at[:config.num_init].set(jnp.where(init_bad, 0.0, y_init)),
+        n=jnp.int32(config.num_init), counts=jnp.zeros(m, jnp.int32),
+        plays=jnp.zeros(policy.targets.shape, jnp.int32),
+        status=jnp.where(init_bad, NAN_OBSERVATION, RUNNING).astype(jnp.int32),
+        last_choice=jnp.int32(-1), log=log)
+
+    def make_body(size):
+        def body(s: _State) -> _State:
+            key, k_acq, k_opt, k_env, k_obs = jax.random.split(s.key, 5)
+            mask = jnp.arange(size) < s.n
+            value_fn, point_fn, gp_ok = _acquisition_fn(k_acq, config, spec, s.xbuf, s.ybuf,
+                                                        mask, w)
+            x_hat, values = maximize_per_control_set(k_opt, value_fn, masks, config.optimizer,
+                                                     point_fn=point_fn, w=w)
+            index, plays, stage = choose(policy, s.plays, values, spec.costs)
+            cost = spec.costs[index]
+            spent = s.counts.astype(dtype) @ spec.costs
+            affordable = cost <= spec.budget - spent + tol
+            mask_row = masks[index]
+            query = x_hat[index]
+            w_new = sample_inputs(k_env, spec.scales, 1)[0]
+            x_new = mask_row * query + (1.0 - mask_row) * w_new
+            y_new = (objective(x_new).astype(dtype)
+                     + spec.noise_sd * jax.random.normal(k_obs, (), dtype))
+            status = jnp.select(
+                [~gp_ok, jnp.isnan(values[index]), ~affordable, ~jnp.isfinite(y_new)],
+                [NOT_POSITIVE_DEFINITE, NAN_ACQUISITION, BUDGET_EXHAUSTED, NAN_OBSERVATION],
+                RUNNING).astype(jnp.int32)
+            accept = status == RUNNING
+            r = s.n - config.num_init
+            f_value = jnp.mean(f_batch(assemble(mask_row, query, w_eval)))
+
+            def put(buf, val):
+                return buf.at[r].set(jnp.where(accept, val, buf[r]))
+
+            lg = s.log
+            counts = s.counts + accept * (jnp.arange(m) == index)
+            new_spent = counts.astype(dtype) @ spec.costs
+            lg = lg._replace(
+                set_index=put(lg.set_index, index), stage=put(lg.stage, stage),
+                query=put(lg.query, query), x=put(lg.x, x_new), y=put(lg.y, y_new),
+                cost=put(lg.cost, cost), spent=put(lg.spent, new_spent),
+                value=put(lg.value, f_value), acq_value=put(lg.acq_value, values[index]))
+            xbuf = s.xbuf.at[s.n].set(jnp.where(accept, x_new, s.xbuf[s.n]))
+            ybuf = s.ybuf.at[s.n].set(jnp.where(accept, y_new, s.ybuf[s.n]))
+            last = jnp.where(status == BUDGET_EXHAUSTED, index, s.last_choice).astype(jnp.int32)
+            return _State(key, xbuf, ybuf, s.n + accept.astype(jnp.int32), counts, plays,
+                          status, last, lg)
+        return body
+
+    for i, size in enumerate(buckets):
+        if i > 0:
+            pad = size - state.xbuf.shape[0]
+            state = state._replace(xbuf=jnp.pad(state.xbuf, ((0, pad), (0, 0))),
+                                   ybuf=jnp.pad(state.ybuf, (0, pad)))
+        state = jax.lax.while_loop(
+            lambda s, size=size: (s.status == RUNNING) & (s.n < size), make_body(size), state)
+    status = jnp.where(state.status == RUNNING, BUFFER_FULL, state.status).astype(jnp.int32)
+    return state.log._replace(
+        num_rounds=(state.n - config.num_init).astype(jnp.int32),
+        total_spent=state.counts.astype(dtype) @ spec.costs, status=status,
+        last_choice=state.last_choice)
