@@ -88,6 +88,9 @@ def _cmd_list() -> int:
 
 
 def _cmd_reproduce(args) -> int:
+    # Simulated CPU devices must be configured before anything imports jax (implemented()
+    # imports the method's package).
+    _configure_devices(args.devices)
     from jaxpapers.experiments import METHODS, implemented
 
     if args.method == "all":
@@ -102,7 +105,6 @@ def _cmd_reproduce(args) -> int:
     problem = _writable(args.out)
     if problem:
         return _fail(problem)
-    _configure_devices(args.devices)
     from jaxpapers.experiments import RunContext, reproduce
 
     for name in names:

@@ -51,7 +51,8 @@ def test_run_context_validates():
 
 
 def test_reproduce_smc_writes_results(tmp_path):
-    proc = _run("reproduce", "smc", "--scale", "smoke", "--out", str(tmp_path), "--no-progress")
+    proc = _run("reproduce", "smc", "--scale", "smoke", "--out", str(tmp_path), "--no-progress",
+                "--devices", "2")
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((tmp_path / "smc" / "results.json").read_text())
     for field in ["method", "experiment", "scale", "seed", "config", "metrics", "paper",
@@ -61,3 +62,4 @@ def test_reproduce_smc_writes_results(tmp_path):
     assert "| quantity | ours | paper |" in report and "Verdict" in report
     for plot in results["plots"]:
         assert (tmp_path / "smc" / plot).stat().st_size > 0
+    assert results["device"].endswith("x2"), results["device"]  # --devices 2 simulated on CPU

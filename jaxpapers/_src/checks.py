@@ -82,6 +82,10 @@ def error_if(value: Any, predicate: Any, message: str) -> Any:
     Eagerly the error is a :class:`InvalidInputError` raised at once. Under ``jit`` the check runs
     with the computation through a host callback, and the failure surfaces when the result is
     computed. Use the returned value, so the check is ordered before whatever uses it.
+
+    Put it at an unbatched entry point: under ``vmap`` the host callback is unrolled once per
+    batch element, so compile time grows with the batch. Inside batched kernels return a
+    per-item ``is_finite``/``valid`` flag instead.
     """
     if is_concrete(predicate):
         if bool(np.any(np.asarray(predicate))):
