@@ -29,17 +29,24 @@ References:
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jaxpapers._src import checks
+from jaxpapers.smc._scan import (
+    count_prefix_sum,
+    prefix_sum,
+    standard_exponential,
+    uniform_open_closed,
+    work_dtype,
+)
 from jaxpapers.smc._weights import weights_are_valid
 
 __all__ = ["multinomial", "stratified", "systematic", "residual", "RESAMPLERS"]
 
 _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum (got NaN, inf, "
                     "a negative entry or all zeros)")
+_SEARCH_STEPS = 4  # unrolled binary-search steps: enough for buckets holding up to 15 uniforms
 
 
 def _prepare(weights, num_samples):
@@ -55,55 +62,24 @@ def _prepare(weights, num_samples):
     num_samples = checks.require_positive_int(num_samples, "num_samples")
     checks.raise_if_concrete(lambda w: ~weights_are_valid(w), _INVALID_WEIGHTS, weights)
     valid = weights_are_valid(weights)
+    weights = weights.astype(work_dtype(weights.dtype))
     safe = jnp.where(valid, weights, jnp.ones_like(weights))
     cdf = _normalized_cdf(safe)
     return safe, cdf, valid, num_particles, num_samples
 
 
-_BLOCK = 64
-_EXACT_FLOAT32_INT = 2**24
-
-
-def _prefix_sum(x):
-    """Inclusive prefix sum along the last axis, blocked so that most work is a small matmul.
-
-    XLA's CPU cumsum is an associative scan (about log2(N) passes over the data); here each block
-    of 64 entries is summed by a product with an upper-triangular ones matrix (precision HIGHEST,
-    so no TF32 on GPUs) and only the block totals go through ``jnp.cumsum``. Integer inputs go
-    through float32 only while every partial sum is exactly representable (``total < 2**24``).
-    """
-    n = x.shape[-1]
-    if n < 4 * _BLOCK:
-        return jnp.cumsum(x, axis=-1)
-    pad = (-n) % _BLOCK
-    work_dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
-    blocks = jnp.pad(x, (0, pad)).reshape(-1, _BLOCK).astype(work_dtype)
-    upper = jnp.triu(jnp.ones((_BLOCK, _BLOCK), work_dtype))
-    inner = jnp.matmul(blocks, upper, precision=jax.lax.Precision.HIGHEST).astype(x.dtype)
-    totals = inner[:, -1]
-    offsets = jnp.cumsum(totals) - totals
-    return (inner + offsets[:, None]).reshape(-1)[:n]
-
-
 def _normalized_cdf(weights):
-    cumulative = _prefix_sum(weights)
+    """Non-decreasing CDF with last entry exactly 1 (never an out-of-range index)."""
+    cumulative = prefix_sum(weights, monotone=True)
     cdf = cumulative / cumulative[-1]
-    return cdf.at[-1].set(1.0)  # exact 1: never an out-of-range index
-
-
-def _uniform_open_closed(key, shape, dtype):
-    """Uniforms on (0, 1]."""
-    return 1.0 - jax.random.uniform(key, shape, dtype=dtype)
+    return cdf.at[-1].set(1.0)
 
 
 def _indices_from_cumulative_counts(cumulative_counts, valid, num_samples):
+    """``A_p = #{i : k_i <= p}``: mark where each particle's copies end, then prefix-sum."""
     num_particles = cumulative_counts.shape[0]
-    # A_p = #{i : k_i <= p}: mark where each particle's block of copies ends, then prefix-sum.
-    ends = jnp.zeros((num_samples + 1,), jnp.int32).at[cumulative_counts].add(1)
-    if num_samples < _EXACT_FLOAT32_INT:
-        indices = _prefix_sum(ends[:num_samples])
-    else:
-        indices = jnp.cumsum(ends[:num_samples])
+    ends = jnp.zeros((num_samples,), jnp.int32).at[cumulative_counts].add(1, mode="drop")
+    indices = count_prefix_sum(ends, num_particles)
     indices = jnp.minimum(indices, num_particles - 1)
     fallback = jnp.arange(num_samples, dtype=jnp.int32) % num_particles
     return jnp.where(valid, indices, fallback)
@@ -120,33 +96,50 @@ def _stratified_counts(cdf, offsets, num_samples):
 
 
 def _sorted_uniforms(key, num_draws, max_draws, dtype):
-    """``max_draws`` slots; the first ``num_draws`` hold sorted iid U(0,1] draws, the rest +inf."""
-    spacings = jax.random.exponential(key, (max_draws + 1,), dtype=dtype)
-    totals = _prefix_sum(spacings)
+    """``max_draws`` slots; the first ``num_draws`` hold sorted iid U(0,1] draws, the rest +inf.
+
+    ``U_(m) = S_{m+1} / S_{n+1}`` with ``S`` the partial sums of ``n + 1`` iid Exp(1) spacings.
+    """
+    spacings = standard_exponential(key, (max_draws + 1,), dtype)
+    totals = prefix_sum(spacings, monotone=True)
     uniforms = totals[:max_draws] / totals[num_draws]
     uniforms = jnp.clip(uniforms, jnp.finfo(dtype).tiny, 1.0)
     return jnp.where(jnp.arange(max_draws) < num_draws, uniforms, jnp.inf)
 
 
 def _merge_counts(cdf, sorted_uniforms, num_buckets):
-    """k_i = #{m : U_m <= C_i} for sorted ``U`` (+inf padded) by bucketing U into equal cells."""
-    bucket_of_u = jnp.where(jnp.isfinite(sorted_uniforms),
+    """k_i = #{m : U_m <= C_i} for sorted ``U`` (+inf padded), bucketing U into equal cells.
+
+    Uniforms in cells below the cell of ``C_i`` are all ``<= C_i`` and those above are all
+    larger (the cell map ``x -> floor(num_buckets * x)`` is monotone), so ``k_i`` is the start of
+    ``C_i``'s cell plus a binary search among the few uniforms inside it (Poisson(1) many: the
+    search is unrolled for up to 15 and continues in a loop in the rare fuller cell).
+    """
+    num_slots = sorted_uniforms.shape[0]
+    bucket_of_u = jnp.where(sorted_uniforms <= 1.0,
                             jnp.minimum(jnp.floor(num_buckets * sorted_uniforms), num_buckets - 1),
                             num_buckets).astype(jnp.int32)
     occupancy = jnp.zeros((num_buckets + 1,), jnp.int32).at[bucket_of_u].add(1)
-    bucket_start = jnp.cumsum(occupancy) - occupancy
+    bucket_stop = count_prefix_sum(occupancy, num_slots)
     bucket_of_c = jnp.minimum(jnp.floor(num_buckets * cdf), num_buckets - 1).astype(jnp.int32)
-    start = bucket_start[bucket_of_c]
-    stop = start + occupancy[bucket_of_c]
-    max_steps = jnp.max(occupancy[:num_buckets])
-    last = sorted_uniforms.shape[0] - 1
+    position = bucket_stop[bucket_of_c] - occupancy[bucket_of_c]
+    length = occupancy[bucket_of_c]
 
-    def body(step, counts):
-        position = start + step
-        inside = (position < stop) & (sorted_uniforms[jnp.minimum(position, last)] <= cdf)
-        return counts + inside.astype(jnp.int32)
+    def step(_, state):  # count of U[position : position + length] that are <= C
+        position, length = state
+        half = lax.shift_right_logical(length, 1)
+        probe = sorted_uniforms[jnp.minimum(position + half, num_slots - 1)]
+        right = (length > 0) & (probe <= cdf)
+        return (jnp.where(right, position + half + 1, position),
+                jnp.where(right, length - half - 1, half))
 
-    return lax.fori_loop(0, max_steps, body, start)
+    state = (position, length)
+    for i in range(_SEARCH_STEPS):
+        state = step(i, state)
+    fullest = jnp.max(occupancy[:num_buckets])
+    steps_needed = 32 - lax.clz(fullest)  # bit length: halving reaches 0 after this many steps
+    state = lax.fori_loop(0, jnp.maximum(steps_needed - _SEARCH_STEPS, 0), step, state)
+    return state[0]
 
 
 def multinomial(key, weights, num_samples=None):
@@ -177,7 +170,7 @@ def stratified(key, weights, num_samples=None):
     Arguments, returns and errors as :func:`multinomial`.
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
-    offsets = _uniform_open_closed(key, (num_samples,), cdf.dtype)
+    offsets = uniform_open_closed(key, (num_samples,), cdf.dtype)
     cumulative = _stratified_counts(cdf, offsets, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
@@ -195,7 +188,7 @@ def systematic(key, weights, num_samples=None):
       [0, 0, 1, 2]
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
-    offset = _uniform_open_closed(key, (), cdf.dtype)
+    offset = uniform_open_closed(key, (), cdf.dtype)
     cumulative = _stratified_counts(cdf, offset, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
@@ -210,14 +203,21 @@ def residual(key, weights, num_samples=None):
     expected = num_samples * (safe / jnp.sum(safe))
     deterministic = jnp.floor(expected)
     fractional = expected - deterministic
-    deterministic = deterministic.astype(jnp.int32)
-    remaining = jnp.maximum(num_samples - jnp.sum(deterministic), 0)
     max_draws = min(num_particles, num_samples)
-    has_remainder = remaining > 0
-    remainder_cdf = _normalized_cdf(jnp.where(has_remainder, fractional, 1.0))
-    uniforms = _sorted_uniforms(key, jnp.minimum(remaining, max_draws), max_draws, safe.dtype)
+    if num_samples < 2**24:  # one pass for both sums: the integer one is exact in float32
+        both = prefix_sum(jnp.stack([deterministic, fractional]), monotone=True)
+        deterministic_cumulative = both[0].astype(jnp.int32)
+        fractional_cumulative = both[1]
+    else:
+        deterministic_cumulative = jnp.cumsum(deterministic.astype(jnp.int32))
+        fractional_cumulative = prefix_sum(fractional, monotone=True)
+    remaining = jnp.clip(num_samples - deterministic_cumulative[-1], 0, max_draws)
+    fractional_total = fractional_cumulative[-1]
+    remainder_cdf = jnp.where(fractional_total > 0, fractional_cumulative / fractional_total, 1.0)
+    remainder_cdf = remainder_cdf.at[-1].set(1.0)
+    uniforms = _sorted_uniforms(key, remaining, max_draws, safe.dtype)
     random_cumulative = _merge_counts(remainder_cdf, uniforms, max_draws)
-    cumulative = _prefix_sum(deterministic) + random_cumulative
+    cumulative = deterministic_cumulative + random_cumulative
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 

@@ -1,0 +1,105 @@
+"""Prefix sums and random numbers for the resampling kernels.
+
+``jnp.cumsum`` on CPU is an associative scan (about ``2 log2 N`` passes over the data, and its
+float results are not guaranteed to be non-decreasing for non-negative input). Here a prefix sum
+is a product of ``[L, 16]`` blocks with an upper-triangular ones matrix, plus a recursive prefix
+sum of the ``L`` block totals: about two passes, and as accurate as ``jnp.cumsum`` in float32.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+__all__ = ["prefix_sum", "count_prefix_sum", "uniform_open_closed", "standard_exponential",
+           "work_dtype"]
+
+_BLOCK = 16          # block length of the triangular matmul
+_SCAN_BELOW = 512    # shorter arrays use a plain associative scan
+_EXACT_FLOAT32_INT = 2**24  # integers up to here are exact in float32
+
+
+def _shift_right(x, fill):
+    """``[fill, x_0, ..., x_{n-2}]`` along the last axis (exclusive scan from an inclusive one)."""
+    head = jnp.full(x.shape[:-1] + (1,), fill, x.dtype)
+    return jnp.concatenate([head, x[..., :-1]], axis=-1)
+
+
+def _triangular_sum(x):
+    """Prefix sum as one product with an upper-triangular ones matrix (short last axis)."""
+    n = x.shape[-1]
+    upper = jnp.triu(jnp.ones((n, n), x.dtype))
+    return jnp.matmul(x, upper, precision=lax.Precision.HIGHEST)
+
+
+def prefix_sum(x, monotone: bool = False):
+    """Inclusive prefix sum along the last axis.
+
+    Each block of ``_BLOCK`` entries is summed by a matmul with an upper-triangular ones matrix
+    (precision ``HIGHEST``: no TF32/bfloat16 passes on accelerators), the block totals recursively.
+
+    ``monotone=True`` (for non-negative float input, e.g. weights) makes the result usable as a
+    CDF: it is non-decreasing, and an entry whose input is zero equals its predecessor exactly
+    (so a zero weight can never be selected). Inside a block this holds because every column of
+    the matmul adds the same products in the same order, and a zero input adds an exact zero. At a
+    block boundary rounding can put the block offset an ulp above or below the previous block's
+    end; so the block is raised to the running maximum ``R`` of the previous block ends, and its
+    leading entries with a zero partial sum are set to ``R`` exactly. Without this, a zero weight
+    at a block start could get a one-ulp CDF step (and be selected), or the CDF could decrease.
+
+    Shapes: ``x [..., n] -> [..., n]``.
+    """
+    n = x.shape[-1]
+    if n <= 4 * _BLOCK:
+        return _triangular_sum(x)
+    if n <= _SCAN_BELOW and not monotone:
+        return lax.associative_scan(jnp.add, x, axis=x.ndim - 1)
+    pad = (-n) % _BLOCK
+    widths = [(0, 0)] * (x.ndim - 1) + [(0, pad)]
+    blocks = jnp.pad(x, widths).reshape(x.shape[:-1] + (-1, _BLOCK))
+    inner = _triangular_sum(blocks)
+    offsets = _shift_right(prefix_sum(inner[..., -1]), 0)
+    full = inner + offsets[..., None]
+    if monotone:
+        # an all-zero block ends at the previous block's end, so it must not raise the maximum
+        block_ends = jnp.where(inner[..., -1] == 0, 0, full[..., -1])
+        running = lax.associative_scan(jnp.maximum, block_ends, axis=full.ndim - 2)
+        previous = _shift_right(running, 0)[..., None]  # end value of the previous block
+        full = jnp.where(inner == 0, previous, jnp.maximum(full, previous))
+    return full.reshape(x.shape[:-1] + (-1,))[..., :n]
+
+
+def count_prefix_sum(counts, max_total: int):
+    """Exact inclusive prefix sum of non-negative integer ``counts`` as int32.
+
+    ``max_total`` is a static bound on ``sum(counts)``. Below ``2**24`` every partial sum is an
+    exact float32 integer, so the fast float32 path is exact; otherwise an int32 ``cumsum``.
+    """
+    if max_total < _EXACT_FLOAT32_INT:
+        return prefix_sum(counts.astype(jnp.float32)).astype(jnp.int32)
+    return jnp.cumsum(counts.astype(jnp.int32), axis=-1)
+
+
+def work_dtype(dtype):
+    """Float dtype used for the CDF: at least float32."""
+    dtype = jnp.dtype(dtype)
+    return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
+
+
+def uniform_open_closed(key, shape, dtype):
+    """Uniforms on ``(0, 1]``.
+
+    float32: ``(b + 1) / 2**24`` with ``b`` the top 24 bits of ``jax.random.bits`` (exactly
+    uniform on the 2**24-point grid, never 0). Other dtypes: ``1 - jax.random.uniform``.
+    """
+    if jnp.dtype(dtype) == jnp.float32:
+        bits = jax.random.bits(key, shape, jnp.uint32)
+        grid = (lax.shift_right_logical(bits, jnp.uint32(8)) + jnp.uint32(1)).astype(jnp.int32)
+        return grid.astype(jnp.float32) * jnp.float32(2.0**-24)
+    return 1.0 - jax.random.uniform(key, shape, dtype=dtype)
+
+
+def standard_exponential(key, shape, dtype):
+    """Exp(1) draws ``-log U`` with ``U`` on ``(0, 1]`` (non-negative, finite)."""
+    return -jnp.log(uniform_open_closed(key, shape, dtype))
