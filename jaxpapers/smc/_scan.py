@@ -17,8 +17,9 @@ from jax import lax
 __all__ = ["prefix_sum", "count_prefix_sum", "uniform_open_closed", "standard_exponential",
            "work_dtype"]
 
-_BLOCK = 16          # block length of the triangular matmul
-_SCAN_BELOW = 512    # shorter arrays use a plain associative scan
+_BLOCK = 16          # block length of the triangular matmul over the data
+_INNER_BLOCK = 256   # block length for the (16x shorter) block totals
+_SINGLE_BLOCK = 256  # up to this length: one triangular matmul
 _EXACT_FLOAT32_INT = 2**24  # integers up to here are exact in float32
 
 
@@ -35,11 +36,34 @@ def _triangular_sum(x):
     return jnp.matmul(x, upper, precision=lax.Precision.HIGHEST)
 
 
+def _exclusive_prefix_sum(x):
+    """``[0, x_0, x_0 + x_1, ...]`` along the last axis (block offsets; no ordering guarantee).
+
+    One product with ``[strictly upper triangular | ones]`` gives each block's exclusive prefix
+    sums and its total, so no concatenation is left to fuse into the consumers.
+    """
+    n = x.shape[-1]
+    if n <= _SINGLE_BLOCK:
+        return jnp.matmul(x, jnp.triu(jnp.ones((n, n), x.dtype), 1),
+                          precision=lax.Precision.HIGHEST)
+    block = _INNER_BLOCK
+    pad = (-n) % block
+    blocks = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)]).reshape(x.shape[:-1] + (-1, block))
+    ones = jnp.ones((block, block + 1), x.dtype)
+    strict_and_total = jnp.triu(ones, 1).at[:, block].set(1)
+    out = jnp.matmul(blocks, strict_and_total, precision=lax.Precision.HIGHEST)
+    offsets = _exclusive_prefix_sum(out[..., block])
+    full = out[..., :block] + offsets[..., None]
+    return full.reshape(x.shape[:-1] + (-1,))[..., :n]
+
+
 def prefix_sum(x, monotone: bool = False):
     """Inclusive prefix sum along the last axis.
 
     Each block of ``_BLOCK`` entries is summed by a matmul with an upper-triangular ones matrix
-    (precision ``HIGHEST``: no TF32/bfloat16 passes on accelerators), the block totals recursively.
+    (precision ``HIGHEST``: no TF32/bfloat16 passes on accelerators); the block offsets are the
+    exclusive prefix sums of the block totals, computed the same way in blocks of
+    ``_INNER_BLOCK``.
 
     ``monotone=True`` (for non-negative float input, e.g. weights) makes the result usable as a
     CDF: it is non-decreasing, and an entry whose input is zero equals its predecessor exactly
@@ -53,15 +77,13 @@ def prefix_sum(x, monotone: bool = False):
     Shapes: ``x [..., n] -> [..., n]``.
     """
     n = x.shape[-1]
-    if n <= 4 * _BLOCK:
+    if n <= _SINGLE_BLOCK:
         return _triangular_sum(x)
-    if n <= _SCAN_BELOW and not monotone:
-        return lax.associative_scan(jnp.add, x, axis=x.ndim - 1)
     pad = (-n) % _BLOCK
     widths = [(0, 0)] * (x.ndim - 1) + [(0, pad)]
     blocks = jnp.pad(x, widths).reshape(x.shape[:-1] + (-1, _BLOCK))
     inner = _triangular_sum(blocks)
-    offsets = _shift_right(prefix_sum(inner[..., -1]), 0)
+    offsets = _exclusive_prefix_sum(inner[..., -1])
     full = inner + offsets[..., None]
     if monotone:
         # an all-zero block ends at the previous block's end, so it must not raise the maximum
