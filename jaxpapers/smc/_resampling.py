@@ -13,15 +13,22 @@ the inverse-CDF rule ``A_m = min{i : U_m <= C_i}`` written as a merge instead of
   ``k_i = j + [V_j <= x - j]`` (one gather).
 * systematic: the same with one shared ``V``.
 * multinomial: sorted iid uniforms from normalised cumulative exponential spacings; ``k_i`` from a
-  bucket histogram of the uniforms (``M`` equal buckets, about one uniform per bucket) and a short
-  scan inside the bucket of ``C_i`` (as many steps as the fullest bucket holds: ~10 at M = 1e6).
+  bucket histogram of the uniforms (``M`` equal buckets, Poisson(1) uniforms per bucket) plus
+  independent probes of the few uniforms in the bucket of ``C_i`` (8 in one pass, then a loop
+  over the rest of the fullest bucket: ~10 uniforms at M = 1e6, so usually 0-2 more passes).
 * residual: ``floor(M W_i)`` deterministic copies plus multinomial counts for the ``R`` remaining
   draws from the fractional parts.
 
 All uniforms are drawn on ``(0, 1]`` so a zero-weight particle is never chosen (with ``U = 0``
-the left-sided inverse CDF would pick particle 0 even when ``W_0 = 0``). Outputs are sorted
-(non-decreasing) ancestor indices; apply ``jax.random.permutation`` if exchangeable order
-matters downstream.
+the left-sided inverse CDF would pick particle 0 even when ``W_0 = 0``); the float32 CDF is
+built so that it is non-decreasing and a zero weight adds an exactly zero step (see
+:func:`jaxpapers.smc._scan.prefix_sum`). Outputs are sorted (non-decreasing) ancestor indices;
+apply ``jax.random.permutation`` if exchangeable order matters downstream.
+
+Cost on a CPU is a handful of passes over ``N`` and ``M``: prefix sums are 16-wide triangular
+matmuls (``jnp.cumsum`` is an associative scan there, about ``2 log2 N`` passes), the threefry
+hash behind most random numbers is unrolled so that it fuses into its consumer, and the only
+scatters are histograms (one per scheme, two for multinomial and residual). All of it is plain XLA and runs unchanged on accelerators.
 
 References:
   Douc, Cappé & Moulines (2005), *Comparison of resampling schemes for particle filtering*.
@@ -46,11 +53,24 @@ __all__ = ["multinomial", "stratified", "systematic", "residual", "RESAMPLERS"]
 
 _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum (got NaN, inf, "
                     "a negative entry or all zeros)")
-_SEARCH_STEPS = 4  # unrolled binary-search steps: enough for buckets holding up to 15 uniforms
+_CELL_PROBES = 8  # probes per cell in one pass; a cell holds Poisson(1) uniforms (max ~10 at 1e6)
+_SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
+
+
+def _take(values, indices):
+    """``values[indices]`` for a 1-D ``values``, indices clamped into range by the gather itself.
+
+    A plain ``values[indices]`` also wraps negative indices, a select per element that the
+    hot loops here do not need (their indices are never negative).
+    """
+    dims = lax.GatherDimensionNumbers(offset_dims=(), collapsed_slice_dims=(0,),
+                                      start_index_map=(0,))
+    return lax.gather(values, indices[..., None], dims, slice_sizes=(1,),
+                      mode=lax.GatherScatterMode.CLIP)
 
 
 def _prepare(weights, num_samples):
-    """Static checks, eager value checks, and the renormalised CDF of the (safe) weights."""
+    """Static checks, eager value checks, the validity flag and the renormalised CDF."""
     weights = jnp.asarray(weights)
     if not jnp.issubdtype(weights.dtype, jnp.floating):
         weights = weights.astype(jnp.result_type(float))
@@ -61,18 +81,30 @@ def _prepare(weights, num_samples):
     num_samples = num_particles if num_samples is None else num_samples
     num_samples = checks.require_positive_int(num_samples, "num_samples")
     checks.raise_if_concrete(lambda w: ~weights_are_valid(w), _INVALID_WEIGHTS, weights)
-    valid = weights_are_valid(weights)
     weights = weights.astype(work_dtype(weights.dtype))
-    safe = jnp.where(valid, weights, jnp.ones_like(weights))
-    cdf = _normalized_cdf(safe)
-    return safe, cdf, valid, num_particles, num_samples
+    valid = _weights_valid(weights)
+    # No clean-up of invalid weights: every intermediate stays in range whatever the values
+    # (float-to-int conversions saturate, indices are clipped) and the result is replaced.
+    cdf = _normalized_cdf(weights)
+    return weights, cdf, valid, num_particles, num_samples
+
+
+def _weights_valid(weights):
+    """Same flag as :func:`weights_are_valid` in one fused pass (min and sum).
+
+    ``min >= 0`` rules out negative entries, ``-inf`` and NaN (``min`` propagates NaN); a finite
+    sum of non-negative entries then rules out ``+inf``.
+    """
+    total = jnp.sum(weights)
+    return (jnp.min(weights) >= 0) & (total > 0) & jnp.isfinite(total)
 
 
 def _normalized_cdf(weights):
     """Non-decreasing CDF with last entry exactly 1 (never an out-of-range index)."""
     cumulative = prefix_sum(weights, monotone=True)
     cdf = cumulative / cumulative[-1]
-    return cdf.at[-1].set(1.0)
+    last = jnp.arange(cdf.shape[0]) == cdf.shape[0] - 1
+    return jnp.where(last, jnp.ones_like(cdf), cdf)
 
 
 def _indices_from_cumulative_counts(cumulative_counts, valid, num_samples):
@@ -90,7 +122,7 @@ def _stratified_counts(cdf, offsets, num_samples):
     scaled = num_samples * cdf
     whole = jnp.clip(jnp.floor(scaled), 0, num_samples)
     j = whole.astype(jnp.int32)
-    offset = offsets if offsets.ndim == 0 else offsets[jnp.minimum(j, num_samples - 1)]
+    offset = offsets if offsets.ndim == 0 else _take(offsets, j)
     extra = (j < num_samples) & (offset <= scaled - whole)
     return j + extra.astype(jnp.int32)
 
@@ -100,7 +132,9 @@ def _sorted_uniforms(key, num_draws, max_draws, dtype):
 
     ``U_(m) = S_{m+1} / S_{n+1}`` with ``S`` the partial sums of ``n + 1`` iid Exp(1) spacings.
     """
-    spacings = standard_exponential(key, (max_draws + 1,), dtype)
+    length = -(-(max_draws + 1) // _SPACING_MULTIPLE) * _SPACING_MULTIPLE  # no pad in the sum
+    spacings = standard_exponential(key, (length,), dtype)
+    spacings = jnp.where(jnp.arange(length) <= max_draws, spacings, 0)
     totals = prefix_sum(spacings, monotone=True)
     uniforms = totals[:max_draws] / totals[num_draws]
     uniforms = jnp.clip(uniforms, jnp.finfo(dtype).tiny, 1.0)
@@ -112,8 +146,9 @@ def _merge_counts(cdf, sorted_uniforms, num_buckets):
 
     Uniforms in cells below the cell of ``C_i`` are all ``<= C_i`` and those above are all
     larger (the cell map ``x -> floor(num_buckets * x)`` is monotone), so ``k_i`` is the start of
-    ``C_i``'s cell plus a binary search among the few uniforms inside it (Poisson(1) many: the
-    search is unrolled for up to 15 and continues in a loop in the rare fuller cell).
+    ``C_i``'s cell plus the number of the few uniforms inside it (Poisson(1) many) that are
+    ``<= C_i``: ``_CELL_PROBES`` independent probes in one pass, and a loop over the rest in the
+    rare fuller cell (usually zero iterations).
     """
     num_slots = sorted_uniforms.shape[0]
     bucket_of_u = jnp.where(sorted_uniforms <= 1.0,
@@ -121,25 +156,20 @@ def _merge_counts(cdf, sorted_uniforms, num_buckets):
                             num_buckets).astype(jnp.int32)
     occupancy = jnp.zeros((num_buckets + 1,), jnp.int32).at[bucket_of_u].add(1)
     bucket_stop = count_prefix_sum(occupancy, num_slots)
-    bucket_of_c = jnp.minimum(jnp.floor(num_buckets * cdf), num_buckets - 1).astype(jnp.int32)
-    position = bucket_stop[bucket_of_c] - occupancy[bucket_of_c]
-    length = occupancy[bucket_of_c]
+    bucket_of_c = jnp.clip(jnp.floor(num_buckets * cdf), 0, num_buckets - 1).astype(jnp.int32)
+    length = _take(occupancy, bucket_of_c)
+    start = _take(bucket_stop, bucket_of_c) - length
 
-    def step(_, state):  # count of U[position : position + length] that are <= C
-        position, length = state
-        half = lax.shift_right_logical(length, 1)
-        probe = sorted_uniforms[jnp.minimum(position + half, num_slots - 1)]
-        right = (length > 0) & (probe <= cdf)
-        return (jnp.where(right, position + half + 1, position),
-                jnp.where(right, length - half - 1, half))
+    def probe(s):  # is the s-th uniform of C's cell <= C?
+        inside = (s < length) & (_take(sorted_uniforms, start + s) <= cdf)
+        return inside.astype(jnp.int32)
 
-    state = (position, length)
-    for i in range(_SEARCH_STEPS):
-        state = step(i, state)
+    count = start
+    for s in range(_CELL_PROBES):
+        count = count + probe(s)
     fullest = jnp.max(occupancy[:num_buckets])
-    steps_needed = 32 - lax.clz(fullest)  # bit length: halving reaches 0 after this many steps
-    state = lax.fori_loop(0, jnp.maximum(steps_needed - _SEARCH_STEPS, 0), step, state)
-    return state[0]
+    return lax.fori_loop(_CELL_PROBES, jnp.maximum(fullest, _CELL_PROBES),
+                         lambda s, count: count + probe(s), count)
 
 
 def multinomial(key, weights, num_samples=None):
@@ -170,7 +200,9 @@ def stratified(key, weights, num_samples=None):
     Arguments, returns and errors as :func:`multinomial`.
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
-    offsets = uniform_open_closed(key, (num_samples,), cdf.dtype)
+    # jax.random's own bits: XLA would fuse the unrolled hash into the gather below and run it
+    # per gathered element in scalar code, several times slower than generating it up front
+    offsets = uniform_open_closed(key, (num_samples,), cdf.dtype, unrolled_hash=False)
     cumulative = _stratified_counts(cdf, offsets, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
@@ -199,8 +231,8 @@ def residual(key, weights, num_samples=None):
     ``R = M - sum_i floor(M W_i)`` and the remainder law is ``r_i ∝ M W_i - floor(M W_i)``.
     Arguments, returns and errors as :func:`multinomial`.
     """
-    safe, _, valid, num_particles, num_samples = _prepare(weights, num_samples)
-    expected = num_samples * (safe / jnp.sum(safe))
+    weights, _, valid, num_particles, num_samples = _prepare(weights, num_samples)
+    expected = num_samples * (weights / jnp.sum(weights))
     deterministic = jnp.floor(expected)
     fractional = expected - deterministic
     max_draws = min(num_particles, num_samples)
@@ -215,7 +247,7 @@ def residual(key, weights, num_samples=None):
     fractional_total = fractional_cumulative[-1]
     remainder_cdf = jnp.where(fractional_total > 0, fractional_cumulative / fractional_total, 1.0)
     remainder_cdf = remainder_cdf.at[-1].set(1.0)
-    uniforms = _sorted_uniforms(key, remaining, max_draws, safe.dtype)
+    uniforms = _sorted_uniforms(key, remaining, max_draws, weights.dtype)
     random_cumulative = _merge_counts(remainder_cdf, uniforms, max_draws)
     cumulative = deterministic_cumulative + random_cumulative
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)

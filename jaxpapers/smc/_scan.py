@@ -111,16 +111,65 @@ def work_dtype(dtype):
     return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
 
 
-def uniform_open_closed(key, shape, dtype):
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry_key(key):
+    """The two key words of a threefry2x32 key (typed or raw ``uint32[2]``), else ``None``."""
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if str(jax.random.key_impl(key)) != "threefry2x32":
+            return None
+        data = jax.random.key_data(key)
+    elif key.shape == (2,) and key.dtype == jnp.uint32 and (
+            jax.config.jax_default_prng_impl == "threefry2x32"):
+        data = key
+    else:
+        return None
+    return data[0], data[1]
+
+
+def _threefry2x32(k0, k1, x0, x1):
+    """The Threefry-2x32 block function (20 rounds; Salmon et al. 2011), unrolled.
+
+    The same function as ``jax.random``'s threefry hash; written out so that XLA fuses all 20
+    rounds into one pass (its CPU lowering loops over the rounds, one pass each).
+    """
+    ks = (k0, k1, k0 ^ k1 ^ jnp.uint32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = lax.shift_left(x1, jnp.uint32(r)) | lax.shift_right_logical(x1, jnp.uint32(32 - r))
+            x1 = x0 ^ x1
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
+    return x0, x1
+
+
+def random_words(key, size: int, unrolled_hash: bool = True):
+    """``size`` uniformly random uint32 words.
+
+    For threefry keys (the default) each hash of a counter gives two words, half the work of
+    ``jax.random.bits`` (which hashes once per word), and the hash fuses into its consumer.
+    Other key types, or ``unrolled_hash=False``, use ``jax.random.bits``.
+    """
+    words = _threefry_key(key) if unrolled_hash else None
+    if words is None:
+        return jax.random.bits(key, (size + size % 2,), jnp.uint32)[:size]
+    half = (size + 1) // 2
+    counter = lax.iota(jnp.uint32, half)
+    x0, x1 = _threefry2x32(words[0], words[1], jnp.zeros_like(counter), counter)
+    return jnp.concatenate([x0, x1])[:size]
+
+
+def uniform_open_closed(key, shape, dtype, unrolled_hash: bool = True):
     """Uniforms on ``(0, 1]``.
 
-    float32: ``(b + 1) / 2**24`` with ``b`` the top 24 bits of ``jax.random.bits`` (exactly
-    uniform on the 2**24-point grid, never 0). Other dtypes: ``1 - jax.random.uniform``.
+    float32: ``(b + 1) / 2**24`` with ``b`` the top 24 bits of a random word (exactly uniform on
+    the 2**24-point grid, never 0). Other dtypes: ``1 - jax.random.uniform``.
     """
     if jnp.dtype(dtype) == jnp.float32:
-        size = math.prod(shape)
-        # threefry draws words in pairs: an odd count takes a path several times slower on CPU
-        bits = jax.random.bits(key, (size + size % 2,), jnp.uint32)[:size].reshape(shape)
+        bits = random_words(key, math.prod(shape), unrolled_hash).reshape(shape)
         grid = (lax.shift_right_logical(bits, jnp.uint32(8)) + jnp.uint32(1)).astype(jnp.int32)
         return grid.astype(jnp.float32) * jnp.float32(2.0**-24)
     return 1.0 - jax.random.uniform(key, shape, dtype=dtype)
