@@ -2,8 +2,13 @@
 
 ``jnp.cumsum`` on CPU is an associative scan (about ``2 log2 N`` passes over the data, and its
 float results are not guaranteed to be non-decreasing for non-negative input). Here a prefix sum
-is a product of ``[L, 16]`` blocks with an upper-triangular ones matrix, plus a recursive prefix
-sum of the ``L`` block totals: about two passes, and as accurate as ``jnp.cumsum`` in float32.
+is a product of ``[L, 16]`` blocks with an upper-triangular ones matrix plus the exclusive prefix
+sums of the ``L`` block totals (the same way, in blocks of 64): about two passes over the data.
+In float32 it is as accurate as ``jnp.cumsum`` (at N = 1e6, max |error| of the normalised CDF
+about 2-3e-7 for both against float64, versus 2e-4 for a sequential float32 sum).
+
+Random numbers come from the threefry2x32 hash of ``jax.random``, written out unrolled: two
+words per hash instead of one, and XLA fuses it into its consumer.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ __all__ = ["prefix_sum", "count_prefix_sum", "uniform_open_closed", "standard_ex
            "work_dtype"]
 
 _BLOCK = 16          # block length of the triangular matmul over the data
-_INNER_BLOCK = 256   # block length for the (16x shorter) block totals
+_INNER_BLOCK = 64    # block length for the (16x shorter) block totals
 _SINGLE_BLOCK = 256  # up to this length: one triangular matmul
 _EXACT_FLOAT32_INT = 2**24  # integers up to here are exact in float32
 
@@ -153,10 +158,10 @@ def random_words(key, size: int, unrolled_hash: bool = True):
     ``jax.random.bits`` (which hashes once per word), and the hash fuses into its consumer.
     Other key types, or ``unrolled_hash=False``, use ``jax.random.bits``.
     """
-    words = _threefry_key(key) if unrolled_hash else None
+    half = (size + 1) // 2
+    words = _threefry_key(key) if unrolled_hash and half < 2**32 else None
     if words is None:
         return jax.random.bits(key, (size + size % 2,), jnp.uint32)[:size]
-    half = (size + 1) // 2
     counter = lax.iota(jnp.uint32, half)
     x0, x1 = _threefry2x32(words[0], words[1], jnp.zeros_like(counter), counter)
     return jnp.concatenate([x0, x1])[:size]
