@@ -28,7 +28,8 @@ apply ``jax.random.permutation`` if exchangeable order matters downstream.
 Cost on a CPU is a handful of passes over ``N`` and ``M``: prefix sums are 16-wide triangular
 matmuls (``jnp.cumsum`` is an associative scan there, about ``2 log2 N`` passes), the threefry
 hash behind most random numbers is unrolled so that it fuses into its consumer, and the only
-scatters are histograms (one per scheme, two for multinomial and residual). All of it is plain XLA and runs unchanged on accelerators.
+scatters are histograms (one per scheme, two for multinomial and residual). All of it is plain
+XLA and runs unchanged on accelerators.
 
 References:
   Douc, Cappé & Moulines (2005), *Comparison of resampling schemes for particle filtering*.
