@@ -10,7 +10,8 @@ and the ancestor indices are ``repeat(arange(N), N_i)`` with a static total leng
 the inverse-CDF rule ``A_m = min{i : U_m <= C_i}`` written as a merge instead of ``searchsorted``.
 
 * stratified: ``U_m = (m + V_m) / M``; with ``x = M C_i`` and ``j = floor(x)``,
-  ``k_i = j + [V_j <= x - j]`` (one gather).
+  ``k_i = j + [V_j <= x - j]``, with ``V_j`` the threefry hash of ``j`` computed where it is
+  needed (for other key types: drawn for all strata and gathered).
 * systematic: the same with one shared ``V``.
 * multinomial: sorted iid uniforms from normalised cumulative exponential spacings; ``k_i`` from a
   bucket histogram of the uniforms (``M`` equal buckets, Poisson(1) uniforms per bucket) plus
@@ -43,6 +44,8 @@ from jax import lax
 from jaxpapers._src import checks
 from jaxpapers.smc._scan import (
     count_prefix_sum,
+    has_hashed_uniforms,
+    hashed_uniforms,
     prefix_sum,
     standard_exponential,
     uniform_open_closed,
@@ -118,13 +121,12 @@ def _indices_from_cumulative_counts(cumulative_counts, valid, num_samples):
     return jnp.where(valid, indices, fallback)
 
 
-def _stratified_counts(cdf, offsets, num_samples):
-    """k_i = #{m : (m + V_m) / M <= C_i} for V_m in (0, 1]; ``offsets`` scalar or ``[M]``."""
+def _stratified_counts(cdf, offset_of_stratum, num_samples):
+    """k_i = #{m : (m + V_m) / M <= C_i} for V_m = ``offset_of_stratum(m)`` in (0, 1]."""
     scaled = num_samples * cdf
     whole = jnp.clip(jnp.floor(scaled), 0, num_samples)
     j = whole.astype(jnp.int32)
-    offset = offsets if offsets.ndim == 0 else _take(offsets, j)
-    extra = (j < num_samples) & (offset <= scaled - whole)
+    extra = (j < num_samples) & (offset_of_stratum(j) <= scaled - whole)
     return j + extra.astype(jnp.int32)
 
 
@@ -201,10 +203,16 @@ def stratified(key, weights, num_samples=None):
     Arguments, returns and errors as :func:`multinomial`.
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
-    # jax.random's own bits: XLA would fuse the unrolled hash into the gather below and run it
-    # per gathered element in scalar code, several times slower than generating it up front
-    offsets = uniform_open_closed(key, (num_samples,), cdf.dtype, unrolled_hash=False)
-    cumulative = _stratified_counts(cdf, offsets, num_samples)
+    if cdf.dtype == jnp.float32 and num_samples < 2**32 and has_hashed_uniforms(key):
+        # V_j hashed from j where it is needed: no [M] array of uniforms and no gather
+        def offset_of_stratum(j):
+            return hashed_uniforms(key, j.astype(jnp.uint32))
+    else:
+        offsets = uniform_open_closed(key, (num_samples,), cdf.dtype, unrolled_hash=False)
+
+        def offset_of_stratum(j):
+            return _take(offsets, j)
+    cumulative = _stratified_counts(cdf, offset_of_stratum, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
@@ -222,7 +230,7 @@ def systematic(key, weights, num_samples=None):
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
     offset = uniform_open_closed(key, (), cdf.dtype)
-    cumulative = _stratified_counts(cdf, offset, num_samples)
+    cumulative = _stratified_counts(cdf, lambda _: offset, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 __all__ = ["prefix_sum", "count_prefix_sum", "uniform_open_closed", "standard_exponential",
-           "work_dtype"]
+           "hashed_uniforms", "has_hashed_uniforms", "work_dtype"]
 
 _BLOCK = 16          # block length of the triangular matmul over the data
 _INNER_BLOCK = 64    # block length for the (16x shorter) block totals
@@ -167,6 +167,29 @@ def random_words(key, size: int, unrolled_hash: bool = True):
     return jnp.concatenate([x0, x1])[:size]
 
 
+def has_hashed_uniforms(key) -> bool:
+    """Whether :func:`hashed_uniforms` supports ``key`` (threefry keys, the default)."""
+    return _threefry_key(key) is not None
+
+
+def hashed_uniforms(key, counters):
+    """float32 uniforms on ``(0, 1]``, one per ``uint32`` counter, each a function of its counter.
+
+    Equal counters give equal values, so the uniform of stratum ``j`` can be computed wherever it
+    is needed instead of drawing all strata and gathering. ``None`` for non-threefry keys.
+    """
+    words = _threefry_key(key)
+    if words is None:
+        return None
+    x0, _ = _threefry2x32(words[0], words[1], jnp.zeros_like(counters), counters)
+    return _open_closed_from_bits(x0)
+
+
+def _open_closed_from_bits(bits):
+    grid = (lax.shift_right_logical(bits, jnp.uint32(8)) + jnp.uint32(1)).astype(jnp.int32)
+    return grid.astype(jnp.float32) * jnp.float32(2.0**-24)
+
+
 def uniform_open_closed(key, shape, dtype, unrolled_hash: bool = True):
     """Uniforms on ``(0, 1]``.
 
@@ -175,8 +198,7 @@ def uniform_open_closed(key, shape, dtype, unrolled_hash: bool = True):
     """
     if jnp.dtype(dtype) == jnp.float32:
         bits = random_words(key, math.prod(shape), unrolled_hash).reshape(shape)
-        grid = (lax.shift_right_logical(bits, jnp.uint32(8)) + jnp.uint32(1)).astype(jnp.int32)
-        return grid.astype(jnp.float32) * jnp.float32(2.0**-24)
+        return _open_closed_from_bits(bits)
     return 1.0 - jax.random.uniform(key, shape, dtype=dtype)
 
 
