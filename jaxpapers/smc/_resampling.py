@@ -254,8 +254,9 @@ def residual(key, weights, num_samples=None):
         fractional_cumulative = prefix_sum(fractional, monotone=True)
     remaining = jnp.clip(num_samples - deterministic_cumulative[-1], 0, max_draws)
     fractional_total = fractional_cumulative[-1]
-    remainder_cdf = jnp.where(fractional_total > 0, fractional_cumulative / fractional_total, 1.0)
-    remainder_cdf = remainder_cdf.at[-1].set(1.0)
+    last = jnp.arange(num_particles) == num_particles - 1
+    remainder_cdf = jnp.where((fractional_total > 0) & ~last,
+                              fractional_cumulative / fractional_total, 1.0)
     uniforms = _sorted_uniforms(key, remaining, max_draws, weights.dtype)
     random_cumulative = _merge_counts(remainder_cdf, uniforms, max_draws)
     cumulative = deterministic_cumulative + random_cumulative
