@@ -10,18 +10,27 @@ and the ancestor indices are ``repeat(arange(N), N_i)`` with a static total leng
 the inverse-CDF rule ``A_m = min{i : U_m <= C_i}`` written as a merge instead of ``searchsorted``.
 
 * stratified: ``U_m = (m + V_m) / M``; with ``x = M C_i`` and ``j = floor(x)``,
-  ``k_i = j + [V_j <= x - j]`` (one gather).
+  ``k_i = j + [V_j <= x - j]``, with ``V_j`` the threefry hash of ``j`` computed where it is
+  needed (for other key types: drawn for all strata and gathered).
 * systematic: the same with one shared ``V``.
 * multinomial: sorted iid uniforms from normalised cumulative exponential spacings; ``k_i`` from a
-  bucket histogram of the uniforms (``M`` equal buckets, about one uniform per bucket) and a short
-  scan inside the bucket of ``C_i`` (as many steps as the fullest bucket holds: ~10 at M = 1e6).
+  bucket histogram of the uniforms (``M`` equal buckets, Poisson(1) uniforms per bucket) plus
+  independent probes of the few uniforms in the bucket of ``C_i`` (8 in one pass, then a loop
+  over the rest of the fullest bucket: ~10 uniforms at M = 1e6, so usually 0-2 more passes).
 * residual: ``floor(M W_i)`` deterministic copies plus multinomial counts for the ``R`` remaining
   draws from the fractional parts.
 
 All uniforms are drawn on ``(0, 1]`` so a zero-weight particle is never chosen (with ``U = 0``
-the left-sided inverse CDF would pick particle 0 even when ``W_0 = 0``). Outputs are sorted
-(non-decreasing) ancestor indices; apply ``jax.random.permutation`` if exchangeable order
-matters downstream.
+the left-sided inverse CDF would pick particle 0 even when ``W_0 = 0``); the float32 CDF is
+built so that it is non-decreasing and a zero weight adds an exactly zero step (see
+:func:`jaxpapers.smc._scan.prefix_sum`). Outputs are sorted (non-decreasing) ancestor indices;
+apply ``jax.random.permutation`` if exchangeable order matters downstream.
+
+Cost on a CPU is a handful of passes over ``N`` and ``M``: prefix sums are 16-wide triangular
+matmuls (``jnp.cumsum`` is an associative scan there, about ``2 log2 N`` passes), the threefry
+hash behind most random numbers is unrolled so that it fuses into its consumer, and the only
+scatters are histograms (one per scheme, two for multinomial and residual). All of it is plain
+XLA and runs unchanged on accelerators.
 
 References:
   Douc, Cappé & Moulines (2005), *Comparison of resampling schemes for particle filtering*.
@@ -29,21 +38,43 @@ References:
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jaxpapers._src import checks
+from jaxpapers.smc._scan import (
+    count_prefix_sum,
+    has_hashed_uniforms,
+    hashed_uniforms,
+    prefix_sum,
+    standard_exponential,
+    uniform_open_closed,
+    work_dtype,
+)
 from jaxpapers.smc._weights import weights_are_valid
 
 __all__ = ["multinomial", "stratified", "systematic", "residual", "RESAMPLERS"]
 
 _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum (got NaN, inf, "
                     "a negative entry or all zeros)")
+_CELL_PROBES = 8  # probes per cell in one pass; a cell holds Poisson(1) uniforms (max ~10 at 1e6)
+_SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
+
+
+def _take(values, indices):
+    """``values[indices]`` for a 1-D ``values``, indices clamped into range by the gather itself.
+
+    A plain ``values[indices]`` also wraps negative indices, a select per element that the
+    hot loops here do not need (their indices are never negative).
+    """
+    dims = lax.GatherDimensionNumbers(offset_dims=(), collapsed_slice_dims=(0,),
+                                      start_index_map=(0,))
+    return lax.gather(values, indices[..., None], dims, slice_sizes=(1,),
+                      mode=lax.GatherScatterMode.CLIP)
 
 
 def _prepare(weights, num_samples):
-    """Static checks, eager value checks, and the renormalised CDF of the (safe) weights."""
+    """Static checks, eager value checks, the validity flag and the renormalised CDF."""
     weights = jnp.asarray(weights)
     if not jnp.issubdtype(weights.dtype, jnp.floating):
         weights = weights.astype(jnp.result_type(float))
@@ -54,99 +85,94 @@ def _prepare(weights, num_samples):
     num_samples = num_particles if num_samples is None else num_samples
     num_samples = checks.require_positive_int(num_samples, "num_samples")
     checks.raise_if_concrete(lambda w: ~weights_are_valid(w), _INVALID_WEIGHTS, weights)
-    valid = weights_are_valid(weights)
-    safe = jnp.where(valid, weights, jnp.ones_like(weights))
-    cdf = _normalized_cdf(safe)
-    return safe, cdf, valid, num_particles, num_samples
+    weights = weights.astype(work_dtype(weights.dtype))
+    valid = _weights_valid(weights)
+    # No clean-up of invalid weights: every intermediate stays in range whatever the values
+    # (float-to-int conversions saturate, indices are clipped) and the result is replaced.
+    cdf = _normalized_cdf(weights)
+    return weights, cdf, valid, num_particles, num_samples
 
 
-_BLOCK = 64
-_EXACT_FLOAT32_INT = 2**24
+def _weights_valid(weights):
+    """Same flag as :func:`weights_are_valid` in one fused pass (min and sum).
 
-
-def _prefix_sum(x):
-    """Inclusive prefix sum along the last axis, blocked so that most work is a small matmul.
-
-    XLA's CPU cumsum is an associative scan (about log2(N) passes over the data); here each block
-    of 64 entries is summed by a product with an upper-triangular ones matrix (precision HIGHEST,
-    so no TF32 on GPUs) and only the block totals go through ``jnp.cumsum``. Integer inputs go
-    through float32 only while every partial sum is exactly representable (``total < 2**24``).
+    ``min >= 0`` rules out negative entries, ``-inf`` and NaN (``min`` propagates NaN); a finite
+    sum of non-negative entries then rules out ``+inf``.
     """
-    n = x.shape[-1]
-    if n < 4 * _BLOCK:
-        return jnp.cumsum(x, axis=-1)
-    pad = (-n) % _BLOCK
-    work_dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
-    blocks = jnp.pad(x, (0, pad)).reshape(-1, _BLOCK).astype(work_dtype)
-    upper = jnp.triu(jnp.ones((_BLOCK, _BLOCK), work_dtype))
-    inner = jnp.matmul(blocks, upper, precision=jax.lax.Precision.HIGHEST).astype(x.dtype)
-    totals = inner[:, -1]
-    offsets = jnp.cumsum(totals) - totals
-    return (inner + offsets[:, None]).reshape(-1)[:n]
+    total = jnp.sum(weights)
+    return (jnp.min(weights) >= 0) & (total > 0) & jnp.isfinite(total)
 
 
 def _normalized_cdf(weights):
-    cumulative = _prefix_sum(weights)
+    """Non-decreasing CDF with last entry exactly 1 (never an out-of-range index)."""
+    cumulative = prefix_sum(weights, monotone=True)
     cdf = cumulative / cumulative[-1]
-    return cdf.at[-1].set(1.0)  # exact 1: never an out-of-range index
-
-
-def _uniform_open_closed(key, shape, dtype):
-    """Uniforms on (0, 1]."""
-    return 1.0 - jax.random.uniform(key, shape, dtype=dtype)
+    last = jnp.arange(cdf.shape[0]) == cdf.shape[0] - 1
+    return jnp.where(last, jnp.ones_like(cdf), cdf)
 
 
 def _indices_from_cumulative_counts(cumulative_counts, valid, num_samples):
+    """``A_p = #{i : k_i <= p}``: mark where each particle's copies end, then prefix-sum."""
     num_particles = cumulative_counts.shape[0]
-    # A_p = #{i : k_i <= p}: mark where each particle's block of copies ends, then prefix-sum.
-    ends = jnp.zeros((num_samples + 1,), jnp.int32).at[cumulative_counts].add(1)
-    if num_samples < _EXACT_FLOAT32_INT:
-        indices = _prefix_sum(ends[:num_samples])
-    else:
-        indices = jnp.cumsum(ends[:num_samples])
+    ends = jnp.zeros((num_samples,), jnp.int32).at[cumulative_counts].add(1, mode="drop")
+    indices = count_prefix_sum(ends, num_particles)
     indices = jnp.minimum(indices, num_particles - 1)
     fallback = jnp.arange(num_samples, dtype=jnp.int32) % num_particles
     return jnp.where(valid, indices, fallback)
 
 
-def _stratified_counts(cdf, offsets, num_samples):
-    """k_i = #{m : (m + V_m) / M <= C_i} for V_m in (0, 1]; ``offsets`` scalar or ``[M]``."""
+def _stratified_counts(cdf, offset_of_stratum, num_samples):
+    """k_i = #{m : (m + V_m) / M <= C_i} for V_m = ``offset_of_stratum(m)`` in (0, 1]."""
     scaled = num_samples * cdf
     whole = jnp.clip(jnp.floor(scaled), 0, num_samples)
     j = whole.astype(jnp.int32)
-    offset = offsets if offsets.ndim == 0 else offsets[jnp.minimum(j, num_samples - 1)]
-    extra = (j < num_samples) & (offset <= scaled - whole)
+    extra = (j < num_samples) & (offset_of_stratum(j) <= scaled - whole)
     return j + extra.astype(jnp.int32)
 
 
 def _sorted_uniforms(key, num_draws, max_draws, dtype):
-    """``max_draws`` slots; the first ``num_draws`` hold sorted iid U(0,1] draws, the rest +inf."""
-    spacings = jax.random.exponential(key, (max_draws + 1,), dtype=dtype)
-    totals = _prefix_sum(spacings)
+    """``max_draws`` slots; the first ``num_draws`` hold sorted iid U(0,1] draws, the rest +inf.
+
+    ``U_(m) = S_{m+1} / S_{n+1}`` with ``S`` the partial sums of ``n + 1`` iid Exp(1) spacings.
+    """
+    length = -(-(max_draws + 1) // _SPACING_MULTIPLE) * _SPACING_MULTIPLE  # no pad in the sum
+    spacings = standard_exponential(key, (length,), dtype)
+    spacings = jnp.where(jnp.arange(length) <= max_draws, spacings, 0)
+    totals = prefix_sum(spacings, monotone=True)
     uniforms = totals[:max_draws] / totals[num_draws]
     uniforms = jnp.clip(uniforms, jnp.finfo(dtype).tiny, 1.0)
     return jnp.where(jnp.arange(max_draws) < num_draws, uniforms, jnp.inf)
 
 
 def _merge_counts(cdf, sorted_uniforms, num_buckets):
-    """k_i = #{m : U_m <= C_i} for sorted ``U`` (+inf padded) by bucketing U into equal cells."""
-    bucket_of_u = jnp.where(jnp.isfinite(sorted_uniforms),
+    """k_i = #{m : U_m <= C_i} for sorted ``U`` (+inf padded), bucketing U into equal cells.
+
+    Uniforms in cells below the cell of ``C_i`` are all ``<= C_i`` and those above are all
+    larger (the cell map ``x -> floor(num_buckets * x)`` is monotone), so ``k_i`` is the start of
+    ``C_i``'s cell plus the number of the few uniforms inside it (Poisson(1) many) that are
+    ``<= C_i``: ``_CELL_PROBES`` independent probes in one pass, and a loop over the rest in the
+    rare fuller cell (usually zero iterations).
+    """
+    num_slots = sorted_uniforms.shape[0]
+    bucket_of_u = jnp.where(sorted_uniforms <= 1.0,
                             jnp.minimum(jnp.floor(num_buckets * sorted_uniforms), num_buckets - 1),
                             num_buckets).astype(jnp.int32)
     occupancy = jnp.zeros((num_buckets + 1,), jnp.int32).at[bucket_of_u].add(1)
-    bucket_start = jnp.cumsum(occupancy) - occupancy
-    bucket_of_c = jnp.minimum(jnp.floor(num_buckets * cdf), num_buckets - 1).astype(jnp.int32)
-    start = bucket_start[bucket_of_c]
-    stop = start + occupancy[bucket_of_c]
-    max_steps = jnp.max(occupancy[:num_buckets])
-    last = sorted_uniforms.shape[0] - 1
+    bucket_stop = count_prefix_sum(occupancy, num_slots)
+    bucket_of_c = jnp.clip(jnp.floor(num_buckets * cdf), 0, num_buckets - 1).astype(jnp.int32)
+    length = _take(occupancy, bucket_of_c)
+    start = _take(bucket_stop, bucket_of_c) - length
 
-    def body(step, counts):
-        position = start + step
-        inside = (position < stop) & (sorted_uniforms[jnp.minimum(position, last)] <= cdf)
-        return counts + inside.astype(jnp.int32)
+    def probe(s):  # is the s-th uniform of C's cell <= C?
+        inside = (s < length) & (_take(sorted_uniforms, start + s) <= cdf)
+        return inside.astype(jnp.int32)
 
-    return lax.fori_loop(0, max_steps, body, start)
+    count = start
+    for s in range(_CELL_PROBES):
+        count = count + probe(s)
+    fullest = jnp.max(occupancy[:num_buckets])
+    return lax.fori_loop(_CELL_PROBES, jnp.maximum(fullest, _CELL_PROBES),
+                         lambda s, count: count + probe(s), count)
 
 
 def multinomial(key, weights, num_samples=None):
@@ -177,8 +203,16 @@ def stratified(key, weights, num_samples=None):
     Arguments, returns and errors as :func:`multinomial`.
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
-    offsets = _uniform_open_closed(key, (num_samples,), cdf.dtype)
-    cumulative = _stratified_counts(cdf, offsets, num_samples)
+    if cdf.dtype == jnp.float32 and num_samples < 2**32 and has_hashed_uniforms(key):
+        # V_j hashed from j where it is needed: no [M] array of uniforms and no gather
+        def offset_of_stratum(j):
+            return hashed_uniforms(key, j.astype(jnp.uint32))
+    else:
+        offsets = uniform_open_closed(key, (num_samples,), cdf.dtype, unrolled_hash=False)
+
+        def offset_of_stratum(j):
+            return _take(offsets, j)
+    cumulative = _stratified_counts(cdf, offset_of_stratum, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
@@ -195,8 +229,8 @@ def systematic(key, weights, num_samples=None):
       [0, 0, 1, 2]
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
-    offset = _uniform_open_closed(key, (), cdf.dtype)
-    cumulative = _stratified_counts(cdf, offset, num_samples)
+    offset = uniform_open_closed(key, (), cdf.dtype)
+    cumulative = _stratified_counts(cdf, lambda _: offset, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
@@ -206,18 +240,26 @@ def residual(key, weights, num_samples=None):
     ``R = M - sum_i floor(M W_i)`` and the remainder law is ``r_i ∝ M W_i - floor(M W_i)``.
     Arguments, returns and errors as :func:`multinomial`.
     """
-    safe, _, valid, num_particles, num_samples = _prepare(weights, num_samples)
-    expected = num_samples * (safe / jnp.sum(safe))
+    weights, _, valid, num_particles, num_samples = _prepare(weights, num_samples)
+    expected = num_samples * (weights / jnp.sum(weights))
     deterministic = jnp.floor(expected)
     fractional = expected - deterministic
-    deterministic = deterministic.astype(jnp.int32)
-    remaining = jnp.maximum(num_samples - jnp.sum(deterministic), 0)
     max_draws = min(num_particles, num_samples)
-    has_remainder = remaining > 0
-    remainder_cdf = _normalized_cdf(jnp.where(has_remainder, fractional, 1.0))
-    uniforms = _sorted_uniforms(key, jnp.minimum(remaining, max_draws), max_draws, safe.dtype)
+    if num_samples < 2**24:  # one pass for both sums: the integer one is exact in float32
+        both = prefix_sum(jnp.stack([deterministic, fractional]), monotone=True)
+        deterministic_cumulative = both[0].astype(jnp.int32)
+        fractional_cumulative = both[1]
+    else:
+        deterministic_cumulative = jnp.cumsum(deterministic.astype(jnp.int32))
+        fractional_cumulative = prefix_sum(fractional, monotone=True)
+    remaining = jnp.clip(num_samples - deterministic_cumulative[-1], 0, max_draws)
+    fractional_total = fractional_cumulative[-1]
+    last = jnp.arange(num_particles) == num_particles - 1
+    remainder_cdf = jnp.where((fractional_total > 0) & ~last,
+                              fractional_cumulative / fractional_total, 1.0)
+    uniforms = _sorted_uniforms(key, remaining, max_draws, weights.dtype)
     random_cumulative = _merge_counts(remainder_cdf, uniforms, max_draws)
-    cumulative = _prefix_sum(deterministic) + random_cumulative
+    cumulative = deterministic_cumulative + random_cumulative
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 

@@ -1,0 +1,207 @@
+"""Prefix sums and random numbers for the resampling kernels.
+
+``jnp.cumsum`` on CPU is an associative scan (about ``2 log2 N`` passes over the data, and its
+float results are not guaranteed to be non-decreasing for non-negative input). Here a prefix sum
+is a product of ``[L, 16]`` blocks with an upper-triangular ones matrix plus the exclusive prefix
+sums of the ``L`` block totals (the same way, in blocks of 64): about two passes over the data.
+In float32 it is as accurate as ``jnp.cumsum`` (at N = 1e6, max |error| of the normalised CDF
+about 2-3e-7 for both against float64, versus 2e-4 for a sequential float32 sum).
+
+Random numbers come from the threefry2x32 hash of ``jax.random``, written out unrolled: two
+words per hash instead of one, and XLA fuses it into its consumer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+__all__ = ["prefix_sum", "count_prefix_sum", "uniform_open_closed", "standard_exponential",
+           "hashed_uniforms", "has_hashed_uniforms", "work_dtype"]
+
+_BLOCK = 16          # block length of the triangular matmul over the data
+_INNER_BLOCK = 64    # block length for the (16x shorter) block totals
+_SINGLE_BLOCK = 256  # up to this length: one triangular matmul
+_EXACT_FLOAT32_INT = 2**24  # integers up to here are exact in float32
+
+
+def _shift_right(x, fill):
+    """``[fill, x_0, ..., x_{n-2}]`` along the last axis (exclusive scan from an inclusive one)."""
+    head = jnp.full(x.shape[:-1] + (1,), fill, x.dtype)
+    return jnp.concatenate([head, x[..., :-1]], axis=-1)
+
+
+def _triangular_sum(x):
+    """Prefix sum as one product with an upper-triangular ones matrix (short last axis)."""
+    n = x.shape[-1]
+    upper = jnp.triu(jnp.ones((n, n), x.dtype))
+    return jnp.matmul(x, upper, precision=lax.Precision.HIGHEST)
+
+
+def _exclusive_prefix_sum(x):
+    """``[0, x_0, x_0 + x_1, ...]`` along the last axis (block offsets; no ordering guarantee).
+
+    One product with ``[strictly upper triangular | ones]`` gives each block's exclusive prefix
+    sums and its total, so no concatenation is left to fuse into the consumers.
+    """
+    n = x.shape[-1]
+    if n <= _SINGLE_BLOCK:
+        return jnp.matmul(x, jnp.triu(jnp.ones((n, n), x.dtype), 1),
+                          precision=lax.Precision.HIGHEST)
+    block = _INNER_BLOCK
+    pad = (-n) % block
+    blocks = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)]).reshape(x.shape[:-1] + (-1, block))
+    ones = jnp.ones((block, block + 1), x.dtype)
+    strict_and_total = jnp.triu(ones, 1).at[:, block].set(1)
+    out = jnp.matmul(blocks, strict_and_total, precision=lax.Precision.HIGHEST)
+    offsets = _exclusive_prefix_sum(out[..., block])
+    full = out[..., :block] + offsets[..., None]
+    return full.reshape(x.shape[:-1] + (-1,))[..., :n]
+
+
+def prefix_sum(x, monotone: bool = False):
+    """Inclusive prefix sum along the last axis.
+
+    Each block of ``_BLOCK`` entries is summed by a matmul with an upper-triangular ones matrix
+    (precision ``HIGHEST``: no TF32/bfloat16 passes on accelerators); the block offsets are the
+    exclusive prefix sums of the block totals, computed the same way in blocks of
+    ``_INNER_BLOCK``.
+
+    ``monotone=True`` (for non-negative float input, e.g. weights) makes the result usable as a
+    CDF: it is non-decreasing, and an entry whose input is zero equals its predecessor exactly
+    (so a zero weight can never be selected). Inside a block this holds because every column of
+    the matmul adds the same products in the same order, and a zero input adds an exact zero. At a
+    block boundary rounding can put the block offset an ulp above or below the previous block's
+    end; so the block is raised to the running maximum ``R`` of the previous block ends, and its
+    leading entries with a zero partial sum are set to ``R`` exactly. Without this, a zero weight
+    at a block start could get a one-ulp CDF step (and be selected), or the CDF could decrease.
+
+    Shapes: ``x [..., n] -> [..., n]``.
+    """
+    n = x.shape[-1]
+    if n <= _SINGLE_BLOCK:
+        return _triangular_sum(x)
+    pad = (-n) % _BLOCK
+    widths = [(0, 0)] * (x.ndim - 1) + [(0, pad)]
+    blocks = jnp.pad(x, widths).reshape(x.shape[:-1] + (-1, _BLOCK))
+    inner = _triangular_sum(blocks)
+    offsets = _exclusive_prefix_sum(inner[..., -1])
+    full = inner + offsets[..., None]
+    if monotone:
+        # an all-zero block ends at the previous block's end, so it must not raise the maximum
+        block_ends = jnp.where(inner[..., -1] == 0, 0, full[..., -1])
+        running = lax.associative_scan(jnp.maximum, block_ends, axis=full.ndim - 2)
+        previous = _shift_right(running, 0)[..., None]  # end value of the previous block
+        full = jnp.where(inner == 0, previous, jnp.maximum(full, previous))
+    return full.reshape(x.shape[:-1] + (-1,))[..., :n]
+
+
+def count_prefix_sum(counts, max_total: int):
+    """Exact inclusive prefix sum of non-negative integer ``counts`` as int32.
+
+    ``max_total`` is a static bound on ``sum(counts)``. Below ``2**24`` every partial sum is an
+    exact float32 integer, so the fast float32 path is exact; otherwise an int32 ``cumsum``.
+    """
+    if max_total < _EXACT_FLOAT32_INT:
+        return prefix_sum(counts.astype(jnp.float32)).astype(jnp.int32)
+    return jnp.cumsum(counts.astype(jnp.int32), axis=-1)
+
+
+def work_dtype(dtype):
+    """Float dtype used for the CDF: at least float32."""
+    dtype = jnp.dtype(dtype)
+    return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
+
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry_key(key):
+    """The two key words of a threefry2x32 key (typed or raw ``uint32[2]``), else ``None``."""
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if str(jax.random.key_impl(key)) != "threefry2x32":
+            return None
+        data = jax.random.key_data(key)
+    elif key.shape == (2,) and key.dtype == jnp.uint32 and (
+            jax.config.jax_default_prng_impl == "threefry2x32"):
+        data = key
+    else:
+        return None
+    return data[0], data[1]
+
+
+def _threefry2x32(k0, k1, x0, x1):
+    """The Threefry-2x32 block function (20 rounds; Salmon et al. 2011), unrolled.
+
+    The same function as ``jax.random``'s threefry hash; written out so that XLA fuses all 20
+    rounds into one pass (its CPU lowering loops over the rounds, one pass each).
+    """
+    ks = (k0, k1, k0 ^ k1 ^ jnp.uint32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = lax.shift_left(x1, jnp.uint32(r)) | lax.shift_right_logical(x1, jnp.uint32(32 - r))
+            x1 = x0 ^ x1
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
+    return x0, x1
+
+
+def random_words(key, size: int, unrolled_hash: bool = True):
+    """``size`` uniformly random uint32 words.
+
+    For threefry keys (the default) each hash of a counter gives two words, half the work of
+    ``jax.random.bits`` (which hashes once per word), and the hash fuses into its consumer.
+    Other key types, or ``unrolled_hash=False``, use ``jax.random.bits``.
+    """
+    half = (size + 1) // 2
+    words = _threefry_key(key) if unrolled_hash and half < 2**32 else None
+    if words is None:
+        return jax.random.bits(key, (size + size % 2,), jnp.uint32)[:size]
+    counter = lax.iota(jnp.uint32, half)
+    x0, x1 = _threefry2x32(words[0], words[1], jnp.zeros_like(counter), counter)
+    return jnp.concatenate([x0, x1])[:size]
+
+
+def has_hashed_uniforms(key) -> bool:
+    """Whether :func:`hashed_uniforms` supports ``key`` (threefry keys, the default)."""
+    return _threefry_key(key) is not None
+
+
+def hashed_uniforms(key, counters):
+    """float32 uniforms on ``(0, 1]``, one per ``uint32`` counter, each a function of its counter.
+
+    Equal counters give equal values, so the uniform of stratum ``j`` can be computed wherever it
+    is needed instead of drawing all strata and gathering. ``None`` for non-threefry keys.
+    """
+    words = _threefry_key(key)
+    if words is None:
+        return None
+    x0, _ = _threefry2x32(words[0], words[1], jnp.zeros_like(counters), counters)
+    return _open_closed_from_bits(x0)
+
+
+def _open_closed_from_bits(bits):
+    grid = (lax.shift_right_logical(bits, jnp.uint32(8)) + jnp.uint32(1)).astype(jnp.int32)
+    return grid.astype(jnp.float32) * jnp.float32(2.0**-24)
+
+
+def uniform_open_closed(key, shape, dtype, unrolled_hash: bool = True):
+    """Uniforms on ``(0, 1]``.
+
+    float32: ``(b + 1) / 2**24`` with ``b`` the top 24 bits of a random word (exactly uniform on
+    the 2**24-point grid, never 0). Other dtypes: ``1 - jax.random.uniform``.
+    """
+    if jnp.dtype(dtype) == jnp.float32:
+        bits = random_words(key, math.prod(shape), unrolled_hash).reshape(shape)
+        return _open_closed_from_bits(bits)
+    return 1.0 - jax.random.uniform(key, shape, dtype=dtype)
+
+
+def standard_exponential(key, shape, dtype):
+    """Exp(1) draws ``-log U`` with ``U`` on ``(0, 1]`` (non-negative, finite)."""
+    return -jnp.log(uniform_open_closed(key, shape, dtype))
