@@ -170,3 +170,18 @@ def test_unbiased_weighted_mean_at_large_n(key):
     for scheme in SCHEMES:
         idx = smc.resample(key_r, log_w, scheme)
         assert abs(float(jnp.mean(x[idx])) - target) < 5 * stderr, scheme
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_mostly_zero_weights_at_large_n_are_never_selected(scheme, key):
+    """~70% zeros in runs that straddle the prefix-sum blocks: a float32 CDF must stay
+    non-decreasing with exact zero steps, or zero-weight particles get selected."""
+    n = 200_003
+    key_mask, key_w, key_r = jax.random.split(key, 3)
+    runs = jax.random.uniform(key_mask, (n // 37 + 1,)) < 0.7       # zero runs of length 37
+    zero = jnp.repeat(runs, 37)[:n]
+    w = jnp.where(zero, 0.0, jax.random.uniform(key_w, (n,), minval=0.1, maxval=1.0))
+    fn = jax.jit(jax.vmap(lambda k: smc.RESAMPLERS[scheme](k, w, n)))
+    idx = np.asarray(fn(jax.random.split(key_r, 4)))
+    assert not np.any(np.asarray(zero)[idx]), "a zero-weight particle was selected"
+    assert np.all(np.diff(idx, axis=1) >= 0)
