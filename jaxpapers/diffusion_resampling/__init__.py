@@ -7,6 +7,9 @@ Public API::
     plain_sample(key, transition_fn, x_init, num_steps, cond=None) -> x0 [G, K, ...]
     select_best(particles, scores) -> (samples, chosen)          # best-of-K baselines
     make_schedule / q_sample / predict_x0 / epsilon_loss / make_ddpm_step / make_ddim_step
+    TimeMLP / ConvDenoiser / ConvDiscriminator; train_denoiser / train_discriminator
+    discriminator_log_potential / detector_log_potential / sum_log_potentials (hybrid)
+    discriminator_guidance (baseline)
 
 Every resampling step goes through :mod:`jaxpapers.smc`.
 """
@@ -21,6 +24,24 @@ from jaxpapers.diffusion_resampling._diffusion import (
     predict_x0,
     q_sample,
 )
+from jaxpapers.diffusion_resampling._models import (
+    ConvDenoiser,
+    ConvDiscriminator,
+    TimeMLP,
+    eps_fn_from,
+    logit_fn_from,
+    timestep_embedding,
+)
+from jaxpapers.diffusion_resampling._potentials import (
+    LOGIT_CLIP,
+    detector_log_potential,
+    detector_term,
+    discriminator_guidance,
+    discriminator_log_potential,
+    flatten_call,
+    predicted_x0,
+    sum_log_potentials,
+)
 from jaxpapers.diffusion_resampling._smc import (
     FINAL_CHOICES,
     SMCOutput,
@@ -29,20 +50,48 @@ from jaxpapers.diffusion_resampling._smc import (
     select_best,
     smc_sample,
 )
+from jaxpapers.diffusion_resampling._train import (
+    TrainConfig,
+    TrainState,
+    discriminator_accuracy,
+    sample_levels,
+    train_denoiser,
+    train_discriminator,
+)
 
 __all__ = [
-    "FINAL_CHOICES",
-    "SMCOutput",
-    "Schedule",
     "cfg_eps",
+    "ConvDenoiser",
+    "ConvDiscriminator",
+    "detector_log_potential",
+    "detector_term",
+    "discriminator_accuracy",
+    "discriminator_guidance",
+    "discriminator_log_potential",
+    "eps_fn_from",
     "epsilon_loss",
+    "FINAL_CHOICES",
+    "flatten_call",
+    "LOGIT_CLIP",
+    "logit_fn_from",
     "make_ddim_step",
     "make_ddpm_step",
     "make_schedule",
     "plain_sample",
     "predict_x0",
+    "predicted_x0",
     "q_sample",
+    "sample_levels",
+    "Schedule",
     "schedule_mask",
     "select_best",
     "smc_sample",
+    "SMCOutput",
+    "sum_log_potentials",
+    "TimeMLP",
+    "timestep_embedding",
+    "train_denoiser",
+    "train_discriminator",
+    "TrainConfig",
+    "TrainState",
 ]
