@@ -58,9 +58,9 @@ class TimeMLP(nn.Module):
     @nn.compact
     def __call__(self, x, t, y=None):
         emb = _Conditioning(self.features, self.num_classes)(t, y)
-        h = nn.Dense(self.features)(x)
-        for _ in range(self.depth):
-            h = nn.silu(nn.Dense(self.features)(h) + nn.Dense(self.features)(emb))
+        h = nn.silu(nn.Dense(self.features)(jnp.concatenate([x, emb], axis=-1)))
+        for _ in range(self.depth - 1):
+            h = nn.silu(nn.Dense(self.features)(h))
         out = self.out_features or x.shape[-1]
         return nn.Dense(out, kernel_init=nn.initializers.zeros)(h)
 
