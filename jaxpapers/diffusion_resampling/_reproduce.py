@@ -175,7 +175,8 @@ def run(ctx: RunContext) -> RunResult:
                           f"{_fmt(*summary[f'PF K={min(cfg.object_ks)}']['occ'], 3)} / "
                           f"{_fmt(*summary[f'PF-Detector K={kobj}']['occ'], 3)}",
                   "paper": "0.706 / 0.710 / – (COCO)",
-                  "note": f"PF-Discriminator vs plain: {pf_disc_occ}"})
+                  "note": f"PF-Discriminator raises occurrence over plain: {pf_disc_occ} "
+                          "(paper: no gain)"})
     held = sum(c == "held" for c in checks)
     verdict = (f"PF beat D-Select on ring ED at {held}/{len(checks)} K values; PF-Hybrid vs "
                f"Object-Select at K={kobj}: occurrence {occ_hyb}, conditional ED {ed_hyb} "
