@@ -103,20 +103,26 @@ def run_ring(key, cfg: RingConfig, show_progress: bool = False, checkpoint_dir=N
 
     # generated set for the discriminator (the sampler's own outputs)
     plain_jit = jax.jit(lambda k, x: plain_sample(k, step, x, cfg.num_steps))
-    k_g1, k_g2 = jax.random.split(k_gen)
-    fake = plain_jit(k_g2, jax.random.normal(k_g1, (cfg.num_fake_disc, 1, 2)))[:, 0]
+    kmax = max(max(cfg.ks), max(cfg.object_ks))
+    batches = -(-cfg.num_fake_disc // (cfg.num_out * kmax))  # same shape as the runs below
+    fake = jnp.concatenate([
+        jnp.reshape(plain_jit(jax.random.fold_in(k_gen, 2 * b + 1),
+                              jax.random.normal(jax.random.fold_in(k_gen, 2 * b),
+                                                (cfg.num_out, kmax, 2))), (-1, 2))
+        for b in range(batches)])[:cfg.num_fake_disc]
     real_small = tasks.sample_ring(jax.random.fold_in(k_data, 1), cfg.num_real_disc)
+    n_hold = min(2000, cfg.num_fake_disc // 5)  # generated points held out for the accuracy
     disc = TimeMLP(cfg.features, cfg.depth, out_features=1)
     t0 = time.perf_counter()
     disc_params, disc_losses = train_discriminator(
-        k_disc, disc, real_small, fake, schedule,
+        k_disc, disc, real_small, fake[:-n_hold], schedule,
         TrainConfig(cfg.disc_steps, 256, 1e-3, checkpoint_every=cfg.disc_steps),
         checkpoint_dir=None if checkpoint_dir is None else f"{checkpoint_dir}/discriminator",
         show_progress=show_progress)
     logit_fn = logit_fn_from(disc, disc_params)
     timings["discriminator_s"] = time.perf_counter() - t0
-    held_real = tasks.sample_ring(jax.random.fold_in(k_data, 2), 2000)
-    held_fake = fake[-2000:]
+    held_real = tasks.sample_ring(jax.random.fold_in(k_data, 2), n_hold)
+    held_fake = fake[-n_hold:]
     accuracy = {int(t): float(discriminator_accuracy(jax.random.fold_in(k_acc, t), logit_fn,
                                                      held_real, held_fake, schedule, t))
                 for t in (0, cfg.num_steps // 10, cfg.num_steps // 5, cfg.num_steps // 2)}
@@ -155,7 +161,6 @@ def run_ring(key, cfg: RingConfig, show_progress: bool = False, checkpoint_dir=N
         if rep == 0:
             samples[name] = np.asarray(x)
 
-    kmax = max(max(cfg.ks), max(cfg.object_ks))
     weight_sets = {"PF": (1.0, 0.0), "PF-Detector": (0.0, 1.0), "PF-Hybrid": (1.0, 1.0)}
     t0 = time.perf_counter()
     for rep in progress(range(cfg.replicates), total=cfg.replicates, desc="replicates",
