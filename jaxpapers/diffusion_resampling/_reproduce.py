@@ -181,17 +181,18 @@ def run(ctx: RunContext) -> RunResult:
     held = sum(c == "held" for c in checks)
     verdict = (f"PF beat D-Select on ring ED at {held}/{len(checks)} K values; PF-Hybrid vs "
                f"Object-Select at K={kobj}: occurrence {occ_hyb}, conditional ED {ed_hyb} "
-               f"({cfg.replicates} sampling replicates, ±1 SE; toy 2-D setting, not images).")
+               f"({cfg.replicates} seeds, ±1 SE; toy 2-D setting, not images).")
     plots = _plots(ctx, samples, summary, cfg)
     acc = info["disc_accuracy_by_level"]
     notes = [
-        f"Discriminator balanced accuracy by level {acc} (chance 0.5): only low-noise "
-        "resampling is informative.",
+        "Discriminator balanced accuracy by level (seed 0), chance 0.5: "
+        + ", ".join(f"t={t}: {a:.3f}" for t, a in acc.items())
+        + ". Only low-noise resampling is informative.",
         f"Resampling at levels {info['resample_levels']} of T={cfg.num_steps}, scheme "
         f"{cfg.scheme}, final choice argmax of log phi_0 (paper) unless named '-sample'.",
-        f"Standard errors over {cfg.replicates} sampling replicates of {cfg.num_out} outputs "
-        f"each, one training run (seed {ctx.seed}); the training seed's variance is not "
-        "included.",
+        f"Standard errors over {cfg.replicates} independent replicates (each trains its own "
+        f"denoiser and discriminator and draws {cfg.num_out} outputs per method; base seed "
+        f"{ctx.seed}).",
         "Evaluation detector (hard nearest centre within 0.5) differs from the guiding one "
         "(soft nearest centre on x0_hat, temperature 0.5).",
         f"Timings (s): {', '.join(f'{k} {v:.1f}' for k, v in info['timings'].items())}; "
