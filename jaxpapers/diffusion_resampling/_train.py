@@ -8,6 +8,7 @@ the same as an uninterrupted one, whatever the chunking.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -50,9 +51,33 @@ class TrainState(NamedTuple):
     step: jax.Array  # int32 scalar
 
 
-def _fit(key, params, loss_fn: Callable, config: TrainConfig, checkpoint_dir: str | None,
-         show_progress: bool, desc: str):
-    """Minimise ``loss_fn(params, key)``; returns ``(params, losses per step)``."""
+_CHUNKS: dict = {}
+
+
+def _chunk_runner(loss_fn: Callable, learning_rate: float, weight_decay: float, length: int):
+    """A jitted ``(state, key, args) -> (state, losses)`` scan of ``length`` optimiser steps,
+    cached so that repeated trainings (seeds, resumption) compile once."""
+    cache_key = (loss_fn, float(learning_rate), float(weight_decay), int(length))
+    if cache_key not in _CHUNKS:
+        optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
+
+        def run(state, key, args):
+            def one(state, _):
+                step_key = jax.random.fold_in(key, state.step)
+                loss, grads = jax.value_and_grad(loss_fn)(state.params, step_key, *args)
+                updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+                params = optax.apply_updates(state.params, updates)
+                return TrainState(params, opt_state, state.step + 1), loss
+
+            return jax.lax.scan(one, state, None, length=length)
+
+        _CHUNKS[cache_key] = jax.jit(run)
+    return _CHUNKS[cache_key]
+
+
+def _fit(key, params, loss_fn: Callable, args: tuple, config: TrainConfig,
+         checkpoint_dir: str | None, show_progress: bool, desc: str):
+    """Minimise ``loss_fn(params, key, *args)``; returns ``(params, losses per step)``."""
     optimizer = optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
     state = TrainState(params, optimizer.init(params), jnp.int32(0))
     losses = jnp.zeros(config.steps, jnp.float32)
@@ -64,34 +89,38 @@ def _fit(key, params, loss_fn: Callable, config: TrainConfig, checkpoint_dir: st
             losses = losses.at[:old.shape[0]].set(old)
             state = state._replace(step=jnp.asarray(state.step, jnp.int32))
 
-    def one(state, _):
-        step_key = jax.random.fold_in(key, state.step)
-        loss, grads = jax.value_and_grad(loss_fn)(state.params, step_key)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(params, opt_state, state.step + 1), loss
-
-    chunk_fns: dict[int, Callable] = {}
-
-    def run_chunk(state, n):
-        if n not in chunk_fns:
-            chunk_fns[n] = jax.jit(lambda s: jax.lax.scan(one, s, None, length=n))
-        return chunk_fns[n](state)
-
-    start = int(state.step)
     chunks = []
-    pos = start
+    pos = int(state.step)
     while pos < config.steps:
         n = min(config.checkpoint_every - pos % config.checkpoint_every, config.steps - pos)
         chunks.append(n)
         pos += n
     for n in progress(chunks, total=len(chunks), desc=desc, enabled=show_progress):
         begin = int(state.step)
-        state, chunk_losses = run_chunk(state, n)
+        run = _chunk_runner(loss_fn, config.learning_rate, config.weight_decay, n)
+        state, chunk_losses = run(state, key, args)
         losses = losses.at[begin:begin + n].set(chunk_losses)
         if checkpoint_dir is not None:
             checkpoint.save(checkpoint_dir, int(state.step), {"state": state, "losses": losses})
     return state.params, losses
+
+
+@functools.lru_cache(maxsize=64)
+def _denoiser_loss(module, batch_size: int, label_dropout: float, conditional: bool):
+    null = getattr(module, "num_classes", 0)
+
+    def loss_fn(params, k, data, labels, schedule):
+        k_idx, k_drop, k_loss = jax.random.split(k, 3)
+        idx = jax.random.randint(k_idx, (batch_size,), 0, data.shape[0])
+        y = None
+        if conditional:
+            y = labels[idx]
+            drop = jax.random.bernoulli(k_drop, label_dropout, y.shape)
+            y = jnp.where(drop, null, y)
+        eps_fn = lambda x, t, c: module.apply(params, x, t, c)
+        return epsilon_loss(k_loss, eps_fn, data[idx], schedule, y)
+
+    return loss_fn
 
 
 def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, labels=None,
@@ -117,30 +146,38 @@ def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, l
     checks.require(0.0 <= label_dropout <= 1.0, f"label_dropout must lie in [0, 1]; got "
                                                 f"{label_dropout}")
     data = jnp.asarray(data, jnp.float32)
-    num = data.shape[0]
     key_init, key_train = jax.random.split(key)
-    dummy_y = None if labels is None else jnp.zeros(1, jnp.int32)
+    conditional = labels is not None
+    dummy_y = jnp.zeros(1, jnp.int32) if conditional else None
     params = jax.jit(module.init)(key_init, data[:1], jnp.ones(1, jnp.int32), dummy_y)
-    null = getattr(module, "num_classes", 0)
-
-    def loss_fn(params, k):
-        k_idx, k_drop, k_loss = jax.random.split(k, 3)
-        idx = jax.random.randint(k_idx, (config.batch_size,), 0, num)
-        y = None
-        if labels is not None:
-            y = jnp.asarray(labels, jnp.int32)[idx]
-            drop = jax.random.bernoulli(k_drop, label_dropout, y.shape)
-            y = jnp.where(drop, null, y)
-        eps_fn = lambda x, t, c: module.apply(params, x, t, c)
-        return epsilon_loss(k_loss, eps_fn, data[idx], schedule, y)
-
-    return _fit(key_train, params, loss_fn, config, checkpoint_dir, show_progress, "denoiser")
+    labels = jnp.asarray(labels, jnp.int32) if conditional else jnp.zeros(1, jnp.int32)
+    loss_fn = _denoiser_loss(module, config.batch_size, float(label_dropout), conditional)
+    return _fit(key_train, params, loss_fn, (data, labels, schedule), config, checkpoint_dir,
+                show_progress, "denoiser")
 
 
 def sample_levels(key, shape, num_steps: int, power: float = 2.0):
     """Levels ``t = floor(T u^power)``, ``u ~ U(0, 1)``: biased to low noise for ``power > 1``."""
     u = jax.random.uniform(key, shape)
     return jnp.minimum(jnp.floor(num_steps * u**power), num_steps).astype(jnp.int32)
+
+
+@functools.lru_cache(maxsize=64)
+def _discriminator_loss(module, half: int, level_power: float, conditional: bool):
+    targets = jnp.concatenate([jnp.ones(half), jnp.zeros(half)])
+
+    def loss_fn(params, k, real, fake, real_labels, fake_labels, schedule):
+        k_r, k_f, k_t, k_n = jax.random.split(k, 4)
+        ir = jax.random.randint(k_r, (half,), 0, real.shape[0])
+        i_f = jax.random.randint(k_f, (half,), 0, fake.shape[0])
+        x0 = jnp.concatenate([real[ir], fake[i_f]])
+        y = jnp.concatenate([real_labels[ir], fake_labels[i_f]]) if conditional else None
+        t = sample_levels(k_t, (2 * half,), schedule.num_steps, level_power)
+        x_t, _ = q_sample(k_n, x0, t, schedule)
+        logits = module.apply(params, x_t, t, y)[..., 0]
+        return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, targets))
+
+    return loss_fn
 
 
 def train_discriminator(key, module, real, fake, schedule: Schedule, config: TrainConfig,
@@ -174,24 +211,12 @@ def train_discriminator(key, module, real, fake, schedule: Schedule, config: Tra
     key_init, key_train = jax.random.split(key)
     params = jax.jit(module.init)(key_init, real[:1], jnp.ones(1, jnp.int32),
                                   jnp.zeros(1, jnp.int32) if conditional else None)
-    targets = jnp.concatenate([jnp.ones(half), jnp.zeros(half)])
-
-    def loss_fn(params, k):
-        k_r, k_f, k_t, k_n = jax.random.split(k, 4)
-        ir = jax.random.randint(k_r, (half,), 0, real.shape[0])
-        i_f = jax.random.randint(k_f, (half,), 0, fake.shape[0])
-        x0 = jnp.concatenate([real[ir], fake[i_f]])
-        y = None
-        if conditional:
-            y = jnp.concatenate([jnp.asarray(real_labels, jnp.int32)[ir],
-                                 jnp.asarray(fake_labels, jnp.int32)[i_f]])
-        t = sample_levels(k_t, (2 * half,), schedule.num_steps, level_power)
-        x_t, _ = q_sample(k_n, x0, t, schedule)
-        logits = module.apply(params, x_t, t, y)[..., 0]
-        return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, targets))
-
-    return _fit(key_train, params, loss_fn, config, checkpoint_dir, show_progress,
-                "discriminator")
+    zeros = jnp.zeros(1, jnp.int32)
+    rl = jnp.asarray(real_labels, jnp.int32) if conditional else zeros
+    fl = jnp.asarray(fake_labels, jnp.int32) if conditional else zeros
+    loss_fn = _discriminator_loss(module, half, float(level_power), conditional)
+    return _fit(key_train, params, loss_fn, (real, fake, rl, fl, schedule), config,
+                checkpoint_dir, show_progress, "discriminator")
 
 
 def discriminator_accuracy(key, logit_fn, real, fake, schedule: Schedule, level: int,
