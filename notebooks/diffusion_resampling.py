@@ -52,17 +52,19 @@ from jaxpapers.diffusion_resampling import (
     TrainConfig,
     discriminator_accuracy,
     discriminator_log_potential,
+    energy_distance,
     eps_fn_from,
     logit_fn_from,
     make_ddpm_step,
     make_schedule,
+    near_mode_fraction,
     plain_sample,
+    sample_ring,
     select_best,
     smc_sample,
     train_denoiser,
     train_discriminator,
 )
-from jaxpapers.diffusion_resampling import _tasks as tasks
 
 SMOKE = os.environ.get("JAXPAPERS_SMOKE") == "1"
 T = 10 if SMOKE else 50
@@ -80,14 +82,14 @@ EVERY = 2 if SMOKE else 5
 key = jax.random.key(0)
 k_data, k_den, k_fake, k_disc, k_run = jax.random.split(key, 5)
 schedule = make_schedule(T, "linear", 1e-4, 0.2)
-data = tasks.sample_ring(k_data, 20000)
+data = sample_ring(k_data, 20000)
 denoiser = TimeMLP(WIDTH, 3)
 den_params, den_losses = train_denoiser(k_den, denoiser, data, schedule,
                                         TrainConfig(DEN_STEPS, 256, 1e-3, checkpoint_every=DEN_STEPS))
 step = make_ddpm_step(eps_fn_from(denoiser, den_params), schedule)
 plain = jax.jit(lambda k, x: plain_sample(k, step, x, T))
 fake = plain(k_fake, jax.random.normal(jax.random.fold_in(k_fake, 1), (5000, 1, 2)))[:, 0]
-real_small = tasks.sample_ring(jax.random.fold_in(k_data, 1), 500)
+real_small = sample_ring(jax.random.fold_in(k_data, 1), 500)
 disc = TimeMLP(WIDTH, 3, out_features=1)
 disc_params, disc_losses = train_discriminator(k_disc, disc, real_small, fake, schedule,
                                                TrainConfig(DISC_STEPS, 256, 1e-3,
@@ -95,7 +97,7 @@ disc_params, disc_losses = train_discriminator(k_disc, disc, real_small, fake, s
 logit_fn = logit_fn_from(disc, disc_params)
 for level in (0, T // 5, T // 2):
     acc = discriminator_accuracy(jax.random.key(level), logit_fn,
-                                 tasks.sample_ring(jax.random.key(99), 2000), fake[-2000:],
+                                 sample_ring(jax.random.key(99), 2000), fake[-2000:],
                                  schedule, level)
     print(f"discriminator accuracy at level {level}: {float(acc):.3f}")
 
@@ -138,16 +140,16 @@ fig.savefig("particles_resampling.png", dpi=80)
 x0 = plain(jax.random.fold_in(k_run, 2), x_init)
 dscore = potential(x0, jnp.int32(0), None)
 methods = {
-    "real": np.asarray(tasks.sample_ring(jax.random.key(5), NUM_OUT)),
+    "real": np.asarray(sample_ring(jax.random.key(5), NUM_OUT)),
     "plain": np.asarray(x0[:, 0]),
     f"D-Select K={K}": np.asarray(select_best(x0, dscore)[0]),
     f"PF K={K}": np.asarray(select_best(out.particles, out.log_potential)[0]),
 }
-real_eval = tasks.sample_ring(jax.random.key(6), 2000)
+real_eval = sample_ring(jax.random.key(6), 2000)
 fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.4))
 for ax, (name, x) in zip(axes, methods.items(), strict=True):
-    ed = float(tasks.energy_distance(x, real_eval))
-    near = float(tasks.near_mode_fraction(x))
+    ed = float(energy_distance(x, real_eval))
+    near = float(near_mode_fraction(x))
     ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5)
     ax.set_title(f"{name}\nED {ed:.4f}, near-mode {near:.2f}", fontsize=9)
     ax.set_xlim(-3, 3)

@@ -10,6 +10,7 @@ Public API::
     TimeMLP / ConvDenoiser / ConvDiscriminator; train_denoiser / train_discriminator
     discriminator_log_potential / detector_log_potential / sum_log_potentials (hybrid)
     discriminator_guidance (baseline)
+    sample_ring / soft_mode_detector / hard_mode_occurrence / energy_distance (toy tasks)
 
 Every resampling step goes through :mod:`jaxpapers.smc`.
 """
@@ -50,6 +51,15 @@ from jaxpapers.diffusion_resampling._smc import (
     select_best,
     smc_sample,
 )
+from jaxpapers.diffusion_resampling._tasks import (
+    energy_distance,
+    frechet_distance,
+    hard_mode_occurrence,
+    near_mode_fraction,
+    ring_centres,
+    sample_ring,
+    soft_mode_detector,
+)
 from jaxpapers.diffusion_resampling._train import (
     TrainConfig,
     TrainState,
@@ -68,25 +78,32 @@ __all__ = [
     "discriminator_accuracy",
     "discriminator_guidance",
     "discriminator_log_potential",
+    "energy_distance",
     "eps_fn_from",
     "epsilon_loss",
     "FINAL_CHOICES",
     "flatten_call",
+    "frechet_distance",
+    "hard_mode_occurrence",
     "LOGIT_CLIP",
     "logit_fn_from",
     "make_ddim_step",
     "make_ddpm_step",
     "make_schedule",
+    "near_mode_fraction",
     "plain_sample",
     "predict_x0",
     "predicted_x0",
     "q_sample",
+    "ring_centres",
     "sample_levels",
+    "sample_ring",
     "Schedule",
     "schedule_mask",
     "select_best",
     "smc_sample",
     "SMCOutput",
+    "soft_mode_detector",
     "sum_log_potentials",
     "TimeMLP",
     "timestep_embedding",
