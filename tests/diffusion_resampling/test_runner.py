@@ -6,6 +6,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxpapers.diffusion_resampling import _tasks as tasks
 from jaxpapers.experiments import RunContext, reproduce
@@ -46,3 +47,15 @@ def test_smoke_reproduction(tmp_path):
     assert "plain" in saved["metrics"]["summary"]
     for plot in saved["plots"]:
         assert os.path.getsize(tmp_path / plot) > 0
+
+
+@pytest.mark.slow
+def test_digits_pipeline_runs_at_toy_size():
+    from jaxpapers.diffusion_resampling._digits import DigitsConfig, run_digits
+
+    cfg = DigitsConfig(num_steps=10, channels=8, denoiser_steps=20, disc_steps=20,
+                       num_real_disc=50, num_fake_disc=64, num_out=20, k=2, replicates=1,
+                       resample_levels=(3, 6))
+    metrics, samples, _ = run_digits(jax.random.key(0), cfg)
+    assert samples["PF-Hybrid K=2"].shape == (20, 8, 8, 1)
+    assert all(np.isfinite(v["fd"][0]) for v in metrics.values())
