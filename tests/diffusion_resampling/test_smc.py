@@ -80,7 +80,7 @@ def test_ess_mode_is_also_exact(key):
     assert 0 < did.mean() < 1, "the ESS rule should resample some events and skip others"
 
 
-@pytest.mark.parametrize("final", ["argmax", "sample"])
+@pytest.mark.parametrize("final", [pytest.param("argmax", marks=pytest.mark.slow), "sample"])
 def test_zero_potential_equals_plain_in_law(key, final):
     groups, k = 3000, 4
     k_init, k_run = jax.random.split(key)
