@@ -75,7 +75,7 @@ def _classifiers(images, labels, seed):
     b = jnp.asarray(guide.intercept_, jnp.float32)
 
     def detector_fn(x0, cond):
-        probs = jax.nn.softmax(jnp.reshape(x0, (x0.shape[0], -1)) @ w + b, axis=-1)
+        probs = jax.nn.softmax(jnp.reshape(x0, (x0.shape[0], -1)) @ w + b[None, :], axis=-1)
         return jnp.take_along_axis(probs, cond[:, None].astype(jnp.int32), axis=1)
 
     def evaluate(x, cond):
