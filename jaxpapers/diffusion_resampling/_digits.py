@@ -18,7 +18,12 @@ import numpy as np
 from jaxpapers._src.progress import progress
 from jaxpapers.diffusion_resampling import _tasks as tasks
 from jaxpapers.diffusion_resampling._diffusion import cfg_eps, make_ddpm_step, make_schedule
-from jaxpapers.diffusion_resampling._models import ConvDenoiser, ConvDiscriminator, logit_fn_from
+from jaxpapers.diffusion_resampling._models import (
+    ConvDenoiser,
+    ConvDiscriminator,
+    TimeMLP,
+    logit_fn_from,
+)
 from jaxpapers.diffusion_resampling._potentials import (
     detector_log_potential,
     discriminator_log_potential,
@@ -49,6 +54,12 @@ class DigitsConfig:
     replicates: int = 3
     resample_levels: tuple = (10, 20, 30, 40, 50)
     scheme: str = "multinomial"
+    model: str = "conv"          # "conv": ConvDenoiser on 8x8x1; "mlp": TimeMLP on 64-vectors
+    mlp_features: int = 256
+
+    def __post_init__(self):
+        if self.model not in ("conv", "mlp"):
+            raise ValueError(f"DigitsConfig.model must be 'conv' or 'mlp'; got {self.model!r}")
 
 
 def load_digits_images():
@@ -93,9 +104,13 @@ def run_digits(key, cfg: DigitsConfig, show_progress: bool = False, checkpoint_d
     t0 = time.perf_counter()
     images, labels = load_digits_images()
     detector_fn, evaluate = _classifiers(images, labels, 0)
+    if cfg.model == "mlp":
+        images = images.reshape(len(labels), -1)
+    event = images.shape[1:]
     schedule = make_schedule(cfg.num_steps, "cosine")
     k_den, k_fake, k_disc, k_rep = jax.random.split(key, 4)
-    denoiser = ConvDenoiser(cfg.channels, num_classes=10)
+    denoiser = (ConvDenoiser(cfg.channels, num_classes=10) if cfg.model == "conv" else
+                TimeMLP(cfg.mlp_features, 3, num_classes=10))
     params, _ = train_denoiser(
         k_den, denoiser, images, schedule,
         TrainConfig(cfg.denoiser_steps, cfg.batch_size, 1e-3, checkpoint_every=500),
@@ -109,10 +124,11 @@ def run_digits(key, cfg: DigitsConfig, show_progress: bool = False, checkpoint_d
     plain_jit = jax.jit(lambda k, x, c: plain_sample(k, step, x, cfg.num_steps, c))
     fake_cond = jnp.arange(cfg.num_fake_disc, dtype=jnp.int32) % 10
     fake = plain_jit(k_fake, jax.random.normal(jax.random.fold_in(k_fake, 1),
-                                               (cfg.num_fake_disc, 1, 8, 8, 1)), fake_cond)[:, 0]
+                                               (cfg.num_fake_disc, 1) + event), fake_cond)[:, 0]
     rng = np.random.default_rng(1)
     real_idx = rng.choice(len(labels), cfg.num_real_disc, replace=False)
-    disc = ConvDiscriminator(cfg.channels)
+    disc = (ConvDiscriminator(cfg.channels) if cfg.model == "conv" else
+            TimeMLP(cfg.mlp_features // 2, 3, out_features=1))
     t1 = time.perf_counter()
     dparams, _ = train_discriminator(
         k_disc, disc, images[real_idx], fake, schedule,
@@ -151,7 +167,7 @@ def run_digits(key, cfg: DigitsConfig, show_progress: bool = False, checkpoint_d
     for rep in progress(range(cfg.replicates), total=cfg.replicates, desc="digits",
                         enabled=show_progress):
         k_init, k_plain, k_pf = jax.random.split(jax.random.fold_in(k_rep, rep), 3)
-        x_init = jax.random.normal(k_init, (cfg.num_out, cfg.k, 8, 8, 1))
+        x_init = jax.random.normal(k_init, (cfg.num_out, cfg.k) + event)
         x0 = plain_jit(k_plain, x_init, cond)
         record("plain", x0[:, 0], cond, rep)
         for name, w in (("D-Select", (1.0, 0.0)), ("Object-Select", (0.0, 1.0))):
