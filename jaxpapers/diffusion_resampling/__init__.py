@@ -11,6 +11,7 @@ Public API::
     discriminator_log_potential / detector_log_potential / sum_log_potentials (hybrid)
     discriminator_guidance (baseline)
     sample_ring / soft_mode_detector / hard_mode_occurrence / energy_distance (toy tasks)
+    run_ring(key, RingConfig) / run_digits(key, DigitsConfig) (the reproduction experiments)
 
 Every resampling step goes through :mod:`jaxpapers.smc`.
 """
@@ -25,6 +26,7 @@ from jaxpapers.diffusion_resampling._diffusion import (
     predict_x0,
     q_sample,
 )
+from jaxpapers.diffusion_resampling._digits import DigitsConfig, load_digits_images, run_digits
 from jaxpapers.diffusion_resampling._models import (
     ConvDenoiser,
     ConvDiscriminator,
@@ -43,6 +45,7 @@ from jaxpapers.diffusion_resampling._potentials import (
     predicted_x0,
     sum_log_potentials,
 )
+from jaxpapers.diffusion_resampling._ring import RingConfig, run_ring
 from jaxpapers.diffusion_resampling._smc import (
     FINAL_CHOICES,
     SMCOutput,
@@ -75,6 +78,7 @@ __all__ = [
     "ConvDiscriminator",
     "detector_log_potential",
     "detector_term",
+    "DigitsConfig",
     "discriminator_accuracy",
     "discriminator_guidance",
     "discriminator_log_potential",
@@ -85,6 +89,7 @@ __all__ = [
     "flatten_call",
     "frechet_distance",
     "hard_mode_occurrence",
+    "load_digits_images",
     "LOGIT_CLIP",
     "logit_fn_from",
     "make_ddim_step",
@@ -96,6 +101,9 @@ __all__ = [
     "predicted_x0",
     "q_sample",
     "ring_centres",
+    "RingConfig",
+    "run_digits",
+    "run_ring",
     "sample_levels",
     "sample_ring",
     "Schedule",
