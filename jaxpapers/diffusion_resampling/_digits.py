@@ -1,6 +1,7 @@
 """Class-conditional sklearn 8x8 digits (spec Sec. 6.2): the image-shaped analogue.
 
-A short-trained class-conditional conv DDPM with classifier-free guidance; a guiding classifier
+A short-trained class-conditional DDPM (conv U-Net on 8x8x1, or an MLP on 64-vectors; label
+dropout for classifier-free guidance, guidance weight configurable); a guiding classifier
 (multinomial logistic regression, made a JAX function) plays the detector on ``x0_hat``; an
 independently trained evaluation classifier (a one-hidden-layer MLP on a disjoint split) gives
 the requested-class accuracy ("occurrence") and the features for a Frechet distance.
