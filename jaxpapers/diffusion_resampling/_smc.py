@@ -1,0 +1,301 @@
+"""Particle filtering over a diffusion sampler's reverse chain (the resampling sampler).
+
+The reverse chain runs over noise *levels* ``t = T, T-1, ..., 0`` (``T`` = pure noise, ``0`` =
+data). One step of the caller's ``transition_fn`` moves every particle from level ``t`` to
+``t - 1``. Particles live in ``[G, K, ...]`` groups (``G`` prompts/classes, ``K`` particles each);
+resampling never mixes groups.
+
+At a resampling level ``t`` with previous event ``t'`` (or ``T``, where ``log phi = 0``) the
+incremental log-weight of particle ``k`` with ancestor ``a_k`` is
+
+    log w_t^(k) = log phi_t(x_t^(k)) - log phi_t'(x_t'^(a_k))
+
+and the stored ``log phi`` is gathered with the ancestor indices (Liu et al. 2024, Sec. 3; the
+reference code stores the parent's log-ratio and re-indexes it after resampling). The last
+weighting always happens at level 0 and drives the final choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxpapers import smc
+from jaxpapers._src import checks
+
+__all__ = ["SMCOutput", "smc_sample", "plain_sample", "select_best", "schedule_mask",
+           "FINAL_CHOICES"]
+
+FINAL_CHOICES = ("argmax", "sample", "all")
+
+TransitionFn = Callable[[Any, jax.Array, jax.Array, Any], jax.Array]
+LogPotentialFn = Callable[[jax.Array, jax.Array, Any], jax.Array]
+
+
+class SMCOutput(NamedTuple):
+    """Result of :func:`smc_sample`.
+
+    Shapes: ``G`` groups, ``K`` particles per group, ``S = num_steps`` steps, ``...`` the event.
+    """
+
+    samples: jax.Array        # [G, ...] the chosen particle (argmax/sample); [G, K, ...] for all
+    chosen: jax.Array         # [G] int32 index of the chosen particle (0..K-1; -1 for "all")
+    particles: jax.Array      # [G, K, ...] final particles at level 0
+    log_weights: jax.Array    # [G, K] final unnormalised log-weights (last increment + carried)
+    log_potential: jax.Array  # [G, K] log phi_0 of the final particles
+    ancestors: jax.Array      # [S, G, K] int32 ancestor indices after step s (identity if none)
+    resampled: jax.Array      # [S, G] bool: a resampling happened after step s
+    ess: jax.Array            # [S, G] ESS of the weights at an event (NaN where no event)
+    num_nan: jax.Array        # [G] int32 count of NaN log-potential evaluations
+    valid: jax.Array          # [G] bool: every weighting had a finite total weight
+    trajectory: jax.Array | None  # [S, G, K, ...] particles after each step (before resampling)
+
+
+def schedule_mask(resample_schedule, num_steps: int) -> jax.Array:
+    """Boolean mask ``[num_steps + 1]`` over levels from a schedule.
+
+    Args:
+      resample_schedule: a sequence of integer levels in ``[1, num_steps - 1]`` (static), or a
+        boolean array of shape ``[num_steps + 1]`` indexed by level (its level-0 and level-T
+        entries are ignored: level 0 is always weighted, never resampled).
+      num_steps: number of reverse steps ``T``.
+
+    Returns:
+      ``[num_steps + 1]`` bool mask with ``mask[t]`` true when resampling happens at level ``t``.
+    """
+    if isinstance(resample_schedule, (jax.Array, np.ndarray)) and \
+            np.dtype(resample_schedule.dtype) == np.bool_:
+        checks.require(resample_schedule.shape == (num_steps + 1,),
+                       f"a boolean resample_schedule must have shape ({num_steps + 1},); got "
+                       f"{resample_schedule.shape}")
+        mask = jnp.asarray(resample_schedule)
+    else:
+        levels = [int(t) for t in resample_schedule]
+        bad = [t for t in levels if not 1 <= t <= num_steps - 1]
+        checks.require(not bad, f"resample_schedule levels must lie in [1, {num_steps - 1}]; got "
+                                f"{bad}")
+        host = np.zeros(num_steps + 1, dtype=bool)
+        host[levels] = True
+        mask = jnp.asarray(host)
+    return mask.at[0].set(False).at[num_steps].set(False)
+
+
+def _step_keys(key, num_steps: int):
+    """Per-step (move, resample, renoise) keys and the final-choice key; shared with plain."""
+    keys = jax.random.split(key, num_steps + 1)
+    step_keys = jax.vmap(lambda k: jax.random.split(k, 3))(keys[:num_steps])
+    return step_keys, keys[num_steps]
+
+
+def _gather(x, indices):
+    """``x[g, indices[g, k]]`` for ``x`` of shape ``[G, K, ...]`` and ``indices`` ``[G, K]``."""
+    return jax.vmap(lambda xg, ig: jnp.take(xg, ig, axis=0))(x, indices)
+
+
+def _check_init(x_init, num_particles):
+    x_init = jnp.asarray(x_init)
+    num_particles = checks.require_positive_int(num_particles, "num_particles")
+    checks.require(x_init.ndim >= 2, "x_init must have shape [num_groups, num_particles, ...]; "
+                                     f"got {x_init.shape}")
+    checks.require(x_init.shape[1] == num_particles,
+                   f"x_init.shape[1] must equal num_particles={num_particles}; got "
+                   f"{x_init.shape}")
+    return x_init, num_particles
+
+
+def plain_sample(key, transition_fn: TransitionFn, x_init, num_steps: int, cond=None,
+                 return_trajectory: bool = False):
+    """Run the reverse chain without weighting: the proposal ``q`` itself.
+
+    Uses the same per-step keys as :func:`smc_sample`, so ``smc_sample`` with ``K = 1`` returns
+    bitwise the same samples for the same key.
+
+    Args:
+      key: PRNG key.
+      transition_fn: ``(key, x [G, K, ...], t int32[], cond) -> x`` moving level ``t`` to
+        ``t - 1``.
+      x_init: ``[G, K, ...]`` particles at level ``num_steps``.
+      num_steps: number of reverse steps ``T`` (static).
+      cond: per-group condition pytree (leading axis ``G``) or None; passed through.
+      return_trajectory: also return ``[S, G, K, ...]`` states after each step.
+
+    Returns:
+      ``x0 [G, K, ...]``, or ``(x0, trajectory)`` when ``return_trajectory``.
+    """
+    num_steps = checks.require_positive_int(num_steps, "num_steps")
+    x_init = jnp.asarray(x_init)
+    checks.require(x_init.ndim >= 2, f"x_init must be [G, K, ...]; got {x_init.shape}")
+    step_keys, _ = _step_keys(key, num_steps)
+    levels = jnp.arange(num_steps, 0, -1, dtype=jnp.int32)
+
+    def body(x, inputs):
+        keys, t = inputs
+        x = transition_fn(keys[0], x, t, cond)
+        return x, (x if return_trajectory else None)
+
+    x0, traj = lax.scan(body, x_init, (step_keys, levels))
+    return (x0, traj) if return_trajectory else x0
+
+
+def select_best(particles, scores):
+    """Best-of-K: the particle with the largest score in each group.
+
+    Args:
+      particles: ``[G, K, ...]``.
+      scores: ``[G, K]`` (NaN scores are never chosen unless a whole group is NaN).
+
+    Returns:
+      ``(samples [G, ...], chosen [G] int32)``.
+    """
+    scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
+    chosen = jnp.argmax(scores, axis=1).astype(jnp.int32)
+    samples = jax.vmap(lambda xg, i: xg[i])(particles, chosen)
+    return samples, chosen
+
+
+def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialFn,
+               resample_schedule, num_particles: int, x_init, num_steps: int, cond=None, *,
+               scheme: str = "multinomial", ess_threshold: float | None = None,
+               final: str = "argmax", renoise_fn: TransitionFn | None = None,
+               raise_on_invalid: bool = False, return_trajectory: bool = False) -> SMCOutput:
+    """Particle-filter sampling along a diffusion reverse chain, resampling within groups.
+
+    Carry through ``lax.scan``: ``(x [G, K, ...], log_phi_prev [G, K], log_w [G, K])``. After the
+    step that lands on a scheduled level ``t`` the potential is evaluated, the incremental
+    weight ``log phi_t(x) - log_phi_prev`` is added to ``log_w``, each group is resampled with
+    ``jaxpapers.smc`` and ``x`` and ``log_phi`` are gathered with the ancestor indices.
+
+    Args:
+      key: PRNG key.
+      transition_fn: ``(key, x [G, K, ...], t int32[], cond) -> x``: one reverse step from level
+        ``t`` to ``t - 1`` (DDPM ancestral, DDIM with eta, ...).
+      log_potential_fn: ``(x [G, K, ...], t int32[], cond) -> [G, K]`` log phi_t (for example the
+        clipped discriminator logit). Evaluated only at scheduled levels and at level 0.
+      resample_schedule: levels in ``[1, T-1]`` (static sequence) or a bool mask ``[T + 1]``.
+      num_particles: ``K``, particles per group (static; must equal ``x_init.shape[1]``).
+      x_init: ``[G, K, ...]`` particles at level ``T``.
+      num_steps: ``T`` (static).
+      cond: per-group condition (leading axis ``G``) or None; passed to both functions.
+      scheme: ``"multinomial"`` (the reference code), ``"systematic"``, ``"stratified"`` or
+        ``"residual"`` (all from :mod:`jaxpapers.smc`).
+      ess_threshold: None (the paper: every scheduled event resamples) or ``tau`` in ``[0, 1]``
+        to resample a group only when its ESS < ``tau K`` (weights carried otherwise).
+      final: ``"argmax"`` of ``log phi_0`` (the paper), ``"sample"`` one particle drawn in
+        proportion to the final weight (asymptotically unbiased), or ``"all"``.
+      renoise_fn: optional ``(key, x, t, cond) -> x`` applied to groups that just resampled
+        (e.g. churn), so duplicated particles diverge under a deterministic sampler.
+      raise_on_invalid: if True, NaN potentials or an all-zero group weight raise
+        ``InvalidInputError`` (eagerly, or through a runtime check under ``jit``); otherwise they
+        are reported in ``num_nan`` / ``valid``. NaN potentials always count as zero weight.
+      return_trajectory: keep ``[S, G, K, ...]`` pre-resampling states (memory ``S`` times x).
+
+    Returns:
+      :class:`SMCOutput`.
+
+    Raises:
+      ValueError: bad scheme/final/threshold/schedule or shapes (static).
+
+    Shapes: ``G`` groups x ``K`` particles, ``S = T`` steps.
+
+    References: Liu, Zhang, Jaakkola & Chang, *Correcting Diffusion Generation through
+      Resampling*, CVPR 2024 (particle filter with ratio ``phi_t / phi_t'``; final argmax).
+    """
+    x_init, num_particles = _check_init(x_init, num_particles)
+    num_steps = checks.require_positive_int(num_steps, "num_steps")
+    checks.require(scheme in smc.RESAMPLERS, f"scheme must be one of {sorted(smc.RESAMPLERS)}; "
+                                              f"got {scheme!r}")
+    checks.require(final in FINAL_CHOICES, f"final must be one of {FINAL_CHOICES}; got "
+                                           f"{final!r}")
+    if ess_threshold is not None:
+        checks.require(0.0 <= float(ess_threshold) <= 1.0,
+                       f"ess_threshold must be None or lie in [0, 1]; got {ess_threshold}")
+    mask = schedule_mask(resample_schedule, num_steps)
+    num_groups = x_init.shape[0]
+    step_keys, final_key = _step_keys(key, num_steps)
+    levels = jnp.arange(num_steps, 0, -1, dtype=jnp.int32)  # level before each step
+    identity = jnp.broadcast_to(jnp.arange(num_particles, dtype=jnp.int32),
+                                (num_groups, num_particles))
+
+    def weigh(x, t, log_phi_prev, log_w):
+        log_phi = jnp.asarray(log_potential_fn(x, t, cond), jnp.float32)
+        checks.require(log_phi.shape == (num_groups, num_particles),
+                       f"log_potential_fn must return shape {(num_groups, num_particles)}; got "
+                       f"{log_phi.shape}")
+        is_nan = jnp.isnan(log_phi)
+        log_phi = jnp.where(is_nan, -jnp.inf, log_phi)
+        increment = log_phi - log_phi_prev
+        increment = jnp.where(jnp.isnan(increment), -jnp.inf, increment)  # -inf - (-inf)
+        log_w = log_w + increment
+        valid = jax.vmap(smc.log_weights_are_valid)(log_w)
+        return log_phi, log_w, valid, jnp.sum(is_nan, axis=1, dtype=jnp.int32)
+
+    def event(x, t, log_phi_prev, log_w, key_resample, key_renoise):
+        log_phi, log_w, valid, nan_count = weigh(x, t, log_phi_prev, log_w)
+        group_keys = jax.random.split(key_resample, num_groups)
+        ess = jnp.where(valid, jax.vmap(smc.ess)(log_w), jnp.nan)
+        if ess_threshold is None:
+            indices = jax.vmap(lambda k, lw: smc.resample(k, lw, scheme))(group_keys, log_w)
+            indices = jnp.where(valid[:, None], indices, identity)
+            did = valid
+            new_log_w = jnp.where(valid[:, None], jnp.zeros_like(log_w), log_w)
+        else:
+            indices, new_log_w, did = jax.vmap(
+                lambda k, lw: smc.maybe_resample(k, lw, ess_threshold, scheme))(group_keys, log_w)
+        x = _gather(x, indices)
+        log_phi = _gather(log_phi, indices)
+        if renoise_fn is not None:
+            renoised = renoise_fn(key_renoise, x, t, cond)
+            shape = (num_groups,) + (1,) * (x.ndim - 1)
+            x = jnp.where(jnp.reshape(did, shape), renoised, x)
+        return x, log_phi, new_log_w, indices, did, ess, nan_count, valid
+
+    def no_event(x, t, log_phi_prev, log_w, key_resample, key_renoise):
+        del t, key_resample, key_renoise
+        return (x, log_phi_prev, log_w, identity, jnp.zeros(num_groups, bool),
+                jnp.full(num_groups, jnp.nan, jnp.float32), jnp.zeros(num_groups, jnp.int32),
+                jnp.ones(num_groups, bool))
+
+    def body(carry, inputs):
+        x, log_phi_prev, log_w, num_nan, valid_all = carry
+        keys, t = inputs
+        x = transition_fn(keys[0], x, t, cond)
+        t_new = t - 1
+        moved = x
+        x, log_phi_prev, log_w, indices, did, ess, nan_count, valid = lax.cond(
+            mask[t_new], event, no_event, x, t_new, log_phi_prev, log_w, keys[1], keys[2])
+        carry = (x, log_phi_prev, log_w, num_nan + nan_count, valid_all & valid)
+        outputs = (indices, did, ess.astype(jnp.float32),
+                   moved if return_trajectory else None)
+        return carry, outputs
+
+    zeros = jnp.zeros((num_groups, num_particles), jnp.float32)
+    carry0 = (x_init, zeros, zeros, jnp.zeros(num_groups, jnp.int32), jnp.ones(num_groups, bool))
+    (x0, log_phi_prev, log_w, num_nan, valid_all), (ancestors, resampled, ess, traj) = lax.scan(
+        body, carry0, (step_keys, levels))
+
+    log_phi0, log_w, valid, nan_count = weigh(x0, jnp.int32(0), log_phi_prev, log_w)
+    num_nan = num_nan + nan_count
+    valid = valid_all & valid
+
+    if final == "argmax":
+        samples, chosen = select_best(x0, log_phi0)
+    elif final == "sample":
+        group_keys = jax.random.split(final_key, num_groups)
+        chosen = jax.vmap(lambda k, lw: smc.resample(k, lw, "multinomial", 1)[0])(
+            group_keys, log_w)
+        chosen = jnp.where(valid, chosen, 0).astype(jnp.int32)
+        samples = jax.vmap(lambda xg, i: xg[i])(x0, chosen)
+    else:
+        samples, chosen = x0, jnp.full(num_groups, -1, jnp.int32)
+
+    if raise_on_invalid:
+        samples = checks.error_if(samples, (num_nan > 0) | ~valid,
+                                  "smc_sample: the log-potential returned NaN or a group's "
+                                  "weights all vanished (see SMCOutput.num_nan / valid)")
+    return SMCOutput(samples, chosen, x0, log_w, log_phi0, ancestors, resampled, ess, num_nan,
+                     valid, traj)
