@@ -12,6 +12,7 @@ Public API::
     discriminator_guidance (baseline)
     sample_ring / soft_mode_detector / hard_mode_occurrence / energy_distance (toy tasks)
     run_ring(key, RingConfig) / run_digits(key, DigitsConfig) (the reproduction experiments)
+    make_shapes / ShapeDetector / run_shapes(key, ShapesConfig) (32x32 shapes, --scale paper)
 
 Every resampling step goes through :mod:`jaxpapers.smc`.
 """
@@ -46,6 +47,12 @@ from jaxpapers.diffusion_resampling._potentials import (
     sum_log_potentials,
 )
 from jaxpapers.diffusion_resampling._ring import RingConfig, run_ring
+from jaxpapers.diffusion_resampling._shapes import (
+    ShapeDetector,
+    ShapesConfig,
+    make_shapes,
+    run_shapes,
+)
 from jaxpapers.diffusion_resampling._smc import (
     FINAL_CHOICES,
     SMCOutput,
@@ -90,6 +97,7 @@ __all__ = [
     "frechet_distance",
     "hard_mode_occurrence",
     "load_digits_images",
+    "make_shapes",
     "LOGIT_CLIP",
     "logit_fn_from",
     "make_ddim_step",
@@ -104,11 +112,14 @@ __all__ = [
     "RingConfig",
     "run_digits",
     "run_ring",
+    "run_shapes",
     "sample_levels",
     "sample_ring",
     "Schedule",
     "schedule_mask",
     "select_best",
+    "ShapeDetector",
+    "ShapesConfig",
     "smc_sample",
     "SMCOutput",
     "soft_mode_detector",
