@@ -1,5 +1,7 @@
 """The procedural shapes renderer against a NumPy pixel oracle; the 32x32 pipeline end to end."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,14 +73,29 @@ def test_set_id_round_trip():
 
 
 @pytest.mark.slow
-def test_shapes_pipeline_runs_at_toy_size():
+def test_shapes_pipeline_runs_at_toy_size(tmp_path, monkeypatch):
+    """run_shapes at toy size through the paper-scale runner section (table, verdict, plot)."""
+    from jaxpapers.diffusion_resampling import _reproduce
     from jaxpapers.diffusion_resampling._shapes import ShapesConfig, run_shapes
+    from jaxpapers.experiments import RunContext
 
     cfg = ShapesConfig(num_steps=8, channels=8, denoiser_steps=10, batch_size=16,
                        detector_channels=8, detector_steps=10, disc_channels=8, disc_steps=10,
                        num_real_disc=32, num_fake_disc=16, num_out=16, num_eval_real=32,
                        ks=(1, 2), replicates=2, resample_levels=(2, 4), chunk=8)
-    metrics, samples, info = run_shapes(jax.random.key(0), cfg)
+    captured = {}
+
+    def spy(*args, **kwargs):
+        captured["out"] = run_shapes(*args, **kwargs)
+        return captured["out"]
+
+    monkeypatch.setitem(_reproduce.SHAPES, "paper", cfg)
+    monkeypatch.setattr(_reproduce, "run_shapes", spy)
+    ctx = RunContext(out_dir=str(tmp_path), scale="paper", seed=0, show_progress=False)
+    table, notes, plots = [], [], []
+    verdict, config, extra = _reproduce._run_shapes_section(ctx, jax.random.key(0), None, table,
+                                                            notes, plots)
+    metrics, samples, info = captured["out"]
     for name in ("plain", "Object-Select K=2", "PF-Detector K=2", "PF-Hybrid K=2",
                  "PF-Discriminator K=1", "real (renders)"):
         assert name in metrics
@@ -88,3 +105,6 @@ def test_shapes_pipeline_runs_at_toy_size():
     assert all(0.0 <= v <= 1.0 for v in metrics["plain"]["occ"])
     assert np.isfinite(metrics["plain"]["fd"]).all()
     assert info["sample_conditions"].shape == (16,)
+    assert "Shapes 32x32" in verdict and config["ks"] == (1, 2)
+    assert len(table) == 2 + len(cfg.ks) and "shapes_summary" in extra
+    assert len(plots) == 1 and os.path.getsize(plots[0]) > 0
