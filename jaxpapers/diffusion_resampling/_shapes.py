@@ -161,8 +161,9 @@ class ShapesConfig:
     """Sizes of the shapes experiment (defaults: ``--scale paper`` on one GPU)."""
 
     num_steps: int = 100
-    channels: int = 128                 # ConvDenoiser width
+    channels: int = 192                 # ConvDenoiser width (about 9.6 M parameters)
     denoiser_steps: int = 4000          # deliberately short
+    num_train: int = 10000              # fixed training renders for the denoiser
     batch_size: int = 128
     guidance: float = 0.0
     detector_channels: int = 32
@@ -180,9 +181,10 @@ class ShapesConfig:
     chunk: int = 250                    # groups per sampling call (bounds device memory)
 
     def __post_init__(self):
-        for name in ("num_steps", "channels", "denoiser_steps", "batch_size", "detector_channels",
-                     "detector_steps", "disc_channels", "disc_steps", "num_real_disc",
-                     "num_fake_disc", "num_out", "num_eval_real", "replicates", "chunk"):
+        for name in ("num_steps", "channels", "denoiser_steps", "num_train", "batch_size",
+                     "detector_channels", "detector_steps", "disc_channels", "disc_steps",
+                     "num_real_disc", "num_fake_disc", "num_out", "num_eval_real", "replicates",
+                     "chunk"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"ShapesConfig.{name} must be a positive int; got {value!r}")
@@ -215,7 +217,7 @@ def run_shapes(key, cfg: ShapesConfig, show_progress: bool = False, checkpoint_d
     k_den, k_det, k_eval, k_fake, k_disc, k_real, k_rep = jax.random.split(key, 7)
     schedule = make_schedule(cfg.num_steps, "cosine")
     t0 = time.perf_counter()
-    train_images, train_labels = make_shapes(jax.random.fold_in(k_den, 7), 20 * cfg.batch_size)
+    train_images, train_labels = make_shapes(jax.random.fold_in(k_den, 7), cfg.num_train)
     denoiser = ConvDenoiser(cfg.channels, num_classes=NUM_SETS)
     params, _ = train_denoiser(
         k_den, denoiser, train_images, schedule,

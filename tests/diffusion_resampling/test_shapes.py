@@ -41,8 +41,8 @@ def _kinds_from_pixels(image):
 
 
 def test_renderer_shapes_range_and_labels_match_pixels(key):
-    images, labels = make_shapes(key, 64)
-    assert images.shape == (64, 32, 32, 3) and labels.shape == (64, 3)
+    images, labels = make_shapes(key, 48)
+    assert images.shape == (48, 32, 32, 3) and labels.shape == (48, 3)
     images, labels = np.asarray(images), np.asarray(labels)
     assert images.min() >= -1.0 and images.max() <= 1.0
     assert set(np.unique(labels)) <= {0.0, 1.0}
@@ -57,9 +57,9 @@ def test_renderer_shapes_range_and_labels_match_pixels(key):
 
 
 def test_renderer_deterministic_per_key(key):
-    a = make_shapes(key, 8)
-    b = make_shapes(key, 8)
-    c = make_shapes(jax.random.fold_in(key, 1), 8)
+    a = make_shapes(key, 48)
+    b = make_shapes(key, 48)
+    c = make_shapes(jax.random.fold_in(key, 1), 48)
     np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
     np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
     assert not np.array_equal(np.asarray(a[0]), np.asarray(c[0]))
@@ -72,6 +72,15 @@ def test_set_id_round_trip():
     np.testing.assert_array_equal(np.asarray(multi_hot(ids)), np.asarray(hot))
 
 
+def test_shapes_config_validates():
+    from jaxpapers.diffusion_resampling._shapes import ShapesConfig
+
+    ShapesConfig()
+    for bad in ({"chunk": 300}, {"ks": (0, 2)}, {"resample_levels": (0, 5)}, {"replicates": 0}):
+        with pytest.raises(ValueError, match="ShapesConfig"):
+            ShapesConfig(**bad)
+
+
 @pytest.mark.slow
 def test_shapes_pipeline_runs_at_toy_size(tmp_path, monkeypatch):
     """run_shapes at toy size through the paper-scale runner section (table, verdict, plot)."""
@@ -79,7 +88,8 @@ def test_shapes_pipeline_runs_at_toy_size(tmp_path, monkeypatch):
     from jaxpapers.diffusion_resampling._shapes import ShapesConfig, run_shapes
     from jaxpapers.experiments import RunContext
 
-    cfg = ShapesConfig(num_steps=8, channels=8, denoiser_steps=10, batch_size=16,
+    cfg = ShapesConfig(num_steps=8, channels=8, denoiser_steps=10, num_train=64,
+                       batch_size=16,
                        detector_channels=8, detector_steps=10, disc_channels=8, disc_steps=10,
                        num_real_disc=32, num_fake_disc=16, num_out=16, num_eval_real=32,
                        ks=(1, 2), replicates=2, resample_levels=(2, 4), chunk=8)
