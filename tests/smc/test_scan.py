@@ -1,0 +1,38 @@
+"""The private building blocks of the resampling kernels against independent references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend.random import threefry2x32_p
+
+from jaxpapers.smc import _scan
+
+
+def test_unrolled_threefry_matches_jax_threefry_bitwise():
+    rng = np.random.default_rng(0)
+    k0, k1 = (jnp.uint32(v) for v in rng.integers(0, 2**32, size=2, dtype=np.uint64))
+    x0 = jnp.asarray(rng.integers(0, 2**32, size=257, dtype=np.uint64), jnp.uint32)
+    x1 = jnp.asarray(rng.integers(0, 2**32, size=257, dtype=np.uint64), jnp.uint32)
+    ours = jax.jit(_scan._threefry2x32)(k0, k1, x0, x1)
+    ref = threefry2x32_p.bind(jnp.broadcast_to(k0, x0.shape), jnp.broadcast_to(k1, x0.shape),
+                              x0, x1)
+    np.testing.assert_array_equal(np.asarray(ours[0]), np.asarray(ref[0]))
+    np.testing.assert_array_equal(np.asarray(ours[1]), np.asarray(ref[1]))
+
+
+def test_uniforms_lie_in_open_closed_interval_and_look_uniform(key):
+    u = np.asarray(_scan.uniform_open_closed(key, (200_000,), jnp.float32))
+    assert u.min() > 0.0 and u.max() <= 1.0
+    # mean and variance of U(0, 1) within 5 standard errors
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / u.size)
+    assert abs(u.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / u.size)
+
+
+def test_prefix_sum_matches_float64_and_is_monotone(key):
+    x = jax.random.uniform(key, (100_003,)) * (jax.random.uniform(key, (100_003,)) > 0.6)
+    out = np.asarray(_scan.prefix_sum(x, monotone=True))
+    ref = np.cumsum(np.asarray(x, np.float64))
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-3)
+    assert np.all(np.diff(out) >= 0)
+    zero = np.asarray(x)[1:] == 0
+    assert np.all(np.diff(out)[zero] == 0), "a zero input must add an exactly zero step"
