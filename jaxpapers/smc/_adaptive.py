@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from jaxpapers._src import checks
 from jaxpapers.smc._resampling import RESAMPLERS
-from jaxpapers.smc._weights import log_ess, log_weights_are_valid
+from jaxpapers.smc._weights import check_vector, log_ess, log_weights_are_valid
 
 __all__ = ["resample", "maybe_resample"]
 
@@ -19,9 +19,7 @@ def _resampler(scheme: str):
 
 def _weights_from_log(log_weights):
     log_weights = jnp.asarray(log_weights)
-    checks.require(log_weights.ndim == 1, "log_weights must be a 1-D array of shape "
-                   f"(num_particles,); got shape {log_weights.shape}. For groups use jax.vmap.")
-    checks.require(log_weights.shape[0] > 0, "log_weights must not be empty")
+    check_vector(log_weights, "log_weights")
     checks.raise_if_concrete(lambda l: ~log_weights_are_valid(l),
                              "log_weights must contain no NaN or +inf and at least one finite "
                              "entry", log_weights)
@@ -59,6 +57,7 @@ def maybe_resample(key, log_weights, threshold: float = 0.5, scheme: str = "syst
       key: PRNG key.
       log_weights: ``[N]`` unnormalised log-weights.
       threshold: in ``[0, 1]``; 1 resamples whenever the weights are not uniform, 0 never.
+        May be traced (then it is not range-checked).
       scheme: resampling scheme name.
 
     Returns:
@@ -67,7 +66,7 @@ def maybe_resample(key, log_weights, threshold: float = 0.5, scheme: str = "syst
       log-weights are carried forward with identity indices. Invalid log-weights never
       resample: identity indices, the input log-weights (NaN stays visible) and ``False``.
     """
-    if not 0.0 <= float(threshold) <= 1.0:
+    if checks.is_concrete(threshold) and not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1]; got {threshold}")
     resampler = _resampler(scheme)
     log_weights = jnp.asarray(log_weights)

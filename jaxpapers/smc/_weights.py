@@ -10,7 +10,7 @@ from jaxpapers._src import checks
 __all__ = ["ess", "log_ess", "normalize_log_weights", "weights_are_valid", "log_weights_are_valid"]
 
 
-def _check_vector(x, name: str) -> None:
+def check_vector(x, name: str) -> None:
     x = jnp.asarray(x)
     checks.require(x.ndim == 1, f"{name} must be a 1-D array of shape (num_particles,); got shape "
                                 f"{x.shape}. For groups of particles use jax.vmap.")
@@ -35,7 +35,7 @@ def normalize_log_weights(log_weights):
         or when all log-weights are ``-inf``.
     """
     log_weights = jnp.asarray(log_weights)
-    _check_vector(log_weights, "log_weights")
+    check_vector(log_weights, "log_weights")
     checks.raise_if_concrete(lambda l: ~log_weights_are_valid(l),
                              "log_weights must contain no NaN or +inf and at least one finite "
                              "entry", log_weights)
@@ -47,7 +47,7 @@ def normalize_log_weights(log_weights):
 def log_ess(log_weights):
     """Log effective sample size, ``2 lse(l) - lse(2 l)``, in ``[0, log N]``."""
     log_weights = jnp.asarray(log_weights)
-    _check_vector(log_weights, "log_weights")
+    check_vector(log_weights, "log_weights")
     return 2.0 * logsumexp(log_weights) - logsumexp(2.0 * log_weights)
 
 

@@ -111,3 +111,12 @@ def test_many_groups_sharded_over_eight_devices_equal_single_device():
             assert len(sharded.sharding.device_set) == 8, sharded.sharding
             np.testing.assert_array_equal(np.asarray(sharded), single)
     """)
+
+
+def test_maybe_resample_accepts_a_traced_threshold(key):
+    log_w = jnp.array([0.0, -10.0, -10.0, -10.0])
+    for threshold in (0.0, 0.5, 1.0):
+        traced = jax.jit(smc.maybe_resample)(key, log_w, threshold)
+        static = smc.maybe_resample(key, log_w, threshold)
+        for a, b in zip(traced, static, strict=True):
+            np.testing.assert_array_equal(a, b)
