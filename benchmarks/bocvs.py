@@ -29,12 +29,12 @@ import numpy as np  # noqa: E402
 from jaxpapers._src import bench  # noqa: E402
 from jaxpapers.bocvs import (  # noqa: E402
     OptimizerConfig,
-    assemble,
     expected_ucb,
     make_problem,
     maximize_per_control_set,
-    sample_inputs,
 )
+from jaxpapers.bocvs._acquisition import assemble  # noqa: E402
+from jaxpapers.bocvs._problems import sample_inputs  # noqa: E402
 from jaxpapers.gp import bucket_size, condition, gp_params, pad_data, predict, ucb  # noqa: E402
 
 

@@ -33,19 +33,17 @@ from jaxpapers._src.bench import (  # noqa: E402
     time_call,
     write_json,
 )
-from jaxpapers.meanfield import (  # noqa: E402
+from jaxpapers.meanfield import (
     Coefficients,
     ModelConfig,
-    activation_fn,
     attention,
     energy,
-    layer_norm,
-    sample_layer_weights,
     sde_solve,
-    tangent_project,
     transformer_forward,
     uniform_sphere,
 )
+from jaxpapers.meanfield._kernel import activation_fn
+from jaxpapers.meanfield._layers import layer_norm, sample_layer_weights, tangent_project
 
 
 def _diffrax_solver(cfg: ModelConfig, coeffs: Coefficients, d: int):

@@ -1,4 +1,4 @@
-"""The ``jaxpapers`` console script: list, reproduce, bench."""
+"""The ``jaxpapers`` console script: list, reproduce, diff, bench."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-_SCALES = ("quick", "paper", "smoke")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,26 +17,6 @@ class _Parser(argparse.ArgumentParser):
 def _fail(message: str, code: int = 2) -> int:
     print(f"jaxpapers: error: {message}", file=sys.stderr)
     return code
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jaxpapers", description="Reproduce papers with JAX kernels.")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    sub.add_parser("list", help="the methods and whether each is implemented")
-    rep = sub.add_parser("reproduce", help="run a method's headline experiment")
-    rep.add_argument("method", help="method name (see `jaxpapers list`) or `all`")
-    rep.add_argument("--scale", default="quick", choices=_SCALES)
-    rep.add_argument("--seed", type=_non_negative_int, default=0)
-    rep.add_argument("--out", default="runs", help="output folder (default: runs/)")
-    rep.add_argument("--devices", type=_positive_int, default=None,
-                     help="number of devices for the data mesh (on CPU: simulated devices)")
-    rep.add_argument("--resume", action="store_true", help="resume from checkpoints in --out")
-    rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    bench = sub.add_parser("bench", help="run benchmarks/FAMILY.py from a source checkout")
-    bench.add_argument("family")
-    bench.add_argument("--smoke", action="store_true")
-    bench.add_argument("--json", default=None)
-    return parser
 
 
 def _non_negative_int(text: str) -> int:
@@ -58,10 +36,65 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _method_scales() -> dict[str, list[str]]:
+    """``{method: [scale names]}`` of the implemented methods, from their runners' SCALES."""
+    from jaxpapers.experiments import METHODS, implemented, scales
+
+    return {name: list(scales(name)) for name in METHODS if implemented(name)}
+
+
+def _build_parser(method_scales: dict[str, list[str]]) -> argparse.ArgumentParser:
+    from jaxpapers import __version__
+    from jaxpapers.experiments import METHODS
+
+    parser = _Parser(prog="jaxpapers", description="Reproduce papers with JAX kernels.")
+    parser.add_argument("--version", action="version", version=f"jaxpapers {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub.add_parser("list", help="the methods, whether each is implemented, and their scales")
+
+    all_scales = list(dict.fromkeys(s for names in method_scales.values() for s in names))
+    epilog = "methods and their scales:\n" + "\n".join(
+        f"  {name:<22} {', '.join(method_scales.get(name, [])) or '(planned)'}  -- {m.title}"
+        for name, m in METHODS.items())
+    rep = sub.add_parser("reproduce", help="run a method's headline experiment", epilog=epilog,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("method", help="method name (see below) or `all`")
+    rep.add_argument("--scale", default="quick", choices=all_scales,
+                     help="sizes of the run (default: quick, minutes on a CPU)")
+    rep.add_argument("--seed", type=_non_negative_int, default=0)
+    rep.add_argument("--out", default="runs", help="output folder (default: runs/)")
+    rep.add_argument("--devices", type=_positive_int, default=None,
+                     help="devices of the data mesh (on a CPU: simulated devices)")
+    rep.add_argument("--resume", action="store_true",
+                     help="resume trainings from their checkpoints in --out (same seed and "
+                          "config only)")
+    rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    rep.add_argument("--no-compile-cache", action="store_true",
+                     help="do not use the persistent compilation cache "
+                          "($JAXPAPERS_COMPILE_CACHE sets its folder, 'off' disables it)")
+    dist = rep.add_argument_group(
+        "many hosts (jax.distributed; auto-detected on SLURM, Open MPI, Cloud TPU, Kubernetes)")
+    dist.add_argument("--coordinator", metavar="ADDR", default=None,
+                      help="coordinator address host:port (process 0's host)")
+    dist.add_argument("--num-processes", type=_positive_int, default=None)
+    dist.add_argument("--process-id", type=_non_negative_int, default=None)
+
+    diff = sub.add_parser("diff", help="compare two runs' results.json (numbers, leaf by leaf)")
+    diff.add_argument("a", help="a results.json or a run folder")
+    diff.add_argument("b", help="a results.json or a run folder")
+    diff.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0)")
+
+    bench = sub.add_parser("bench", help="run benchmarks/FAMILY.py from a source checkout")
+    bench.add_argument("family")
+    bench.add_argument("--smoke", action="store_true")
+    bench.add_argument("--json", default=None)
+    return parser
+
+
 def _writable(path: str) -> str | None:
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".write_test")
+        probe = os.path.join(path, f".write_test_{os.getpid()}")
         with open(probe, "w") as f:
             f.write("")
         os.remove(probe)
@@ -70,48 +103,65 @@ def _writable(path: str) -> str | None:
     return None
 
 
-def _configure_devices(devices: int | None) -> None:
-    """Simulated CPU devices must be requested before jax is imported."""
-    if devices and devices > 1 and "jax" not in sys.modules:
-        flag = f"--xla_force_host_platform_device_count={devices}"
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
-
-
-def _cmd_list() -> int:
-    from jaxpapers.experiments import METHODS, implemented
+def _cmd_list(method_scales) -> int:
+    from jaxpapers.experiments import METHODS
 
     width = max(len(n) for n in METHODS)
     for name, method in METHODS.items():
-        status = "implemented" if implemented(name) else "planned"
-        print(f"{name:<{width}}  {status:<11}  {method.title} ({method.paper})")
+        status = "implemented" if name in method_scales else "planned"
+        scales = f" [{', '.join(method_scales[name])}]" if name in method_scales else ""
+        print(f"{name:<{width}}  {status:<11}  {method.title} ({method.paper}){scales}")
     return 0
 
 
-def _cmd_reproduce(args) -> int:
-    # Simulated CPU devices must be configured before anything imports jax (implemented()
-    # imports the method's package).
-    _configure_devices(args.devices)
-    from jaxpapers.experiments import METHODS, implemented
+def _start_processes(args) -> str | None:
+    """Start jax.distributed and configure devices before any device is used."""
+    import jax
+
+    from jaxpapers.sharding import initialize
+
+    try:
+        multi = initialize(args.coordinator, args.num_processes, args.process_id)
+    except ValueError as err:
+        return f"{err} (--coordinator, --num-processes, --process-id)"
+    if args.devices and not multi and args.devices > 1:
+        # on a CPU host this creates the simulated devices; elsewhere it is ignored
+        jax.config.update("jax_num_cpu_devices", args.devices)
+    if args.devices and args.devices > jax.device_count():
+        return f"--devices {args.devices}: only {jax.device_count()} device(s) available"
+    return None
+
+
+def _cmd_reproduce(args, method_scales) -> int:
+    from jaxpapers.experiments import METHODS
 
     if args.method == "all":
-        names = [n for n in METHODS if implemented(n)]
+        names = [n for n in method_scales if args.scale in method_scales[n]]
     elif args.method not in METHODS:
-        return _fail(f"unknown method {args.method!r}; choose from: all, "
-                     + ", ".join(METHODS))
-    elif not implemented(args.method):
+        return _fail(f"unknown method {args.method!r}; choose from: all, " + ", ".join(METHODS))
+    elif args.method not in method_scales:
         return _fail(f"method {args.method!r} is not implemented yet (see `jaxpapers list`)")
+    elif args.scale not in method_scales[args.method]:
+        return _fail(f"{args.method} has no scale {args.scale!r}; choose from: "
+                     + ", ".join(method_scales[args.method]))
     else:
         names = [args.method]
-    problem = _writable(args.out)
+    problem = _writable(args.out) or _start_processes(args)
     if problem:
         return _fail(problem)
+    if not args.no_compile_cache:
+        from jaxpapers._src.compile_cache import enable_compile_cache
+
+        enable_compile_cache()
     from jaxpapers.experiments import RunContext, reproduce
+    from jaxpapers.sharding import is_primary
 
     for name in names:
         ctx = RunContext(out_dir=os.path.join(args.out, name), scale=args.scale, seed=args.seed,
                          devices=args.devices, resume=args.resume,
-                         show_progress=not args.no_progress)
-        print(f"== {name} ({args.scale}) -> {ctx.out_dir}", file=sys.stderr)
+                         show_progress=not args.no_progress, method=name)
+        if is_primary():
+            print(f"== {name} ({args.scale}) -> {ctx.out_dir}", file=sys.stderr)
         try:
             results = reproduce(name, ctx)
         except KeyboardInterrupt:
@@ -119,9 +169,27 @@ def _cmd_reproduce(args) -> int:
             return 130
         except ValueError as err:
             return _fail(f"{name}: {err}")
-        print(f"{name}: {results['verdict']} (wall {results['wall_s']} s; "
-              f"report: {ctx.path('report.md')})")
+        if is_primary():
+            v = results["verdict"]
+            print(f"{name}: {v['summary']} [{v['held']} held, {v['tie']} tie, {v['reversed']} "
+                  f"reversed] (wall {results['wall_s']:.1f} s, compile {results['compile_s']:.1f}"
+                  f" s; report: {ctx.path('report.md')})")
     return 0
+
+
+def _cmd_diff(args) -> int:
+    from jaxpapers.experiments import diff_results, load_results
+
+    try:
+        a, b = load_results(args.a), load_results(args.b)
+    except (OSError, ValueError) as err:
+        return _fail(str(err))
+    found = diff_results(a, b, rtol=args.rtol)
+    for path, va, vb in found:
+        print(f"{path}: {va!r} != {vb!r}")
+    print(f"{len(found)} difference(s)" + (f" (rtol {args.rtol})" if args.rtol else ""),
+          file=sys.stderr)
+    return 1 if found else 0
 
 
 def _cmd_bench(args) -> int:
@@ -138,15 +206,24 @@ def _cmd_bench(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["--version"], ["-V"]):  # answer without importing jax
+        from jaxpapers import __version__
+
+        print(f"jaxpapers {__version__}")
+        return 0
+    method_scales = _method_scales()
+    parser = _build_parser(method_scales)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     if args.command == "list":
-        return _cmd_list()
+        return _cmd_list(method_scales)
     if args.command == "reproduce":
-        return _cmd_reproduce(args)
+        return _cmd_reproduce(args, method_scales)
+    if args.command == "diff":
+        return _cmd_diff(args)
     return _cmd_bench(args)
 
 

@@ -1,10 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,18 +34,19 @@ import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    # JAXPAPERS_REPO: the git URL of this repository
-    repo = os.environ.get("JAXPAPERS_REPO", "https://github.com/OWNER/jaxpapers")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"jaxpapers @ git+{repo}"],
+# The package's source, declared once in pyproject.toml ([project.urls] Repository).
+SOURCE = "https://github.com/jaxpapers/jaxpapers"
+if "google.colab" in sys.modules:  # install the package in Colab; skipped elsewhere
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"jaxpapers @ git+{SOURCE}"],
                    check=True)
+
+from jaxpapers.experiments import enable_compile_cache
+
+enable_compile_cache()  # reuse compiled programs across sessions (JAXPAPERS_COMPILE_CACHE=off: no)
 
 # %%
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -52,19 +55,17 @@ from jaxpapers.diffusion_resampling import (
     TrainConfig,
     discriminator_accuracy,
     discriminator_log_potential,
-    energy_distance,
     eps_fn_from,
     logit_fn_from,
     make_ddpm_step,
     make_schedule,
-    near_mode_fraction,
     plain_sample,
-    sample_ring,
     select_best,
     smc_sample,
     train_denoiser,
     train_discriminator,
 )
+from jaxpapers.diffusion_resampling.toy import energy_distance, near_mode_fraction, sample_ring
 
 SMOKE = os.environ.get("JAXPAPERS_SMOKE") == "1"
 T = 10 if SMOKE else 50

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -25,18 +27,20 @@ import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:  # install the package from its repository in Colab
-    REPO = os.environ.get("JAXPAPERS_REPO", "https://github.com/OWNER/jaxpapers")  # placeholder
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"jaxpapers @ git+{REPO}"],
+# The package's source, declared once in pyproject.toml ([project.urls] Repository).
+SOURCE = "https://github.com/jaxpapers/jaxpapers"
+if "google.colab" in sys.modules:  # install the package in Colab; skipped elsewhere
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"jaxpapers @ git+{SOURCE}"],
                    check=True)
+
+from jaxpapers.experiments import enable_compile_cache
+
+enable_compile_cache()  # reuse compiled programs across sessions (JAXPAPERS_COMPILE_CACHE=off: no)
 
 # %%
 import functools
 
 import jax
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -1,11 +1,13 @@
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
 
+import jaxpapers
 from jaxpapers.cli import main
-from jaxpapers.experiments import METHODS, RunContext
+from jaxpapers.experiments import METHODS, SCHEMA, RunContext, implemented, reproduce, scales
 
 
 def _run(*args, **kw):
@@ -26,6 +28,7 @@ def test_list_names_every_method(capsys):
     (["reproduce", "smc", "--seed", "-3"], "non-negative"),
     (["reproduce", "smc", "--devices", "0"], "positive"),
     (["bench", "no_such_family"], "no benchmark"),
+    (["reproduce", "smc", "--coordinator", "localhost:1234"], "give all of"),
 ])
 def test_bad_input_is_one_line_and_nonzero(argv, fragment):
     proc = _run(*argv)
@@ -43,11 +46,58 @@ def test_unwritable_out_is_reported(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_run_context_validates():
+def test_run_context_validates(tmp_path):
     with pytest.raises(ValueError, match="scale"):
-        RunContext(out_dir="x", scale="medium")
+        RunContext(out_dir="x", scale="")
     with pytest.raises(ValueError, match="seed"):
         RunContext(out_dir="x", seed=-1)
+    with pytest.raises(ValueError, match="smc has no scale 'medium'; choose from: smoke"):
+        reproduce("smc", RunContext(out_dir=str(tmp_path), scale="medium"))
+
+
+def test_version_answers_without_jax():
+    proc = _run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"jaxpapers {jaxpapers.__version__}"
+    code = "import sys; from jaxpapers.cli import main; main(['--version']); " \
+           "assert 'jax' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_every_scale_comes_from_the_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in METHODS:
+        if implemented(name):
+            assert f"[{', '.join(scales(name))}]" in out
+            for config in scales(name).values():
+                assert dataclasses.is_dataclass(config)
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    config.__setattr__(dataclasses.fields(config)[0].name, None)
+
+
+def test_importing_runners_touches_no_device():
+    code = ("from jaxpapers.experiments import METHODS, implemented, scales\n"
+            "[scales(n) for n in METHODS if implemented(n)]\n"
+            "import jax._src.xla_bridge as xb\n"
+            "assert not xb.backends_are_initialized()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_diff_reports_changed_numbers(tmp_path):
+    base = {"schema": SCHEMA, "config": {"n": 3}, "metrics": {"a": {"b": [1.0, 2.0]},
+                                                               "wall_s": 1.0},
+            "table": [{"section": "s", "quantity": "q", "ours": {"mean": 1.0, "se": 0.1}}]}
+    changed = json.loads(json.dumps(base))
+    changed["metrics"]["a"]["b"][1] = 2.5
+    changed["metrics"]["wall_s"] = 9.0  # timings are not differences
+    for name, data in (("a.json", base), ("b.json", changed)):
+        (tmp_path / name).write_text(json.dumps(data))
+    same = _run("diff", str(tmp_path / "a.json"), str(tmp_path / "a.json"))
+    assert same.returncode == 0 and "0 difference" in same.stderr
+    proc = _run("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert proc.returncode == 1
+    assert proc.stdout.strip() == "metrics.a.b[1]: 2.0 != 2.5"
 
 
 def test_reproduce_smc_writes_results(tmp_path):
@@ -55,11 +105,18 @@ def test_reproduce_smc_writes_results(tmp_path):
                 "--devices", "2")
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((tmp_path / "smc" / "results.json").read_text())
-    for field in ["method", "experiment", "scale", "seed", "config", "metrics", "paper",
-                  "device", "jax_version", "wall_s", "compile_s"]:
+    for field in ["schema", "method", "experiment", "scale", "seed", "config", "metrics",
+                  "table", "verdict", "paper", "plots", "notes", "device", "num_devices",
+                  "num_processes", "jax_version", "jaxpapers_version", "wall_s", "compile_s"]:
         assert field in results
+    assert results["schema"] == SCHEMA and results["num_devices"] == 2
+    assert results["compile_s"] > 0
+    for row in results["table"]:
+        assert isinstance(row["ours"], (int, float, dict)), row  # numbers, never strings
+        if row["comparison"]:
+            assert row["comparison"]["verdict"] in ("held", "tie", "reversed")
     report = (tmp_path / "smc" / "report.md").read_text()
-    assert "| quantity | ours | paper |" in report and "Verdict" in report
+    assert "| quantity | ours | paper | verdict | note |" in report and "Verdict" in report
     for plot in results["plots"]:
         assert (tmp_path / "smc" / plot).stat().st_size > 0
     assert results["device"].endswith("x2"), results["device"]  # --devices 2 simulated on CPU

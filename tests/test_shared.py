@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers._src import bench, checkpoint, checks
+from jaxpapers._src import bench, checks
 from tests.multidevice import run_with_devices
 
 
@@ -37,17 +37,6 @@ def test_require_positive_int():
             checks.require_positive_int(bad, "n")
 
 
-def test_checkpoint_roundtrip_and_keep(tmp_path):
-    tree = {"w": jnp.arange(4.0), "step": jnp.int32(7), "nested": (jnp.ones((2, 2)),)}
-    assert checkpoint.restore(str(tmp_path), tree) is None
-    for step in range(4):
-        checkpoint.save(str(tmp_path), step, jax.tree_util.tree_map(lambda x, s=step: x + s, tree))
-    step, restored = checkpoint.restore(str(tmp_path), tree)
-    assert step == 3
-    np.testing.assert_array_equal(restored["w"], np.arange(4.0) + 3)
-    assert len(list(tmp_path.iterdir())) == 2
-
-
 def test_time_call_and_ratio_table():
     f = jax.jit(lambda x: x @ x)
     timing = bench.time_call(f, jnp.ones((8, 8)), repeats=3)
@@ -59,7 +48,7 @@ def test_time_call_and_ratio_table():
 def test_multidevice_harness_sees_eight_devices():
     out = run_with_devices("""
         import jax.numpy as jnp
-        from jaxpapers._src.sharding import data_mesh, shard_batch
+        from jaxpapers.sharding import data_mesh, shard_batch
         mesh = data_mesh(8)
         x = shard_batch(jnp.arange(16.0), mesh)
         assert len(x.sharding.device_set) == 8

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Timing", "time_call", "header", "ratio_table", "parser", "write_json", "device_name"]
+__all__ = ["Timing", "time_call", "compile_ahead", "header", "ratio_table", "parser", "write_json",
+           "device_name"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,18 @@ def time_call(fn: Callable[..., Any], *args: Any, repeats: int = 7,
     return Timing(compile_s, statistics.median(times), min(times), repeats)
 
 
+def compile_ahead(fn: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any], float]:
+    """``(compiled, seconds)``: ``fn`` (jitted if it is not already) traced, lowered and
+    compiled for ``args`` ahead of time, and the seconds that took. Calling ``compiled(*args)``
+    runs exactly the program ``jax.jit(fn)(*args)`` would, without compiling again."""
+    import jax
+
+    jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
+    start = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
 def device_name() -> str:
     import jax
 
@@ -63,10 +76,14 @@ def device_name() -> str:
 def header(extra: dict[str, str] | None = None) -> str:
     import jax
 
+    cache = jax.config.jax_compilation_cache_dir
+    cache_note = f"{cache} (compile times of cached programs measure loading)" if cache else "off"
     lines = [
         f"date: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"device: {device_name()}",
         f"jax {jax.__version__}, python {platform.python_version()}",
+        f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
+        f"compile cache: {cache_note}",
     ]
     for name, value in (extra or {}).items():
         lines.append(f"{name}: {value}")
@@ -100,11 +117,26 @@ def ratio_table(rows: Sequence[dict[str, Any]], keys: Sequence[str], ours: str,
     return "\n".join(out)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Turns the persistent compilation cache on after parsing, unless --no-compile-cache."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        if not parsed.no_compile_cache:
+            from jaxpapers._src.compile_cache import enable_compile_cache
+
+            enable_compile_cache()
+        return parsed
+
+
 def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    p = _Parser(description=description)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, a few repeats (CI)")
     p.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
     p.add_argument("--repeats", type=int, default=7, help="timed repeats per cell (median)")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile everything afresh (with the cache on, a second run's compile "
+                        "times measure loading from the cache)")
     return p
 
 

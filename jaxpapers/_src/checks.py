@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers._src.errors import InvalidInputError
+
 __all__ = [
     "InvalidInputError",
     "error_if",
@@ -29,10 +31,6 @@ __all__ = [
     "require",
     "require_positive_int",
 ]
-
-
-class InvalidInputError(ValueError):
-    """Bad input detected by a value check (a subclass of ``ValueError``)."""
 
 
 def is_concrete(*arrays: Any) -> bool:

@@ -6,15 +6,17 @@ Public API::
                x_init, num_steps, cond=None, *, scheme, ess_threshold, final, ...) -> SMCOutput
     plain_sample(key, transition_fn, x_init, num_steps, cond=None) -> x0 [G, K, ...]
     select_best(particles, scores) -> (samples, chosen)          # best-of-K baselines
-    make_schedule / q_sample / predict_x0 / epsilon_loss / make_ddpm_step / make_ddim_step
-    TimeMLP / ConvDenoiser / ConvDiscriminator; train_denoiser / train_discriminator
-    discriminator_log_potential / detector_log_potential / sum_log_potentials (hybrid)
-    discriminator_guidance (baseline)
-    sample_ring / soft_mode_detector / hard_mode_occurrence / energy_distance (toy tasks)
-    run_ring(key, RingConfig) / run_digits(key, DigitsConfig) (the reproduction experiments)
-    make_shapes / ShapeDetector / run_shapes(key, ShapesConfig) (32x32 shapes, --scale paper)
+    make_schedule / q_sample / predict_x0 / epsilon_loss / make_ddpm_step / make_ddim_step /
+        cfg_eps                                                  # the DDPM substrate
+    discriminator_log_potential / detector_log_potential / predicted_x0 /
+        sum_log_potentials (hybrid, weighted) / discriminator_guidance (baseline)
+    TimeMLP / ConvDenoiser / ConvDiscriminator, eps_fn_from / logit_fn_from (Flax models)
+    TrainConfig, train_denoiser / train_discriminator           # Optax, checkpointed
+    discriminator_accuracy(key, logit_fn, real, fake, schedule, level)
 
-Every resampling step goes through :mod:`jaxpapers.smc`.
+Every resampling step goes through :mod:`jaxpapers.smc`. Toy tasks with known answers (the
+8-Gaussian ring, its detectors and distances) are in :mod:`jaxpapers.diffusion_resampling.toy`;
+the reproduction's drivers (ring, digits, shapes) are private.
 """
 
 from jaxpapers.diffusion_resampling._diffusion import (
@@ -27,107 +29,58 @@ from jaxpapers.diffusion_resampling._diffusion import (
     predict_x0,
     q_sample,
 )
-from jaxpapers.diffusion_resampling._digits import DigitsConfig, load_digits_images, run_digits
 from jaxpapers.diffusion_resampling._models import (
     ConvDenoiser,
     ConvDiscriminator,
     TimeMLP,
     eps_fn_from,
     logit_fn_from,
-    timestep_embedding,
 )
 from jaxpapers.diffusion_resampling._potentials import (
-    LOGIT_CLIP,
     detector_log_potential,
-    detector_term,
     discriminator_guidance,
     discriminator_log_potential,
-    flatten_call,
     predicted_x0,
     sum_log_potentials,
 )
-from jaxpapers.diffusion_resampling._ring import RingConfig, run_ring
-from jaxpapers.diffusion_resampling._shapes import (
-    ShapeDetector,
-    ShapesConfig,
-    make_shapes,
-    run_shapes,
-)
 from jaxpapers.diffusion_resampling._smc import (
-    FINAL_CHOICES,
     SMCOutput,
     plain_sample,
-    schedule_mask,
     select_best,
     smc_sample,
 )
-from jaxpapers.diffusion_resampling._tasks import (
-    energy_distance,
-    frechet_distance,
-    hard_mode_occurrence,
-    near_mode_fraction,
-    ring_centres,
-    sample_ring,
-    soft_mode_detector,
-)
 from jaxpapers.diffusion_resampling._train import (
     TrainConfig,
-    TrainState,
     discriminator_accuracy,
-    sample_levels,
     train_denoiser,
     train_discriminator,
 )
 
 __all__ = [
-    "cfg_eps",
     "ConvDenoiser",
     "ConvDiscriminator",
+    "SMCOutput",
+    "Schedule",
+    "TimeMLP",
+    "TrainConfig",
+    "cfg_eps",
     "detector_log_potential",
-    "detector_term",
-    "DigitsConfig",
     "discriminator_accuracy",
     "discriminator_guidance",
     "discriminator_log_potential",
-    "energy_distance",
     "eps_fn_from",
     "epsilon_loss",
-    "FINAL_CHOICES",
-    "flatten_call",
-    "frechet_distance",
-    "hard_mode_occurrence",
-    "load_digits_images",
-    "make_shapes",
-    "LOGIT_CLIP",
     "logit_fn_from",
     "make_ddim_step",
     "make_ddpm_step",
     "make_schedule",
-    "near_mode_fraction",
     "plain_sample",
     "predict_x0",
     "predicted_x0",
     "q_sample",
-    "ring_centres",
-    "RingConfig",
-    "run_digits",
-    "run_ring",
-    "run_shapes",
-    "sample_levels",
-    "sample_ring",
-    "Schedule",
-    "schedule_mask",
     "select_best",
-    "ShapeDetector",
-    "ShapesConfig",
     "smc_sample",
-    "SMCOutput",
-    "soft_mode_detector",
     "sum_log_potentials",
-    "TimeMLP",
-    "timestep_embedding",
     "train_denoiser",
     "train_discriminator",
-    "TrainConfig",
-    "TrainState",
 ]

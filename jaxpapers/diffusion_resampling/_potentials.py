@@ -114,12 +114,29 @@ def detector_log_potential(x0_fn, detector_fn, prior: float = 0.2, miss_rate=Non
     return log_potential
 
 
-def sum_log_potentials(*fns):
-    """The hybrid potential: ``log phi = sum_i log phi_i`` (discriminator + detector)."""
+def sum_log_potentials(*fns, weights=None):
+    """The hybrid potential: ``log phi = sum_i w_i log phi_i`` (discriminator + detector).
+
+    Args:
+      *fns: log-potential functions ``(x [G, K, ...], t, cond) -> [G, K]``.
+      weights: None (all 1) or ``[len(fns)]`` weights, which may be traced: one compiled
+        sampler then serves the discriminator (1, 0), detector (0, 1) and hybrid (1, 1)
+        potentials.
+
+    Returns:
+      ``log_potential_fn(x, t, cond) -> [G, K]``.
+    """
     checks.require(len(fns) > 0, "give at least one log-potential")
+    if weights is not None:
+        checks.require(jnp.shape(weights) == (len(fns),),
+                       f"weights must have shape ({len(fns)},); got {jnp.shape(weights)}")
 
     def log_potential(x, t, cond=None):
-        return sum(fn(x, t, cond) for fn in fns)
+        total = None
+        for i, fn in enumerate(fns):
+            term = fn(x, t, cond) if weights is None else weights[i] * fn(x, t, cond)
+            total = term if total is None else total + term
+        return total
 
     return log_potential
 

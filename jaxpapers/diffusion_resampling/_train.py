@@ -1,8 +1,9 @@
 """Optax training of denoisers and time-conditioned discriminators, checkpointed and resumable.
 
-Training runs in jitted ``lax.scan`` chunks of ``checkpoint_every`` steps. The minibatch and the
-noise at step ``i`` come from ``fold_in(key, i)``, so a run resumed from a checkpoint is bitwise
-the same as an uninterrupted one, whatever the chunking.
+Training runs on the toolkit's one training loop (:func:`jaxpapers.experiments.train_loop`):
+jitted ``lax.scan`` chunks of ``checkpoint_every`` steps. The minibatch and the noise at step
+``i`` come from ``fold_in(key, i)``, so a run resumed from a checkpoint is bitwise the same as an
+uninterrupted one, whatever the chunking.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxpapers._src import checkpoint, checks
-from jaxpapers._src.progress import progress
+from jaxpapers._src import checks
+from jaxpapers._src.training import train_loop
 from jaxpapers.diffusion_resampling._diffusion import Schedule, epsilon_loss, q_sample
 
 __all__ = ["TrainConfig", "TrainState", "train_denoiser", "train_discriminator",
@@ -51,57 +52,30 @@ class TrainState(NamedTuple):
     step: jax.Array  # int32 scalar
 
 
-_CHUNKS: dict = {}
+@functools.lru_cache(maxsize=64)
+def _adamw_update(loss_fn: Callable, learning_rate: float, weight_decay: float):
+    """One AdamW step on ``loss_fn(params, key, *args)`` as a ``train_loop`` update, cached so
+    that repeated trainings (seeds, resumption) share one compiled chunk."""
+    optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
+
+    def update(state: TrainState, key, *args):
+        loss, grads = jax.value_and_grad(loss_fn)(state.params, key, *args)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(params, opt_state, state.step + 1), loss
+
+    return update
 
 
-def _chunk_runner(loss_fn: Callable, learning_rate: float, weight_decay: float, length: int):
-    """A jitted ``(state, key, args) -> (state, losses)`` scan of ``length`` optimiser steps,
-    cached so that repeated trainings (seeds, resumption) compile once."""
-    cache_key = (loss_fn, float(learning_rate), float(weight_decay), int(length))
-    if cache_key not in _CHUNKS:
-        optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
-
-        def run(state, key, args):
-            def one(state, _):
-                step_key = jax.random.fold_in(key, state.step)
-                loss, grads = jax.value_and_grad(loss_fn)(state.params, step_key, *args)
-                updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-                params = optax.apply_updates(state.params, updates)
-                return TrainState(params, opt_state, state.step + 1), loss
-
-            return jax.lax.scan(one, state, None, length=length)
-
-        _CHUNKS[cache_key] = jax.jit(run)
-    return _CHUNKS[cache_key]
-
-
-def _fit(key, params, loss_fn: Callable, args: tuple, config: TrainConfig,
-         checkpoint_dir: str | None, show_progress: bool, desc: str):
+def _fit(key, params, loss_fn: Callable, args: tuple, config: TrainConfig, checkpointer,
+         show_progress: bool, desc: str, timer=None):
     """Minimise ``loss_fn(params, key, *args)``; returns ``(params, losses per step)``."""
     optimizer = optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
     state = TrainState(params, optimizer.init(params), jnp.int32(0))
-    losses = jnp.zeros(config.steps, jnp.float32)
-    if checkpoint_dir is not None:
-        restored = checkpoint.restore(checkpoint_dir, {"state": state, "losses": losses})
-        if restored is not None:
-            tree = jax.tree_util.tree_map(jnp.asarray, restored[1])
-            state, old = tree["state"], tree["losses"][:config.steps]
-            losses = losses.at[:old.shape[0]].set(old)
-            state = state._replace(step=jnp.asarray(state.step, jnp.int32))
-
-    chunks = []
-    pos = int(state.step)
-    while pos < config.steps:
-        n = min(config.checkpoint_every - pos % config.checkpoint_every, config.steps - pos)
-        chunks.append(n)
-        pos += n
-    for n in progress(chunks, total=len(chunks), desc=desc, enabled=show_progress):
-        begin = int(state.step)
-        run = _chunk_runner(loss_fn, config.learning_rate, config.weight_decay, n)
-        state, chunk_losses = run(state, key, args)
-        losses = losses.at[begin:begin + n].set(chunk_losses)
-        if checkpoint_dir is not None:
-            checkpoint.save(checkpoint_dir, int(state.step), {"state": state, "losses": losses})
+    update = _adamw_update(loss_fn, float(config.learning_rate), float(config.weight_decay))
+    state, losses = train_loop(update, state, key, config.steps, args=args,
+                               chunk=config.checkpoint_every, checkpointer=checkpointer,
+                               show_progress=show_progress, desc=desc, timer=timer)
     return state.params, losses
 
 
@@ -124,8 +98,8 @@ def _denoiser_loss(module, batch_size: int, label_dropout: float, conditional: b
 
 
 def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, labels=None,
-                   label_dropout: float = 0.1, checkpoint_dir: str | None = None,
-                   show_progress: bool = False):
+                   label_dropout: float = 0.1, checkpointer=None, show_progress: bool = False,
+                   timer=None):
     """Train an epsilon-predictor with the DDPM simple loss (Ho et al. 2020, Eq. 14).
 
     Args:
@@ -137,8 +111,11 @@ def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, l
       labels: ``[N]`` int labels for a class-conditional model, or None.
       label_dropout: probability of replacing a label by the null label ``module.num_classes``
         (classifier-free guidance training).
-      checkpoint_dir: save every ``config.checkpoint_every`` steps and resume from the newest.
+      checkpointer: a :class:`jaxpapers.experiments.Checkpointer` (save every
+        ``config.checkpoint_every`` steps; resume from the newest when it was opened to resume),
+        or None.
       show_progress: tqdm bar over chunks.
+      timer: a :class:`jaxpapers.experiments.Timer` that counts the compile time.
 
     Returns:
       ``(params, losses [steps])``.
@@ -152,8 +129,8 @@ def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, l
     params = jax.jit(module.init)(key_init, data[:1], jnp.ones(1, jnp.int32), dummy_y)
     labels = jnp.asarray(labels, jnp.int32) if conditional else jnp.zeros(1, jnp.int32)
     loss_fn = _denoiser_loss(module, config.batch_size, float(label_dropout), conditional)
-    return _fit(key_train, params, loss_fn, (data, labels, schedule), config, checkpoint_dir,
-                show_progress, "denoiser")
+    return _fit(key_train, params, loss_fn, (data, labels, schedule), config, checkpointer,
+                show_progress, "denoiser", timer)
 
 
 def sample_levels(key, shape, num_steps: int, power: float = 2.0):
@@ -182,7 +159,7 @@ def _discriminator_loss(module, half: int, level_power: float, conditional: bool
 
 def train_discriminator(key, module, real, fake, schedule: Schedule, config: TrainConfig,
                         real_labels=None, fake_labels=None, level_power: float = 2.0,
-                        checkpoint_dir: str | None = None, show_progress: bool = False):
+                        checkpointer=None, show_progress: bool = False, timer=None):
     """Train ``d(x_t, t)`` to tell forward-noised real data (1) from generated data (0).
 
     Balanced minibatches (half real, half generated), both noised to the same random levels
@@ -197,7 +174,7 @@ def train_discriminator(key, module, real, fake, schedule: Schedule, config: Tra
       config: :class:`TrainConfig` (``batch_size`` is split half and half).
       real_labels, fake_labels: ``[N]`` labels for a class-conditional discriminator, or None.
       level_power: exponent of the level sampler.
-      checkpoint_dir, show_progress: as in :func:`train_denoiser`.
+      checkpointer, show_progress, timer: as in :func:`train_denoiser`.
 
     Returns:
       ``(params, losses [steps])``.
@@ -216,7 +193,7 @@ def train_discriminator(key, module, real, fake, schedule: Schedule, config: Tra
     fl = jnp.asarray(fake_labels, jnp.int32) if conditional else zeros
     loss_fn = _discriminator_loss(module, half, float(level_power), conditional)
     return _fit(key_train, params, loss_fn, (real, fake, rl, fl, schedule), config,
-                checkpoint_dir, show_progress, "discriminator")
+                checkpointer, show_progress, "discriminator", timer)
 
 
 def discriminator_accuracy(key, logit_fn, real, fake, schedule: Schedule, level: int,

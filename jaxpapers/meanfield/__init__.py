@@ -5,13 +5,13 @@ arXiv:2604.26898).
 Public API::
 
     kernel_constants(activation, d, sigma_u=0., sigma_w=0.) -> KernelConstants
-    kappa(u, activation, d, sigma_u=0., sigma_w=0.), kappa_grid(...), lambda_bar_prime(beta, ...)
+    kappa(u, activation, d, sigma_u=0., sigma_w=0.), lambda_bar_prime(beta, ...)
     ModelConfig(num_layers, horizon, activation, width, noise, scheme, ...), Coefficients(...)
     transformer_forward(key, x0, config, coeffs) -> Trajectory     # paper §1.1
     sde_solve(key, x0, config, coeffs) -> Trajectory               # LN / Itô EM / Heun
     lyapunov_exponent(key, x0, config, coeffs) -> scalar           # tangent method
     strong_error(key, x0, config, num_layers, coeffs) -> [levels]
-    attention, layer_map, layer_norm, mlp_field, sample_layer_weights, uniform_sphere
+    attention, layer_map (one transformer layer), uniform_sphere
     energy, one_minus_mean_cos, one_minus_mean_cos_sq, order_parameter, diameter,
     energy_rate, expected_initial_energy, chaos_proxies
 
@@ -23,25 +23,15 @@ all its tokens)::
     out = jax.jit(jax.vmap(lambda k, x: transformer_forward(k, x, config, coeffs)))(keys, x0)
 """
 
-from jaxpapers.meanfield._config import NOISES, SCHEMES, Coefficients, ModelConfig
+from jaxpapers.meanfield._config import Coefficients, ModelConfig
 from jaxpapers.meanfield._kernel import (
     ACTIVATIONS,
     KernelConstants,
-    activation_fn,
     kappa,
-    kappa_grid,
     kernel_constants,
     lambda_bar_prime,
 )
-from jaxpapers.meanfield._layers import (
-    MLPWeights,
-    attention,
-    layer_map,
-    layer_norm,
-    mlp_field,
-    sample_layer_weights,
-    tangent_project,
-)
+from jaxpapers.meanfield._layers import attention, layer_map
 from jaxpapers.meanfield._metrics import (
     chaos_proxies,
     diameter,
@@ -64,15 +54,11 @@ from jaxpapers.meanfield._simulate import (
 
 __all__ = [
     "ACTIVATIONS",
-    "NOISES",
-    "SCHEMES",
     "Coefficients",
     "KernelConstants",
-    "MLPWeights",
     "ModelConfig",
     "Saved",
     "Trajectory",
-    "activation_fn",
     "attention",
     "chaos_proxies",
     "diameter",
@@ -80,20 +66,15 @@ __all__ = [
     "energy_rate",
     "expected_initial_energy",
     "kappa",
-    "kappa_grid",
     "kernel_constants",
     "lambda_bar_prime",
     "layer_map",
-    "layer_norm",
     "lyapunov_exponent",
-    "mlp_field",
     "one_minus_mean_cos",
     "one_minus_mean_cos_sq",
     "order_parameter",
-    "sample_layer_weights",
     "sde_solve",
     "strong_error",
-    "tangent_project",
     "transformer_forward",
     "uniform_sphere",
 ]

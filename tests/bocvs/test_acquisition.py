@@ -5,12 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.bocvs import (
-    OptimizerConfig,
-    expected_ucb,
-    maximize_per_control_set,
-    rff_posterior_sample,
-)
+from jaxpapers.bocvs import OptimizerConfig, expected_ucb, maximize_per_control_set
+from jaxpapers.bocvs._acquisition import rff_posterior_sample
 from jaxpapers.gp import condition, gp_params, predict, ucb
 from tests.contracts import check_kernel_contract
 

@@ -14,7 +14,6 @@ from jaxpapers.bocvs import (
     OptimizerConfig,
     etc_ada,
     final_simple_regret,
-    hartmann3,
     make_problem,
     problem_spec,
     raise_for_status,
@@ -23,6 +22,7 @@ from jaxpapers.bocvs import (
     ucb_psq,
 )
 from jaxpapers.bocvs._loop import BUDGET_EXHAUSTED, NAN_OBSERVATION, NOT_POSITIVE_DEFINITE
+from jaxpapers.bocvs._problems import hartmann3
 from tests.contracts import check_kernel_contract
 
 # Tiny acquisition (random search over 4 candidates, N = 4): these tests check bookkeeping.

@@ -11,22 +11,23 @@ from jaxpapers.bocvs import (
     COST_REGIMES,
     History,
     Problem,
-    ackley,
-    block_control_sets,
-    choose,
     cumulative_regret,
     etc,
     etc_ada,
+    make_problem,
+    select_control_set,
+    simple_regret_curve,
+    ucb_psq,
+)
+from jaxpapers.bocvs._policy import choose, select_per_cost
+from jaxpapers.bocvs._problems import (
+    ackley,
+    block_control_sets,
     hartmann3,
     hartmann6,
-    make_problem,
     sample_inputs,
-    select_control_set,
-    select_per_cost,
-    simple_regret_curve,
     truncnorm_scale,
     truncnorm_variance,
-    ucb_psq,
 )
 
 
@@ -163,7 +164,7 @@ def test_regret_metrics_hand_made():
 
 
 def test_sampler_contracts():
-    from jaxpapers.bocvs import rff_posterior_sample
+    from jaxpapers.bocvs._acquisition import rff_posterior_sample
     from jaxpapers.gp import gp_params
     from tests.contracts import check_kernel_contract
 

@@ -11,7 +11,7 @@ def test_reproduce_smoke(tmp_path):
     assert results["verdict"]
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["metrics"] and saved["table"]
-    metric = saved["metrics"]["hartmann3/moderate/0.02/ETC-Ada"]
+    metric = saved["metrics"]["hartmann3"]["moderate"]["0.02"]["ETC-Ada"]
     assert metric["status"] == [1, 1]  # budget exhausted: normal end
     assert (tmp_path / "report.md").exists()
     assert all((tmp_path / p).exists() for p in saved["plots"])
@@ -19,7 +19,7 @@ def test_reproduce_smoke(tmp_path):
 
 def test_every_scale_builds_valid_configs_and_buffers_fit_the_etc_schedules():
     from jaxpapers.bocvs import COST_REGIMES, BOConfig, OptimizerConfig
-    from jaxpapers.bocvs._reproduce import SCALES, _policy
+    from jaxpapers.bocvs._experiments._reproduce import SCALES, _policy
 
     for name, sc in SCALES.items():
         cfg = BOConfig(num_samples=sc.num_samples, num_eval_samples=sc.num_eval_samples,

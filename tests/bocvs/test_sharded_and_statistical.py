@@ -11,9 +11,10 @@ def test_sharded_seeds_equal_single_device():
     run_with_devices("""
         import jax, numpy as np
         jax.config.update("jax_enable_x64", True)
-        from jaxpapers._src.sharding import data_mesh, shard_batch
-        from jaxpapers.bocvs import (BOConfig, OptimizerConfig, etc_ada, hartmann3, make_problem,
+        from jaxpapers.sharding import data_mesh, shard_batch
+        from jaxpapers.bocvs import (BOConfig, OptimizerConfig, etc_ada, make_problem,
                                      problem_spec, run_bo)
+        from jaxpapers.bocvs._problems import hartmann3
         cfg = BOConfig(num_samples=4, num_eval_samples=16,
                        optimizer=OptimizerConfig(num_raw=4, num_restarts=1, num_steps=2),
                        buckets=(16,))
@@ -52,7 +53,7 @@ def test_etc_ada_median_regret_below_ucb_psq_on_hartmann3_moderate():
         run_bo,
         ucb_psq,
     )
-    from jaxpapers.bocvs._reproduce import SCALES
+    from jaxpapers.bocvs._experiments._reproduce import SCALES
 
     sc = SCALES["quick"]
     with jax.enable_x64(True):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.diffusion_resampling import _tasks as tasks
+from jaxpapers.diffusion_resampling import toy as tasks
 from jaxpapers.experiments import RunContext, reproduce
 
 
@@ -44,18 +44,24 @@ def test_smoke_reproduction(tmp_path):
     results = reproduce("diffusion_resampling", ctx)
     assert results["table"] and results["verdict"]
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert "plain" in saved["metrics"]["summary"]
+    assert saved["metrics"]["ring"]["summary"]["plain"]["1"]["ed"]["n"] == 2
+    assert len(saved["metrics"]["ring"]["per_replicate"]["PF-Hybrid"]["4"]["occ"]) == 2
     for plot in saved["plots"]:
         assert os.path.getsize(tmp_path / plot) > 0
 
 
 @pytest.mark.slow
-def test_digits_pipeline_runs_at_toy_size():
-    from jaxpapers.diffusion_resampling._digits import DigitsConfig, run_digits
+def test_digits_pipeline_runs_at_toy_size(tmp_path):
+    from jaxpapers.diffusion_resampling._experiments._digits import digits_task
+    from jaxpapers.diffusion_resampling._experiments._images import ImageConfig, run_images
+    from jaxpapers.diffusion_resampling._experiments._ring import MethodKey
 
-    cfg = DigitsConfig(num_steps=10, channels=8, denoiser_steps=20, disc_steps=20,
-                       num_real_disc=50, num_fake_disc=64, num_out=20, k=2, replicates=1,
-                       resample_levels=(3, 6))
-    metrics, samples, _ = run_digits(jax.random.key(0), cfg)
-    assert samples["PF-Hybrid K=2"].shape == (20, 8, 8, 1)
-    assert all(np.isfinite(v["fd"][0]) for v in metrics.values())
+    cfg = ImageConfig(num_steps=10, channels=8, disc_channels=8, denoiser_steps=20,
+                      disc_steps=20, num_real_disc=50, num_fake_disc=64, num_out=20, ks=(2,),
+                      replicates=1, resample_levels=(3, 6))
+    ctx = RunContext(out_dir=str(tmp_path), scale="paper", show_progress=False,
+                     method="diffusion_resampling")
+    results, samples, reference, _ = run_images(ctx, jax.random.key(0), digits_task(), cfg)
+    assert samples[MethodKey("PF-Hybrid", 2)].shape == (20, 8, 8, 1)
+    assert all(np.isfinite(v["fd"][0]) for v in results.values())
+    assert 0.9 < reference["occ"] <= 1.0  # the evaluator on real digits

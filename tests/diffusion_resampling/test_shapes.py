@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.diffusion_resampling._shapes import make_shapes, multi_hot, set_id
+from jaxpapers.diffusion_resampling._experiments._shapes import make_shapes, multi_hot, set_id
 
 
 def _kinds_from_pixels(image):
@@ -72,49 +72,49 @@ def test_set_id_round_trip():
     np.testing.assert_array_equal(np.asarray(multi_hot(ids)), np.asarray(hot))
 
 
-def test_shapes_config_validates():
-    from jaxpapers.diffusion_resampling._shapes import ShapesConfig
+def test_image_and_shapes_configs_validate():
+    from jaxpapers.diffusion_resampling._experiments._images import ImageConfig
+    from jaxpapers.diffusion_resampling._experiments._shapes import ShapesConfig
 
+    ImageConfig()
     ShapesConfig()
-    for bad in ({"chunk": 300}, {"ks": (0, 2)}, {"resample_levels": (0, 5)}, {"replicates": 0}):
-        with pytest.raises(ValueError, match="ShapesConfig"):
-            ShapesConfig(**bad)
+    for bad in ({"chunk": 300}, {"ks": (0, 2)}, {"resample_levels": (0, 5)}, {"replicates": 0},
+                {"model": "vit"}, {"methods": ("PF-Hybrid",)}, {"methods": ("plain", "best")}):
+        with pytest.raises(ValueError, match="ImageConfig"):
+            ImageConfig(**bad)
+    with pytest.raises(ValueError, match="ShapesConfig"):
+        ShapesConfig(detector_steps=0)
 
 
 @pytest.mark.slow
-def test_shapes_pipeline_runs_at_toy_size(tmp_path, monkeypatch):
-    """run_shapes at toy size through the paper-scale runner section (table, verdict, plot)."""
-    from jaxpapers.diffusion_resampling import _reproduce
-    from jaxpapers.diffusion_resampling._shapes import ShapesConfig, run_shapes
+def test_shapes_pipeline_runs_at_toy_size(tmp_path):
+    """The shapes setting at toy size through the runner's image section (rows, plot)."""
+    from jaxpapers.diffusion_resampling._experiments._images import ImageConfig
+    from jaxpapers.diffusion_resampling._experiments._reproduce import (
+        SCALES,
+        DiffusionScale,
+        _image_section,
+    )
+    from jaxpapers.diffusion_resampling._experiments._shapes import ShapesConfig
     from jaxpapers.experiments import RunContext
 
-    cfg = ShapesConfig(num_steps=8, channels=8, denoiser_steps=10, num_train=64,
-                       batch_size=16,
-                       detector_channels=8, detector_steps=10, disc_channels=8, disc_steps=10,
-                       num_real_disc=32, num_fake_disc=16, num_out=16, num_eval_real=32,
-                       ks=(1, 2), replicates=2, resample_levels=(2, 4), chunk=8)
-    captured = {}
-
-    def spy(*args, **kwargs):
-        captured["out"] = run_shapes(*args, **kwargs)
-        return captured["out"]
-
-    monkeypatch.setitem(_reproduce.SHAPES, "paper", cfg)
-    monkeypatch.setattr(_reproduce, "run_shapes", spy)
-    ctx = RunContext(out_dir=str(tmp_path), scale="paper", seed=0, show_progress=False)
-    table, notes, plots = [], [], []
-    verdict, config, extra = _reproduce._run_shapes_section(ctx, jax.random.key(0), None, table,
-                                                            notes, plots)
-    metrics, samples, info = captured["out"]
-    for name in ("plain", "Object-Select K=2", "PF-Detector K=2", "PF-Hybrid K=2",
-                 "PF-Discriminator K=1", "real (renders)"):
-        assert name in metrics
-        assert samples[name].shape[1:] == (32, 32, 3)
-        assert np.all(np.isfinite(samples[name]))
-    assert len(metrics["PF-Hybrid K=2"]["occ"]) == 2
-    assert all(0.0 <= v <= 1.0 for v in metrics["plain"]["occ"])
-    assert np.isfinite(metrics["plain"]["fd"]).all()
-    assert info["sample_conditions"].shape == (16,)
-    assert "Shapes 32x32" in verdict and config["ks"] == (1, 2)
-    assert len(table) == 2 + len(cfg.ks) and "shapes_summary" in extra
-    assert len(plots) == 1 and os.path.getsize(plots[0]) > 0
+    cfg = ImageConfig(num_steps=8, channels=8, denoiser_steps=10, batch_size=16,
+                      disc_channels=8, disc_steps=10, num_real_disc=32, num_fake_disc=16,
+                      num_out=16, ks=(1, 2), replicates=2, resample_levels=(2, 4), chunk=8,
+                      methods=SCALES["paper"].shapes.methods)
+    data = ShapesConfig(num_train=64, detector_channels=8, detector_steps=10, detector_batch=16,
+                        num_eval_real=32, chunk=8)
+    scale = DiffusionScale(ring=SCALES["smoke"].ring, shapes=cfg, shapes_data=data)
+    ctx = RunContext(out_dir=str(tmp_path), scale="paper", seed=0, show_progress=False,
+                     method="diffusion_resampling")
+    rows, summary, note, plot, metrics = _image_section(ctx, "shapes", jax.random.key(0), scale)
+    per_rep = metrics["per_replicate"]
+    for method, k in (("plain", "1"), ("Object-Select", "2"), ("PF-Detector", "2"),
+                      ("PF-Hybrid", "2"), ("PF-Discriminator", "1")):
+        assert len(per_rep[method][k]["occ"]) == 2
+        assert all(0.0 <= v <= 1.0 for v in per_rep[method][k]["occ"])
+        assert np.isfinite(per_rep[method][k]["fd"]).all()
+    verdicts = [r.comparison.verdict for r in rows if r.comparison is not None]
+    assert verdicts and set(verdicts) <= {"held", "tie", "reversed"}
+    assert "Shapes (K=2, 2 replicates)" in summary and "ShapeDetector" in note
+    assert os.path.getsize(plot) > 0

@@ -4,7 +4,7 @@ from tests.multidevice import run_with_devices
 
 CODE = """
 import jax, jax.numpy as jnp, numpy as np
-from jaxpapers._src.sharding import data_mesh, shard_batch
+from jaxpapers.sharding import data_mesh, shard_batch
 from jaxpapers.diffusion_resampling import make_schedule, smc_sample
 
 T = 8

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers._src.checks import InvalidInputError
+from jaxpapers import InvalidInputError
 from jaxpapers.diffusion_resampling import make_schedule, plain_sample, select_best, smc_sample
 from tests.contracts import check_kernel_contract
 

@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 
 from jaxpapers.diffusion_resampling import (
-    LOGIT_CLIP,
     ConvDenoiser,
     ConvDiscriminator,
     TimeMLP,
     TrainConfig,
     cfg_eps,
     detector_log_potential,
-    detector_term,
     discriminator_accuracy,
     discriminator_guidance,
     discriminator_log_potential,
@@ -28,6 +26,7 @@ from jaxpapers.diffusion_resampling import (
     train_denoiser,
     train_discriminator,
 )
+from jaxpapers.diffusion_resampling._potentials import LOGIT_CLIP, detector_term
 from tests.contracts import check_kernel_contract
 
 SCHED = make_schedule(20, "linear", 1e-3, 0.3)
@@ -129,11 +128,24 @@ def test_denoiser_training_lowers_loss_and_resumes(key, tmp_path):
     full, losses = train_denoiser(jax.random.key(1), mlp, data, SCHED, cfg)
     losses = np.asarray(losses)
     assert losses[-20:].mean() < losses[:5].mean()
-    # interrupted run: train 40 steps into a checkpoint dir, then resume to 60
-    half = TrainConfig(steps=40, batch_size=64, learning_rate=3e-3, checkpoint_every=20)
-    train_denoiser(jax.random.key(1), mlp, data, SCHED, half, checkpoint_dir=str(tmp_path))
+    # interrupted run: a crash right after the checkpoint at step 40, then resume to 60
+    from jaxpapers.experiments import Checkpointer
+
+    first = Checkpointer(str(tmp_path), "test", 0, "denoiser", cfg)
+    save = first.save
+
+    def save_then_crash(step, tree):
+        save(step, tree)
+        if step == 40:
+            raise KeyboardInterrupt
+
+    first.save = save_then_crash
+    with pytest.raises(KeyboardInterrupt):
+        train_denoiser(jax.random.key(1), mlp, data, SCHED, cfg, checkpointer=first)
+    resuming = Checkpointer(str(tmp_path), "test", 0, "denoiser", cfg, resume=True)
+    assert resuming.latest_step() == 40
     resumed, losses2 = train_denoiser(jax.random.key(1), mlp, data, SCHED, cfg,
-                                      checkpoint_dir=str(tmp_path))
+                                      checkpointer=resuming)
     for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed),
                     strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers._src.checks import InvalidInputError
+from jaxpapers import InvalidInputError
 from jaxpapers.gp import (
     bucket_size,
     condition,

@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxpapers.meanfield import kappa, kappa_grid, kernel_constants, lambda_bar_prime
+from jaxpapers.meanfield import kappa, kernel_constants, lambda_bar_prime
+from jaxpapers.meanfield._kernel import kappa_grid
 
 # The paper's table (spec §3): kappa(1), kappa'(1), lambda_1, lambda_bar per (d, sigma).
 COLUMNS = [(5, 0.0), (5, 0.1), (64, 0.0), (64, 0.1), (128, 0.0), (128, 0.1)]

@@ -7,7 +7,6 @@ import pytest
 
 from jaxpapers.meanfield import (
     Coefficients,
-    MLPWeights,
     ModelConfig,
     attention,
     diameter,
@@ -17,11 +16,11 @@ from jaxpapers.meanfield import (
     one_minus_mean_cos,
     one_minus_mean_cos_sq,
     order_parameter,
-    sample_layer_weights,
     sde_solve,
     transformer_forward,
     uniform_sphere,
 )
+from jaxpapers.meanfield._layers import MLPWeights, sample_layer_weights
 from tests.contracts import check_kernel_contract
 
 N, D, L, M = 6, 4, 5, 16

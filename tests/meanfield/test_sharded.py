@@ -6,7 +6,7 @@ from tests.multidevice import run_with_devices
 def test_sharded_runs_equal_single_device():
     run_with_devices("""
 import jax, jax.numpy as jnp, numpy as np
-from jaxpapers._src.sharding import data_mesh, shard_batch
+from jaxpapers.sharding import data_mesh, shard_batch
 from jaxpapers.meanfield import Coefficients, ModelConfig, sde_solve, uniform_sphere
 
 runs = 16

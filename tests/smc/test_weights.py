@@ -98,7 +98,7 @@ def test_many_groups_sharded_over_eight_devices_equal_single_device():
     run_with_devices("""
         import jax, jax.numpy as jnp, numpy as np
         from jaxpapers import smc
-        from jaxpapers._src.sharding import data_mesh, shard_batch
+        from jaxpapers.sharding import data_mesh, shard_batch
         groups, k = 64, 16
         log_w = jax.random.normal(jax.random.key(1), (groups, k)) * 2.0
         keys = jax.random.split(jax.random.key(2), groups)

@@ -1,4 +1,7 @@
-"""Small reproduction tasks: the 8-Gaussian ring, its missing-object analogue, and metrics.
+"""Toy tasks and metrics: the 8-Gaussian ring, its missing-object analogue, distances.
+
+Public (``from jaxpapers.diffusion_resampling import toy``): the data and metrics of the
+reproduction's ring experiment, for notebooks and users who want a problem with a known answer.
 
 Spec Sec. 6.1: 8 Gaussians (std 0.1) on a radius-2 circle; a "caption" demanding the modes
 ``{0, 1}``; a soft nearest-centre detector on ``x0_hat`` guides generation and a different, hard
@@ -13,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["ring_centres", "sample_ring", "soft_mode_detector", "hard_mode_occurrence",
-           "energy_distance", "near_mode_fraction", "frechet_distance", "mean_and_se"]
+           "energy_distance", "near_mode_fraction", "frechet_distance"]
 
 
 def ring_centres(num_modes: int = 8, radius: float = 2.0):
@@ -86,10 +89,3 @@ def frechet_distance(feats_a, feats_b):
     covmean = linalg.sqrtm(ca @ cb)
     covmean = np.real(covmean)
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(ca + cb - 2 * covmean))
-
-
-def mean_and_se(values):
-    """Mean and standard error over replicates (``nan`` SE for one replicate)."""
-    v = np.asarray(values, np.float64)
-    se = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else float("nan")
-    return float(v.mean()), float(se)

@@ -22,13 +22,20 @@ Scales:
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 
 import numpy as np
 
-from jaxpapers._src.progress import progress
-from jaxpapers.experiments._registry import RunContext, RunResult
+from jaxpapers.bocvs._metrics import commit_budget
+from jaxpapers.experiments import (
+    Estimate,
+    Row,
+    RunContext,
+    RunResult,
+    estimate,
+    paired,
+    pyplot,
+    save_figure,
+)
 
 __all__ = ["run", "SCALES", "ScaleConfig"]
 
@@ -95,34 +102,24 @@ def _policy(method: str, costs):
     raise ValueError(f"unknown method {method!r}")
 
 
-def _stats(values):
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return dict(mean=float("nan"), se=float("nan"), median=float("nan"), n=0)
-    se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
-    return dict(mean=float(v.mean()), se=se, median=float(np.median(v)), n=int(v.size))
+def _stats(values) -> Estimate:
+    """Mean, s.e., median and n of the finite values (a stuck run can report inf/NaN)."""
+    return estimate(values, drop_nonfinite=True)
 
 
-def _fmt(s):
-    return f"{s['mean']:.3g} ± {s['se']:.2g} (median {s['median']:.3g}, n={s['n']})"
-
-
-def run(ctx: RunContext) -> RunResult:
+def run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
     import jax
 
     with jax.enable_x64(True):
-        return _run(ctx)
+        return _run(ctx, sc)
 
 
-def _run(ctx: RunContext) -> RunResult:
+def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
     import jax
 
-    from jaxpapers._src.sharding import shard_batch
     from jaxpapers.bocvs import (
         BOConfig,
         OptimizerConfig,
-        commit_budget,
         cumulative_regret,
         final_simple_regret,
         make_problem,
@@ -131,18 +128,11 @@ def _run(ctx: RunContext) -> RunResult:
         simple_regret_curve,
     )
 
-    sc = SCALES[ctx.scale]
-    mesh = ctx.mesh() if (ctx.devices or 1) > 1 else None
-    if mesh is not None and sc.seeds % mesh.devices.size:
-        mesh = None
     opt = OptimizerConfig(sc.num_raw, sc.num_restarts, sc.num_steps, 0.1, 64)
     base = BOConfig(num_samples=sc.num_samples, num_eval_samples=sc.num_eval_samples,
                     optimizer=opt, buckets=sc.buckets, num_features=sc.num_features)
-    keys = jax.random.split(jax.random.key(ctx.seed), sc.seeds)
-    if mesh is not None:
-        keys = shard_batch(keys, mesh)
+    keys = ctx.shard(jax.random.split(jax.random.key(ctx.seed), sc.seeds))
     compiled: dict = {}
-    compile_s = 0.0
     tasks = []
     for pname in sc.problems:
         for method in sc.methods:
@@ -154,37 +144,24 @@ def _run(ctx: RunContext) -> RunResult:
                     tasks.append((pname, method, regime, var))
     runs = {}
     grid = np.linspace(0.0, sc.budget, 501)
-    for pname, method, regime, var in progress(tasks, total=len(tasks), desc="bocvs runs",
-                                               enabled=ctx.show_progress):
+    for pname, method, regime, var in ctx.progress(tasks, desc="bocvs runs"):
         problem = make_problem(pname, regime, var, budget=sc.budget, seed=1000 + ctx.seed)
         acq = "ts" if method.startswith("TS") else "ucb"
         cfg = base.replace(acquisition=acq)
-        cache_key = (pname, acq)
-        if cache_key not in compiled:
-            fn = jax.jit(jax.vmap(
+        if (pname, acq) not in compiled:
+            compiled[(pname, acq)] = ctx.timer.jit(jax.vmap(
                 lambda k, s, p, cfg=cfg, obj=problem.objective: run_bo(k, s, p, obj, cfg),
                 in_axes=(0, None, None)))
-            compiled[cache_key] = [fn, True]
-        fn, first = compiled[cache_key]
-        start = time.perf_counter()
-        hist = jax.block_until_ready(fn(keys, problem_spec(problem), _policy(method,
-                                                                           problem.costs)))
-        elapsed = time.perf_counter() - start
-        if first:
-            compiled[cache_key][1] = False
-        hist = jax.tree_util.tree_map(np.asarray, hist)
+        run_before = ctx.timer.run_s
+        hist = ctx.gather(compiled[(pname, acq)](keys, problem_spec(problem),
+                                                 _policy(method, problem.costs)))
         f_star = problem.f_star
         runs[(pname, method, regime, var)] = dict(
-            history=hist, f_star=f_star, seconds=elapsed, first_call=first,
+            history=hist, f_star=f_star, seconds=ctx.timer.run_s - run_before,
             final=final_simple_regret(hist, f_star),
             curve=simple_regret_curve(hist, f_star, grid),
             cum=cumulative_regret(hist, f_star)[0],
             commit=commit_budget(hist, [problem.num_sets - 1]))
-    # compile estimate: first call minus a steady call of the same function and similar length
-    firsts = [r["seconds"] for r in runs.values() if r["first_call"]]
-    steady = [r["seconds"] for r in runs.values() if not r["first_call"]]
-    if firsts and steady:
-        compile_s = max(0.0, sum(firsts) - len(firsts) * float(np.median(steady)))
 
     def get(pname, method, regime, var):
         if method in COST_AGNOSTIC:
@@ -195,12 +172,14 @@ def _run(ctx: RunContext) -> RunResult:
     for pname in sc.problems:
         for regime in sc.regimes:
             for var in sc.variances:
+                section = f"{pname}, {regime} costs, variance {var:g}: final simple regret S(C)"
+                panel = metrics.setdefault(pname, {}).setdefault(regime, {}).setdefault(
+                    f"{var:g}", {})
                 for method in sc.methods:
                     r = get(pname, method, regime, var)
                     st = _stats(r["final"])
                     status = r["history"].status
-                    key = f"{pname}/{regime}/{var}/{method}"
-                    metrics[key] = dict(
+                    panel[method] = dict(
                         final_simple_regret=st, per_seed=[float(v) for v in r["final"]],
                         cost_weighted_cumulative_regret=_stats(r["cum"]),
                         rounds=[int(v) for v in r["history"].num_rounds],
@@ -211,13 +190,15 @@ def _run(ctx: RunContext) -> RunResult:
                     note = [f"NumPy prototype (not the paper): {proto}"] if proto else []
                     if method in COST_AGNOSTIC:
                         note.append("cost-agnostic run shared by all panels")
-                    table.append(dict(
-                        quantity=f"{pname} {regime} var={var}: {method} final S(C)",
-                        ours=_fmt(st), paper="not read (figure values unavailable)",
-                        note="; ".join(note)))
-    verdict, notes = _verdict(sc, get)
+                    table.append(Row(method, st, "not read (figure values unavailable)",
+                                     section=section, note="; ".join(note)))
+                if "ETC-Ada" in sc.methods and "UCB-PSQ" in sc.methods:
+                    table.append(_headline_row(get(pname, "ETC-Ada", regime, var)["final"],
+                                               get(pname, "UCB-PSQ", regime, var)["final"],
+                                               section, sc))
+    summary = _summary(sc, get)
     plots = _plots(ctx, sc, get, grid)
-    notes += [
+    notes = [
         f"scale {ctx.scale}: N={sc.num_samples} samples in W, W_eval {sc.num_eval_samples} rows, "
         f"{sc.num_raw} raw candidates + {sc.num_restarts} restarts x {sc.num_steps} Adam steps "
         f"per control set, {sc.num_features} RFF features for TS, {sc.seeds} seeds "
@@ -225,55 +206,51 @@ def _run(ctx: RunContext) -> RunResult:
         "lambda=1e-4, beta=2, float64.",
         "S(c) = f* - best F_i(x_hat) among rounds paid by budget c, F estimated with a separate "
         "W_eval (not the acquisition's W).",
-        "runs per (method, cost, variance): " + json.dumps(
-            {f"{k[1]}/{k[2]}/{k[3]}": round(v['seconds'], 1) for k, v in runs.items()}) + " s",
+        "The ETC-Ada vs UCB-PSQ comparison is paired over seeds (each seed's key is shared by "
+        "both methods) on log10 of the final simple regret: regret spans orders of magnitude, "
+        "and a few stuck runs would otherwise decide a difference of means.",
     ]
-    config = dataclasses.asdict(sc) | dict(beta=2.0, noise_variance=1e-4, num_init=5,
-                                           devices=1 if mesh is None else mesh.devices.size)
+    config = dict(beta=2.0, noise_variance=1e-4, num_init=5, devices=ctx.num_devices)
     paper = {"source": "Tay et al., NeurIPS 2023 (figure values not read)",
              "claim": "UCB-CVS (ETC schedules) finds better solutions than cost-agnostic "
                       "baselines with the same budget [abstract]",
              "prototype_sanity_ranges_not_paper": {f"{k[0]}/{k[1]}": v
                                                    for k, v in PROTOTYPE.items()}}
     return RunResult(experiment="simple regret vs budget, Hartmann-3 / GP sample",
-                     config=config, metrics=metrics, paper=paper, table=table, verdict=verdict,
-                     plots=plots, compile_s=compile_s, notes=notes)
+                     metrics=metrics, table=table, summary=summary, paper=paper, config=config,
+                     plots=plots, notes=notes)
 
 
-def _verdict(sc, get):
+def _log_regret(values) -> np.ndarray:
+    return np.log10(np.maximum(np.asarray(values, np.float64), 1e-12))
+
+
+def _headline_row(ada, psq, section: str, sc: ScaleConfig) -> Row:
+    wins = int(np.sum(ada < psq))
+    comparison = paired(_log_regret(ada), _log_regret(psq), better="lower",
+                        claim="ETC-Ada < UCB-PSQ (paired over seeds, log10 regret)")
+    return Row("ETC-Ada vs UCB-PSQ: mean log10 S(C) difference",
+               estimate(_log_regret(ada) - _log_regret(psq)), "ETC-Ada lower",
+               section=section, comparison=comparison,
+               note=f"ETC-Ada lower on {wins}/{len(ada)} seeds")
+
+
+def _summary(sc, get) -> str:
     pname = "hartmann3" if "hartmann3" in sc.problems else sc.problems[0]
-    parts, notes = [], []
     if "ETC-Ada" not in sc.methods or "UCB-PSQ" not in sc.methods:
-        return "ETC-Ada or UCB-PSQ not run at this scale", notes
+        return "ETC-Ada or UCB-PSQ not run at this scale"
+    parts = []
     for regime in sc.regimes:
         for var in sc.variances:
             ada = get(pname, "ETC-Ada", regime, var)["final"]
             psq = get(pname, "UCB-PSQ", regime, var)["final"]
-            wins = int(np.sum(ada < psq))
-            sa, sp = _stats(ada), _stats(psq)
-            parts.append(f"{regime}/{var}: ETC-Ada {sa['mean']:.3g}±{sa['se']:.2g} "
-                         f"(med {sa['median']:.3g}) vs UCB-PSQ {sp['mean']:.3g}±{sp['se']:.2g} "
-                         f"(med {sp['median']:.3g}), ETC-Ada lower on {wins}/{len(ada)} seeds")
-    mod = [(get(pname, "ETC-Ada", "moderate", v)["final"],
-            get(pname, "UCB-PSQ", "moderate", v)["final"])
-           for v in sc.variances] if "moderate" in sc.regimes else []
-    if sc.seeds < 5:
-        head = f"NOT JUDGED at this scale (only {sc.seeds} seeds, budget {sc.budget:g})"
-    elif mod:
-        held = all(np.median(a) < np.median(p) for a, p in mod)
-        head = ("HELD at this scale (moderate costs: ETC-Ada's median final simple regret below "
-                "UCB-PSQ's)" if held else
-                "NOT confirmed at this scale (moderate costs: ETC-Ada's median final simple "
-                "regret not below UCB-PSQ's)")
-    else:
-        head = "moderate regime not run"
-    notes.append("per panel: " + "; ".join(parts))
-    return f"{head} on {pname}, {sc.seeds} seeds, budget {sc.budget:g}. " + "; ".join(parts), notes
+            verdict = paired(_log_regret(ada), _log_regret(psq), better="lower").verdict
+            parts.append(f"{regime}/{var:g}: {verdict}")
+    return (f"ETC-Ada below UCB-PSQ in final simple regret on {pname} ({sc.seeds} seeds, budget "
+            f"{sc.budget:g}; paired, log10 regret, 2 s.e.): " + "; ".join(parts) + ".")
 
 
 def _plots(ctx, sc, get, grid):
-    from jaxpapers.experiments._report import pyplot
-
     plt = pyplot()
     paths = []
     for pname in sc.problems:
@@ -309,9 +286,5 @@ def _plots(ctx, sc, get, grid):
         axes[0, 0].legend(fontsize=7)
         fig.suptitle(f"Simple regret vs budget (mean ± s.e., {sc.seeds} seeds; "
                      "diamond: mean budget after which ETC plays only the full set)", fontsize=9)
-        fig.tight_layout()
-        path = ctx.path(f"bocvs_{pname}_simple_regret.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(ctx, fig, f"bocvs_{pname}_simple_regret.png"))
     return paths

@@ -8,23 +8,25 @@ One under-trained DDPM, one time-conditioned discriminator (500 real vs generate
     detector), PF-Detector, PF-Hybrid (unconditional discriminator + detector), PF-Discriminator.
 
 All PF variants run one compiled sampler per K: the potential is
-``a * logit d + b * detector term`` with ``(a, b)`` traced, so disc/detector/hybrid share it.
-The final choice (argmax of ``log phi_0``, the paper; or a draw from the final weights) is made
-outside the sampler from ``final="all"``.
+``sum_log_potentials(logit d, detector term, weights=(a, b))`` with ``(a, b)`` traced, so
+discriminator, detector and hybrid share it. The final choice (argmax of ``log phi_0``, the paper;
+or a draw from the final weights) is made outside the sampler from ``final="all"``.
+
+Results are keyed by :class:`MethodKey` ``(method, K)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers import smc
-from jaxpapers._src.progress import progress
-from jaxpapers.diffusion_resampling import _tasks as tasks
+from jaxpapers.diffusion_resampling import toy
 from jaxpapers.diffusion_resampling._diffusion import make_ddpm_step, make_schedule
 from jaxpapers.diffusion_resampling._models import TimeMLP, eps_fn_from, logit_fn_from
 from jaxpapers.diffusion_resampling._potentials import (
@@ -32,6 +34,7 @@ from jaxpapers.diffusion_resampling._potentials import (
     discriminator_guidance,
     discriminator_log_potential,
     predicted_x0,
+    sum_log_potentials,
 )
 from jaxpapers.diffusion_resampling._smc import plain_sample, select_best, smc_sample
 from jaxpapers.diffusion_resampling._train import (
@@ -41,9 +44,16 @@ from jaxpapers.diffusion_resampling._train import (
     train_discriminator,
 )
 
-__all__ = ["RingConfig", "run_ring"]
+__all__ = ["RingConfig", "MethodKey", "run_ring", "DEMANDED"]
 
 DEMANDED = (0, 1)
+
+
+class MethodKey(NamedTuple):
+    """A result's key: the method's name and its particle count ``K`` (1 for single chains)."""
+
+    method: str
+    k: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,20 +85,25 @@ class RingConfig:
         if self.scheme not in smc.RESAMPLERS:
             raise ValueError(f"RingConfig.scheme must be one of {sorted(smc.RESAMPLERS)}")
 
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """Resampling levels: every ``resample_every``-th level in ``[1, num_steps - 1]``."""
+        return tuple(t for t in range(1, self.num_steps) if t % self.resample_every == 0)
 
-def _schedule_levels(cfg: RingConfig):
-    return tuple(t for t in range(1, cfg.num_steps) if t % cfg.resample_every == 0)
+
+#: the weights ``(discriminator, detector)`` of each particle-filter variant
+PF_WEIGHTS = {"PF": (1.0, 0.0), "PF-Detector": (0.0, 1.0), "PF-Hybrid": (1.0, 1.0)}
 
 
 class _Samplers:
-    """Jitted samplers taking the parameters as arguments (compiled once for all seeds)."""
+    """Compiled samplers taking the parameters as arguments (compiled once for all seeds)."""
 
-    def __init__(self, cfg: RingConfig):
+    def __init__(self, cfg: RingConfig, jit):
         self.cfg = cfg
         self.schedule = schedule = make_schedule(cfg.num_steps, "linear", 1e-4, cfg.beta_end)
         self.denoiser = denoiser = TimeMLP(cfg.features, cfg.depth)
         self.disc = disc = TimeMLP(cfg.features, cfg.depth, out_features=1)
-        self.levels = levels = _schedule_levels(cfg)
+        levels = cfg.levels
         T = cfg.num_steps
 
         def parts(den_params, disc_params):
@@ -97,8 +112,7 @@ class _Samplers:
             step = make_ddpm_step(eps_fn, schedule)
             disc_pot = discriminator_log_potential(logit_fn)
             det_pot = detector_log_potential(predicted_x0(eps_fn, schedule),
-                                             tasks.soft_mode_detector(DEMANDED),
-                                             prior=cfg.prior)
+                                             toy.soft_mode_detector(DEMANDED), prior=cfg.prior)
             return eps_fn, logit_fn, step, disc_pot, det_pot
 
         def plain(k, x, den_params):
@@ -106,8 +120,8 @@ class _Samplers:
 
         def pf(k, x_init, weights, den_params, disc_params):
             _, _, step, disc_pot, det_pot = parts(den_params, disc_params)
-            pot = lambda x, t, c: weights[0] * disc_pot(x, t, c) + weights[1] * det_pot(x, t, c)
-            out = smc_sample(k, step, pot, levels, x_init.shape[1], x_init, T,
+            potential = sum_log_potentials(disc_pot, det_pot, weights=weights)
+            out = smc_sample(k, step, potential, levels, x_init.shape[1], x_init, T,
                              scheme=cfg.scheme, final="all")
             return out.particles, out.log_potential, out.log_weights, out.valid
 
@@ -121,23 +135,23 @@ class _Samplers:
             _, _, _, disc_pot, det_pot = parts(den_params, disc_params)
             return disc_pot(x, jnp.int32(0), None), det_pot(x, jnp.int32(0), None)
 
-        self.plain = jax.jit(plain)
-        self.pf = jax.jit(pf)
-        self.guided = jax.jit(guided)
-        self.scores = jax.jit(scores)
-        self.ed = jax.jit(tasks.energy_distance)
+        self.plain = jit(plain)
+        self.pf = jit(pf)
+        self.guided = jit(guided)
+        self.scores = jit(scores)
+        self.ed = jit(toy.energy_distance)
 
 
-def _train(key, cfg: RingConfig, samplers: _Samplers, show_progress, checkpoint_dir):
+def _train(ctx, key, rep: int, cfg: RingConfig, samplers: _Samplers):
     schedule = samplers.schedule
     k_data, k_den, k_gen, k_disc, k_acc = jax.random.split(key, 5)
-    data = tasks.sample_ring(k_data, cfg.num_train)
+    data = toy.sample_ring(k_data, cfg.num_train)
     t0 = time.perf_counter()
     den_params, den_losses = train_denoiser(
         k_den, samplers.denoiser, data, schedule,
         TrainConfig(cfg.denoiser_steps, 256, 1e-3, checkpoint_every=cfg.denoiser_steps),
-        checkpoint_dir=None if checkpoint_dir is None else f"{checkpoint_dir}/denoiser",
-        show_progress=show_progress)
+        checkpointer=ctx.checkpointer(f"ring-denoiser-rep{rep}", cfg),
+        show_progress=ctx.show_progress and ctx.is_primary, timer=ctx.timer)
     t1 = time.perf_counter()
     # the discriminator's generated set: the sampler's own outputs (same shapes as the runs)
     kmax = max(max(cfg.ks), max(cfg.object_ks))
@@ -148,16 +162,16 @@ def _train(key, cfg: RingConfig, samplers: _Samplers, show_progress, checkpoint_
                                                      (cfg.num_out, kmax, 2)), den_params),
                     (-1, 2))
         for b in range(batches)])[:cfg.num_fake_disc]
-    real_small = tasks.sample_ring(jax.random.fold_in(k_data, 1), cfg.num_real_disc)
+    real_small = toy.sample_ring(jax.random.fold_in(k_data, 1), cfg.num_real_disc)
     n_hold = min(2000, cfg.num_fake_disc // 5)  # generated points held out for the accuracy
     disc_params, disc_losses = train_discriminator(
         k_disc, samplers.disc, real_small, fake[:-n_hold], schedule,
         TrainConfig(cfg.disc_steps, 256, 1e-3, checkpoint_every=cfg.disc_steps),
-        checkpoint_dir=None if checkpoint_dir is None else f"{checkpoint_dir}/discriminator",
-        show_progress=show_progress)
+        checkpointer=ctx.checkpointer(f"ring-discriminator-rep{rep}", cfg),
+        show_progress=ctx.show_progress and ctx.is_primary, timer=ctx.timer)
     t2 = time.perf_counter()
     logit_fn = logit_fn_from(samplers.disc, disc_params)
-    held_real = tasks.sample_ring(jax.random.fold_in(k_data, 2), n_hold)
+    held_real = toy.sample_ring(jax.random.fold_in(k_data, 2), n_hold)
     accuracy = {int(t): float(discriminator_accuracy(jax.random.fold_in(k_acc, t), logit_fn,
                                                      held_real, fake[-n_hold:], schedule, t))
                 for t in (0, cfg.num_steps // 10, cfg.num_steps // 5, cfg.num_steps // 2)}
@@ -168,69 +182,81 @@ def _train(key, cfg: RingConfig, samplers: _Samplers, show_progress, checkpoint_
     return den_params, disc_params, info
 
 
-def run_ring(key, cfg: RingConfig, show_progress: bool = False, checkpoint_dir=None):
+def run_ring(ctx, key, cfg: RingConfig):
     """Train and sample every method for ``cfg.replicates`` independent seeds.
 
     Each replicate trains its own denoiser and discriminator and draws its own samples, so the
-    standard errors include training variability. Returns ``(metrics, samples, info)``:
-    ``metrics[name][metric]`` lists per-replicate values of ``ed``, ``near``, ``occ`` and
-    ``ed_cond``; ``samples[name]`` holds the first replicate's outputs.
+    standard errors include training variability. The output groups are sharded over
+    ``ctx``'s devices.
+
+    Returns:
+      ``(results, samples, reference, info)``: ``results[MethodKey][metric]`` lists
+      per-replicate values of ``ed`` (energy distance to real), ``near`` (near-mode fraction),
+      ``occ`` (occurrence of the demanded modes) and ``ed_cond`` (energy distance to the
+      demanded modes); ``samples[MethodKey]`` holds the first replicate's outputs;
+      ``reference`` the same metrics for held-out real points.
     """
-    samplers = _Samplers(cfg)
+    samplers = _Samplers(cfg, ctx.timer.jit)
     k_eval, k_rep = jax.random.split(key)
-    real_eval = tasks.sample_ring(k_eval, cfg.num_eval_real)
-    real_cond = tasks.sample_ring(jax.random.fold_in(k_eval, 1), cfg.num_eval_real,
-                                  modes=DEMANDED)
-    metrics: dict[str, dict[str, list[float]]] = {}
-    samples: dict[str, np.ndarray] = {}
+    real_eval = toy.sample_ring(k_eval, cfg.num_eval_real)
+    real_cond = toy.sample_ring(jax.random.fold_in(k_eval, 1), cfg.num_eval_real,
+                                modes=DEMANDED)
+    results: dict[MethodKey, dict[str, list[float]]] = {}
+    samples: dict[MethodKey, np.ndarray] = {}
     per_seed = []
 
-    def record(name, x, rep):
-        m = metrics.setdefault(name, {"ed": [], "near": [], "occ": [], "ed_cond": []})
-        m["ed"].append(float(samplers.ed(x, real_eval)))
-        m["near"].append(float(tasks.near_mode_fraction(x)))
-        m["occ"].append(float(jnp.mean(tasks.hard_mode_occurrence(x, DEMANDED))))
-        m["ed_cond"].append(float(samplers.ed(x, real_cond)))
+    def measure(x):
+        return {"ed": float(samplers.ed(x, real_eval)),
+                "near": float(toy.near_mode_fraction(x)),
+                "occ": float(jnp.mean(toy.hard_mode_occurrence(x, DEMANDED))),
+                "ed_cond": float(samplers.ed(x, real_cond))}
+
+    def record(key_, x, rep):
+        x = ctx.gather(x)
+        for metric, value in measure(x).items():
+            results.setdefault(key_, {}).setdefault(metric, []).append(value)
         if rep == 0:
-            samples[name] = np.asarray(x)
+            samples[key_] = np.asarray(x)
 
     kmax = max(max(cfg.ks), max(cfg.object_ks))
-    weight_sets = {"PF": (1.0, 0.0), "PF-Detector": (0.0, 1.0), "PF-Hybrid": (1.0, 1.0)}
     sampling_s = 0.0
-    for rep in progress(range(cfg.replicates), total=cfg.replicates, desc="seeds",
-                        enabled=show_progress):
+    for rep in ctx.progress(range(cfg.replicates), desc="seeds"):
         kr = jax.random.fold_in(k_rep, rep)
         k_train, k_init, k_plain, k_dg, k_pf, k_pick = jax.random.split(kr, 6)
-        ckpt = None if checkpoint_dir is None else f"{checkpoint_dir}/seed{rep}"
-        den, dsc, info = _train(k_train, cfg, samplers, show_progress, ckpt)
+        den, dsc, info = _train(ctx, k_train, rep, cfg, samplers)
+        den, dsc = ctx.replicate((den, dsc))
         per_seed.append(info)
         t0 = time.perf_counter()
-        x_init = jax.random.normal(k_init, (cfg.num_out, kmax, 2))
+        x_init = ctx.shard(jax.random.normal(k_init, (cfg.num_out, kmax, 2)))
         x0 = samplers.plain(k_plain, x_init, den)  # K_max iid chains per group
-        record("plain", x0[:, 0], rep)
+        record(MethodKey("plain", 1), x0[:, 0], rep)
         dscore, oscore = samplers.scores(x0, den, dsc)
         for k in cfg.ks:
-            record(f"D-Select K={k}", select_best(x0[:, :k], dscore[:, :k])[0], rep)
+            record(MethodKey("D-Select", k), select_best(x0[:, :k], dscore[:, :k])[0], rep)
         for k in cfg.object_ks:
-            record(f"Object-Select K={k}", select_best(x0[:, :k], oscore[:, :k])[0], rep)
-        record("D-Guidance", samplers.guided(k_dg, x_init[:, :1], den, dsc)[:, 0], rep)
+            record(MethodKey("Object-Select", k), select_best(x0[:, :k], oscore[:, :k])[0], rep)
+        record(MethodKey("D-Guidance", 1), samplers.guided(k_dg, x_init[:, :1], den, dsc)[:, 0],
+               rep)
         for k in sorted(set(cfg.ks) | set(cfg.object_ks)):
-            for name, w in weight_sets.items():
+            for name, w in PF_WEIGHTS.items():
                 if name == "PF" and k not in cfg.ks or name != "PF" and k not in cfg.object_ks:
                     continue
                 parts, log_phi, log_w, valid = samplers.pf(
                     jax.random.fold_in(k_pf, k), x_init[:, :k], jnp.asarray(w, jnp.float32),
                     den, dsc)
-                if not bool(jnp.all(valid)):
+                if not bool(np.all(ctx.gather(valid))):
                     raise FloatingPointError(f"{name} K={k}: invalid weights in some group")
-                record(f"{name} K={k}", select_best(parts, log_phi)[0], rep)
+                record(MethodKey(name, k), select_best(parts, log_phi)[0], rep)
                 if name == "PF" and k == 4:
                     keys = jax.random.split(jax.random.fold_in(k_pick, k), cfg.num_out)
                     idx = jax.vmap(lambda kk, lw: smc.resample(kk, lw, "multinomial", 1)[0])(
                         keys, log_w)
-                    record("PF-sample K=4", jax.vmap(lambda xg, i: xg[i])(parts, idx), rep)
+                    record(MethodKey("PF-sample", k),
+                           jax.vmap(lambda xg, i: xg[i])(parts, idx), rep)
         sampling_s += time.perf_counter() - t0
-    record("real (held-out)", tasks.sample_ring(jax.random.fold_in(k_eval, 7), cfg.num_out), 0)
+    reference = measure(toy.sample_ring(jax.random.fold_in(k_eval, 7), cfg.num_out))
+    samples[MethodKey("real", 0)] = np.asarray(
+        toy.sample_ring(jax.random.fold_in(k_eval, 7), cfg.num_out))
     timings = {"denoiser_s": sum(i["denoiser_s"] for i in per_seed),
                "discriminator_s": sum(i["discriminator_s"] for i in per_seed),
                "sampling_s": sampling_s}
@@ -239,5 +265,5 @@ def run_ring(key, cfg: RingConfig, show_progress: bool = False, checkpoint_dir=N
             "timings": timings,
             "denoiser_final_loss": [i["denoiser_final_loss"] for i in per_seed],
             "disc_final_loss": [i["disc_final_loss"] for i in per_seed],
-            "resample_levels": list(samplers.levels)}
-    return metrics, samples, info
+            "resample_levels": list(cfg.levels)}
+    return results, samples, reference, info

@@ -1,0 +1,1 @@
+"""Experiment drivers of `jaxpapers.bocvs` (private): the reproduction runner."""

@@ -1,0 +1,1 @@
+"""Experiment drivers of `jaxpapers.meanfield` (private): the reproduction runner."""

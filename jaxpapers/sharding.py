@@ -1,0 +1,193 @@
+"""Meshes and batch sharding over one device, many devices, or many hosts.
+
+Batched axes (particle groups, runs, seeds, restarts) shard over a 1-D mesh axis named ``data``
+with :class:`jax.sharding.NamedSharding`; the kernels need no change. The same calls work when
+the devices belong to several processes started with :func:`initialize` (one process per host,
+``jax.distributed``): :func:`data_mesh` then spans every process's devices, :func:`shard_batch`
+builds global arrays from a value every process holds, and :func:`gather` brings a sharded result
+back to every process as NumPy.
+
+Example::
+
+    mesh = data_mesh()                               # all devices of all processes
+    keys, log_w = shard_batch((keys, log_w), mesh)   # leading axis split over "data"
+    ancestors = jax.jit(jax.vmap(resample))(keys, log_w)
+    ancestors = gather(ancestors)                    # NumPy, the whole batch, on every process
+
+On a CPU, simulate devices with ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` (or
+``jax.config.update("jax_num_cpu_devices", 8)``) before the first use of a device.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["data_mesh", "shard_batch", "replicate", "gather", "initialize", "is_primary",
+           "process_count"]
+
+DATA_AXIS = "data"
+
+
+def data_mesh(num_devices: int | None = None):
+    """A 1-D mesh named ``data`` over the first ``num_devices`` devices (all when None).
+
+    The axis type is ``Auto`` (classic jit sharding propagation). With several processes the
+    devices are those of every process (``jax.devices()``), so ``num_devices`` must then be None
+    or the global count.
+    """
+    import jax
+    import numpy as np
+    from jax.sharding import AxisType, Mesh
+
+    devices = jax.devices()
+    num_devices = len(devices) if num_devices is None else num_devices
+    if not 1 <= num_devices <= len(devices):
+        raise ValueError(f"num_devices must be in [1, {len(devices)}]; got {num_devices}")
+    if jax.process_count() > 1 and num_devices != len(devices):
+        raise ValueError(f"with {jax.process_count()} processes the mesh spans all "
+                         f"{len(devices)} devices; got num_devices={num_devices}")
+    return Mesh(np.array(devices[:num_devices]), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def _is_key(x) -> bool:
+    import jax
+
+    return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+
+
+def _put_global(x, sharding):
+    """A global array from a value every process holds in full (multi-process safe)."""
+    import jax
+    import numpy as np
+
+    if sharding.is_fully_addressable:
+        return jax.device_put(x, sharding)
+    if _is_key(x):
+        impl = jax.random.key_impl(x)
+        data = _put_global(jax.random.key_data(x), sharding)
+        return jax.jit(lambda d: jax.random.wrap_key_data(d, impl=impl),
+                       out_shardings=sharding)(data)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def shard_batch(tree: Any, mesh) -> Any:
+    """Place every leaf with its leading axis split over ``data`` (it must divide evenly).
+
+    Every process must pass the same values (they are the global batch).
+
+    Raises:
+      ValueError: a leaf's leading axis is not divisible by the number of devices.
+    """
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    size = mesh.devices.size
+    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+    def put(x):
+        if x.shape[0] % size:
+            raise ValueError(f"leading axis {x.shape[0]} is not divisible by {size} devices")
+        return _put_global(x, sharding)
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+def replicate(tree: Any, mesh) -> Any:
+    """Place every leaf, whole, on every device of ``mesh`` (multi-process safe)."""
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(mesh, PartitionSpec())
+    return jax.tree_util.tree_map(lambda x: _put_global(x, sharding), tree)
+
+
+def gather(tree: Any) -> Any:
+    """Every leaf as a NumPy array holding the whole (global) value, on every process.
+
+    Arrays whose shards all live in this process are simply copied to the host; arrays sharded
+    over several processes are all-gathered. PRNG key arrays come back as their key data.
+    """
+    import jax
+    import numpy as np
+
+    def get(x):
+        if _is_key(x):
+            x = jax.random.key_data(x)
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree_util.tree_map(get, tree)
+
+
+def process_count() -> int:
+    import jax
+
+    return jax.process_count()
+
+
+def is_primary() -> bool:
+    """True in process 0 (the one that writes results, reports and plots)."""
+    import jax
+
+    return jax.process_index() == 0
+
+
+def _detected_cluster() -> str | None:
+    """The name of a multi-process cluster environment jax can read (SLURM, Open MPI, TPU pods,
+    Kubernetes), or None. Uses jax's own detection; None if that interface is unavailable."""
+    try:
+        from jax._src import clusters
+    except ImportError:  # pragma: no cover - private module moved
+        return None
+    for env in getattr(clusters.ClusterEnv, "_cluster_types", []):
+        try:
+            if env.opt_in_only_method or not env.is_env_present():
+                continue
+            if (env.get_process_count() or 1) > 1:
+                return env.__name__
+        except Exception:  # noqa: BLE001 - a half-configured environment is not a cluster
+            continue
+    return None
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> bool:
+    """Start ``jax.distributed`` (one process per host) before any device is used.
+
+    With all three arguments given, they are passed to :func:`jax.distributed.initialize`. With
+    none, the cluster environment is detected the way ``jax.distributed.initialize()`` does
+    (SLURM, Open MPI, Cloud TPU, Kubernetes); outside a multi-process cluster nothing happens.
+    On CPU hosts the cross-process collectives use gloo.
+
+    Returns:
+      True when running with more than one process.
+
+    Raises:
+      ValueError: only some of the three arguments are given, or they are inconsistent.
+    """
+    import jax
+
+    given = [coordinator_address is not None, num_processes is not None, process_id is not None]
+    if any(given) and not all(given):
+        raise ValueError("give all of coordinator_address, num_processes and process_id, or none")
+    if all(given):
+        if num_processes < 1 or not 0 <= process_id < num_processes:
+            raise ValueError(f"need 0 <= process_id < num_processes; got process_id="
+                             f"{process_id}, num_processes={num_processes}")
+        if num_processes == 1:
+            return False
+    elif _detected_cluster() is None:
+        return False
+    if "cpu" in os.environ.get("JAX_PLATFORMS", "cpu"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if all(given):
+        jax.distributed.initialize(coordinator_address=coordinator_address,
+                                   num_processes=num_processes, process_id=process_id)
+    else:
+        jax.distributed.initialize()
+    return jax.process_count() > 1

@@ -1,0 +1,1 @@
+"""Experiment drivers of `jaxpapers.smc` (private): the reproduction runner."""

@@ -1,0 +1,63 @@
+"""Two processes on localhost (jax.distributed, CPU collectives) give the metrics of one.
+
+Each reproduction runs as two real processes, one CPU device each, started with
+``--coordinator/--num-processes/--process-id``; the mesh spans both processes, only process 0
+writes, and the numbers in results.json equal a single-process run's.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from jaxpapers.experiments import diff_results
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _cli(*args):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    return [sys.executable, "-m", "jaxpapers", *args], env
+
+
+def _single(method, out):
+    cmd, env = _cli("reproduce", method, "--scale", "smoke", "--out", str(out), "--no-progress",
+                    "--no-compile-cache")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads((out / method / "results.json").read_text())
+
+
+def _two_processes(method, out):
+    port = _free_port()
+    procs = []
+    for pid in (0, 1):
+        cmd, env = _cli("reproduce", method, "--scale", "smoke", "--out", str(out),
+                        "--no-progress", "--no-compile-cache", "--coordinator",
+                        f"localhost:{port}", "--num-processes", "2", "--process-id", str(pid))
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=900) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-4000:]
+    # only process 0 prints the summary line and writes results
+    assert f"{method}:" in outputs[0][0] and f"{method}:" not in outputs[1][0]
+    return json.loads((out / method / "results.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["smc", "diffusion_resampling"])
+def test_two_processes_give_the_metrics_of_one(method, tmp_path):
+    single = _single(method, tmp_path / "one")
+    multi = _two_processes(method, tmp_path / "two")
+    assert multi["num_processes"] == 2 and multi["num_devices"] == 2
+    assert single["num_processes"] == 1
+    differences = [d for d in diff_results(single, multi) if not d[0].startswith("config.devices")]
+    assert differences == [], differences[:10]
