@@ -7,6 +7,7 @@ Public API::
     plain_sample(key, transition_fn, x_init, num_steps, cond=None) -> x0 [G, K, ...]
     select_best(particles, scores) -> (samples, chosen)          # best-of-K baselines
     make_schedule / q_sample / predict_x0 / epsilon_loss / make_ddpm_step / make_ddim_step
+    ddpm_transition(eps_fn, schedule, x, t, cond=None) -> distrax distribution of x_{t-1} | x_t
     TimeMLP / ConvDenoiser / ConvDiscriminator; train_denoiser / train_discriminator
     discriminator_log_potential / detector_log_potential / sum_log_potentials (hybrid)
     discriminator_guidance (baseline)
@@ -20,6 +21,7 @@ Every resampling step goes through :mod:`jaxpapers.smc`.
 from jaxpapers.diffusion_resampling._diffusion import (
     Schedule,
     cfg_eps,
+    ddpm_transition,
     epsilon_loss,
     make_ddim_step,
     make_ddpm_step,
@@ -83,6 +85,7 @@ __all__ = [
     "cfg_eps",
     "ConvDenoiser",
     "ConvDiscriminator",
+    "ddpm_transition",
     "detector_log_potential",
     "detector_term",
     "DigitsConfig",
