@@ -12,7 +12,8 @@ importance weight, say). distrax is imported inside the functions that build the
 this module does not load it (nor TensorFlow Probability behind it).
 
 An ``eps_fn(x [..., *event], t int32[...], cond) -> eps`` is any epsilon-predictor; the model
-wrappers in ``_models`` build one from Flax parameters.
+wrappers in ``_models`` build one from Flax parameters. Its output must have the shape of ``x``
+(checked at trace time with chex; a mismatch raises ``ValueError``, as every static fault does).
 
 References: Ho, Jain & Abbeel (2020) DDPM, Eq. 4, 7, 11; Song, Meng & Ermon (2021) DDIM, Eq. 12
 (``eta``); Nichol & Dhariwal (2021) cosine schedule; Karras et al. (2022) churn.
@@ -26,6 +27,7 @@ import sys
 import warnings
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -145,7 +147,17 @@ def epsilon_loss(key, eps_fn, x0, schedule: Schedule, cond=None):
     key_t, key_n = jax.random.split(key)
     t = jax.random.randint(key_t, x0.shape[:1], 1, schedule.num_steps + 1)
     x_t, eps = q_sample(key_n, x0, t, schedule)
-    return jnp.mean((eps_fn(x_t, t, cond) - eps) ** 2)
+    return jnp.mean((_checked_eps(eps_fn(x_t, t, cond), x_t) - eps) ** 2)
+
+
+def _checked_eps(eps, x):
+    """``eps``, after a trace-time check that ``eps_fn`` returned the shape of its input ``x``.
+
+    A wrong shape would otherwise broadcast silently in the loss or scramble in a reshape.
+    """
+    chex.assert_shape(eps, x.shape, exception_type=ValueError,
+                      custom_message="eps_fn must return an array shaped like its input x")
+    return eps
 
 
 def _eps_at(eps_fn, x, t, cond):
@@ -155,7 +167,7 @@ def _eps_at(eps_fn, x, t, cond):
     tt = jnp.full(flat.shape[:1], t, jnp.int32)
     cc = None if cond is None else jnp.reshape(
         jnp.broadcast_to(jnp.asarray(cond)[:, None], lead), (-1,))
-    return jnp.reshape(eps_fn(flat, tt, cc), x.shape)
+    return jnp.reshape(_checked_eps(eps_fn(flat, tt, cc), flat), x.shape)
 
 
 def ddpm_transition(eps_fn, schedule: Schedule, x, t, cond=None, clip_x0: float | None = None):

@@ -24,6 +24,7 @@ from jaxpapers.diffusion_resampling import (
     discriminator_guidance,
     discriminator_log_potential,
     eps_fn_from,
+    epsilon_loss,
     logit_fn_from,
     make_ddim_step,
     make_ddpm_step,
@@ -156,6 +157,18 @@ def test_importing_the_package_does_not_load_distrax():
             "assert not {'distrax', 'tensorflow_probability'} & set(sys.modules)")
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": path})
+
+
+def test_eps_fn_of_the_wrong_shape_raises_value_error(key):
+    """A wrong eps_fn output would broadcast silently in the loss: it is refused at trace time."""
+    half = lambda x, t, y=None: x[..., :1]  # [B, 1] for x [B, 2]
+    with pytest.raises(ValueError, match="eps_fn must return an array shaped like its input"):
+        epsilon_loss(key, half, jnp.ones((4, 2)), SCHED)
+    with pytest.raises(ValueError, match="eps_fn must return an array shaped like its input"):
+        jax.jit(make_ddpm_step(half, SCHED))(key, jnp.ones((2, 3, 2)), jnp.int32(5))
+    transposed = lambda x, t, y=None: x.T  # same size: a reshape alone would scramble it
+    with pytest.raises(ValueError, match="eps_fn must return"):
+        make_ddim_step(transposed, SCHED, eta=0.5)(key, jnp.ones((1, 3, 2)), jnp.int32(5))
 
 
 def test_ddim_deterministic_and_churn(key):
