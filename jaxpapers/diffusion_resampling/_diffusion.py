@@ -6,10 +6,11 @@ sqrt(1 - alpha_bar_t) eps``. Reverse steps move level ``t`` to ``t - 1`` and mat
 ``transition_fn(key, x, t, cond)`` signature of :func:`smc_sample`.
 
 Every Gaussian kernel here (the reverse DDPM kernel, the DDIM move, the forward kernel of
-``q_sample`` and of churn) is a ``distrax`` distribution, and the steps sample it with their key:
+``q_sample`` and of churn) is a ``distrax`` distribution. The steps sample it with their key:
 ``ddpm_transition(...).sample(seed=key)`` is the DDPM step, and ``.log_prob`` scores a move (for an
-importance weight, say). distrax is imported inside the functions that build them, so importing
-this module does not load it (nor TensorFlow Probability behind it).
+importance weight, say); ``q_sample`` returns its reparameterised sample together with the noise.
+distrax is imported inside the functions that build them, so importing this module does not load
+it (nor TensorFlow Probability behind it).
 
 An ``eps_fn(x [..., *event], t int32[...], cond) -> eps`` is any epsilon-predictor; the model
 wrappers in ``_models`` build one from Flax parameters. Its output must have the shape of ``x``
