@@ -8,6 +8,7 @@ Public API::
     select_best(particles, scores) -> (samples, chosen)          # best-of-K baselines
     make_schedule / q_sample / predict_x0 / epsilon_loss / make_ddpm_step / make_ddim_step /
         cfg_eps                                                  # the DDPM substrate
+    ddpm_transition(eps_fn, schedule, x, t, cond=None) -> distrax distribution of x_{t-1} | x_t
     discriminator_log_potential / detector_log_potential / predicted_x0 /
         sum_log_potentials (hybrid, weighted) / discriminator_guidance (baseline)
     TimeMLP / ConvDenoiser / ConvDiscriminator, eps_fn_from / logit_fn_from (Flax models)
@@ -22,6 +23,7 @@ the reproduction's drivers (ring, digits, shapes) are private.
 from jaxpapers.diffusion_resampling._diffusion import (
     Schedule,
     cfg_eps,
+    ddpm_transition,
     epsilon_loss,
     make_ddim_step,
     make_ddpm_step,
@@ -64,6 +66,7 @@ __all__ = [
     "TimeMLP",
     "TrainConfig",
     "cfg_eps",
+    "ddpm_transition",
     "detector_log_potential",
     "discriminator_accuracy",
     "discriminator_guidance",

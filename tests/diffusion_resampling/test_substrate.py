@@ -1,21 +1,28 @@
 """DDPM substrate, models, training (with resume), potentials and guidance against oracles."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxpapers
 from jaxpapers.diffusion_resampling import (
     ConvDenoiser,
     ConvDiscriminator,
     TimeMLP,
     TrainConfig,
     cfg_eps,
+    ddpm_transition,
     detector_log_potential,
     discriminator_accuracy,
     discriminator_guidance,
     discriminator_log_potential,
     eps_fn_from,
+    epsilon_loss,
     logit_fn_from,
     make_ddim_step,
     make_ddpm_step,
@@ -64,12 +71,14 @@ def _gaussian_eps(m, s):
     return eps_fn
 
 
-def _numpy_ddpm_moments(x, t, m, s):
+def _numpy_ddpm_moments(x, t, m, s, clip_x0=None):
     betas = np.asarray(SCHED.betas, np.float64)
     abar = np.cumprod(1 - betas)
     at, as_, b = abar[t], abar[t - 1], betas[t]
     eps = np.sqrt(1 - at) * (x - np.sqrt(at) * m) / (at * s**2 + 1 - at)
     x0 = (x - np.sqrt(1 - at) * eps) / np.sqrt(at)
+    if clip_x0 is not None:
+        x0 = np.clip(x0, -clip_x0, clip_x0)
     mean = np.sqrt(as_) * b / (1 - at) * x0 + np.sqrt(1 - b) * (1 - as_) / (1 - at) * x
     return mean, b * (1 - as_) / (1 - at)
 
@@ -85,6 +94,80 @@ def test_reverse_step_matches_numpy(key, which):
     mean, var = _numpy_ddpm_moments(0.3, 7, 0.7, 0.4)
     assert abs(out.mean() - mean) < 4 * np.sqrt(var / out.size)
     assert abs(out.var() - var) < 4 * var * np.sqrt(2 / out.size)
+
+
+@pytest.mark.parametrize("clip_x0", [None, 0.5])
+def test_ddpm_transition_log_prob_matches_numpy(key, clip_x0):
+    """log_prob of the reverse kernel is the float64 Gaussian log-density summed over the event."""
+    m, s, t = 0.7, 0.4, 7
+    key_x, key_prev = jax.random.split(key)
+    x = jax.random.normal(key_x, (2, 3, 2))
+    x_prev = jax.random.normal(key_prev, (2, 3, 2))
+    dist = ddpm_transition(_gaussian_eps(m, s), SCHED, x, jnp.int32(t), clip_x0=clip_x0)
+    assert dist.batch_shape == (2, 3) and dist.event_shape == (2,)
+    mean, var = _numpy_ddpm_moments(np.asarray(x, np.float64), t, m, s, clip_x0)
+    xp = np.asarray(x_prev, np.float64)
+    expected = np.sum(-0.5 * np.log(2 * np.pi * var) - (xp - mean) ** 2 / (2 * var), axis=-1)
+    # float32 kernel against a float64 reference; atol for log-densities that land near 0
+    np.testing.assert_allclose(np.asarray(dist.log_prob(x_prev)), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(dist.mean()), mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(dist.variance()), np.broadcast_to(var, mean.shape),
+                               rtol=1e-4)
+    # a jitted score equals the eager one (the kernel is a pytree of arrays, fine under jit)
+    score = jax.jit(lambda z, zp: ddpm_transition(_gaussian_eps(m, s), SCHED, z, jnp.int32(t),
+                                                  clip_x0=clip_x0).log_prob(zp))
+    np.testing.assert_allclose(np.asarray(score(x, x_prev)), np.asarray(dist.log_prob(x_prev)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_ddpm_transition_samples_match_moments(key):
+    """Draws of the reverse kernel (sample_shape) have the closed-form mean and variance."""
+    m, s, t, n = 0.7, 0.4, 7, 20000
+    starts = [0.3, -1.2]
+    x = jnp.asarray(starts).reshape(1, 2, 1)  # [G = 1, K = 2, event = 1]
+    dist = ddpm_transition(_gaussian_eps(m, s), SCHED, x, jnp.int32(t))
+    draws = np.asarray(dist.sample(seed=key, sample_shape=(n,)), np.float64)
+    assert draws.shape == (n, 1, 2, 1)
+    for k, start in enumerate(starts):
+        mean, var = _numpy_ddpm_moments(start, t, m, s)
+        d = draws[:, 0, k, 0]
+        assert abs(d.mean() - mean) < 5 * np.sqrt(var / n)  # 5 standard errors
+        assert abs(d.var() - var) < 5 * var * np.sqrt(2 / n)
+
+
+def test_ddpm_step_samples_the_transition(key):
+    """make_ddpm_step is ddpm_transition(...).sample with the step's key; t = 1 is a point mass."""
+    eps_fn = _gaussian_eps(0.7, 0.4)
+    x = jax.random.normal(key, (2, 3, 2))
+    step = make_ddpm_step(eps_fn, SCHED, clip_x0=1.0)
+    for t in (1, 7):
+        k = jax.random.key(t)
+        dist = ddpm_transition(eps_fn, SCHED, x, jnp.int32(t), clip_x0=1.0)
+        np.testing.assert_array_equal(np.asarray(step(k, x, jnp.int32(t))),
+                                      np.asarray(dist.sample(seed=k)))
+    point = ddpm_transition(eps_fn, SCHED, x, jnp.int32(1))
+    np.testing.assert_array_equal(np.asarray(point.sample(seed=key)), np.asarray(point.mean()))
+
+
+def test_importing_the_package_does_not_load_distrax():
+    """distrax (and TensorFlow Probability) load only when a Gaussian kernel is first built."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(jaxpapers.__file__)))
+    code = ("import sys, jaxpapers.diffusion_resampling; "
+            "assert not {'distrax', 'tensorflow_probability'} & set(sys.modules)")
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": path})
+
+
+def test_eps_fn_of_the_wrong_shape_raises_value_error(key):
+    """A wrong eps_fn output would broadcast silently in the loss: it is refused at trace time."""
+    half = lambda x, t, y=None: x[..., :1]  # [B, 1] for x [B, 2]
+    with pytest.raises(ValueError, match="eps_fn must return an array shaped like its input"):
+        epsilon_loss(key, half, jnp.ones((4, 2)), SCHED)
+    with pytest.raises(ValueError, match="eps_fn must return an array shaped like its input"):
+        jax.jit(make_ddpm_step(half, SCHED))(key, jnp.ones((2, 3, 2)), jnp.int32(5))
+    transposed = lambda x, t, y=None: x.T  # same size: a reshape alone would scramble it
+    with pytest.raises(ValueError, match="eps_fn must return"):
+        make_ddim_step(transposed, SCHED, eta=0.5)(key, jnp.ones((1, 3, 2)), jnp.int32(5))
 
 
 def test_ddim_deterministic_and_churn(key):

@@ -1,9 +1,11 @@
 """Resampling schemes against exact count laws (spec §5 oracles 1-10) and bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from absl.testing import parameterized
 from scipy import stats
 
 from jaxpapers import smc
@@ -158,17 +160,20 @@ def test_grouped_vmap_equals_loop_over_groups(scheme, key):
     assert np.all((np.asarray(batched) >= 0) & (np.asarray(batched) < k))
 
 
-def test_unbiased_weighted_mean_at_large_n(key):
-    """Weighted mean of a test function is preserved within 5 standard errors."""
-    key_w, key_r = jax.random.split(key)
-    n = 4096
-    log_w = jax.random.normal(key_w, (n,))
-    x = jnp.linspace(-2.0, 2.0, n)
-    w = jax.nn.softmax(log_w)
-    target = float(jnp.sum(w * x))
-    stderr = float(jnp.sqrt(jnp.sum(w * (x - target) ** 2) / n))  # multinomial bound
-    for scheme in SCHEMES:
-        idx = smc.resample(key_r, log_w, scheme)
+class WeightedMeanTest(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.parameters(*SCHEMES)
+    def test_unbiased_weighted_mean_at_large_n(self, scheme):
+        """Weighted mean of a test function is preserved within 5 standard errors."""
+        key_w, key_r = jax.random.split(jax.random.key(0))
+        n = 4096
+        log_w = jax.random.normal(key_w, (n,))
+        x = jnp.linspace(-2.0, 2.0, n)
+        w = jax.nn.softmax(log_w)
+        target = float(jnp.sum(w * x))
+        stderr = float(jnp.sqrt(jnp.sum(w * (x - target) ** 2) / n))  # multinomial bound
+        idx = self.variant(smc.resample, static_argnames="scheme")(key_r, log_w, scheme=scheme)
+        assert idx.shape == (n,) and idx.dtype == jnp.int32
         assert abs(float(jnp.mean(x[idx])) - target) < 5 * stderr, scheme
 
 
