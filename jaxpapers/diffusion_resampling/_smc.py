@@ -92,11 +92,6 @@ def _step_keys(key, num_steps: int):
     return step_keys, keys[num_steps]
 
 
-def _gather(x, indices):
-    """``x[g, indices[g, k]]`` for ``x`` of shape ``[G, K, ...]`` and ``indices`` ``[G, K]``."""
-    return jax.vmap(lambda xg, ig: jnp.take(xg, ig, axis=0))(x, indices)
-
-
 def _check_init(x_init, num_particles):
     x_init = jnp.asarray(x_init)
     num_particles = checks.require_positive_int(num_particles, "num_particles")
@@ -165,10 +160,12 @@ def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialF
                raise_on_invalid: bool = False, return_trajectory: bool = False) -> SMCOutput:
     """Particle-filter sampling along a diffusion reverse chain, resampling within groups.
 
-    Carry through ``lax.scan``: ``(x [G, K, ...], log_phi_prev [G, K], log_w [G, K])``. After the
-    step that lands on a scheduled level ``t`` the potential is evaluated, the incremental
-    weight ``log phi_t(x) - log_phi_prev`` is added to ``log_w``, each group is resampled with
-    ``jaxpapers.smc`` and ``x`` and ``log_phi`` are gathered with the ancestor indices.
+    Carry through ``lax.scan``: a :class:`jaxpapers.smc.SMCState` per group whose particles are
+    the pair ``(x [G, K, ...], log_phi_prev [G, K])`` and whose log-weights ``[G, K]`` are
+    unnormalised. After the step that lands on a scheduled level ``t`` the potential is
+    evaluated and one :func:`jaxpapers.smc.make_step` step per group (``vmap``) adds the
+    incremental weight ``log phi_t(x) - log_phi_prev``, resamples, and gathers ``x`` and
+    ``log_phi`` with the ancestor indices. Level 0 is weighted by :func:`jaxpapers.smc.reweight`.
 
     Args:
       key: PRNG key.
@@ -220,67 +217,73 @@ def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialF
     levels = jnp.arange(num_steps, 0, -1, dtype=jnp.int32)  # level before each step
     identity = jnp.broadcast_to(jnp.arange(num_particles, dtype=jnp.int32),
                                 (num_groups, num_particles))
+    # One SMC step per group: the particles are (x, log phi) so that the stored log phi is
+    # gathered with x; log-weights stay unnormalised (the sum of increments since the last
+    # resampling).
+    group_step = jax.vmap(smc.make_step(scheme, ess_threshold, normalize=False))
+    group_reweight = jax.vmap(lambda state, g: smc.reweight(state, g, normalize=False))
 
-    def weigh(x, t, log_phi_prev, log_w):
+    def potential(x, t, log_phi_prev):
+        """``log phi_t(x)`` (NaN -> -inf, counted) and the increment over the parent's."""
         log_phi = jnp.asarray(log_potential_fn(x, t, cond), jnp.float32)
         checks.require(log_phi.shape == (num_groups, num_particles),
                        f"log_potential_fn must return shape {(num_groups, num_particles)}; got "
                        f"{log_phi.shape}")
         is_nan = jnp.isnan(log_phi)
         log_phi = jnp.where(is_nan, -jnp.inf, log_phi)
-        increment = log_phi - log_phi_prev
-        increment = jnp.where(jnp.isnan(increment), -jnp.inf, increment)  # -inf - (-inf)
-        log_w = log_w + increment
-        valid = jax.vmap(smc.log_weights_are_valid)(log_w)
-        return log_phi, log_w, valid, jnp.sum(is_nan, axis=1, dtype=jnp.int32)
+        # -inf - (-inf) is NaN: the step counts it as zero weight (smc.reweight)
+        return log_phi, log_phi - log_phi_prev, jnp.sum(is_nan, axis=1, dtype=jnp.int32)
 
-    def event(x, t, log_phi_prev, log_w, key_resample, key_renoise):
-        log_phi, log_w, valid, nan_count = weigh(x, t, log_phi_prev, log_w)
+    def event(state, t, key_resample, key_renoise):
+        x, log_phi_prev = state.particles
+        log_phi, increment, nan_count = potential(x, t, log_phi_prev)
         group_keys = jax.random.split(key_resample, num_groups)
-        ess = jnp.where(valid, jax.vmap(smc.ess)(log_w), jnp.nan)
-        if ess_threshold is None:
-            indices = jax.vmap(lambda k, lw: smc.resample(k, lw, scheme))(group_keys, log_w)
-            indices = jnp.where(valid[:, None], indices, identity)
-            did = valid
-            new_log_w = jnp.where(valid[:, None], jnp.zeros_like(log_w), log_w)
-        else:
-            indices, new_log_w, did = jax.vmap(
-                lambda k, lw: smc.maybe_resample(k, lw, ess_threshold, scheme))(group_keys, log_w)
-        x = _gather(x, indices)
-        log_phi = _gather(log_phi, indices)
+        state, info = group_step(group_keys, state._replace(particles=(x, log_phi)), increment)
+        if ess_threshold is None:  # unit weights after resampling, as the reference code
+            state = state._replace(log_weights=jnp.where(info.resampled[:, None], 0.0,
+                                                         state.log_weights))
+        x, log_phi = state.particles
         if renoise_fn is not None:
             renoised = renoise_fn(key_renoise, x, t, cond)
             shape = (num_groups,) + (1,) * (x.ndim - 1)
-            x = jnp.where(jnp.reshape(did, shape), renoised, x)
-        return x, log_phi, new_log_w, indices, did, ess, nan_count, valid
+            x = jnp.where(jnp.reshape(info.resampled, shape), renoised, x)
+        state = state._replace(particles=(x, log_phi))
+        return state, info.ancestors, info.resampled, info.ess, nan_count, info.valid
 
-    def no_event(x, t, log_phi_prev, log_w, key_resample, key_renoise):
+    def no_event(state, t, key_resample, key_renoise):
         del t, key_resample, key_renoise
-        return (x, log_phi_prev, log_w, identity, jnp.zeros(num_groups, bool),
+        return (state, identity, jnp.zeros(num_groups, bool),
                 jnp.full(num_groups, jnp.nan, jnp.float32), jnp.zeros(num_groups, jnp.int32),
                 jnp.ones(num_groups, bool))
 
     def body(carry, inputs):
-        x, log_phi_prev, log_w, num_nan, valid_all = carry
+        state, num_nan, valid_all = carry
         keys, t = inputs
+        x, log_phi_prev = state.particles
         x = transition_fn(keys[0], x, t, cond)
         t_new = t - 1
         moved = x
-        x, log_phi_prev, log_w, indices, did, ess, nan_count, valid = lax.cond(
-            mask[t_new], event, no_event, x, t_new, log_phi_prev, log_w, keys[1], keys[2])
-        carry = (x, log_phi_prev, log_w, num_nan + nan_count, valid_all & valid)
+        state, indices, did, ess, nan_count, valid = lax.cond(
+            mask[t_new], event, no_event, state._replace(particles=(x, log_phi_prev)), t_new,
+            keys[1], keys[2])
+        carry = (state, num_nan + nan_count, valid_all & valid)
         outputs = (indices, did, ess.astype(jnp.float32),
                    moved if return_trajectory else None)
         return carry, outputs
 
     zeros = jnp.zeros((num_groups, num_particles), jnp.float32)
-    carry0 = (x_init, zeros, zeros, jnp.zeros(num_groups, jnp.int32), jnp.ones(num_groups, bool))
-    (x0, log_phi_prev, log_w, num_nan, valid_all), (ancestors, resampled, ess, traj) = lax.scan(
+    state0 = jax.vmap(smc.init)((x_init, zeros), zeros)
+    carry0 = (state0, jnp.zeros(num_groups, jnp.int32), jnp.ones(num_groups, bool))
+    (state, num_nan, valid_all), (ancestors, resampled, ess, traj) = lax.scan(
         body, carry0, (step_keys, levels))
 
-    log_phi0, log_w, valid, nan_count = weigh(x0, jnp.int32(0), log_phi_prev, log_w)
+    # level 0: the last weighting, never a resampling
+    x0, log_phi_prev = state.particles
+    log_phi0, increment, nan_count = potential(x0, jnp.int32(0), log_phi_prev)
+    state, info = group_reweight(state._replace(particles=(x0, log_phi0)), increment)
+    log_w = state.log_weights
     num_nan = num_nan + nan_count
-    valid = valid_all & valid
+    valid = valid_all & info.valid
 
     if final == "argmax":
         samples, chosen = select_best(x0, log_phi0)

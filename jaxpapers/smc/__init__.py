@@ -1,4 +1,4 @@
-"""Sequential Monte Carlo resampling kernels.
+"""Sequential Monte Carlo: resampling kernels, one SMC step and a particle filter.
 
 Public API::
 
@@ -12,15 +12,29 @@ Public API::
     maybe_resample(key, log_weights, threshold=0.5, scheme="systematic")
         -> (indices, new_log_weights, did_resample)
 
+One SMC step (State/Info pairs; every particle filter in the package is this step over
+``lax.scan``)::
+
+    SMCState(particles, log_weights, log_likelihood, num_resamples)
+    SMCInfo(ancestors, log_likelihood_increment, ess, resampled, valid, num_nan)
+    init(particles, log_weights=None) -> SMCState
+    reweight(state, log_potential, normalize=True) -> (SMCState, SMCInfo)    # no resampling
+    step = make_step(scheme="systematic", ess_threshold=None, normalize=True)
+    step(key, state, log_potential) -> (SMCState, SMCInfo)
+    particle_filter(key, transition_fn, log_potential_fn, particles, inputs, *, scheme,
+                    ess_threshold, log_weights=None) -> (SMCState, SMCInfo [T, ...])
+
 A reference problem with an exact answer (linear-Gaussian state-space model)::
 
     LGSSM, simulate(key, model, T), kalman_log_likelihood(model, ys),
     bootstrap_particle_filter(key, model, ys, num_particles, scheme, ess_threshold)
 
-Groups of particles (``[G, K]`` log-weights) resample independently with ``jax.vmap``::
+Groups of particles (``[G, K]`` log-weights) resample independently with ``jax.vmap``; the step
+and the filter batch the same way::
 
     keys = jax.random.split(key, G)
     indices = jax.vmap(lambda k, lw: resample(k, lw, "systematic"))(keys, log_weights)  # [G, K]
+    states, infos = jax.vmap(step)(keys, states, log_potentials)                     # [G, K]
 """
 
 from jaxpapers.smc._adaptive import maybe_resample, resample
@@ -32,6 +46,7 @@ from jaxpapers.smc._lgssm import (
     simulate,
 )
 from jaxpapers.smc._resampling import RESAMPLERS, multinomial, residual, stratified, systematic
+from jaxpapers.smc._step import SMCInfo, SMCState, init, make_step, particle_filter, reweight
 from jaxpapers.smc._weights import (
     ess,
     log_ess,
@@ -46,6 +61,12 @@ __all__ = [
     "bootstrap_particle_filter",
     "kalman_log_likelihood",
     "simulate",
+    "SMCInfo",
+    "SMCState",
+    "init",
+    "make_step",
+    "particle_filter",
+    "reweight",
     "RESAMPLERS",
     "ess",
     "log_ess",

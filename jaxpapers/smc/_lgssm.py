@@ -16,10 +16,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 
 from jaxpapers._src import checks
-from jaxpapers.smc._adaptive import maybe_resample
+from jaxpapers.smc._step import particle_filter
 
 __all__ = ["LGSSM", "simulate", "kalman_log_likelihood", "bootstrap_particle_filter",
            "FilterOutput"]
@@ -84,36 +83,40 @@ class FilterOutput(NamedTuple):
 
 def bootstrap_particle_filter(key, model: LGSSM, observations, num_particles: int,
                               scheme: str = "systematic", ess_threshold: float = 1.0):
-    """Bootstrap particle filter; ``ess_threshold=1`` resamples at every step.
+    """Bootstrap particle filter for :class:`LGSSM`; ``ess_threshold=1`` resamples at every step.
 
-    The log-likelihood estimate is the sum over steps of the log of the mean weight times the
-    normalised previous weights (unbiased in ``p(y)`` for every unbiased scheme).
+    A thin use of :func:`jaxpapers.smc.particle_filter`: the prior ``N(0, s0^2)`` draws the
+    initial particles, the transition ``x_t = a x_{t-1} + sx e_t`` moves them, and the
+    observation density ``N(y_t; x_t, sy^2)`` weights them. The log-likelihood estimate is the sum
+    over steps of the log of the mean weight increment under the normalised previous weights
+    (unbiased in ``p(y)``, not ``log p(y)``, for every unbiased scheme).
+
+    Args:
+      key: PRNG key (split into the initial draw and the filter's key).
+      model: the :class:`LGSSM`.
+      observations: ``[T]`` observations ``y_{0:T-1}``.
+      num_particles: ``N`` (static).
+      scheme: resampling scheme name.
+      ess_threshold: resample when ``ESS < ess_threshold * N`` (in ``[0, 1]``).
+
+    Returns:
+      :class:`FilterOutput`: ``log_likelihood []``, ``num_resamples [] int32`` and ``ess [T]``
+      (before each resampling decision).
     """
     num_particles = checks.require_positive_int(num_particles, "num_particles")
     observations = jnp.asarray(observations)
     key_init, key_steps = jax.random.split(key)
     particles = model.initial_scale * jax.random.normal(key_init, (num_particles,))
-    log_weights = jnp.full((num_particles,), -jnp.log(num_particles))
 
-    def step(carry, inputs):
-        particles, log_weights, total, resamples, first = carry
-        key_t, y = inputs
-        key_move, key_resample = jax.random.split(key_t)
-        moved = model.transition * particles + model.transition_scale * jax.random.normal(
-            key_move, particles.shape)
-        particles = jnp.where(first, particles, moved)
-        log_obs = -0.5 * (jnp.log(2 * jnp.pi * model.observation_scale**2)
-                          + (y - particles) ** 2 / model.observation_scale**2)
-        updated = log_weights + log_obs
-        total = total + logsumexp(updated) - logsumexp(log_weights)
-        normalised = updated - logsumexp(updated)
-        ess = jnp.exp(2 * logsumexp(normalised) - logsumexp(2 * normalised))
-        indices, log_weights, did = maybe_resample(key_resample, normalised, ess_threshold,
-                                                   scheme)
-        particles = particles[indices]
-        return (particles, log_weights, total, resamples + did.astype(jnp.int32), False), ess
+    def transition_fn(key, particles, y):
+        del y
+        return model.transition * particles + model.transition_scale * jax.random.normal(
+            key, particles.shape)
 
-    keys = jax.random.split(key_steps, observations.shape[0])
-    init = (particles, log_weights, jnp.zeros(()), jnp.zeros((), jnp.int32), True)
-    (_, _, total, resamples, _), ess = jax.lax.scan(step, init, (keys, observations))
-    return FilterOutput(total, resamples, ess)
+    def log_potential_fn(particles, y):
+        return -0.5 * (jnp.log(2 * jnp.pi * model.observation_scale**2)
+                       + (y - particles) ** 2 / model.observation_scale**2)
+
+    state, infos = particle_filter(key_steps, transition_fn, log_potential_fn, particles,
+                                   observations, scheme=scheme, ess_threshold=ess_threshold)
+    return FilterOutput(state.log_likelihood, state.num_resamples, infos.ess)
