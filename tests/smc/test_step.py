@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from jaxpapers import smc
-from jaxpapers._src.checks import InvalidInputError
+from jaxpapers import InvalidInputError, smc
 from tests.contracts import check_kernel_contract
 
 SCHEMES = sorted(smc.RESAMPLERS)
