@@ -15,12 +15,13 @@ requires, and a training replicated in every process is written by process 0 onl
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import shutil
 from typing import Any
+
+from jaxpapers._src.jsonify import jsonify
 
 __all__ = ["Checkpointer", "config_hash", "canonical_config"]
 
@@ -29,22 +30,7 @@ _CONFIG_FILE = "config.json"
 
 def canonical_config(config: Any) -> Any:
     """A JSON-ready form of ``config`` (dataclasses and NamedTuples become dicts)."""
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return {f.name: canonical_config(getattr(config, f.name))
-                for f in dataclasses.fields(config)}
-    if isinstance(config, tuple) and hasattr(config, "_asdict"):
-        return {k: canonical_config(v) for k, v in config._asdict().items()}
-    if isinstance(config, dict):
-        return {str(k): canonical_config(v) for k, v in config.items()}
-    if isinstance(config, (list, tuple)):
-        return [canonical_config(v) for v in config]
-    if isinstance(config, (str, int, float, bool)) or config is None:
-        return config
-    if hasattr(config, "item") and getattr(config, "ndim", 1) == 0:
-        return config.item()
-    if hasattr(config, "tolist"):
-        return config.tolist()
-    return repr(config)
+    return jsonify(config)
 
 
 def config_hash(config: Any) -> str:

@@ -33,6 +33,7 @@ import os
 import time
 from typing import Any
 
+from jaxpapers._src.jsonify import jsonify
 from jaxpapers.experiments._context import RunContext
 from jaxpapers.experiments._stats import VERDICTS, Comparison, Estimate
 
@@ -74,13 +75,9 @@ class Row:
                                  + f"; got {value!r} for {self.quantity!r}")
 
     def to_json(self) -> dict[str, Any]:
-        def value(v):
-            return v.to_json() if isinstance(v, Estimate) else _number(v)
-
         return {"section": self.section, "quantity": self.quantity, "unit": self.unit,
-                "ours": value(self.ours), "paper": value(self.paper),
-                "comparison": None if self.comparison is None else self.comparison.to_json(),
-                "note": self.note}
+                "ours": jsonify(self.ours), "paper": jsonify(self.paper),
+                "comparison": jsonify(self.comparison), "note": self.note}
 
 
 @dataclasses.dataclass
@@ -99,38 +96,6 @@ class RunResult:
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     plots: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: dataclasses/NamedTuples to dicts, NumPy scalars and arrays to numbers
-    and lists, tuples to lists, non-finite floats to None / "inf"."""
-    import numpy as np
-
-    if isinstance(value, (Estimate, Comparison, Row)):
-        return value.to_json()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):
-        return {k: _jsonable(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
-        return _jsonable(np.asarray(value).tolist())
-    if isinstance(value, float):
-        return _number(value)
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return repr(value)
 
 
 def _verdict_counts(table: list[Row]) -> dict[str, int]:
@@ -179,11 +144,11 @@ def reproduce(name: str, ctx: RunContext) -> dict[str, Any]:
         "experiment": result.experiment,
         "scale": ctx.scale,
         "seed": ctx.seed,
-        "config": _jsonable({**dataclasses.asdict(config), **result.config}),
-        "metrics": _jsonable(result.metrics),
+        "config": jsonify({**dataclasses.asdict(config), **result.config}),
+        "metrics": jsonify(result.metrics),
         "table": [row.to_json() for row in result.table],
         "verdict": {"summary": result.summary, **counts},
-        "paper": _jsonable(result.paper),
+        "paper": jsonify(result.paper),
         "plots": [os.path.basename(p) for p in result.plots],
         "notes": list(result.notes),
         "device": device_name(),
