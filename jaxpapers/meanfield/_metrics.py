@@ -2,10 +2,19 @@
 
 All functions take one configuration ``x: [N, d]`` of unit rows (vmap for runs/layers).
 The ``O(N^2)`` ones accept ``block_size`` (query blocks, ``O(N * block)`` memory).
+
+Near collapse the diagnostics are tiny differences of numbers close to 1 (``e^beta -
+e^{beta <x_i, x_j>}``, ``1 - <x_i, x_j>``), which cancel in float32 below about 1e-6. Every one is
+computed here from squared distances instead, ``|x_i - x_j|^2 = 2 (1 - <x_i, x_j>)`` for unit
+rows, and those from tokens centred at their mean, ``r_i = x_i - mean(x)``:
+``|x_i - x_j|^2 = |r_i|^2 + |r_j|^2 - 2 <r_i, r_j>``, whose rounding is relative to the spread of
+the tokens rather than to 1; then ``e^beta - e^{beta u} = -e^beta expm1(-beta |x_i - x_j|^2 / 2)``.
+Tested against float64 down to ``E_beta = 1e-10``.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -37,24 +46,47 @@ def _row_blocks(x, block: int):
     return xb, valid
 
 
+def _centred(x):
+    """Tokens minus their mean (two passes: the second removes the first mean's rounding), and
+    their squared norms."""
+    r = x - jnp.mean(x, axis=0, keepdims=True)
+    r = r - jnp.mean(r, axis=0, keepdims=True)
+    return r, jnp.sum(r * r, axis=-1)
+
+
+def _squared_distances(rq, nq, r, n2):
+    """``|x_i - x_j|^2`` for query rows ``rq`` (centred, squared norms ``nq``) against all."""
+    return jnp.maximum(nq[:, None] + n2[None, :] - 2.0 * (rq @ r.T), 0.0)
+
+
+def _pairwise_sum(x, block_size, fn, reduce=jnp.sum, fill=0.0):
+    """``reduce`` over ``i, j`` of ``fn(|x_i - x_j|^2)``, whole or in query blocks."""
+    r, n2 = _centred(x)
+    if block_size is None:
+        return reduce(fn(_squared_distances(r, n2, r, n2)))
+    block = checks.require_positive_int(block_size, "block_size")
+    rb, valid = _row_blocks(r, block)
+    nb, _ = _row_blocks(n2[:, None], block)
+
+    def rows(inputs):
+        rq, nq, mask = inputs
+        values = fn(_squared_distances(rq, nq[:, 0], r, n2))
+        return reduce(jnp.where(mask[:, None], values, fill))
+
+    return reduce(lax.map(rows, (rb, nb, valid)))
+
+
 def energy(x, beta=1.0, block_size: int | None = None):
     """Interaction energy ``E_beta = (1 / 2N^2) sum_ij (e^beta - e^{beta <x_i, x_j>})``.
 
-    Zero exactly at a Dirac mass (paper §3). Shapes: ``x: [N, d]`` -> scalar.
+    Zero exactly at a Dirac mass (paper §3). Computed as
+    ``(e^beta / 2N^2) sum_ij -expm1(-beta |x_i - x_j|^2 / 2)`` from centred tokens (see the module
+    docstring), so it keeps float32's relative precision near collapse.
+    Shapes: ``x: [N, d]`` -> scalar.
     """
     n = _check(x)
-    if block_size is None:
-        total = jnp.sum(jnp.exp(beta * (x @ x.T)))
-    else:
-        block = checks.require_positive_int(block_size, "block_size")
-        xb, valid = _row_blocks(x, block)
-
-        def rows(inputs):
-            xq, mask = inputs
-            return jnp.sum(jnp.where(mask, jnp.sum(jnp.exp(beta * (xq @ x.T)), axis=-1), 0.0))
-
-        total = jnp.sum(lax.map(rows, (xb, valid)))
-    return 0.5 * (jnp.exp(beta) - total / n**2)
+    total = _pairwise_sum(x, block_size, lambda d2: -jnp.expm1(-0.5 * beta * d2))
+    return 0.5 * jnp.exp(beta) * total / n**2
 
 
 def order_parameter(x):
@@ -64,37 +96,49 @@ def order_parameter(x):
 
 
 def one_minus_mean_cos(x):
-    """``1 - mean_{i != j} <x_i, x_j>``, from ``sum_ij <x_i, x_j> = N^2 R^2`` in ``O(N d)``."""
+    """``1 - mean_{i != j} <x_i, x_j>`` for unit rows, in ``O(N d)``.
+
+    ``sum_ij |x_i - x_j|^2 = 2N sum_i |x_i - mean(x)|^2``, so the value is
+    ``sum_i |x_i - mean(x)|^2 / (N - 1)``: no difference of numbers close to 1.
+    """
     n = _check(x)
-    s = jnp.sum(x, axis=0)
-    return 1.0 - (jnp.sum(s * s) - n) / max(n * (n - 1), 1)
+    _, n2 = _centred(x)
+    return jnp.sum(n2) / max(n - 1, 1)
+
+
+_PROJECTOR_BLOCK = 128  # tokens per block of d x d projectors in one_minus_mean_cos_sq
 
 
 def one_minus_mean_cos_sq(x):
     """Sign-blind ``1 - mean_{i != j} <x_i, x_j>^2`` (zero for two antipodal clusters too).
 
-    Uses ``sum_ij <x_i, x_j>^2 = |X^T X|_F^2`` in ``O(N d^2)``.
+    With the projectors ``P_i = x_i x_i^T``, ``1 - <x_i, x_j>^2 = |P_i - P_j|_F^2 / 2`` for unit
+    rows, so the value is ``sum_i |P_i - mean(P)|_F^2 / (N - 1)``, in ``O(N d^2)``.
     """
     n = _check(x)
-    gram = x.T @ x
-    return 1.0 - (jnp.sum(gram * gram) - n) / max(n * (n - 1), 1)
+    mean_projector = x.T @ x / n
+
+    def spread(xq, mask):
+        centred = xq[:, :, None] * xq[:, None, :] - mean_projector[None]
+        centred = jnp.where(mask[:, None, None], centred, 0.0)
+        return jnp.sum(centred * centred), jnp.sum(centred, axis=0)
+
+    if n <= _PROJECTOR_BLOCK:
+        squares, offset = spread(x, jnp.ones(n, bool))
+    else:  # O(block d^2) memory
+        xb, valid = _row_blocks(x, _PROJECTOR_BLOCK)
+        squares, offset = jax.tree_util.tree_map(
+            lambda a: jnp.sum(a, axis=0), lax.map(lambda inputs: spread(*inputs), (xb, valid)))
+    # sum_i |P_i - m|^2 = sum_i |P_i - mean P|^2 + N |mean P - m|^2 for the rounded mean m
+    total = squares - jnp.sum(offset * offset) / n
+    return total / max(n - 1, 1)
 
 
 def diameter(x, block_size: int | None = None):
-    """``max_ij |x_i - x_j| = sqrt(2 (1 - min_ij <x_i, x_j>))``."""
+    """``max_ij |x_i - x_j|`` (from centred tokens, so it resolves near-collapsed clouds)."""
     _check(x)
-    if block_size is None:
-        umin = jnp.min(x @ x.T)
-    else:
-        block = checks.require_positive_int(block_size, "block_size")
-        xb, valid = _row_blocks(x, block)
-
-        def rows(inputs):
-            xq, mask = inputs
-            return jnp.min(jnp.where(mask[:, None], xq @ x.T, jnp.inf))
-
-        umin = jnp.min(lax.map(rows, (xb, valid)))
-    return jnp.sqrt(jnp.maximum(2.0 * (1.0 - umin), 0.0))
+    d2max = _pairwise_sum(x, block_size, lambda d2: d2, reduce=jnp.max, fill=-jnp.inf)
+    return jnp.sqrt(jnp.maximum(d2max, 0.0))
 
 
 def energy_rate(energies, horizon):

@@ -193,3 +193,53 @@ def test_chaos_proxies_against_numpy():
     np.testing.assert_allclose(dm2, np.sum((x.T @ x / 5 - y.T @ y / 9) ** 2), rtol=1e-5)
     np.testing.assert_allclose(de, abs(float(energy(x, 1.0)) - float(energy(y, 1.0))), rtol=1e-5)
     assert all(float(v) == 0.0 for v in chaos_proxies(x, x, 1.0))
+
+
+def _clustered(key, n, d, spread):
+    """float32 unit tokens within about ``spread`` of one direction, and their float64 copy."""
+    k1, k2 = jax.random.split(key)
+    centre = jax.random.normal(k1, (d,))
+    x = (centre / jnp.linalg.norm(centre))[None] + spread * jax.random.normal(k2, (n, d))
+    x = x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+    x32 = np.asarray(x, np.float32)
+    return x32, x32.astype(np.float64)  # the stored float32 points, exactly
+
+
+def _float64_diagnostics(x, beta):
+    """Independent oracle: pairwise differences in float64 (no cancellation against 1)."""
+    diff = x[:, None, :] - x[None, :, :]
+    d2 = np.sum(diff * diff, -1)
+    n = len(x)
+    u = 1.0 - d2 / 2
+    off = ~np.eye(n, dtype=bool)
+    return {"energy": np.sum(-np.exp(beta) * np.expm1(-beta * d2 / 2)) / (2 * n * n),
+            "one_minus_cos": np.mean(d2[off] / 2),
+            "one_minus_cos_sq": np.mean((1 - u * u)[off]),
+            "diameter": np.sqrt(d2.max())}
+
+
+@pytest.mark.parametrize("spread", [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 3e-6])
+def test_diagnostics_keep_float32_precision_near_collapse(key, spread):
+    from jaxpapers.meanfield import diameter, one_minus_mean_cos, one_minus_mean_cos_sq
+
+    x32, x64 = _clustered(key, 48, 5, spread)
+    want = _float64_diagnostics(x64, 1.3)
+    got = {"energy": energy(x32, 1.3), "one_minus_cos": one_minus_mean_cos(x32),
+           "one_minus_cos_sq": one_minus_mean_cos_sq(x32), "diameter": diameter(x32)}
+    blocked = {"energy": energy(x32, 1.3, 7), "diameter": diameter(x32, 7)}
+    if spread == 3e-6:  # E ~ 1e-10, where e^beta - mean(e^{beta u}) in float32 is pure rounding
+        assert 1e-11 < want["energy"] < 1e-9
+        naive = 0.5 * (np.exp(1.3) - np.mean(np.exp(1.3 * (x32 @ x32.T)), dtype=np.float32))
+        assert abs(naive - want["energy"]) > 0.5 * want["energy"]
+    for name, value in got.items():
+        np.testing.assert_allclose(float(value), want[name], rtol=2e-3, err_msg=name)
+    for name, value in blocked.items():
+        np.testing.assert_allclose(float(value), want[name], rtol=2e-3, err_msg=name)
+
+
+def test_blocked_projector_spread_matches_float64(key):
+    from jaxpapers.meanfield import one_minus_mean_cos_sq
+
+    x32, x64 = _clustered(key, 300, 4, 1e-4)   # more tokens than one projector block
+    want = _float64_diagnostics(x64, 1.0)["one_minus_cos_sq"]
+    np.testing.assert_allclose(float(one_minus_mean_cos_sq(x32)), want, rtol=2e-3)
