@@ -31,7 +31,14 @@ class ModelConfig:
         runs with different ``L`` can share one Brownian path) or ``"none"`` (attention only).
       scheme: ``"ln"`` (the model / Lie–Trotter LN scheme, exactly on the sphere), ``"ito"``
         (Itô Euler–Maruyama with the radial correction) or ``"heun"`` (Stratonovich Heun, no
-        radial drift; not with ``noise="gp"``).
+        radial drift; not with ``noise="gp"``). Caveat for ``"heun"`` with
+        ``noise="features"``: a Stratonovich scheme converges to the Itô SDE whose drift is the
+        Stratonovich correction ``(1/2) sum_k D(P f_k) P f_k`` of the *finite* field of
+        ``width = M`` features. Its mean is the infinite-width radial term that ``"ln"`` and
+        ``"ito"`` use, but for finite ``M`` it also has a random tangential part of order
+        ``M^{-1/2}`` (the features' fluctuation), so Heun's limit differs from the paper's SDE
+        by ``O(M^{-1/2})`` in the drift; ``"ln"`` and ``"ito"`` do not have this bias. Use
+        ``M`` large (or ``"ln"``/``"ito"``) when that matters.
       renormalize: project ``ito``/``heun`` iterates back onto the sphere after each step.
       save_every: ``0`` saves nothing per layer; ``k > 0`` saves diagnostics (and states if
         ``save_states``) at layers ``0, k, 2k, ..., L`` (``k`` must divide ``L``).
