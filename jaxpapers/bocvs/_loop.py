@@ -39,7 +39,7 @@ from jaxpapers.bocvs._acquisition import (
 )
 from jaxpapers.bocvs._policy import Policy, choose
 from jaxpapers.bocvs._problems import Problem, sample_inputs
-from jaxpapers.gp import condition, gp_params, ucb
+from jaxpapers.gp import condition, fit_hypers, gp_params, ucb
 
 __all__ = [
     "BOConfig",
@@ -82,6 +82,12 @@ class BOConfig:
       noise_variance: GP noise ``lambda`` (the paper: 1e-4, the true noise variance).
       jitter: first Cholesky jitter (escalated x10 up to 6 times).
       num_features: random Fourier features for TS.
+      fit_steps: ``0`` keeps the hyper-parameters fixed (the paper's setting: lengthscale from the
+        problem, ``signal_variance``, ``noise_variance``); ``k > 0`` refits the lengthscale and
+        signal variance before every round by maximising the log marginal likelihood of the data
+        so far (:func:`jaxpapers.gp.fit_hypers`, ``k`` Adam steps in log space, starting from
+        those fixed values; the noise variance stays known).
+      fit_restarts: vmapped restarts of that fit.
     """
 
     acquisition: str = "ucb"
@@ -96,14 +102,19 @@ class BOConfig:
     noise_variance: float = 1e-4
     jitter: float = 1e-8
     num_features: int = 1024
+    fit_steps: int = 0
+    fit_restarts: int = 2
 
     def __post_init__(self):
         if self.acquisition not in ("ucb", "ts"):
             raise ValueError(f"acquisition must be 'ucb' or 'ts'; got {self.acquisition!r}")
         if self.acquisition == "ts" and self.kernel != "se":
             raise ValueError("acquisition='ts' uses SE random Fourier features; set kernel='se'")
-        for name in ("num_samples", "num_eval_samples", "num_features"):
+        for name in ("num_samples", "num_eval_samples", "num_features", "fit_restarts"):
             checks.require_positive_int(getattr(self, name), name)
+        if isinstance(self.fit_steps, bool) or not isinstance(self.fit_steps, int) \
+                or self.fit_steps < 0:
+            raise ValueError(f"fit_steps must be a non-negative int; got {self.fit_steps!r}")
         if isinstance(self.num_init, bool) or not isinstance(self.num_init, int) \
                 or self.num_init < 0:
             raise ValueError(f"num_init must be a non-negative int; got {self.num_init!r}")
@@ -233,6 +244,10 @@ def _acquisition_fn(key, config: BOConfig, spec: ProblemSpec, xbuf, ybuf, mask, 
     """``value_fn(mask_row, x)`` for this round and the GP's ``ok`` flag."""
     params = gp_params(spec.lengthscale, config.signal_variance, config.noise_variance,
                        dtype=xbuf.dtype)
+    if config.fit_steps:
+        params = fit_hypers(jax.random.fold_in(key, 1), params, xbuf, ybuf, mask,
+                            kernel=config.kernel, num_restarts=config.fit_restarts,
+                            num_steps=config.fit_steps, fit_noise=False).params
     if config.acquisition == "ucb":
         post = condition(params, xbuf, ybuf, mask, kernel=config.kernel, jitter=config.jitter,
                          with_inverse=True)
@@ -311,7 +326,8 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
                                                         mask, w)
             x_hat, values = maximize_per_control_set(k_opt, value_fn, masks, config.optimizer,
                                                      point_fn=point_fn, w=w)
-            index, plays, stage = choose(policy, s.plays, values, spec.costs)
+            index, plays, stage = choose(policy, s.plays, values, spec.costs,
+                                         s.n - config.num_init)
             cost = spec.costs[index]
             spent = s.counts.astype(dtype) @ spec.costs
             affordable = cost <= spec.budget - spent + tol

@@ -45,12 +45,16 @@ class Policy(NamedTuple):
       eps: scalar slack of the final epsilon rule (``0``: optimism with cost tie-break; ``inf``:
         always the cheapest set).
       per_cost: scalar bool; final rule ``argmax v_i / c_i`` instead of the epsilon rule.
+      eps_rounds: scalar; ``0`` keeps ``eps`` constant, ``R > 0`` decays it linearly,
+        ``eps_t = eps * max(0, 1 - t / R)`` at round ``t`` (0-based), so ``sum_t eps_t`` is
+        ``O(eps R)`` and the regret bound's ``sum_t c_t eps_t`` term stays bounded.
     """
 
     stage_of_set: jnp.ndarray
     targets: jnp.ndarray
     eps: jnp.ndarray
     per_cost: jnp.ndarray
+    eps_rounds: jnp.ndarray
 
 
 def select_control_set(values, costs, eps, allowed=None):
@@ -86,7 +90,15 @@ def select_per_cost(values, costs, allowed=None):
     return jnp.argmax(ratio).astype(jnp.int32)
 
 
-def choose(policy: Policy, plays, values, costs):
+def slack(policy: Policy, round_index):
+    """The epsilon rule's slack at round ``round_index``: ``eps``, or its linear decay."""
+    t = jnp.asarray(round_index, policy.eps.dtype)
+    decaying = policy.eps_rounds > 0
+    fraction = jnp.clip(1.0 - t / jnp.where(decaying, policy.eps_rounds, 1.0), 0.0, 1.0)
+    return jnp.where(decaying, policy.eps * fraction, policy.eps)
+
+
+def choose(policy: Policy, plays, values, costs, round_index=0):
     """One selection.
 
     Args:
@@ -94,6 +106,7 @@ def choose(policy: Policy, plays, values, costs):
       plays: ``[S]`` int32 plays per exploration stage so far.
       values: ``[m]`` optimistic values of the control sets.
       costs: ``[m]`` costs.
+      round_index: the round (0-based), for a decaying slack.
 
     Returns:
       ``(index int32, new_plays [S] int32, stage int32)``; ``stage = S`` in the final phase.
@@ -104,13 +117,13 @@ def choose(policy: Policy, plays, values, costs):
     stage = jnp.where(exploring, jnp.argmax(active), num_stages).astype(jnp.int32)
     explore_i = select_control_set(values, costs, 0.0, policy.stage_of_set == stage)
     final_i = jnp.where(policy.per_cost, select_per_cost(values, costs),
-                        select_control_set(values, costs, policy.eps))
+                        select_control_set(values, costs, slack(policy, round_index)))
     index = jnp.where(exploring, explore_i, final_i).astype(jnp.int32)
     new_plays = plays + (jnp.arange(num_stages) == stage).astype(plays.dtype)
     return index, new_plays, stage
 
 
-def _policy(num_sets, groups, targets, eps=0.0, per_cost=False):
+def _policy(num_sets, groups, targets, eps=0.0, per_cost=False, eps_rounds=0):
     stage = -np.ones(num_sets, np.int32)
     for s, group in enumerate(groups):
         if not group:
@@ -126,13 +139,22 @@ def _policy(num_sets, groups, targets, eps=0.0, per_cost=False):
         raise ValueError(f"targets must be {len(groups)} non-negative ints; got {targets}")
     if not (eps >= 0):
         raise ValueError(f"eps must be >= 0 (inf allowed); got {eps}")
+    if not (0 <= eps_rounds < math.inf):
+        raise ValueError(f"eps_rounds must be a finite number >= 0; got {eps_rounds}")
+    if eps_rounds > 0 and not math.isfinite(eps):
+        raise ValueError("a decaying slack needs a finite eps")
     return Policy(jnp.asarray(stage), jnp.asarray(targets, jnp.int32), jnp.asarray(float(eps)),
-                  jnp.asarray(bool(per_cost)))
+                  jnp.asarray(bool(per_cost)), jnp.asarray(float(eps_rounds)))
 
 
-def ucb_cvs(num_sets: int, eps: float = 0.0, num_stages: int = 2) -> Policy:
-    """UCB-CVS with a constant slack ``eps`` and no exploration stages."""
-    return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages, eps)
+def ucb_cvs(num_sets: int, eps: float = 0.0, num_stages: int = 2,
+            eps_rounds: float = 0) -> Policy:
+    """UCB-CVS with no exploration stages and a constant slack ``eps`` or, with
+    ``eps_rounds = R > 0``, the decaying slack ``eps_t = eps * max(0, 1 - t / R)`` (the linear
+    schedule of the reference code's history, ``eps = 2``; any ``eps_t`` with ``sum_t eps_t =
+    o(T)`` keeps UCB-CVS no-regret, Tay et al. 2023, Sec. 3)."""
+    return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages, eps,
+                   eps_rounds=eps_rounds)
 
 
 def ucb_psq(num_sets: int, num_stages: int = 2) -> Policy:

@@ -146,3 +146,19 @@ def test_run_contract():
                                 check_finite=False)
     k = int(out.num_rounds)
     assert k > 0 and np.all(np.isfinite(np.asarray(out.value)[:k]))
+
+
+def test_hyper_parameters_refitted_between_rounds():
+    """fit_steps > 0 refits lengthscale and signal variance by marginal likelihood each round:
+    the run still accounts its budget exactly, and its choices differ from fixed hypers."""
+    problem = make_problem("hartmann3", "moderate", 0.02, budget=3.0)
+    fitted = TINY.replace(fit_steps=20, fit_restarts=2, buckets=(32,))
+    run = jax.jit(lambda k: run_bo(k, problem_spec(problem), ucb_psq(7), hartmann3, fitted))
+    fixed = jax.jit(lambda k: run_bo(k, problem_spec(problem), ucb_psq(7), hartmann3,
+                                     TINY.replace(buckets=(32,))))
+    h, g = (jax.tree_util.tree_map(np.asarray, f(jax.random.key(4))) for f in (run, fixed))
+    assert int(h.status) == BUDGET_EXHAUSTED and int(h.num_rounds) == 3
+    assert np.all(np.isfinite(h.y[:3])) and float(h.total_spent) == pytest.approx(3.0)
+    assert not np.allclose(h.query[:3], g.query[:3])   # the fitted GP proposes other points
+    with pytest.raises(ValueError, match="fit_steps"):
+        TINY.replace(fit_steps=-1)

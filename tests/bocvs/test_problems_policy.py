@@ -174,3 +174,24 @@ def test_sampler_contracts():
     y = jnp.arange(4.0)
     check_kernel_contract(lambda k, x, y: rff_posterior_sample(
         k, gp_params(0.2, 1.0, 1e-2, dim=3), x, y, jnp.arange(4) < 3, 8), x, y)
+
+
+def test_decaying_slack_is_linear_and_moves_from_cheapest_to_optimism():
+    from jaxpapers.bocvs import ucb_cvs
+    from jaxpapers.bocvs._policy import slack
+
+    costs = jnp.asarray([0.1, 0.2, 1.0])
+    values = jnp.asarray([0.0, 0.5, 1.0])          # the full set is the most optimistic
+    pol = ucb_cvs(3, eps=2.0, num_stages=1, eps_rounds=10)
+    np.testing.assert_allclose([float(slack(pol, t)) for t in (0, 5, 10, 20)],
+                               [2.0, 1.0, 0.0, 0.0])
+    picks = [int(choose(pol, jnp.zeros(1, jnp.int32), values, costs, t)[0]) for t in range(12)]
+    # eps_t >= 1 (t <= 5): cheapest set 0; 0.5 <= eps_t < 1: set 1; eps_t < 0.5: the argmax
+    assert picks == [0] * 6 + [1] * 2 + [2] * 4, picks
+    constant = ucb_cvs(3, eps=0.6, num_stages=1)
+    assert {int(choose(constant, jnp.zeros(1, jnp.int32), values, costs, t)[0])
+            for t in (0, 100)} == {1}
+    with pytest.raises(ValueError, match="eps_rounds"):
+        ucb_cvs(3, eps=1.0, eps_rounds=-1)
+    with pytest.raises(ValueError, match="finite eps"):
+        ucb_cvs(3, eps=float("inf"), eps_rounds=5)
