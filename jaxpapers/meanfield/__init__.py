@@ -13,7 +13,7 @@ Public API::
     strong_error(key, x0, config, num_layers, coeffs) -> [levels]
     attention, layer_map (one transformer layer), uniform_sphere
     energy, one_minus_mean_cos, one_minus_mean_cos_sq, order_parameter, diameter,
-    energy_rate, expected_initial_energy, chaos_proxies
+    energy_rate, expected_initial_energy, chaos_proxies, sliced_wasserstein
 
 One call simulates one run; vmap over keys for independent runs (the noise of a run is shared by
 all its tokens)::
@@ -41,6 +41,7 @@ from jaxpapers.meanfield._metrics import (
     one_minus_mean_cos,
     one_minus_mean_cos_sq,
     order_parameter,
+    sliced_wasserstein,
 )
 from jaxpapers.meanfield._simulate import (
     Saved,
@@ -74,6 +75,7 @@ __all__ = [
     "one_minus_mean_cos_sq",
     "order_parameter",
     "sde_solve",
+    "sliced_wasserstein",
     "strong_error",
     "transformer_forward",
     "uniform_sphere",

@@ -243,3 +243,32 @@ def test_blocked_projector_spread_matches_float64(key):
     x32, x64 = _clustered(key, 300, 4, 1e-4)   # more tokens than one projector block
     want = _float64_diagnostics(x64, 1.0)["one_minus_cos_sq"]
     np.testing.assert_allclose(float(one_minus_mean_cos_sq(x32)), want, rtol=2e-3)
+
+
+def _w2_squared_numpy(a, b, grid=200_000):
+    """Oracle: the quantile integral on a fine grid (float64)."""
+    q = (np.arange(grid) + 0.5) / grid
+    qa = np.sort(a)[np.minimum((q * len(a)).astype(int), len(a) - 1)]
+    qb = np.sort(b)[np.minimum((q * len(b)).astype(int), len(b) - 1)]
+    return np.mean((qa - qb) ** 2)
+
+
+def test_sliced_wasserstein_against_quantile_oracle(key):
+    from jaxpapers.meanfield import sliced_wasserstein
+    from jaxpapers.meanfield._metrics import _w2_squared_1d
+
+    rng = np.random.default_rng(0)
+    for n, m in ((3, 5), (4, 4), (7, 12)):
+        a, b = rng.normal(size=n), rng.normal(size=m) + 0.3
+        np.testing.assert_allclose(float(_w2_squared_1d(jnp.asarray(a), jnp.asarray(b))),
+                                   _w2_squared_numpy(a, b), rtol=1e-4)
+    x = _x0(n=40, d=5)
+    assert float(sliced_wasserstein(key, x, x)) < 1e-6
+    # a rotation by a small angle moves every point by about the angle
+    angle = 0.05
+    rot = np.eye(5)
+    rot[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    moved = float(sliced_wasserstein(key, x, x @ jnp.asarray(rot, x.dtype).T, 256))
+    assert 0.0 < moved < angle
+    far = float(sliced_wasserstein(key, x, -x[:10], 256))
+    assert far > moved
