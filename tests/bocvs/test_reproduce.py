@@ -13,6 +13,10 @@ def test_reproduce_smoke(tmp_path):
     assert saved["metrics"] and saved["table"]
     metric = saved["metrics"]["hartmann3"]["moderate"]["0.02"]["ETC-Ada"]
     assert metric["status"] == [1, 1]  # budget exhausted: normal end
+    ei = saved["metrics"]["hartmann3"]["moderate"]["0.02"]["EI-PSQ per cost"]
+    assert len(ei["per_seed"]) == 2 and ei["rounds"][0] > 0
+    assert len(saved["metrics"]["sensitivity"]["ETC-Ada"]) == 2
+    assert any(r["section"].startswith("Sensitivity") for r in saved["table"])
     assert (tmp_path / "report.md").exists()
     assert all((tmp_path / p).exists() for p in saved["plots"])
 

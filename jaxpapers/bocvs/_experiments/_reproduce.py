@@ -55,19 +55,31 @@ class ScaleConfig:
     num_steps: int
     num_features: int
     buckets: tuple[int, ...]
+    #: the headline panel (Hartmann-3, moderate, first variance) again with an optimiser this
+    #: many times stronger (candidates, restarts and Adam steps); 0: not run
+    sensitivity_factor: int = 0
 
 
 SCALES = {
-    "smoke": ScaleConfig(("hartmann3",), ("moderate",), (0.02,), ("UCB-PSQ", "ETC-Ada"), 2, 6.0,
-                         8, 64, 8, 1, 2, 32, (16, 64)),
+    "smoke": ScaleConfig(("hartmann3",), ("moderate",), (0.02,),
+                         ("UCB-PSQ", "ETC-Ada", "EI-PSQ per cost"), 2, 6.0,
+                         8, 64, 8, 1, 2, 32, (16, 64), sensitivity_factor=2),
     "quick": ScaleConfig(("hartmann3",), ("moderate", "expensive"), (0.02, 0.08),
                          ("UCB-PSQ", "TS-PSQ", "ETC-Ada", "ETC-50"), 10, 50.0,
                          32, 1024, 16, 2, 6, 128, (48, 96, 160)),
     "paper": ScaleConfig(("gp_sample", "hartmann3"), ("cheap", "moderate", "expensive"),
                          (0.02, 0.04, 0.08),
                          ("UCB-PSQ", "TS-PSQ", "ETC-50", "ETC-100", "ETC-Ada",
-                          "UCB-PSQ per cost", "TS-PSQ per cost"), 10, 50.0,
+                          "UCB-PSQ per cost", "TS-PSQ per cost", "EI-PSQ per cost"), 10, 50.0,
                          1024, 4096, 256, 8, 50, 1024, (32, 64, 128, 256, 512)),
+    # the quick settings over the paper's other panels (GP sample, cheap regime, every
+    # baseline) and the optimiser-sensitivity repeat; about half an hour on 2 CPU cores
+    "cpu-large": ScaleConfig(("hartmann3", "gp_sample"), ("cheap", "moderate", "expensive"),
+                             (0.02,),
+                             ("UCB-PSQ", "TS-PSQ", "ETC-50", "ETC-100", "ETC-Ada",
+                              "UCB-PSQ per cost", "TS-PSQ per cost", "EI-PSQ per cost"), 10, 50.0,
+                             32, 1024, 16, 2, 6, 128, (48, 96, 160, 320, 512),
+                             sensitivity_factor=4),
 }
 COST_AGNOSTIC = ("UCB-PSQ", "TS-PSQ")
 # Sanity ranges from an independent NumPy prototype (NOT the paper's figures, which could
@@ -84,6 +96,10 @@ PROTOTYPE = {
                           "ETC-Ada": "0.16 ± 0.10 (median 0.008)",
                           "ETC-50": "0.645 ± 0.427 (3 seeds, never commits)"},
 }
+
+
+def _acquisition(method: str) -> str:
+    return "ts" if method.startswith("TS") else ("ei" if method.startswith("EI") else "ucb")
 
 
 def _policy(method: str, costs):
@@ -146,7 +162,7 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
     grid = np.linspace(0.0, sc.budget, 501)
     for pname, method, regime, var in ctx.progress(tasks, desc="bocvs runs"):
         problem = make_problem(pname, regime, var, budget=sc.budget, seed=1000 + ctx.seed)
-        acq = "ts" if method.startswith("TS") else "ucb"
+        acq = _acquisition(method)
         cfg = base.replace(acquisition=acq)
         if (pname, acq) not in compiled:
             compiled[(pname, acq)] = ctx.timer.jit(jax.vmap(
@@ -197,6 +213,8 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
                                                get(pname, "UCB-PSQ", regime, var)["final"],
                                                section, sc))
     summary = _summary(sc, get)
+    if sc.sensitivity_factor and "hartmann3" in sc.problems and "moderate" in sc.regimes:
+        table += _sensitivity(ctx, sc, base, keys, get, metrics)
     plots = _plots(ctx, sc, get, grid)
     notes = [
         f"scale {ctx.scale}: N={sc.num_samples} samples in W, W_eval {sc.num_eval_samples} rows, "
@@ -219,6 +237,47 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
     return RunResult(experiment="simple regret vs budget, Hartmann-3 / GP sample",
                      metrics=metrics, table=table, summary=summary, paper=paper, config=config,
                      plots=plots, notes=notes)
+
+
+def _sensitivity(ctx, sc: ScaleConfig, base, keys, get, metrics) -> list[Row]:
+    """The headline panel again with a stronger acquisition optimiser: does any verdict move?"""
+    import jax
+
+    from jaxpapers.bocvs import (
+        OptimizerConfig,
+        final_simple_regret,
+        make_problem,
+        problem_spec,
+        run_bo,
+    )
+
+    f = sc.sensitivity_factor
+    var = sc.variances[0]
+    strong = base.replace(optimizer=OptimizerConfig(sc.num_raw * f, sc.num_restarts * f,
+                                                    sc.num_steps * f, 0.1, 64))
+    problem = make_problem("hartmann3", "moderate", var, budget=sc.budget, seed=1000 + ctx.seed)
+    fn = ctx.timer.jit(jax.vmap(lambda k, s, p: run_bo(k, s, p, problem.objective, strong),
+                                in_axes=(0, None, None)))
+    final = {}
+    for method in ("UCB-PSQ", "ETC-Ada"):
+        hist = ctx.gather(fn(keys, problem_spec(problem), _policy(method, problem.costs)))
+        final[method] = final_simple_regret(hist, problem.f_star)
+    section = (f"Sensitivity: hartmann3, moderate costs, variance {var:g}, optimiser x{f} "
+               f"({sc.num_raw * f} candidates + {sc.num_restarts * f} restarts x "
+               f"{sc.num_steps * f} Adam steps)")
+    rows = []
+    for method, values in final.items():
+        before = get("hartmann3", method, "moderate", var)["final"]
+        rows.append(Row(f"{method}: final S(C), stronger optimiser", _stats(values),
+                        section=section,
+                        note=f"quick optimiser: {np.mean(before):.3g} (median "
+                             f"{np.median(before):.3g}); seeds stuck above 0.1: "
+                             f"{int(np.sum(before > 0.1))} before, {int(np.sum(values > 0.1))} "
+                             "now"))
+    rows.append(_headline_row(final["ETC-Ada"], final["UCB-PSQ"], section, sc))
+    metrics["sensitivity"] = {"factor": f, "variance": var,
+                              **{m: [float(v) for v in vals] for m, vals in final.items()}}
+    return rows
 
 
 def _log_regret(values) -> np.ndarray:
