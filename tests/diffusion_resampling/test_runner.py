@@ -58,10 +58,12 @@ def test_digits_pipeline_runs_at_toy_size(tmp_path):
 
     cfg = ImageConfig(num_steps=10, channels=8, disc_channels=8, denoiser_steps=20,
                       disc_steps=20, num_real_disc=50, num_fake_disc=64, num_out=20, ks=(2,),
-                      replicates=1, resample_levels=(3, 6))
+                      replicates=1, resample_levels=(3, 6), conditional_discriminator=True,
+                      methods=("plain", "D-Select", "PF-Hybrid", "PF-Discriminator (cond)"))
     ctx = RunContext(out_dir=str(tmp_path), scale="paper", show_progress=False,
                      method="diffusion_resampling")
     results, samples, reference, _ = run_images(ctx, jax.random.key(0), digits_task(), cfg)
     assert samples[MethodKey("PF-Hybrid", 2)].shape == (20, 8, 8, 1)
+    assert samples[MethodKey("PF-Discriminator (cond)", 2)].shape == (20, 8, 8, 1)
     assert all(np.isfinite(v["fd"][0]) for v in results.values())
     assert 0.9 < reference["occ"] <= 1.0  # the evaluator on real digits

@@ -66,7 +66,8 @@ def digits_task() -> ImageTask:
 
     def real_images(key, n):
         del key
-        return images[np.random.default_rng(1).choice(len(labels), n, replace=False)]
+        chosen = np.random.default_rng(1).choice(len(labels), n, replace=False)
+        return images[chosen], labels[chosen]
 
     return ImageTask(name="digits", train_images=images, train_labels=labels, num_labels=10,
                      conditions=conditions, real_images=real_images, detector_fn=detector_fn,

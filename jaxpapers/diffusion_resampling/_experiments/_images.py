@@ -53,10 +53,14 @@ from jaxpapers.diffusion_resampling._train import (
 
 __all__ = ["ImageConfig", "ImageTask", "run_images", "WEIGHTS"]
 
-#: ``(discriminator, detector)`` weights of the selection and particle-filter methods
+#: ``(discriminator, detector[, class-conditional discriminator])`` weights of the selection and
+#: particle-filter methods; the "(cond)" methods use the class-conditional discriminator, which
+#: the paper's PF-Discriminator is (it conditions on the prompt)
 WEIGHTS = {"D-Select": (1.0, 0.0), "Object-Select": (0.0, 1.0), "PF-Discriminator": (1.0, 0.0),
-           "PF-Detector": (0.0, 1.0), "PF-Hybrid": (1.0, 1.0)}
-SELECT = ("D-Select", "Object-Select")
+           "PF-Detector": (0.0, 1.0), "PF-Hybrid": (1.0, 1.0),
+           "D-Select (cond)": (0.0, 0.0, 1.0), "PF-Discriminator (cond)": (0.0, 0.0, 1.0),
+           "PF-Hybrid (cond)": (0.0, 1.0, 1.0)}
+SELECT = ("D-Select", "Object-Select", "D-Select (cond)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +88,7 @@ class ImageConfig:
     scheme: str = "multinomial"
     chunk: int | None = None            # groups per sampling call (bounds device memory)
     checkpoint_every: int = 500
+    conditional_discriminator: bool = False   # also train a class-conditional discriminator
 
     def __post_init__(self):
         for name in ("num_steps", "channels", "mlp_features", "denoiser_steps", "batch_size",
@@ -109,6 +114,10 @@ class ImageConfig:
                              f"{self.resample_levels!r}")
         if self.scheme not in smc.RESAMPLERS:
             raise ValueError(f"ImageConfig.scheme must be one of {sorted(smc.RESAMPLERS)}")
+        needs_cond = [m for m in self.methods if m.endswith("(cond)")]
+        if needs_cond and not self.conditional_discriminator:
+            raise ValueError(f"ImageConfig.methods {needs_cond} need "
+                             "conditional_discriminator=True")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +129,8 @@ class ImageTask:
       train_images: ``[N, *event]`` in ``[-1, 1]``; train_labels: ``[N]`` int conditions.
       num_labels: number of condition ids; the CFG null label is ``num_labels``.
       conditions: ``(key, n) -> int32[n]`` conditions of the outputs (drawn like the data).
-      real_images: ``(key, n) -> [n, *event]`` real images for the discriminator.
+      real_images: ``(key, n) -> (images [n, *event], conds [n])`` real images (and their
+        conditions) for the discriminators.
       detector_fn: ``(x0 [B, *event], cond [B]) -> [B, C]`` probabilities of the requested
         objects (1 for slots not requested); guides sampling on ``x0_hat``.
       evaluate: ``(x [n, *event], cond [n]) -> (features [n, F], occurrence)`` by an evaluator
@@ -194,8 +204,8 @@ def run_images(ctx, key, task: ImageTask, cfg: ImageConfig):
     fake = _chunked(plain_jit, cfg, k_fake,
                     jax.random.normal(jax.random.fold_in(k_fake, 1),
                                       (cfg.num_fake_disc, 1) + event), fake_cond)[:, 0]
-    real = _flatten(jnp.asarray(task.real_images(jax.random.fold_in(k_disc, 1),
-                                                 cfg.num_real_disc), jnp.float32), cfg)
+    real, real_cond = task.real_images(jax.random.fold_in(k_disc, 1), cfg.num_real_disc)
+    real = _flatten(jnp.asarray(real, jnp.float32), cfg)
     disc = (ConvDiscriminator(cfg.disc_channels) if cfg.model == "conv" else
             TimeMLP(cfg.mlp_features // 2, 3, out_features=1))
     dparams, _ = train_discriminator(
@@ -204,19 +214,36 @@ def run_images(ctx, key, task: ImageTask, cfg: ImageConfig):
                     checkpoint_every=cfg.checkpoint_every),
         checkpointer=ctx.checkpointer(f"{task.name}-discriminator", cfg), show_progress=show,
         timer=ctx.timer)
-    timings["discriminator_s"] = time.perf_counter() - t1
     logit_fn = logit_fn_from(disc, dparams)
     disc_pot = discriminator_log_potential(lambda x, t, y: logit_fn(x, t))
     det_pot = detector_log_potential(predicted_x0(eps, schedule), task.detector_fn)
+    potentials = [disc_pot, det_pot]
+    if cfg.conditional_discriminator:
+        cdisc = (ConvDiscriminator(cfg.disc_channels, num_classes=task.num_labels)
+                 if cfg.model == "conv" else
+                 TimeMLP(cfg.mlp_features // 2, 3, out_features=1, num_classes=task.num_labels))
+        cparams, _ = train_discriminator(
+            jax.random.fold_in(k_disc, 2), cdisc, real, fake, schedule,
+            TrainConfig(cfg.disc_steps, cfg.batch_size, cfg.disc_lr,
+                        checkpoint_every=cfg.checkpoint_every),
+            real_labels=real_cond, fake_labels=fake_cond,
+            checkpointer=ctx.checkpointer(f"{task.name}-discriminator-cond", cfg),
+            show_progress=show, timer=ctx.timer)
+        potentials.append(discriminator_log_potential(logit_fn_from(cdisc, cparams)))
+    timings["discriminator_s"] = time.perf_counter() - t1
+
+    def weights_of(name):
+        w = WEIGHTS[name]
+        return jnp.asarray(w + (0.0,) * (len(potentials) - len(w)), jnp.float32)
 
     def pf_run(k, x_init, cond, weights):
-        potential = sum_log_potentials(disc_pot, det_pot, weights=weights)
+        potential = sum_log_potentials(*potentials, weights=weights)
         out = smc_sample(k, step, potential, cfg.resample_levels, x_init.shape[1], x_init,
                          cfg.num_steps, cond, scheme=cfg.scheme, final="all")
         return out.particles, out.log_potential
 
     def score_run(x, cond, weights):
-        return sum_log_potentials(disc_pot, det_pot, weights=weights)(x, jnp.int32(0), cond)
+        return sum_log_potentials(*potentials, weights=weights)(x, jnp.int32(0), cond)
 
     pf_jit = ctx.timer.jit(pf_run)
     score_jit = ctx.timer.jit(score_run)
@@ -259,7 +286,7 @@ def run_images(ctx, key, task: ImageTask, cfg: ImageConfig):
             for name in cfg.methods:
                 if name == "plain":
                     continue
-                w = jnp.asarray(WEIGHTS[name], jnp.float32)
+                w = weights_of(name)
                 if name in SELECT:
                     picked = _chunked(lambda _k, x, c, w=w: select_pick(x, c, w), cfg, k_pf,
                                       x0[:, :k], cond)

@@ -76,6 +76,8 @@ class RingConfig:
     scheme: str = "multinomial"
     guidance_weight: float = 1.0
     prior: float = 0.2
+    #: the schedule ablation: PF resampling only at these low-noise levels (empty: not run)
+    low_noise_levels: tuple = (5, 10)
 
     def __post_init__(self):
         for name in ("num_steps", "denoiser_steps", "disc_steps", "num_out", "replicates"):
@@ -84,6 +86,9 @@ class RingConfig:
                 raise ValueError(f"RingConfig.{name} must be a positive int; got {value!r}")
         if self.scheme not in smc.RESAMPLERS:
             raise ValueError(f"RingConfig.scheme must be one of {sorted(smc.RESAMPLERS)}")
+        if any(not 0 < t < self.num_steps for t in self.low_noise_levels):
+            raise ValueError(f"RingConfig.low_noise_levels must lie in [1, num_steps - 1]; got "
+                             f"{self.low_noise_levels!r}")
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -118,12 +123,16 @@ class _Samplers:
         def plain(k, x, den_params):
             return plain_sample(k, parts(den_params, None)[2], x, T)
 
-        def pf(k, x_init, weights, den_params, disc_params):
-            _, _, step, disc_pot, det_pot = parts(den_params, disc_params)
-            potential = sum_log_potentials(disc_pot, det_pot, weights=weights)
-            out = smc_sample(k, step, potential, levels, x_init.shape[1], x_init, T,
-                             scheme=cfg.scheme, final="all")
-            return out.particles, out.log_potential, out.log_weights, out.valid
+        def pf_at(schedule_levels):
+            def pf(k, x_init, weights, den_params, disc_params):
+                _, _, step, disc_pot, det_pot = parts(den_params, disc_params)
+                potential = sum_log_potentials(disc_pot, det_pot, weights=weights)
+                out = smc_sample(k, step, potential, schedule_levels, x_init.shape[1], x_init,
+                                 T, scheme=cfg.scheme, final="all")
+                ess = jnp.nanmean(jnp.where(out.resampled, out.ess, jnp.nan))
+                return out.particles, out.log_potential, out.log_weights, out.valid, ess
+
+            return pf
 
         def guided(k, x, den_params, disc_params):
             eps_fn, logit_fn, _, _, _ = parts(den_params, disc_params)
@@ -136,7 +145,8 @@ class _Samplers:
             return disc_pot(x, jnp.int32(0), None), det_pot(x, jnp.int32(0), None)
 
         self.plain = jit(plain)
-        self.pf = jit(pf)
+        self.pf = jit(pf_at(levels))
+        self.pf_low = jit(pf_at(tuple(cfg.low_noise_levels))) if cfg.low_noise_levels else None
         self.guided = jit(guided)
         self.scores = jit(scores)
         self.ed = jit(toy.energy_distance)
@@ -211,12 +221,17 @@ def run_ring(ctx, key, cfg: RingConfig):
                 "occ": float(jnp.mean(toy.hard_mode_occurrence(x, DEMANDED))),
                 "ed_cond": float(samplers.ed(x, real_cond))}
 
-    def record(key_, x, rep):
+    def record(key_, x, rep, **extra):
         x = ctx.gather(x)
-        for metric, value in measure(x).items():
+        for metric, value in {**measure(x), **extra}.items():
             results.setdefault(key_, {}).setdefault(metric, []).append(value)
         if rep == 0:
             samples[key_] = np.asarray(x)
+
+    def pool_occurrence(particles):
+        """Occurrence among all K final particles (before the final argmax)."""
+        flat = np.reshape(ctx.gather(particles), (-1, 2))
+        return float(jnp.mean(toy.hard_mode_occurrence(flat, DEMANDED)))
 
     kmax = max(max(cfg.ks), max(cfg.object_ks))
     sampling_s = 0.0
@@ -237,16 +252,27 @@ def run_ring(ctx, key, cfg: RingConfig):
             record(MethodKey("Object-Select", k), select_best(x0[:, :k], oscore[:, :k])[0], rep)
         record(MethodKey("D-Guidance", 1), samplers.guided(k_dg, x_init[:, :1], den, dsc)[:, 0],
                rep)
+        for k in cfg.ks:  # guided chains cost K denoiser calls per step, as PF with K particles
+            xg = samplers.guided(jax.random.fold_in(k_dg, k), x_init[:, :k], den, dsc)
+            record(MethodKey("D-Guidance+D-Select", k),
+                   select_best(xg, samplers.scores(xg, den, dsc)[0])[0], rep)
         for k in sorted(set(cfg.ks) | set(cfg.object_ks)):
             for name, w in PF_WEIGHTS.items():
                 if name == "PF" and k not in cfg.ks or name != "PF" and k not in cfg.object_ks:
                     continue
-                parts, log_phi, log_w, valid = samplers.pf(
+                parts, log_phi, log_w, valid, ess = samplers.pf(
                     jax.random.fold_in(k_pf, k), x_init[:, :k], jnp.asarray(w, jnp.float32),
                     den, dsc)
                 if not bool(np.all(ctx.gather(valid))):
                     raise FloatingPointError(f"{name} K={k}: invalid weights in some group")
-                record(MethodKey(name, k), select_best(parts, log_phi)[0], rep)
+                record(MethodKey(name, k), select_best(parts, log_phi)[0], rep,
+                       ess=float(ctx.gather(ess)) / k, pool_occ=pool_occurrence(parts))
+                if name == "PF" and samplers.pf_low is not None and k in cfg.ks:
+                    low = samplers.pf_low(jax.random.fold_in(k_pf, k), x_init[:, :k],
+                                          jnp.asarray(w, jnp.float32), den, dsc)
+                    record(MethodKey("PF (low-noise events)", k),
+                           select_best(low[0], low[1])[0], rep,
+                           ess=float(ctx.gather(low[4])) / k, pool_occ=pool_occurrence(low[0]))
                 if name == "PF" and k == 4:
                     keys = jax.random.split(jax.random.fold_in(k_pick, k), cfg.num_out)
                     idx = jax.vmap(lambda kk, lw: smc.resample(kk, lw, "multinomial", 1)[0])(

@@ -197,7 +197,8 @@ def shapes_task(ctx, key, cfg: ShapesConfig) -> ImageTask:
         return set_id(make_shapes(k, n)[1])
 
     def real_images(k, n):
-        return make_shapes(k, n)[0]
+        images, labels = make_shapes(k, n)
+        return images, set_id(labels)
 
     eval_real, eval_labels = make_shapes(jax.random.fold_in(k_real, 1), cfg.num_eval_real)
     return ImageTask(name="shapes", train_images=train_images,
