@@ -6,6 +6,7 @@ writes, and the numbers in results.json equal a single-process run's.
 """
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -60,4 +61,10 @@ def test_two_processes_give_the_metrics_of_one(method, tmp_path):
     assert multi["num_processes"] == 2 and multi["num_devices"] == 2
     assert single["num_processes"] == 1
     differences = [d for d in diff_results(single, multi) if not d[0].startswith("config.devices")]
-    assert differences == [], differences[:10]
+    # Every number is bitwise equal except effective sample sizes: ESS is a float32 ratio of two
+    # sums over the particles, and XLA may order those sums differently for the per-process shard
+    # shape, so ESS (and the statistics of ESS) may move in the last bits and nowhere else.
+    last_bits = [d for d in differences if "ess" in d[0].lower()]
+    assert [d for d in differences if d not in last_bits] == [], differences[:10]
+    for path, a, b in last_bits:
+        assert math.isclose(a, b, rel_tol=1e-5), (path, a, b)

@@ -128,7 +128,7 @@ def test_non_positive_definite_kernel_is_reported():
 def test_bad_static_input():
     problem = make_problem("hartmann3")
     with pytest.raises(ValueError, match="acquisition"):
-        BOConfig(acquisition="ei")
+        BOConfig(acquisition="pi")
     with pytest.raises(ValueError, match="buckets"):
         BOConfig(buckets=(64, 32))
     with pytest.raises(ValueError, match="num_samples"):
