@@ -5,7 +5,11 @@
     ``ControlTerm`` whose diffusion is a lineax operator, at the same N, d, M, step count and runs
     (same scheme and step, hence the same strong accuracy; the mean final energy of both is
     printed with its standard error as a check that they solve the same SDE). Our LN scheme is
-    timed too.
+    timed too. The *floor* is timed in the same run: a scan that only draws the per-step noise
+    (an ``[M+1, d]`` Gaussian) and computes the attention, the two costs any solver of this SDE
+    pays; ours is reported as a multiple of it (goal <= 1.2x). Our solver is also timed with
+    ``rbg`` keys (``jax.random.key(seed, impl="rbg")``: faster bits, not reproducible across
+    backends), beside the default threefry keys; the floor is timed with both key kinds.
 (b) Throughput of the finite-depth model (``transformer_forward``, fresh MLP weights every
     layer, ``m = 4d``) in token-layers per second, and the fraction of the machine's matmul peak
     it reaches (peak measured in the same run with a plain ``jnp`` matmul). Large ``N`` uses the
@@ -24,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from jax import lax  # noqa: E402
 
 from jaxpapers._src.bench import (  # noqa: E402
     device_name,
@@ -84,6 +89,30 @@ def _diffrax_solver(cfg: ModelConfig, coeffs: Coefficients, d: int):
     return solve
 
 
+def _floor(cfg: ModelConfig, coeffs: Coefficients, d: int):
+    """Noise draws and attention only, through the same steps and the same key derivation."""
+    dt = cfg.dt
+    m = cfg.width
+
+    def solve(key, x0):
+        path_key = jax.random.split(key)[1]
+
+        def body(x, layer):
+            db = jax.random.normal(jax.random.fold_in(path_key, layer), (m + 1, d), x.dtype)
+            att = attention(x, coeffs.beta, coeffs.attn_scale)
+            return x + dt * att + db[:1], None  # one row of the draw: keeps it live, costs O(d)
+
+        return lax.scan(body, x0, jnp.arange(cfg.num_layers))[0]
+
+    return solve
+
+
+def _energy_text(values):
+    """Mean ± SE of the final energies with enough digits to compare values near zero."""
+    values = np.asarray(values, np.float64)
+    return f"{values.mean():.4e} ± {values.std(ddof=1) / np.sqrt(values.size):.1e}"
+
+
 def bench_sde(args, rows):
     sizes = [(16, 5, 16, 20, 8)] if args.smoke else [
         (8, 5, 16, 1000, 64), (64, 5, 64, 150, 64), (64, 64, 256, 150, 16)]
@@ -103,33 +132,51 @@ def bench_sde(args, rows):
         ours = jax.jit(jax.vmap(lambda k, x, c=cfg: sde_solve(k, x, c, coeffs).x))
         ln = jax.jit(jax.vmap(lambda k, x, c=cfg.replace(scheme="ln"): sde_solve(k, x, c,
                                                                                   coeffs).x))
+        floor = jax.jit(jax.vmap(_floor(cfg, coeffs, d)))
+        rbg_keys = jax.random.split(jax.random.key(0, impl="rbg"), runs)
         t_ours = time_call(ours, keys, x0, repeats=args.repeats)
+        t_floor = time_call(floor, keys, x0, repeats=args.repeats)
+        t_rbg = time_call(ours, rbg_keys, x0, repeats=args.repeats)
+        t_floor_rbg = time_call(floor, rbg_keys, x0, repeats=args.repeats)
         t_ln = None if args.smoke else time_call(ln, keys, x0, repeats=args.repeats)
-        e_ours = np.asarray(jax.vmap(lambda x: energy(layer_norm(x), 1.0))(ours(keys, x0)))
+        final_energy = jax.jit(jax.vmap(lambda x: energy(layer_norm(x), 1.0)))
+        e_ours = np.asarray(final_energy(ours(keys, x0)))
+        e_rbg = np.asarray(final_energy(ours(rbg_keys, x0)))
         row = dict(bench="sde", N=n, d=d, M=m, steps=steps, runs=runs,
-                   ours_em=t_ours.median_s, ours_ln=t_ln and t_ln.median_s,
-                   compile_ours_s=t_ours.compile_s,
-                   energy_T_ours=f"{e_ours.mean():.4f} ± {e_ours.std(ddof=1) / np.sqrt(runs):.4f}")
+                   ours_em=t_ours.median_s, floor=t_floor.median_s, ours_em_rbg=t_rbg.median_s,
+                   floor_rbg=t_floor_rbg.median_s, ours_ln=t_ln and t_ln.median_s,
+                   compile_ours_s=t_ours.compile_s, compile_floor_s=t_floor.compile_s,
+                   energy_T_ours=_energy_text(e_ours), energy_T_ours_rbg=_energy_text(e_rbg))
         if have_diffrax:
             anchor = jax.jit(jax.vmap(_diffrax_solver(cfg, coeffs, d)))
             t_dfx = time_call(anchor, keys, x0, repeats=args.repeats)
-            e_dfx = np.asarray(jax.vmap(lambda x: energy(layer_norm(x), 1.0))(anchor(keys, x0)))
+            e_dfx = np.asarray(final_energy(anchor(keys, x0)))
             row.update(diffrax_euler=t_dfx.median_s, compile_diffrax_s=t_dfx.compile_s,
-                       energy_T_diffrax=f"{e_dfx.mean():.4f} ± "
-                                        f"{e_dfx.std(ddof=1) / np.sqrt(runs):.4f}")
+                       energy_T_diffrax=_energy_text(e_dfx))
         rows.append(row)
         table_rows.append(row)
     print("\n## (a) Itô Euler–Maruyama, fixed-feature common noise: ours vs diffrax Euler\n")
     print(ratio_table(table_rows, ["N", "d", "M", "steps", "runs"], "ours_em",
                       ["diffrax_euler"] if have_diffrax else []))
+    print("\nours against the floor (noise draws + attention alone, same steps; goal: ours <= "
+          "1.2x floor), threefry and rbg keys:\n")
+    print("| N | d | M | floor | ours | ours / floor | floor (rbg) | ours (rbg) | "
+          "ours (rbg) / floor (rbg) | threefry / rbg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in table_rows:
+        print(f"| {r['N']} | {r['d']} | {r['M']} | {r['floor'] * 1e3:.2f} ms | "
+              f"{r['ours_em'] * 1e3:.2f} ms | {r['ours_em'] / r['floor']:.2f}x | "
+              f"{r['floor_rbg'] * 1e3:.2f} ms | {r['ours_em_rbg'] * 1e3:.2f} ms | "
+              f"{r['ours_em_rbg'] / r['floor_rbg']:.2f}x | "
+              f"{r['ours_em'] / r['ours_em_rbg']:.2f}x |")
     print("\nour LN scheme, compile times, and the mean energy (± SE) of the renormalised final "
           "tokens:\n")
     for r in table_rows:
         ln_ms = "–" if r["ours_ln"] is None else f"{r['ours_ln'] * 1e3:.1f} ms"
         print(f"- N={r['N']} d={r['d']}: ours LN {ln_ms}; compile ours "
-              f"{r['compile_ours_s']:.1f} s"
+              f"{r['compile_ours_s']:.1f} s, floor {r['compile_floor_s']:.1f} s"
               + (f", diffrax {r['compile_diffrax_s']:.1f} s" if have_diffrax else "")
-              + f"; E_T ours {r['energy_T_ours']}"
+              + f"; E_T ours {r['energy_T_ours']} (rbg keys {r['energy_T_ours_rbg']})"
               + (f", diffrax {r['energy_T_diffrax']}" if have_diffrax else ""))
 
 

@@ -26,6 +26,11 @@ built so that it is non-decreasing and a zero weight adds an exactly zero step (
 :func:`jaxpapers.smc._scan.prefix_sum`). Outputs are sorted (non-decreasing) ancestor indices;
 apply ``jax.random.permutation`` if exchangeable order matters downstream.
 
+Small problems (``N * M <= 4096``, e.g. the groups of ``K = 8 ... 64`` particles of a diffusion
+sampler, vmapped) skip the histograms: ``k_i = #{m : U_m <= C_i}`` and ``A_m = #{i : k_i <= m}``
+are counted from dense ``[N, M]`` comparisons, which give bitwise the same ancestors with no
+scatter, no loop and a smaller program to compile.
+
 Cost on a CPU is a handful of passes over ``N`` and ``M``: prefix sums are 16-wide triangular
 matmuls (``jnp.cumsum`` is an associative scan there, about ``2 log2 N`` passes), the threefry
 hash behind most random numbers is unrolled so that it fuses into its consumer, and the only
@@ -59,6 +64,7 @@ _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum
                     "a negative entry or all zeros)")
 _CELL_PROBES = 8  # probes per cell in one pass; a cell holds Poisson(1) uniforms (max ~10 at 1e6)
 _SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
+_DENSE_MAX_PAIRS = 4096  # N * M at or below which counts come from dense comparisons
 
 
 def _take(values, indices):
@@ -111,11 +117,23 @@ def _normalized_cdf(weights):
     return jnp.where(last, jnp.ones_like(cdf), cdf)
 
 
+def _is_small(num_particles, num_samples):
+    return num_particles * num_samples <= _DENSE_MAX_PAIRS
+
+
 def _indices_from_cumulative_counts(cumulative_counts, valid, num_samples):
-    """``A_p = #{i : k_i <= p}``: mark where each particle's copies end, then prefix-sum."""
+    """``A_p = #{i : k_i <= p}``: mark where each particle's copies end, then prefix-sum.
+
+    For small problems the count is taken directly over an ``[M, N]`` comparison.
+    """
     num_particles = cumulative_counts.shape[0]
-    ends = jnp.zeros((num_samples,), jnp.int32).at[cumulative_counts].add(1, mode="drop")
-    indices = count_prefix_sum(ends, num_particles)
+    if _is_small(num_particles, num_samples):
+        positions = jnp.arange(num_samples, dtype=jnp.int32)
+        indices = jnp.sum(cumulative_counts[None, :] <= positions[:, None], axis=1,
+                          dtype=jnp.int32)
+    else:
+        ends = jnp.zeros((num_samples,), jnp.int32).at[cumulative_counts].add(1, mode="drop")
+        indices = count_prefix_sum(ends, num_particles)
     indices = jnp.minimum(indices, num_particles - 1)
     fallback = jnp.arange(num_samples, dtype=jnp.int32) % num_particles
     return jnp.where(valid, indices, fallback)
@@ -154,6 +172,8 @@ def _merge_counts(cdf, sorted_uniforms, num_buckets):
     rare fuller cell (usually zero iterations).
     """
     num_slots = sorted_uniforms.shape[0]
+    if _is_small(cdf.shape[0], num_slots):  # the same count over an [N, slots] comparison
+        return jnp.sum(sorted_uniforms[None, :] <= cdf[:, None], axis=1, dtype=jnp.int32)
     bucket_of_u = jnp.where(sorted_uniforms <= 1.0,
                             jnp.minimum(jnp.floor(num_buckets * sorted_uniforms), num_buckets - 1),
                             num_buckets).astype(jnp.int32)

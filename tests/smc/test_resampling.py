@@ -190,3 +190,23 @@ def test_mostly_zero_weights_at_large_n_are_never_selected(scheme, key):
     idx = np.asarray(fn(jax.random.split(key_r, 4)))
     assert not np.any(np.asarray(zero)[idx]), "a zero-weight particle was selected"
     assert np.all(np.diff(idx, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_dense_small_path_equals_histogram_path_bitwise(scheme, monkeypatch):
+    """Small problems count from dense comparisons; the histogram path must give the same."""
+    from jaxpapers.smc import _resampling
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for n, m in [(1, 5), (3, 3), (8, 8), (9, 4), (17, 33), (64, 64), (5, 200)]:
+        for _ in range(4):
+            w = rng.exponential(size=n) * (rng.uniform(size=n) > 0.3)
+            w[rng.integers(n)] += 0.5  # a positive sum
+            cases.append((np.asarray(w, np.float32), m))
+    fn = smc.RESAMPLERS[scheme]
+    keys = jax.random.split(jax.random.key(11), len(cases))
+    dense = [np.asarray(fn(k, w, m)) for k, (w, m) in zip(keys, cases, strict=True)]
+    monkeypatch.setattr(_resampling, "_DENSE_MAX_PAIRS", 0)
+    for k, (w, m), small in zip(keys, cases, dense, strict=True):
+        np.testing.assert_array_equal(np.asarray(fn(k, w, m)), small, err_msg=f"{w}, M={m}")
