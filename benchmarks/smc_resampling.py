@@ -36,7 +36,7 @@ from jaxpapers.smc import RESAMPLERS
 
 SCHEMES = ("multinomial", "stratified", "systematic", "residual")
 SINGLE_SIZES = (10**3, 10**4, 10**5, 10**6)
-GROUPED_SIZES = ((1024, 64), (16384, 16))
+GROUPED_SIZES = ((4096, 8), (1024, 64), (16384, 16))
 SMOKE_SINGLE = (10**3,)
 SMOKE_GROUPED = ((16, 16),)
 INSTALL_PARTICLES = "pip install --no-deps particles numba llvmlite"
@@ -143,9 +143,12 @@ def run(sizes, grouped_sizes, repeats, seed=0):
 def main(argv=None):
     p = bench.parser(__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", choices=["single", "grouped"], help="run one kind of case only")
     args = p.parse_args(argv)
     sizes = SMOKE_SINGLE if args.smoke else SINGLE_SIZES
     grouped_sizes = SMOKE_GROUPED if args.smoke else GROUPED_SIZES
+    sizes = () if args.only == "grouped" else sizes
+    grouped_sizes = () if args.only == "single" else grouped_sizes
     repeats = min(args.repeats, 3) if args.smoke else args.repeats
     _, bj_note = _blackjax()
     _, pt_note = _particles()
