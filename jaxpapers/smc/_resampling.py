@@ -26,7 +26,7 @@ built so that it is non-decreasing and a zero weight adds an exactly zero step (
 :func:`jaxpapers.smc._scan.prefix_sum`). Outputs are sorted (non-decreasing) ancestor indices;
 apply ``jax.random.permutation`` if exchangeable order matters downstream.
 
-Small problems (``N * M <= 4096``, e.g. the groups of ``K = 8 ... 64`` particles of a diffusion
+Small problems (``N * M <= 256``, e.g. the groups of ``K = 8`` or ``16`` particles of a diffusion
 sampler, vmapped) skip the histograms: ``k_i = #{m : U_m <= C_i}`` and ``A_m = #{i : k_i <= m}``
 are counted from dense ``[N, M]`` comparisons, which give bitwise the same ancestors with no
 scatter, no loop and a smaller program to compile.
@@ -64,7 +64,7 @@ _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum
                     "a negative entry or all zeros)")
 _CELL_PROBES = 8  # probes per cell in one pass; a cell holds Poisson(1) uniforms (max ~10 at 1e6)
 _SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
-_DENSE_MAX_PAIRS = 4096  # N * M at or below which counts come from dense comparisons
+_DENSE_MAX_PAIRS = 256  # N * M at or below which counts come from dense comparisons (K <= 16)
 
 
 def _take(values, indices):
