@@ -268,7 +268,7 @@ class TrainState(NamedTuple):
     loss: jax.Array              # current objective value
     iteration: jax.Array         # int32
     evals: jax.Array             # int32 gradient evaluations used
-    free_run_error: jax.Array    # at the last check
+    free_run_error: jax.Array    # at the last check (at init: on the training events)
     success: jax.Array           # bool
     evals_to_success: jax.Array  # int32, -1 until success
     restarts: jax.Array          # int32
@@ -393,7 +393,8 @@ def _new_opt(key, spec: EventSpec, method, activation, weights=None, targets=Non
     n = spec.kind.shape[-1]
     if isinstance(method, RandomSearch):
         W = jnp.zeros((n, n), dtype)
-        return jnp.asarray(jnp.inf, dtype), W, jnp.asarray(jnp.inf, dtype), jnp.int32(0)
+        big = jnp.asarray(jnp.finfo(dtype).max, dtype)    # no candidate yet
+        return big, W, big, jnp.int32(0)
     if isinstance(method, BPTT):
         W = _initial_weights(key, n, method.init_scale, dtype) if weights is None else weights
         opt = minimize_init(_objective(spec, method, activation), W, method.minimizer)
@@ -443,9 +444,9 @@ def init(key, spec: EventSpec, method, *, weights=None, targets=None, evals=0,
     checks.require(spec.kind.ndim == 3, f"spec.kind must be [S, T, N]; got {spec.kind.shape}")
     dtype = spec.value.dtype
     opt, W, loss, used = _new_opt(key, spec, method, activation, weights, targets)
-    return TrainState(opt, W, loss, jnp.int32(0), jnp.int32(evals) + used,
-                      jnp.asarray(jnp.inf, dtype), jnp.asarray(False), jnp.int32(-1),
-                      jnp.int32(0), jnp.asarray(False))
+    err = free_run_error(W, spec, None, activation).astype(dtype)
+    return TrainState(opt, W, loss, jnp.int32(0), jnp.int32(evals) + used, err,
+                      jnp.asarray(False), jnp.int32(-1), jnp.int32(0), jnp.asarray(False))
 
 
 # -- step ------------------------------------------------------------------------------------------
@@ -499,13 +500,17 @@ def step(key, state: TrainState, spec: EventSpec, method, budget: Budget = Budge
     """One iteration of ``method``; a finished state (done, or budget spent) comes back
     unchanged with zero evaluations in its info."""
     _check_method(method)
-    opt, W, loss, used = _advance(key, state, spec, method, budget, activation)
-    new = state._replace(opt=opt, weights=W, loss=loss, iteration=state.iteration + 1,
-                         evals=state.evals + used)
     stalled = getattr(state.opt, "stalled", jnp.asarray(False))
     active = ~state.done & (state.evals < budget.evaluations) & ~stalled
-    new = _select(active, new, state)
-    return new, TrainInfo(new.loss, jnp.where(active, used, 0).astype(jnp.int32))
+
+    def advance(state):
+        opt, W, loss, used = _advance(key, state, spec, method, budget, activation)
+        return state._replace(opt=opt, weights=W, loss=loss, iteration=state.iteration + 1,
+                              evals=state.evals + used), used
+
+    # a real branch for one seed (no wasted evaluations); under vmap it becomes a select
+    new, used = jax.lax.cond(active, advance, lambda st: (st, jnp.int32(0)), state)
+    return new, TrainInfo(new.loss, used.astype(jnp.int32))
 
 
 def evaluate(key, state: TrainState, spec: EventSpec, method, budget: Budget = Budget(), *,
