@@ -23,7 +23,8 @@ Public API::
     MTVarpro, MTJoint, MTAlternating, MTShooting, BPTT, RandomSearch, Hybrid; Minimizer; Budget
     init(key, spec, method) -> TrainState; step(key, state, spec, method, budget)
     evaluate(key, state, spec, method, budget); train(key, spec, method, budget) -> TrainState
-    summarize(state, spec, method) -> TrainSummary; curvature_avoidance() (an optax transform)
+    summarize(state, spec, method) -> TrainSummary; moving_targets_of(state, spec, method)
+    curvature_avoidance() (an optax transform)
     # tasks
     delay_task(D, hidden), limit_cycle_task(), parity_task(), latch_weights()
 
@@ -85,6 +86,7 @@ from jaxpapers.moving_targets._train import (
     TrainSummary,
     evaluate,
     init,
+    moving_targets_of,
     step,
     summarize,
     train,
@@ -119,6 +121,7 @@ __all__ = [
     "latch_weights",
     "limit_cycle_task",
     "make_events",
+    "moving_targets_of",
     "one_step",
     "one_step_error",
     "out_deficit",

@@ -7,6 +7,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxpapers.experiments import RunContext, reproduce
 from jaxpapers.moving_targets._experiments._cells import (
@@ -29,10 +30,11 @@ def test_reproduce_smoke(tmp_path):
         assert os.path.getsize(tmp_path / plot) > 0
 
 
-def test_a_cell_equals_vmapped_train_and_resumes_bitwise(tmp_path):
+@pytest.mark.parametrize("method", ["MT-varpro", pytest.param("hybrid", marks=pytest.mark.slow)])
+def test_a_cell_equals_vmapped_train_and_resumes_bitwise(tmp_path, method):
     with jax.enable_x64(True):
         keys = jax.random.split(jax.random.key(4), 3)
-        key = CellKey("delay", 3, 2, "hybrid")
+        key = CellKey("delay", 3, 2, method)
         settings = CellSettings(budget=50, check_every=5, chunk=4)
         ctx = RunContext(out_dir=str(tmp_path), method="moving_targets", show_progress=False)
         cell = run_cell(ctx, keys, key, settings, jnp.float64)

@@ -21,17 +21,37 @@ def _spec(delay=4, hidden=2):
     return mt.delay_task(delay, hidden, dtype=jnp.float64)
 
 
-def test_contract_of_init_step_and_train():
+@pytest.mark.parametrize("name", [
+    "varpro", pytest.param("bptt-adam", marks=pytest.mark.slow),
+    pytest.param("random", marks=pytest.mark.slow)])
+def test_contract_of_init_and_step(name):
     spec = _spec()
     budget = mt.Budget(evaluations=40, check_every=4)
-    for method in (mt.MTVarpro(), mt.BPTT(minimizer=mt.Minimizer("adam"))):
-        state = check_kernel_contract(lambda k, m=method: mt.init(k, spec, m))
-        check_kernel_contract(lambda k, s, m=method: mt.step(k, s, spec, m, budget), state,
-                              state_arg=0, output_state=lambda out: out[0], deterministic=True)
-    search = mt.RandomSearch(batch=8)
-    state = mt.init(jax.random.key(0), spec, search)
-    check_kernel_contract(lambda k, s: mt.step(k, s, spec, search, budget), state, state_arg=0,
-                          output_state=lambda out: out[0])
+    method = {"varpro": mt.MTVarpro(), "bptt-adam": mt.BPTT(minimizer=mt.Minimizer("adam")),
+              "random": mt.RandomSearch(batch=8)}[name]
+    state = check_kernel_contract(lambda k: mt.init(k, spec, method))
+    check_kernel_contract(lambda k, s: mt.step(k, s, spec, method, budget), state,
+                          state_arg=0, output_state=lambda out: out[0],
+                          deterministic=name != "random")
+
+
+def test_contract_of_the_deterministic_kernels():
+    """The losses, solves and runs (no key of their own: the contract's key is ignored)."""
+    spec = _spec(3, 2)
+    W = 0.5 * jax.random.normal(jax.random.key(1), (5, 5), jnp.float64)
+    Xh = jnp.where(spec.kind == mt.HIDDEN,
+                   jax.random.normal(jax.random.key(2), spec.kind.shape, jnp.float64), 0.0)
+    kernels = {
+        "free_run": lambda k: mt.free_run(W, spec),
+        "one_step": lambda k: mt.one_step(W, spec, Xh),
+        "solve_events": lambda k: mt.solve_events(Xh, spec, 1e-3),
+        "reduced_act": lambda k: jax.value_and_grad(mt.reduced_act)(Xh, spec),
+        "out_deficit": lambda k: mt.out_deficit(W, Xh, spec),
+        "bptt_loss": lambda k: jax.value_and_grad(mt.bptt_loss)(W, spec),
+    }
+    for name, fn in kernels.items():
+        out = check_kernel_contract(fn, deterministic=True)
+        assert all(leaf.dtype == jnp.float64 for leaf in jax.tree.leaves(out)), name
 
 
 @pytest.mark.parametrize("name", ["bptt", "varpro", "alternating"])
