@@ -101,6 +101,7 @@ def test_planted_latch_is_recovered_at_delay_100():
         assert float(e_act) < 1e-9 and float(err) < 1e-4, (sigma, float(e_act), float(err))
 
 
+@pytest.mark.slow
 def test_delay_10_is_solved_by_moving_targets_and_bptt():
     """Oracle 6: D = 10, H = 3, 10 seeds, 2000 evaluations: at least one MT-varpro seed and at
     least five BPTT seeds reach a free-run max error below 0.1."""

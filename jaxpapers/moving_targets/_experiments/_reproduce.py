@@ -106,12 +106,13 @@ SCALES = {
                      methods=("MT-varpro", "BPTT-LBFGS")),
     # minutes on 2 CPU cores: the budget is 3,000 evaluations, not [TT]'s 10,000
     "quick": MTScale(delays=(10, 100), budget=3000, methods=CORE),
-    # about half an hour on 2 CPU cores: quick's cells (same seeds and budget: `--resume` in
-    # quick's folder reuses them), D = 25 and 50, and variants beyond the paper at D = 100
+    # about 20 minutes on 2 CPU cores: quick's cells (same seeds and budget: `--resume` in
+    # quick's folder reuses them), D = 25 and 50, and the variants beyond the paper at D = 100
     "cpu": MTScale(delays=(10, 25, 50, 100), budget=3000, methods=CORE,
                    beyond=("MT-varpro alpha=1", "MT-joint alpha=1", "MT-varpro constant init",
-                           "MT-varpro don't-care"),
-                   beyond_delays=(100,)),
+                           "MT-varpro don't-care", "MT-varpro curvature", "MT-varpro margin",
+                           "MT-varpro restarts", "BPTT-LBFGS restarts", "random [-100, 100]"),
+                   beyond_delays=(100,), beyond_hidden=(8,)),
     # an accelerator: hundreds of seeds, hidden sizes, [TT]'s budget and the segment ablation
     "paper": MTScale(delays=(10, 25, 50, 100, 200), hidden=(3, 8, 16), seeds=256,
                      beyond=BEYOND, beyond_delays=(25, 50, 100, 200), beyond_hidden=(32,),
