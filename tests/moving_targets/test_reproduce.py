@@ -30,7 +30,8 @@ def test_reproduce_smoke(tmp_path):
         assert os.path.getsize(tmp_path / plot) > 0
 
 
-@pytest.mark.parametrize("method", ["MT-varpro", pytest.param("hybrid", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["MT-varpro", "hybrid"])
 def test_a_cell_equals_vmapped_train_and_resumes_bitwise(tmp_path, method):
     with jax.enable_x64(True):
         keys = jax.random.split(jax.random.key(4), 3)
