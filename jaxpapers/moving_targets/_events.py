@@ -1,0 +1,175 @@
+"""Training events of a recurrent network and the node activation functions.
+
+An *event* is a node–time pair ``(i, t)`` of one training sequence. Every event is one of three
+kinds (Rohwer 1990, section 2):
+
+* ``INPUT``  -- the datum overrules the dynamics (inputs, the bias node, fixed initial states);
+* ``TARGET`` -- the datum is the output the node should have;
+* ``HIDDEN`` -- no datum; in moving-targets training the value is a free variable.
+
+:class:`EventSpec` holds ``kind`` (int32 ``[S, T, N]``) and ``value`` (float ``[S, T, N]``, the
+datum as a node *output* ``y = f(x)``; zero where hidden). Storing outputs rather than
+activations lets a bias node output exactly 1 and an input exactly 0 (infinite activations for the
+logistic). Target outputs must lie strictly inside the range of ``f`` (their activations enter the
+moving-targets error); input outputs may also sit on its closure (``[0, 1]`` for the logistic).
+:func:`make_events` builds a spec from masks and refuses an event that is both input and target;
+:func:`validate_events` refuses kinds outside ``{0, 1, 2}`` and values outside the range.
+
+Activation functions are named: ``"logistic"`` (default; the paper leaves ``f`` open, [TT] used the
+logistic in earlier work) and ``"tanh"``. ``f_inv`` clips its argument into the open range, so
+conversions never produce infinities (a NaN trap under ``jnp.where``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpapers._src import checks
+
+__all__ = ["INPUT", "TARGET", "HIDDEN", "ACTIVATIONS", "EventSpec", "make_events",
+           "validate_events", "activation_fns", "check_activation"]
+
+INPUT, TARGET, HIDDEN = 0, 1, 2
+
+#: name -> (lower, upper) limits of the output range
+ACTIVATIONS = {"logistic": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
+class EventSpec(NamedTuple):
+    """The events of ``S`` training sequences of ``T`` steps on ``N`` nodes.
+
+    Attributes:
+      kind: int32 ``[S, T, N]``: ``INPUT`` (0), ``TARGET`` (1) or ``HIDDEN`` (2).
+      value: float ``[S, T, N]``: the datum as a node output (zero where hidden).
+    """
+
+    kind: jax.Array
+    value: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.kind.shape)
+
+
+def check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
+    return activation
+
+
+def activation_fns(activation: str = "logistic"):
+    """``(f, f_inv, f_prime_of_x)`` for a named activation; ``f_inv`` never returns infinities."""
+    check_activation(activation)
+    if activation == "logistic":
+        def f_inv(y):
+            tiny = jnp.finfo(jnp.result_type(y, jnp.float32)).eps
+            y = jnp.clip(y, tiny, 1.0 - tiny)
+            return jnp.log(y) - jnp.log1p(-y)
+
+        def f_prime(x):
+            s = jax.nn.sigmoid(x)
+            return s * (1.0 - s)
+
+        return jax.nn.sigmoid, f_inv, f_prime
+
+    def tanh_inv(y):
+        tiny = jnp.finfo(jnp.result_type(y, jnp.float32)).eps
+        return jnp.arctanh(jnp.clip(y, -1.0 + tiny, 1.0 - tiny))
+
+    return jnp.tanh, tanh_inv, lambda x: 1.0 - jnp.tanh(x) ** 2
+
+
+def _check_shapes(kind, value) -> None:
+    checks.require(jnp.ndim(kind) == 3, f"events: kind must be [S, T, N]; got shape "
+                                        f"{jnp.shape(kind)}")
+    checks.require(jnp.shape(kind) == jnp.shape(value),
+                   f"events: kind {jnp.shape(kind)} and value {jnp.shape(value)} must have the "
+                   "same shape")
+    s, t, n = jnp.shape(kind)
+    checks.require(s >= 1 and n >= 1, f"events: need at least one sequence and one node; got "
+                                      f"[S, T, N] = {jnp.shape(kind)}")
+    checks.require(t >= 2, f"events: sequences need at least 2 time steps; got T = {t}")
+
+
+def validate_events(spec: EventSpec, activation: str = "logistic") -> EventSpec:
+    """Check ``spec``; returns it unchanged.
+
+    Static faults (shapes) raise ``ValueError``. Value faults, when the arrays are concrete, raise
+    :class:`~jaxpapers.InvalidInputError`: a kind outside ``{0, 1, 2}``, a non-finite datum, a
+    target output outside the open range of ``f``, an input output outside its closed range.
+    Under ``jit`` the value checks are skipped (validate once, eagerly, when building data).
+    """
+    check_activation(activation)
+    _check_shapes(spec.kind, spec.value)
+    checks.require(jnp.issubdtype(jnp.result_type(spec.kind), jnp.integer),
+                   f"events: kind must be an integer array; got {jnp.result_type(spec.kind)}")
+    if not checks.is_concrete(spec.kind, spec.value):
+        return spec
+    kind, value = np.asarray(spec.kind), np.asarray(spec.value, np.float64)
+    lo, hi = ACTIVATIONS[activation]
+    bad_kind = ~np.isin(kind, (INPUT, TARGET, HIDDEN))
+    if bad_kind.any():
+        raise checks.InvalidInputError(
+            f"events: kind must be INPUT (0), TARGET (1) or HIDDEN (2); got "
+            f"{sorted(set(kind[bad_kind].tolist()))} at {int(bad_kind.sum())} event(s)")
+    data = kind != HIDDEN
+    if not np.isfinite(value[data]).all():
+        raise checks.InvalidInputError("events: input and target values must be finite")
+    target = value[kind == TARGET]
+    if ((target <= lo) | (target >= hi)).any():
+        raise checks.InvalidInputError(
+            f"events: target outputs must lie strictly inside ({lo}, {hi}) for {activation!r} "
+            f"(their activations enter the error); got values in [{target.min()}, "
+            f"{target.max()}]. Use e.g. 0.1/0.9 instead of 0/1.")
+    inputs = value[kind == INPUT]
+    if ((inputs < lo) | (inputs > hi)).any():
+        raise checks.InvalidInputError(
+            f"events: input outputs must lie in [{lo}, {hi}] for {activation!r}; got values in "
+            f"[{inputs.min()}, {inputs.max()}]")
+    return spec
+
+
+def make_events(input_mask, target_mask, values, *, activation: str = "logistic",
+                space: str = "output", dtype=None) -> EventSpec:
+    """Build an :class:`EventSpec` from boolean masks; every other event is hidden.
+
+    Args:
+      input_mask, target_mask: bool ``[S, T, N]``; they must not overlap.
+      values: float ``[S, T, N]``: data where either mask is set (ignored elsewhere).
+      activation: the activation the data refer to.
+      space: ``"output"`` (values are node outputs ``y``) or ``"activation"`` (values are net
+        inputs ``x``, converted with ``f``; the paper states inputs in activation space).
+      dtype: float dtype of ``value`` (default: that of ``values``, at least float32).
+
+    Raises:
+      ValueError: shapes differ, ``space`` unknown, or (concrete masks) an event is both input
+        and target; :class:`~jaxpapers.InvalidInputError` for values out of range.
+    """
+    check_activation(activation)
+    if space not in ("output", "activation"):
+        raise ValueError(f"space must be 'output' or 'activation'; got {space!r}")
+    input_mask = jnp.asarray(input_mask, bool)
+    target_mask = jnp.asarray(target_mask, bool)
+    values = jnp.asarray(values)
+    dtype = dtype or jnp.result_type(values, jnp.float32)
+    values = values.astype(dtype)
+    for name, array in (("target_mask", target_mask), ("values", values)):
+        checks.require(jnp.shape(array) == jnp.shape(input_mask),
+                       f"make_events: {name} shape {jnp.shape(array)} differs from input_mask "
+                       f"shape {jnp.shape(input_mask)}")
+    if checks.is_concrete(input_mask, target_mask):
+        both = np.asarray(input_mask & target_mask)
+        if both.any():
+            where = tuple(int(i) for i in np.argwhere(both)[0])
+            raise ValueError(f"make_events: {int(both.sum())} event(s) are both input and "
+                             f"target (first at [s, t, n] = {where}); an event has one kind")
+    if space == "activation":
+        f = activation_fns(activation)[0]
+        values = f(values)
+    kind = jnp.where(input_mask, INPUT, jnp.where(target_mask, TARGET, HIDDEN)).astype(jnp.int32)
+    value = jnp.where(input_mask | target_mask, values, 0.0).astype(dtype)
+    return validate_events(EventSpec(kind, value), activation)

@@ -1,0 +1,1 @@
+"""Experiment drivers and the reproduce runner (private)."""

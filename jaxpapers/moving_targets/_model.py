@@ -1,0 +1,113 @@
+"""The fully connected discrete-time network (Rohwer 1990, eq. 1) and how it is evaluated.
+
+``x_{i,t} = sum_j W[i, j] y_{j,t-1}``, ``y = f(x)``: row ``i`` of ``W`` holds node ``i``'s incoming
+weights (self-loops included); a bias node is an input node whose output is held at 1, so its
+column is the threshold. There is no separate input matrix: input events overrule the dynamics.
+
+Shapes: ``S`` sequences, ``T`` steps, ``N`` nodes; ``Xh`` is float ``[S, T, N]`` (the moving
+targets, read only where the event is hidden).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxpapers._src import checks
+from jaxpapers.moving_targets._events import HIDDEN, INPUT, TARGET, EventSpec, activation_fns
+
+__all__ = ["compose", "preacts", "free_run", "one_step", "free_run_error", "one_step_error",
+           "event_masks"]
+
+
+def _check_weights(W, spec: EventSpec) -> None:
+    n = spec.kind.shape[-1]
+    checks.require(jnp.shape(W) == (n, n), f"weights must be [N, N] = [{n}, {n}] for the "
+                                           f"events' N = {n} nodes; got {jnp.shape(W)}")
+
+
+def _check_targets(Xh, spec: EventSpec) -> None:
+    checks.require(jnp.shape(Xh) == spec.kind.shape, f"moving targets Xh must have the events' "
+                                                     f"shape {spec.kind.shape}; got "
+                                                     f"{jnp.shape(Xh)}")
+
+
+def event_masks(spec: EventSpec):
+    """``(input, target, hidden)`` boolean masks ``[S, T, N]``."""
+    return spec.kind == INPUT, spec.kind == TARGET, spec.kind == HIDDEN
+
+
+def compose(spec: EventSpec, Xh=None, activation: str = "logistic"):
+    """``(Yall, Xall)``: every event's output and activation, float ``[S, T, N]``.
+
+    Input and target events take their data (``Xall = f^{-1}(value)``, finite by clipping);
+    hidden events take the moving targets ``Xh`` (``Yall = f(Xh)``). Without ``Xh`` the hidden
+    activations are 0. ``Xall`` on input events is never used by the error (it may be clipped).
+    """
+    f, f_inv, _ = activation_fns(activation)
+    hidden = spec.kind == HIDDEN
+    if Xh is None:
+        Xh = jnp.zeros(spec.value.shape, spec.value.dtype)
+    _check_targets(Xh, spec)
+    # the data's activations, with a finite stand-in where the slot is hidden (no inf, no NaN)
+    data_x = f_inv(jnp.where(hidden, f(jnp.zeros((), spec.value.dtype)), spec.value))
+    Yall = jnp.where(hidden, f(Xh), spec.value)
+    Xall = jnp.where(hidden, Xh, data_x)
+    return Yall, Xall
+
+
+def preacts(W, Yall):
+    """``xhat[s, t-1, i] = sum_j W[i, j] Yall[s, t-1, j]``: what each event receives from the
+    clamped previous step, for ``t = 1 .. T-1`` (``[S, T-1, N]``)."""
+    return jnp.einsum("ij,stj->sti", W, Yall[:, :-1])
+
+
+def free_run(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
+    """Run the network freely: outputs ``y`` ``[S, T, N]``.
+
+    Only input events are clamped; target and hidden nodes follow the dynamics. At ``t = 0``
+    every node takes its composed value (input and target data; hidden: ``f(Xh[:, 0])``, or
+    ``f(0)`` without ``Xh``): learnable initial states are hidden events at ``t = 0``. One
+    ``lax.scan`` over time, all sequences at once.
+    """
+    _check_weights(W, spec)
+    f = activation_fns(activation)[0]
+    Yall, _ = compose(spec, Xh, activation)
+    inputs = spec.kind == INPUT
+
+    def step(y_prev, xs):
+        clamp, value = xs
+        y = jnp.where(clamp, value, f(y_prev @ W.T))
+        return y, y
+
+    xs = (jnp.moveaxis(inputs[:, 1:], 1, 0), jnp.moveaxis(spec.value[:, 1:], 1, 0))
+    _, ys = jax.lax.scan(step, Yall[:, 0], xs)
+    return jnp.concatenate([Yall[:, :1], jnp.moveaxis(ys, 0, 1)], axis=1)
+
+
+def one_step(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
+    """One-step predictions ``f(xhat)`` ``[S, T-1, N]`` for ``t = 1 .. T-1``: each step starts
+    from the composed previous step (data and moving targets)."""
+    _check_weights(W, spec)
+    f = activation_fns(activation)[0]
+    Yall, _ = compose(spec, Xh, activation)
+    return f(preacts(W, Yall))
+
+
+def _max_target_error(y, spec: EventSpec):
+    target = (spec.kind == TARGET)[:, 1:]
+    error = jnp.where(target, jnp.abs(y - spec.value[:, 1:]), 0.0)
+    return jnp.max(error)
+
+
+def free_run_error(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
+    """Max ``|y - Y|`` over target events at ``t >= 1`` of the freely running network (the
+    measure of success, [TT]: below 0.1 on the 100-step problem)."""
+    y = free_run(W, spec, Xh, activation)
+    return _max_target_error(y[:, 1:], spec)
+
+
+def one_step_error(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
+    """Max one-step ``|f(xhat) - Y|`` over target events at ``t >= 1``, each step started from the
+    data and moving targets of the previous step ([TT]'s second quality measure)."""
+    return _max_target_error(one_step(W, spec, Xh, activation), spec)
