@@ -112,6 +112,7 @@ def _buffer_state():
     return add_positions(state, positions, jnp.float32(10.0))
 
 
+@pytest.mark.slow
 def test_exit_update_learns():
     """Repeated Adam steps on a fixed buffer lower the imitation loss."""
     state = _buffer_state()
@@ -128,14 +129,13 @@ def test_exit_update_learns():
 RF_CONFIG = ReinforceConfig(board_size=3, network=NET, games=4, pool_size=2, snapshot_every=1)
 
 
+@pytest.mark.slow
 def test_reinforce_update_and_pool(params):
     state = reinforce_init(params, RF_CONFIG)
     new, metrics = jax.jit(lambda k, s: reinforce_update(k, s, jnp.int32(0), RF_CONFIG))(
         jax.random.key(0), state)
     assert int(new.pool_count) == 2   # snapshot after the first update
     assert 5 <= float(new.evaluations) / 4 <= 9 and float(metrics["mean_length"]) >= 5
-    with pytest.raises(ValueError, match="even"):
-        ReinforceConfig(games=3)
 
 
 @pytest.mark.slow
@@ -156,6 +156,7 @@ def test_training_kernel_contracts(kernel, params):
                               output_state=lambda out: out[0])
 
 
+@pytest.mark.slow
 def test_balanced_match_consistency(params):
     """An agent against itself plays the same game in both rows (greedy, deterministic), so it
     wins exactly one of each pair; pure MCTS beats the random player."""
@@ -213,3 +214,5 @@ def test_bad_configs_raise():
         ExItConfig(games=64, positions_per_game=6, capacity=100)
     with pytest.raises(ValueError, match="channels"):
         ApprenticeConfig(channels=0)
+    with pytest.raises(ValueError, match="even"):
+        ReinforceConfig(games=3)
