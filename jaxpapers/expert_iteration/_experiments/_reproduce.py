@@ -1,7 +1,8 @@
 """Runner: ``jaxpapers reproduce expert_iteration [--scale smoke|quick|board7|paper]``.
 
 quick: 5x5 Hex, spec Sec. 7.2 (its ExIt phase measured 1,175 CPU-seconds for 3 seeds on a
-shared 2-core machine; the whole scale needs roughly 1,700+, above the 12-minute target).
+shared 2-core machine and REINFORCE about 150-190 per stage: roughly 3,000 in all, far above
+the 12-minute target).
 For each of ``runs`` seeds: online ExIt (N-MCTS expert with the apprentice's prior, TPT
 targets, aggregated dataset); REINFORCE from
 the same initial network, stopped at ExIt's network-evaluation count after every iteration;
