@@ -1,0 +1,274 @@
+"""Online Expert Iteration (Anthony et al. 2017, Algorithm 1): one run's kernels.
+
+One ExIt iteration is: apprentice self-play -> a few sampled states per game -> the expert
+(N-MCTS guided by the apprentice) labels them -> the labels join an aggregated dataset -> the
+apprentice is trained on it (warm-started) -> the new apprentice defines the next expert.
+
+Everything here is a pure function of one run (one seed); the reproduction maps them over runs
+and drives the iterations (checkpoints, progress). Shapes are fixed: each *chunk* is ``games``
+self-play games and ``games * positions_per_game`` labelled states, and the dataset is a ring
+buffer of fixed ``capacity``, so nothing recompiles as the data grows.
+
+Dataset aggregation (spec Sec. 4, the paper's Sec. 6.1 variants):
+
+* ``"buffer"``: one chunk per iteration; train on the latest ``capacity`` states;
+* ``"exponential"``: keep all the data (``capacity`` bounds it) and let the dataset grow by the
+  fraction ``growth`` per iteration: each iteration adds ``max(1, ceil(growth * size / chunk))``
+  chunks. The paper's variant grows by 10% from a large imitation dataset; started from nothing,
+  ours adds one chunk per iteration until ``growth * size`` exceeds a chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxpapers.expert_iteration import hex
+from jaxpapers.expert_iteration._network import (
+    ApprenticeConfig,
+    imitation_loss,
+    make_apprentice,
+    network_evaluator,
+)
+from jaxpapers.expert_iteration._search import (
+    SearchConfig,
+    chosen_action_target,
+    tree_policy_target,
+)
+from jaxpapers.expert_iteration._selfplay import (
+    Positions,
+    label_positions,
+    sample_positions,
+    self_play,
+)
+
+__all__ = ["ExItConfig", "ExItState", "exit_init", "generate_positions", "add_positions",
+           "apprentice_update", "chunks_for_iteration", "train_steps_for_iteration"]
+
+DATASETS = ("buffer", "exponential")
+TARGETS = ("tpt", "cat")
+
+
+def _positive_int(obj, name):
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{type(obj).__name__}.{name} must be a positive int; got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExItConfig:
+    """Settings of online ExIt.
+
+    Attributes:
+      board_size: ``n``.
+      network: :class:`ApprenticeConfig`.
+      search: the expert's :class:`SearchConfig` (``w_a = S / n^2``: the paper's rule of about
+        the number of simulations per root action).
+      games: self-play games per chunk.
+      positions_per_game: states sampled per game (the paper: 1 at scale; a few on small boards).
+      dataset: ``"buffer"`` or ``"exponential"`` (see the module docstring).
+      capacity: ring-buffer size (positions).
+      growth: dataset growth per iteration of the exponential variant (the paper's 10%).
+      target: ``"tpt"`` (tree-policy target, the visit distribution) or ``"cat"`` (chosen-action
+        target, one-hot of the most visited move).
+      target_temperature: TPT sharpening ``n^(1/T)`` (1: the paper's target).
+      value_loss_weight: weight of the value head's loss (0: policy only, as in the paper's
+        ExIt-vs-REINFORCE comparison).
+      batch_size: minibatch size.
+      epochs: passes over the current dataset per iteration; the steps are rounded up to a
+        multiple of ``step_chunk`` and capped at ``max_train_steps``.
+      step_chunk: optimiser steps per compiled scan.
+      max_train_steps: cap on the steps of one iteration.
+      learning_rate: Adam's step size (the paper: Adam, settings not recovered).
+      l2: L2 penalty on the weights (spec: 1e-4, inferred).
+      selfplay_temperature: temperature of the apprentice's sampled self-play moves.
+      augment: random 180-degree rotations of training states.
+    """
+
+    board_size: int = 5
+    network: ApprenticeConfig = ApprenticeConfig()
+    search: SearchConfig = SearchConfig(num_simulations=64, prior_weight=64 / 25)
+    games: int = 64
+    positions_per_game: int = 6
+    dataset: str = "exponential"
+    capacity: int = 4096
+    growth: float = 0.1
+    target: str = "tpt"
+    target_temperature: float = 1.0
+    value_loss_weight: float = 0.0
+    batch_size: int = 128
+    epochs: float = 20.0
+    step_chunk: int = 50
+    max_train_steps: int = 600
+    learning_rate: float = 1e-3
+    l2: float = 1e-4
+    selfplay_temperature: float = 1.0
+    augment: bool = True
+
+    def __post_init__(self):
+        for name in ("board_size", "games", "positions_per_game", "capacity", "batch_size",
+                     "step_chunk", "max_train_steps"):
+            _positive_int(self, name)
+        if self.positions_per_game > 2 * self.board_size - 1:
+            raise ValueError(f"ExItConfig.positions_per_game must be <= 2 * board_size - 1 = "
+                             f"{2 * self.board_size - 1}; got {self.positions_per_game}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"ExItConfig.dataset must be one of {DATASETS}; got "
+                             f"{self.dataset!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"ExItConfig.target must be one of {TARGETS}; got {self.target!r}")
+        if self.chunk_size > self.capacity:
+            raise ValueError(f"ExItConfig.capacity ({self.capacity}) must hold one chunk of "
+                             f"games * positions_per_game = {self.chunk_size} positions")
+        for name in ("growth", "value_loss_weight", "l2"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"ExItConfig.{name} must be >= 0; got {getattr(self, name)}")
+        for name in ("epochs", "learning_rate", "target_temperature", "selfplay_temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ExItConfig.{name} must be > 0; got {getattr(self, name)}")
+
+    @property
+    def chunk_size(self) -> int:
+        """Positions labelled per chunk."""
+        return self.games * self.positions_per_game
+
+
+class ExItState(NamedTuple):
+    """One run's ExIt state (what a checkpoint holds, with the iteration counter).
+
+    Attributes:
+      params: apprentice parameters.
+      opt_state: Adam's state.
+      buffer: :class:`Positions` ``[capacity]`` (the ring buffer).
+      count: ``int32[]`` positions written so far (``min(count, capacity)`` are valid).
+      evaluations: ``float32[]`` network evaluations spent so far (self-play + expert).
+    """
+
+    params: Any
+    opt_state: Any
+    buffer: Positions
+    count: jax.Array
+    evaluations: jax.Array
+
+
+@functools.lru_cache(maxsize=16)
+def _optimizer(learning_rate: float):
+    return optax.adam(learning_rate)
+
+
+def exit_init(key, config: ExItConfig) -> ExItState:
+    """A fresh apprentice (random weights), Adam's state and an empty buffer."""
+    n = config.board_size
+    module = make_apprentice(config.network)
+    params = module.init(key, jnp.zeros((1, n, n, hex.NUM_FEATURES), jnp.float32))
+    empty = jax.tree_util.tree_map(lambda x: jnp.zeros((config.capacity,) + x.shape, x.dtype),
+                                   hex.init(n))
+    buffer = Positions(empty, jnp.zeros((config.capacity, n * n), jnp.int32),
+                       jnp.zeros(config.capacity, jnp.float32))
+    return ExItState(params, _optimizer(config.learning_rate).init(params), buffer,
+                     jnp.int32(0), jnp.float32(0.0))
+
+
+def generate_positions(key, params: Any, config: ExItConfig) -> tuple[Positions, jax.Array]:
+    """One chunk: self-play of the apprentice, sampled states, expert labels.
+
+    Returns:
+      ``(positions [chunk_size], evaluations)``: the labelled positions and the network
+      evaluations spent (self-play moves + the expert's evaluator calls).
+    """
+    module = make_apprentice(config.network)
+    key_play, key_pick, key_label = jax.random.split(key, 3)
+    games = self_play(key_play, params, module.apply, config.board_size, config.games,
+                      config.selfplay_temperature)
+    positions = sample_positions(key_pick, games, config.positions_per_game)
+    positions, expert_evals = label_positions(key_label, positions, params,
+                                              network_evaluator(module), config.search)
+    evaluations = jnp.sum(games.alive).astype(jnp.float32) + expert_evals.astype(jnp.float32)
+    return positions, evaluations
+
+
+def add_positions(state: ExItState, positions: Positions, evaluations) -> ExItState:
+    """Write a chunk into the ring buffer (overwriting the oldest entries when full)."""
+    capacity = state.buffer.value_target.shape[0]
+    size = positions.value_target.shape[0]
+    slots = (state.count + jnp.arange(size)) % capacity
+    buffer = jax.tree_util.tree_map(lambda b, x: b.at[slots].set(x), state.buffer, positions)
+    return state._replace(buffer=buffer, count=state.count + size,
+                          evaluations=state.evaluations + evaluations)
+
+
+def _targets(visit_counts, config: ExItConfig):
+    if config.target == "cat":
+        return chosen_action_target(visit_counts)
+    return tree_policy_target(visit_counts, config.target_temperature)
+
+
+def _l2(params):
+    return sum(jnp.sum(w ** 2) for w in jax.tree_util.tree_leaves(params) if w.ndim > 1)
+
+
+def apprentice_update(key, params, opt_state, buffer: Positions, count, config: ExItConfig):
+    """One Adam step on a minibatch drawn uniformly from the valid part of the buffer.
+
+    Args:
+      key: PRNG key (the minibatch and the rotations).
+      params, opt_state: the apprentice and Adam's state.
+      buffer: :class:`Positions` ``[capacity]``.
+      count: ``int32[]`` positions written so far.
+      config: :class:`ExItConfig`.
+
+    Returns:
+      ``(params, opt_state, metrics)`` with metrics ``{"loss", "policy_loss", "value_loss"}``.
+    """
+    module = make_apprentice(config.network)
+    capacity = buffer.value_target.shape[0]
+    key_pick, key_rot = jax.random.split(key)
+    valid = jnp.maximum(jnp.minimum(count, capacity), 1)
+    index = jax.random.randint(key_pick, (config.batch_size,), 0, valid)
+    batch = jax.tree_util.tree_map(lambda x: x[index], buffer)
+    states, counts = batch.states, batch.visit_counts
+    if config.augment:
+        turn = jax.random.bernoulli(key_rot, 0.5, (config.batch_size,))
+        rotate = lambda x: jnp.where(turn[:, None, None], x[:, ::-1, ::-1], x)
+        states = states._replace(board=rotate(states.board), labels=rotate(states.labels))
+        counts = jnp.where(turn[:, None], counts[:, ::-1], counts)
+    features = jax.vmap(hex.features)(states)
+    legal = jax.vmap(hex.legal_mask)(states)
+    targets = _targets(counts, config)
+    weight = (jnp.sum(counts, axis=-1) > 0).astype(jnp.float32)
+
+    def loss_fn(p):
+        logits, value_logit = module.apply(p, features)
+        loss, parts = imitation_loss(logits, value_logit, legal, targets, batch.value_target,
+                                     weight, config.value_loss_weight)
+        return loss + config.l2 * _l2(p), parts
+
+    (loss, (policy_loss, value_loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = _optimizer(config.learning_rate).update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return params, opt_state, {"loss": loss, "policy_loss": policy_loss,
+                               "value_loss": value_loss}
+
+
+def chunks_for_iteration(config: ExItConfig, count: int) -> int:
+    """Chunks to generate in an iteration that starts with ``count`` positions written."""
+    if config.dataset == "buffer":
+        return 1
+    size = min(count, config.capacity)
+    return max(1, math.ceil(config.growth * size / config.chunk_size))
+
+
+def train_steps_for_iteration(config: ExItConfig, count: int) -> int:
+    """Optimiser steps of an iteration whose dataset holds ``count`` written positions:
+    ``epochs`` passes, rounded up to a multiple of ``step_chunk``, capped."""
+    size = min(count, config.capacity)
+    steps = math.ceil(config.epochs * size / config.batch_size)
+    steps = config.step_chunk * max(1, math.ceil(steps / config.step_chunk))
+    return min(steps, max(config.step_chunk,
+                          config.step_chunk * (config.max_train_steps // config.step_chunk)))

@@ -1,0 +1,1 @@
+"""Drivers and the runner of ``jaxpapers reproduce expert_iteration`` (private)."""

@@ -1,0 +1,394 @@
+"""Runner: ``jaxpapers reproduce expert_iteration [--scale smoke|quick|board7|paper]``.
+
+quick: 5x5 Hex, spec Sec. 7.2 (its ExIt phase measured 1,175 CPU-seconds for 3 seeds on a
+shared 2-core machine and REINFORCE about 150-190 per stage: roughly 3,000 in all, far above
+the 12-minute target).
+For each of ``runs`` seeds: online ExIt (N-MCTS expert with the apprentice's prior, TPT
+targets, aggregated dataset); REINFORCE from
+the same initial network, stopped at ExIt's network-evaluation count after every iteration;
+two fresh apprentices trained on ExIt's final dataset with TPT and with CAT targets (the
+paper's imitation comparison). Then a league: every snapshot (greedy), the imitation networks
+and N-MCTS with the final apprentice play the random player and pure MCTS at fixed budgets over
+every opening with both colours; the anchors play each other; ExIt meets REINFORCE and TPT
+meets CAT head to head; one Bradley-Terry fit gives Elo (random = 0).
+
+board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; about an hour on 2 cores).
+paper: 9x9 with thousands of parallel games and a residual network (spec Sec. 7.3), sized
+for one accelerator; it has not been run at size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from jaxpapers.experiments import (
+    Estimate,
+    Row,
+    RunContext,
+    RunResult,
+    compare,
+    estimate,
+    paired,
+    pyplot,
+    save_figure,
+)
+from jaxpapers.expert_iteration._evaluate import make_agent
+from jaxpapers.expert_iteration._exit import ExItConfig, exit_init
+from jaxpapers.expert_iteration._experiments._league import (
+    LeagueConfig,
+    Player,
+    lookup,
+    pair_rate,
+    run_league,
+)
+from jaxpapers.expert_iteration._experiments._training import (
+    run_exit,
+    run_reinforce,
+    train_imitation,
+)
+from jaxpapers.expert_iteration._network import ApprenticeConfig, make_apprentice
+from jaxpapers.expert_iteration._reinforce import ReinforceConfig
+from jaxpapers.expert_iteration._search import SearchConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ExItScale:
+    """One scale of the reproduction.
+
+    Attributes:
+      exit: :class:`ExItConfig` (board, network, expert, data, training).
+      iterations: ExIt iterations.
+      runs: independent seeds (the run axis).
+      reinforce: :class:`ReinforceConfig` (same board and network).
+      imitation_steps: Adam steps of the TPT and CAT imitation networks.
+      league: :class:`LeagueConfig`.
+      reinforce_chunk: REINFORCE updates between checks of the evaluation count.
+    """
+
+    exit: ExItConfig
+    iterations: int
+    runs: int
+    reinforce: ReinforceConfig
+    imitation_steps: int
+    league: LeagueConfig
+    reinforce_chunk: int = 4
+
+    def __post_init__(self):
+        for name in ("iterations", "runs", "imitation_steps", "reinforce_chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ExItScale.{name} must be a positive int; got {value!r}")
+        if (self.reinforce.board_size, self.reinforce.network) != (self.exit.board_size,
+                                                                   self.exit.network):
+            raise ValueError("ExItScale.reinforce must use ExIt's board size and network")
+
+
+def _scale(n, sims, network, *, games, per_game, iterations, runs, capacity, epochs, max_steps,
+           imitation_steps, anchors, extra, rf_games, step_chunk=50, repeats=1, snapshot=8,
+           pool=10, batch=128, value_weight=0.0):
+    search = SearchConfig(num_simulations=sims, uct_c=1.0, prior_weight=sims / n**2,
+                          value_weight=value_weight)
+    exit_cfg = ExItConfig(board_size=n, network=network, search=search, games=games,
+                          positions_per_game=per_game, dataset="exponential", capacity=capacity,
+                          epochs=epochs, step_chunk=step_chunk, max_train_steps=max_steps,
+                          batch_size=batch, value_loss_weight=1.0 if value_weight else 0.0)
+    return ExItScale(
+        exit=exit_cfg, iterations=iterations, runs=runs,
+        reinforce=ReinforceConfig(board_size=n, network=network, games=rf_games,
+                                  pool_size=pool, snapshot_every=snapshot),
+        imitation_steps=imitation_steps,
+        league=LeagueConfig(anchors=anchors, extra_anchors=extra, repeats=repeats))
+
+
+SCALES = {
+    "smoke": _scale(3, 8, ApprenticeConfig(channels=8, depth=1, value_hidden=8), games=8,
+                    per_game=2, iterations=2, runs=2, capacity=64, epochs=2.0, max_steps=10,
+                    step_chunk=10, imitation_steps=10, anchors=(8,), extra=(16,), rf_games=8,
+                    batch=16, snapshot=2, pool=4),
+    "quick": _scale(5, 64, ApprenticeConfig(channels=32, depth=3), games=64, per_game=6,
+                    iterations=8, runs=3, capacity=4096, epochs=20.0, max_steps=600,
+                    imitation_steps=600, anchors=(16, 64), extra=(128,), rf_games=64),
+    "board7": _scale(7, 128, ApprenticeConfig(channels=32, depth=4), games=64, per_game=6,
+                     iterations=10, runs=3, capacity=8192, epochs=20.0, max_steps=800,
+                     imitation_steps=800, anchors=(32, 128), extra=(256,), rf_games=64),
+    "paper": _scale(9, 400, ApprenticeConfig(channels=64, depth=8, residual=True), games=1024,
+                    per_game=1, iterations=100, runs=2, capacity=1_000_000, epochs=2.0,
+                    max_steps=4000, imitation_steps=20000, anchors=(256, 1024), extra=(2048,),
+                    rf_games=1024, batch=1024, step_chunk=200, snapshot=20, pool=20),
+}
+
+PAPER = {
+    "source": "Anthony, Tian & Barber, NeurIPS 2017 (arXiv 1705.08439 v4), 9x9 Hex; numbers "
+              "marked [2nd] come from secondary notes on the paper (spec Sec. 5); Figs. 2-3 were "
+              "not digitised.",
+    "nmcts_vs_mcts_10k": {"value": 0.97, "status": "[2nd, 2 sources agree]"},
+    "mcts_2x_vs_mcts": {"value": 0.56, "status": "[2nd, 2 sources agree]"},
+    "tpt_minus_cat_elo": {"value": 50, "pm": 13, "status": "[paper]"},
+    "exit_vs_reinforce": "online ExIt above REINFORCE at equal network evaluations (Fig. 2, 5 "
+                         "runs, 90% CI) [paper/2nd]",
+    "apprentice_improves": "ExIt improves every iteration, little run-to-run variance [2nd]",
+    "exit_vs_mohex_10k": {"value": 0.753, "status": "[2nd, 1 source]"},
+}
+
+
+def _stack_runs(tree, index):
+    return jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+def _panel(scale: ExItScale, exit_run, rf_run, tpt_params, cat_params):
+    """The per-run players: ExIt snapshots and REINFORCE snapshots (greedy), the imitation
+    networks (greedy) and N-MCTS with the final apprentice (the expert's budget and w_a)."""
+    search = scale.exit.search
+    players = []
+    for r in range(scale.runs):
+        for i in range(scale.iterations + 1):
+            params = _stack_runs(_stack_runs(exit_run.snapshots, i), r)
+            players.append(Player(f"exit-{i}", r, make_agent(params)))
+        for i in range(1, scale.iterations + 1):
+            params = _stack_runs(_stack_runs(rf_run.snapshots, i), r)
+            players.append(Player(f"reinforce-{i}", r, make_agent(params)))
+        players.append(Player("imitation-tpt", r, make_agent(_stack_runs(tpt_params, r))))
+        players.append(Player("imitation-cat", r, make_agent(_stack_runs(cat_params, r))))
+        final = _stack_runs(_stack_runs(exit_run.snapshots, scale.iterations), r)
+        players.append(Player("nmcts-exit", r, make_agent(
+            final, simulations=search.num_simulations, prior_weight=search.prior_weight,
+            value_weight=search.value_weight)))
+    return players
+
+
+def _by_name(players, name):
+    return [p for p in players if p.name == name]
+
+
+def _rate_estimate(values) -> Estimate:
+    values = np.asarray(values, np.float64)
+    return estimate(values[np.isfinite(values)])
+
+
+def _pooled_rate(wins: float, games: float) -> Estimate:
+    p = wins / games
+    return Estimate(float(p), float(np.sqrt(max(p * (1 - p), 0.25 / games) / games)), int(games))
+
+
+def _curves(league, scale: ExItScale, exit_run, rf_run):
+    runs, iters = scale.runs, scale.iterations
+    elo = {"exit": np.stack([lookup(league, f"exit-{i}", runs) for i in range(iters + 1)]),
+           "reinforce": np.stack([lookup(league, "exit-0", runs)] + [
+               lookup(league, f"reinforce-{i}", runs) for i in range(1, iters + 1)])}
+    rates = {}
+    for anchor, table in league.win_rate.items():
+        rates[anchor] = {
+            "exit": np.stack([lookup(league, f"exit-{i}", runs, table)
+                              for i in range(iters + 1)]),
+            "reinforce": np.stack([lookup(league, "exit-0", runs, table)] + [
+                lookup(league, f"reinforce-{i}", runs, table) for i in range(1, iters + 1)])}
+    evals = {"exit": exit_run.evaluations, "reinforce": rf_run.evaluations}
+    return elo, rates, evals
+
+
+def _mean_se(values):
+    values = np.asarray(values, np.float64)
+    mean = values.mean(-1)
+    se = values.std(-1, ddof=1) / np.sqrt(values.shape[-1]) if values.shape[-1] > 1 else \
+        np.zeros_like(mean)
+    return mean, se
+
+
+def _plots(ctx, elo, rates, evals, league, scale: ExItScale):
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for method, colour in (("exit", "C0"), ("reinforce", "C3")):
+        mean, se = _mean_se(elo[method])
+        x = evals[method].mean(-1)
+        label = "ExIt apprentice (greedy)" if method == "exit" else "REINFORCE (greedy)"
+        for ax, xs in zip(axes, (x, np.arange(len(mean))), strict=True):
+            ax.errorbar(xs, mean, yerr=se, marker="o", capsize=3, color=colour, label=label)
+    for i, name in enumerate(league.names):
+        if name.startswith("mcts-") and league.runs[i] == -1:
+            for ax in axes:
+                ax.axhline(league.elo[i], ls="--", lw=0.8, color=f"C{2 + i % 6}",
+                           label=f"pure {name.upper()}")
+    axes[0].set_xscale("symlog", linthresh=1e4)
+    axes[0].set_xlabel("network evaluations (self-play + expert, per run)")
+    axes[1].set_xlabel("iteration (REINFORCE: at ExIt's evaluation count)")
+    for ax in axes:
+        ax.set_ylabel("Elo (random = 0), mean ± s.e. over runs")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{scale.exit.board_size}x{scale.exit.board_size} Hex: strength against "
+                 f"network evaluations ({scale.runs} runs)")
+    paths = [save_figure(ctx, fig, "elo_curves.png", dpi=110)]
+
+    fig, axes = plt.subplots(1, len(rates), figsize=(4.2 * len(rates), 3.6), squeeze=False)
+    for ax, (anchor, by_method) in zip(axes[0], rates.items(), strict=True):
+        for method, colour in (("exit", "C0"), ("reinforce", "C3")):
+            mean, se = _mean_se(by_method[method])
+            ax.errorbar(np.arange(len(mean)), mean, yerr=se, marker="o", capsize=3,
+                        color=colour, label=method)
+        ax.axhline(0.5, color="gray", lw=0.8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"win rate vs {anchor}", fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=8)
+    paths.append(save_figure(ctx, fig, "win_rates.png", dpi=110))
+    return paths
+
+
+def run(ctx: RunContext, scale: ExItScale) -> RunResult:
+    key = jax.random.key(ctx.seed)
+    k_exit, k_rf, k_init, k_tpt, k_league = jax.random.split(key, 5)
+    exit_cfg = scale.exit
+    runs, iters = scale.runs, scale.iterations
+
+    exit_run = run_exit(ctx, exit_cfg, iters, k_exit, runs, "tpt")
+    targets = exit_run.evaluations[1:].mean(-1)
+    initial = _stack_runs(exit_run.snapshots, 0)
+    rf_run = run_reinforce(ctx, scale.reinforce, initial, targets, k_rf, "baseline",
+                           chunk=scale.reinforce_chunk)
+
+    fresh = jax.jit(jax.vmap(lambda k: exit_init(k, exit_cfg).params))(
+        jax.random.split(k_init, runs))
+    buffer, count = exit_run.state.buffer, exit_run.state.count
+    tpt_params, tpt_loss = train_imitation(ctx, exit_cfg, buffer, count, fresh,
+                                           scale.imitation_steps, k_tpt, "tpt")
+    cat_cfg = dataclasses.replace(exit_cfg, target="cat")
+    cat_params, cat_loss = train_imitation(ctx, cat_cfg, buffer, count, fresh,
+                                           scale.imitation_steps, k_tpt, "cat")
+
+    panel = _panel(scale, exit_run, rf_run, tpt_params, cat_params)
+    h2h = list(zip(_by_name(panel, f"exit-{iters}"), _by_name(panel, f"reinforce-{iters}"),
+                   strict=True))
+    h2h += list(zip(_by_name(panel, "imitation-tpt"), _by_name(panel, "imitation-cat"),
+                    strict=True))
+    module = make_apprentice(exit_cfg.network)
+    league = run_league(ctx, scale.league, module, exit_cfg.board_size, panel, h2h,
+                        _stack_runs(initial, 0), k_league)
+    return _result(ctx, scale, exit_run, rf_run, league, tpt_loss, cat_loss)
+
+
+def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss) -> RunResult:
+    runs, iters = scale.runs, scale.iterations
+    sims = scale.exit.search.num_simulations
+    top = max(scale.league.anchors)
+    n = scale.exit.board_size
+    elo, rates, evals = _curves(league, scale, exit_run, rf_run)
+    anchor_elo = {name: (float(league.elo[i]), float(league.elo_se[i]))
+                  for i, name in enumerate(league.names) if league.runs[i] == -1}
+    rows = []
+
+    section = f"Elo at the end (random = 0; per-run agents: mean ± s.e. over {runs} runs)"
+    final = {
+        f"ExIt apprentice, greedy (iteration {iters})": lookup(league, f"exit-{iters}", runs),
+        "REINFORCE, greedy, equal evaluations": lookup(league, f"reinforce-{iters}", runs),
+        f"N-MCTS-{sims} with the final apprentice": lookup(league, "nmcts-exit", runs),
+        "imitation network, TPT": lookup(league, "imitation-tpt", runs),
+        "imitation network, CAT": lookup(league, "imitation-cat", runs),
+    }
+    for label, values in final.items():
+        rows.append(Row(label, estimate(values), unit="Elo", section=section))
+    for name, (value, se) in anchor_elo.items():
+        if name != "random":
+            rows.append(Row(f"pure {name.upper()} (anchor)", Estimate(value, se, 0), unit="Elo",
+                            section=section, note="s.e. from the Bradley-Terry fit"))
+
+    section = "The paper's claims at this scale"
+    found = {}
+    nm = pair_rate(league, "nmcts-exit", f"mcts-{sims}", runs)
+    comparison = compare(_rate_estimate(nm), 0.5, better="higher",
+                         claim=f"N-MCTS-{sims} beats MCTS-{sims}")
+    found["nmcts"] = comparison.verdict
+    rows.append(Row(f"N-MCTS-{sims} (final apprentice) vs pure MCTS-{sims}, win rate",
+                    _rate_estimate(nm), PAPER["nmcts_vs_mcts_10k"]["value"], section=section,
+                    comparison=comparison,
+                    note="paper: 9x9, 10,000 simulations each [2nd]; ours: mean over runs of "
+                         f"{2 * n * n * scale.league.repeats} balanced games"))
+    i1 = league.names.index(f"mcts-{top}")
+    if f"mcts-{2 * top}" in league.names:
+        i2 = league.names.index(f"mcts-{2 * top}")
+        doubled = _pooled_rate(league.wins[i2, i1], league.games[i2, i1])
+        rows.append(Row(f"pure MCTS-{2 * top} vs MCTS-{top}, win rate", doubled,
+                        PAPER["mcts_2x_vs_mcts"]["value"], section=section,
+                        comparison=compare(doubled, 0.5, better="higher",
+                                           claim="twice the simulations wins"),
+                        note="paper: 20,000 vs 10,000 iterations [2nd]; binomial s.e."))
+    e_final, r_final = final[f"ExIt apprentice, greedy (iteration {iters})"], \
+        final["REINFORCE, greedy, equal evaluations"]
+    comparison = paired(e_final, r_final, better="higher",
+                        claim="ExIt above REINFORCE at equal evaluations (Elo)")
+    found["exit_reinforce_elo"] = comparison.verdict
+    rows.append(Row("ExIt − REINFORCE, Elo at equal network evaluations",
+                    estimate(e_final - r_final), PAPER["exit_vs_reinforce"], unit="Elo",
+                    section=section, comparison=comparison, note="paired by run"))
+    h2h = pair_rate(league, f"exit-{iters}", f"reinforce-{iters}", runs)
+    comparison = compare(_rate_estimate(h2h), 0.5, better="higher",
+                         claim="ExIt beats REINFORCE head to head")
+    found["exit_reinforce_h2h"] = comparison.verdict
+    rows.append(Row("ExIt vs REINFORCE head to head (greedy, all openings, both colours)",
+                    _rate_estimate(h2h), "ExIt ahead", section=section, comparison=comparison,
+                    note="deterministic players: one balanced match per run"))
+    tpt, cat = final["imitation network, TPT"], final["imitation network, CAT"]
+    comparison = paired(tpt, cat, better="higher", claim="TPT above CAT (Elo)")
+    found["tpt_cat"] = comparison.verdict
+    rows.append(Row("TPT − CAT imitation networks, Elo", estimate(tpt - cat),
+                    Estimate(50.0, 13.0, 0), unit="Elo", section=section, comparison=comparison,
+                    note="same dataset (ExIt's final buffer), same steps and initial weights; "
+                         "paper: 9x9, imitation of 10k-MCTS, 50 ± 13 Elo"))
+    first = lookup(league, "exit-1", runs)
+    comparison = paired(e_final, first, better="higher",
+                        claim="the apprentice improves across iterations")
+    found["improves"] = comparison.verdict
+    rows.append(Row(f"ExIt apprentice Elo, iteration {iters} − iteration 1",
+                    estimate(e_final - first), PAPER["apprentice_improves"], unit="Elo",
+                    section=section, comparison=comparison, note="paired by run"))
+    steps_up = np.diff(elo["exit"], axis=0) > 0
+    rows.append(Row("iterations whose apprentice beat the previous one's Elo",
+                    estimate(steps_up.sum(0)), iters, section=section,
+                    note=f"of {iters}; per run, mean ± s.e."))
+
+    section = "Win rates of the final agents (mean ± s.e. over runs)"
+    for anchor in league.win_rate:
+        for label, name in ((f"ExIt apprentice (iteration {iters})", f"exit-{iters}"),
+                            ("REINFORCE", f"reinforce-{iters}"),
+                            (f"N-MCTS-{sims}", "nmcts-exit")):
+            rows.append(Row(f"{label} vs {anchor}",
+                            _rate_estimate(lookup(league, name, runs, league.win_rate[anchor])),
+                            section=section))
+
+    plots = _plots(ctx, elo, rates, evals, league, scale)
+    summary = (f"{n}x{n} Hex, {runs} runs: N-MCTS > MCTS at {sims} simulations {found['nmcts']}; "
+               f"ExIt > REINFORCE at equal evaluations {found['exit_reinforce_elo']} (Elo) and "
+               f"{found['exit_reinforce_h2h']} (head to head); TPT > CAT {found['tpt_cat']}; "
+               f"the apprentice improves across iterations {found['improves']}.")
+    metrics = {
+        "elo": {"exit": elo["exit"], "reinforce": elo["reinforce"],
+                "players": {f"{n_}@{r}": float(e) for n_, r, e in zip(
+                    league.names, league.runs, league.elo, strict=True)},
+                "players_se": {f"{n_}@{r}": float(e) for n_, r, e in zip(
+                    league.names, league.runs, league.elo_se, strict=True)}},
+        "win_rate": {a: {m: v for m, v in by.items()} for a, by in rates.items()},
+        "evaluations": {"exit": exit_run.evaluations, "reinforce": rf_run.evaluations},
+        "reinforce_updates": rf_run.updates,
+        "exit_train_loss": exit_run.losses,
+        "exit_chunks_per_iteration": exit_run.chunks,
+        "imitation_final_loss": {"tpt": tpt_loss[-10:].mean(0), "cat": cat_loss[-10:].mean(0)},
+        "league": {"games": int(league.games.sum() // 2)},
+    }
+    notes = [
+        f"Expert: N-MCTS with {sims} simulations, c_b = {scale.exit.search.uct_c}, w_a = "
+        f"{scale.exit.search.prior_weight:.3g} (S / n^2), random-fill rollouts, value weight "
+        f"{scale.exit.search.value_weight}.",
+        f"ExIt: {scale.exit.games} self-play games x {scale.exit.positions_per_game} states per "
+        f"chunk, {scale.exit.dataset} dataset; chunks per iteration {exit_run.chunks}.",
+        f"REINFORCE: {scale.reinforce.games} games per update against a pool of "
+        f"{scale.reinforce.pool_size} snapshots; updates at each stage "
+        f"{rf_run.updates.tolist()}.",
+        "Evaluations count every network call: self-play moves and the expert's root and "
+        "per-simulation evaluations for ExIt; every move of both players for REINFORCE.",
+        f"League: {int(league.games.sum() // 2)} games; Elo from one Bradley-Terry fit over all "
+        "of them (one virtual game split evenly per played pair).",
+    ]
+    return RunResult(
+        experiment=f"online ExIt vs REINFORCE vs pure MCTS on {n}x{n} Hex, Elo league",
+        metrics=metrics, table=rows, summary=summary, paper=PAPER, plots=plots, notes=notes)

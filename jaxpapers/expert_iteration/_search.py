@@ -1,0 +1,339 @@
+"""The ExIt expert: Monte Carlo tree search on fixed-size arrays, one tree per position.
+
+``search(key, state, params, evaluate, config)`` runs ``num_simulations`` simulations from one
+Hex position; ``jax.vmap`` runs a batch of independent trees (no virtual loss: parallelism comes
+from the batch). Each simulation descends from the root by the ExIt selection rule (Anthony et
+al. 2017, Sec. 5.1; spec Sec. 3.2)
+
+    UCT_P-NN(s, a) = Q(s, a) + c_b sqrt(ln n(s) / n(s, a)) + w_a pi(a | s) / (n(s, a) + 1)
+
+where unvisited legal edges are taken first (UCT's infinite bonus; among them the largest prior
+wins, then a random tie-break) and illegal edges never; it expands one new node, whose value is a
+mix of random-fill rollouts and the network's value (spec Sec. 3.3),
+
+    v = (1 - w_v) mean(rollouts) + w_v V(s_L),
+
+(backing up the mixed value is the same as mixing the two backed-up means, since both are linear
+in the values), and backs ``v`` up the path with alternating signs (zero-sum, no draws). A move
+that wins ends the game: its node is terminal, worth ``-1`` to the player to move there (so the
+edge into it has ``Q = +1`` exactly), and is never expanded. Pure MCTS is the same code with a
+uniform prior and ``w_a = 0`` (:func:`uniform_evaluator`).
+
+Bookkeeping follows mctx's conventions: node 0 is the root, visited once by its own evaluation,
+so after ``S`` simulations ``node_visits[0] == S + 1`` and ``sum(children_visits[0]) == S``.
+The tree holds ``S + 1`` nodes; a simulation that ends on a terminal node adds none.
+
+Why own arrays rather than ``mctx.search``: ExIt's rule needs the unvisited-edges-first order
+and interior masking of illegal cells, which mctx leaves to a custom selection function; our
+arrays also take a traced simulation count (one compiled program serves every budget, which the
+evaluation league relies on), mark terminal nodes and never expand them. Speed decided it too:
+``benchmarks/expert_iteration.py`` times this search against ``mctx.muzero_policy`` on the same
+network, batch and simulation count (README, Expert Iteration section).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxpapers._src import checks
+from jaxpapers.expert_iteration import hex
+from jaxpapers.expert_iteration._network import policy_distribution
+
+__all__ = ["SearchConfig", "SearchOutput", "Tree", "search", "uniform_evaluator",
+           "tree_policy_target", "chosen_action_target", "Evaluator"]
+
+#: ``evaluate(params, state) -> (logits [n*n], value [])``: prior logits over the cells (masked
+#: by the search) and a value in ``[-1, 1]`` for the player to move.
+Evaluator = Callable[[Any, hex.State], tuple[jax.Array, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Settings of one search.
+
+    Attributes:
+      num_simulations: simulations per search; also the tree's capacity (``S + 1`` nodes). A
+        traced ``simulations`` argument of :func:`search` may run fewer.
+      uct_c: ``c_b``, the UCT exploration constant for values in ``[-1, 1]`` (the paper's 0.05
+        came with RAVE and rewards in ``[0, 1]``, not recovered; spec Sec. 3.1, 6.3).
+      prior_weight: ``w_a``; 0 gives plain UCT (pure MCTS). The paper's rule sets it near the
+        number of simulations per root action (100 for 10,000 simulations on 81 cells).
+      value_weight: ``w_v`` in ``[0, 1]``, the network value's share of a leaf value (0.75 in
+        the paper's value-network runs, a secondary-source value).
+      num_rollouts: random-fill rollouts averaged per leaf (0 only with ``value_weight = 1``).
+      prior_temperature: softmax temperature of the apprentice's logits in the prior (an N-MCTS
+        hyper-parameter; secondary sources give 0.1 for the paper, we default to 1).
+    """
+
+    num_simulations: int = 64
+    uct_c: float = 1.0
+    prior_weight: float = 0.0
+    value_weight: float = 0.0
+    num_rollouts: int = 1
+    prior_temperature: float = 1.0
+
+    def __post_init__(self):
+        if isinstance(self.num_simulations, bool) or not isinstance(self.num_simulations, int) \
+                or self.num_simulations < 1:
+            raise ValueError(f"SearchConfig.num_simulations must be a positive int; got "
+                             f"{self.num_simulations!r}")
+        if not self.uct_c >= 0:
+            raise ValueError(f"SearchConfig.uct_c must be >= 0; got {self.uct_c}")
+        if not self.prior_weight >= 0:
+            raise ValueError(f"SearchConfig.prior_weight must be >= 0; got {self.prior_weight}")
+        if not 0.0 <= self.value_weight <= 1.0:
+            raise ValueError(f"SearchConfig.value_weight must lie in [0, 1]; got "
+                             f"{self.value_weight}")
+        if isinstance(self.num_rollouts, bool) or not isinstance(self.num_rollouts, int) \
+                or self.num_rollouts < 0:
+            raise ValueError(f"SearchConfig.num_rollouts must be an int >= 0; got "
+                             f"{self.num_rollouts!r}")
+        if self.num_rollouts == 0 and self.value_weight != 1.0:
+            raise ValueError("SearchConfig.num_rollouts = 0 needs value_weight = 1 (the leaf "
+                             f"value would be 0); got value_weight {self.value_weight}")
+        if not self.prior_temperature > 0:
+            raise ValueError(f"SearchConfig.prior_temperature must be > 0; got "
+                             f"{self.prior_temperature}")
+
+
+class Tree(NamedTuple):
+    """One search tree (``N = S + 1`` nodes, ``A = n * n`` actions; leading axes added by vmap).
+
+    ``children_value`` sums values from the point of view of the player to move at the parent;
+    ``node_value`` from the player to move at the node. Unused nodes have parent -1.
+    """
+
+    states: hex.State              # [N] node positions (canonical frames)
+    node_visits: jax.Array         # int32[N]
+    node_value: jax.Array          # float32[N]
+    parents: jax.Array             # int32[N]
+    parent_action: jax.Array       # int32[N]
+    terminal: jax.Array            # bool[N]: the player to move there has lost
+    children_index: jax.Array      # int32[N, A], -1 where not expanded
+    children_prior: jax.Array      # float32[N, A], 0 on illegal cells
+    children_visits: jax.Array     # int32[N, A]
+    children_value: jax.Array      # float32[N, A]
+    legal: jax.Array               # bool[N, A]
+
+
+class SearchOutput(NamedTuple):
+    """Result of one search.
+
+    Attributes:
+      action: ``int32[]``, the most visited root move (ties: higher Q, then higher prior).
+      visit_counts: ``int32[A]`` root visit counts ``n(s, a)``.
+      tree_policy: ``float32[A]`` the tree-policy target ``n(s, a) / sum_b n(s, b)`` (TPT).
+      q_values: ``float32[A]`` root ``Q(s, a)`` for the player to move (0 where unvisited).
+      prior: ``float32[A]`` the root prior.
+      value: ``float32[]`` mean backed-up value of the root.
+      num_evaluations: ``int32[]`` evaluator calls (root + one per simulation).
+      valid: ``bool[]`` False when the root position was already finished.
+      tree: the :class:`Tree`.
+    """
+
+    action: jax.Array
+    visit_counts: jax.Array
+    tree_policy: jax.Array
+    q_values: jax.Array
+    prior: jax.Array
+    value: jax.Array
+    num_evaluations: jax.Array
+    valid: jax.Array
+    tree: Tree
+
+
+def uniform_evaluator(params: Any, state: hex.State) -> tuple[jax.Array, jax.Array]:
+    """Pure MCTS: uniform prior logits and value 0 (``params`` is ignored)."""
+    del params
+    return jnp.zeros(state.board.size, jnp.float32), jnp.float32(0.0)
+
+
+def tree_policy_target(visit_counts: jax.Array, temperature: float = 1.0) -> jax.Array:
+    """TPT ``n(s, a)^(1/T) / sum_b n(s, b)^(1/T)`` over the last axis (``T = 1``: the paper's
+    visit distribution; ``T < 1`` sharpens). All-zero counts give all zeros."""
+    counts = jnp.asarray(visit_counts, jnp.float32)
+    if temperature != 1.0:
+        counts = jnp.where(counts > 0, counts ** (1.0 / temperature), 0.0)
+    total = jnp.sum(counts, axis=-1, keepdims=True)
+    return counts / jnp.maximum(total, 1e-30)
+
+
+def chosen_action_target(visit_counts: jax.Array) -> jax.Array:
+    """CAT: one-hot of the most visited action over the last axis (first on ties)."""
+    counts = jnp.asarray(visit_counts)
+    return jax.nn.one_hot(jnp.argmax(counts, axis=-1), counts.shape[-1], dtype=jnp.float32)
+
+
+def _leaf_value(key, state, net_value, config: SearchConfig, value_weight):
+    """Mixed value of a leaf for its player to move: ``-1`` if the game is over there."""
+    if config.num_rollouts:
+        keys = jax.random.split(key, config.num_rollouts)
+        rollouts = jnp.mean(jax.vmap(hex.rollout_value, in_axes=(0, None))(keys, state.board))
+    else:
+        rollouts = jnp.float32(0.0)
+    mixed = (1.0 - value_weight) * rollouts + value_weight * net_value
+    return jnp.where(state.done, -1.0, mixed).astype(jnp.float32)
+
+
+def _prior(logits, legal, temperature):
+    return policy_distribution(logits, legal, temperature).probs * legal
+
+
+def _select(tree: Tree, node, noise, uct_c, prior_weight):
+    """The ExIt rule at ``node``: unvisited legal edges first (largest prior, then the tie-break
+    noise), else the largest UCT + prior bonus."""
+    visits = tree.children_visits[node]
+    legal = tree.legal[node]
+    prior = tree.children_prior[node]
+    bonus = prior_weight * prior / (visits + 1).astype(jnp.float32)
+    unvisited = legal & (visits == 0)
+    safe = jnp.maximum(visits, 1).astype(jnp.float32)
+    q = tree.children_value[node] / safe
+    log_n = jnp.log(jnp.maximum(tree.node_visits[node], 1).astype(jnp.float32))
+    uct = q + uct_c * jnp.sqrt(log_n / safe) + bonus
+    first = jnp.argmax(jnp.where(unvisited, bonus + noise, -jnp.inf))
+    best = jnp.argmax(jnp.where(legal, uct + noise, -jnp.inf))
+    return jnp.where(jnp.any(unvisited), first, best).astype(jnp.int32)
+
+
+def _take(tree_states: hex.State, index) -> hex.State:
+    return jax.tree_util.tree_map(lambda x: x[index], tree_states)
+
+
+def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: SearchConfig, *,
+           simulations=None, prior_weight=None, uct_c=None, value_weight=None) -> SearchOutput:
+    """Run the ExIt search from ``state`` (one tree; ``jax.vmap`` it for a batch).
+
+    Args:
+      key: PRNG key (rollouts and tie-breaks).
+      state: a :class:`~jaxpapers.expert_iteration.hex.State` (unbatched).
+      params: passed to ``evaluate`` (network parameters; anything for pure MCTS).
+      evaluate: :data:`Evaluator`, called once at the root and once per simulation.
+      config: :class:`SearchConfig`.
+      simulations: optional traced ``int32`` count ``<= config.num_simulations`` (one compiled
+        search then serves every budget; clipped to ``[0, num_simulations]``).
+      prior_weight, uct_c, value_weight: optional traced overrides of the config's values.
+
+    Returns:
+      :class:`SearchOutput`.
+
+    Shapes: ``n`` board size, ``A = n * n``, ``N = num_simulations + 1``.
+    """
+    n = hex._size(state.board)
+    num_actions, capacity = n * n, config.num_simulations + 1
+    max_depth = min(num_actions, config.num_simulations)  # a path has at most this many edges
+    sims = (config.num_simulations if simulations is None
+            else jnp.clip(jnp.asarray(simulations, jnp.int32), 0, config.num_simulations))
+    w_a = config.prior_weight if prior_weight is None else prior_weight
+    c_b = config.uct_c if uct_c is None else uct_c
+    w_v = config.value_weight if value_weight is None else value_weight
+    checks.require(state.board.dtype == jnp.int8, "state.board must be int8 (use hex.init)")
+
+    key_root, key_sims = jax.random.split(key)
+    root_logits, root_net = evaluate(params, state)
+    root_legal = hex.legal_mask(state)
+    root_prior = _prior(root_logits, root_legal, config.prior_temperature)
+    root_value = _leaf_value(key_root, state, root_net, config, w_v)
+
+    zeros_state = jax.tree_util.tree_map(
+        lambda x: jnp.zeros((capacity,) + x.shape, x.dtype), state)
+    tree = Tree(
+        states=jax.tree_util.tree_map(lambda z, x: z.at[0].set(x), zeros_state, state),
+        node_visits=jnp.zeros(capacity, jnp.int32).at[0].set(1),
+        node_value=jnp.zeros(capacity, jnp.float32).at[0].set(root_value),
+        parents=jnp.full(capacity, -1, jnp.int32),
+        parent_action=jnp.full(capacity, -1, jnp.int32),
+        terminal=jnp.zeros(capacity, bool).at[0].set(state.done),
+        children_index=jnp.full((capacity, num_actions), -1, jnp.int32),
+        children_prior=jnp.zeros((capacity, num_actions), jnp.float32).at[0].set(root_prior),
+        children_visits=jnp.zeros((capacity, num_actions), jnp.int32),
+        children_value=jnp.zeros((capacity, num_actions), jnp.float32),
+        legal=jnp.zeros((capacity, num_actions), bool).at[0].set(root_legal),
+    )
+
+    def simulate(i, tree: Tree) -> Tree:
+        key_tie, key_leaf = jax.random.split(jax.random.fold_in(key_sims, i))
+        noise = 1e-5 * jax.random.uniform(key_tie, (num_actions,))
+
+        # 1. descend until an unexpanded edge or a terminal node, recording the path
+        def more(carry):
+            node, action, _, _ = carry
+            return ~tree.terminal[node] & (tree.children_index[node, action] >= 0)
+
+        def down(carry):
+            node, action, depth, path = carry
+            child = tree.children_index[node, action]
+            return child, _select(tree, child, noise, c_b, w_a), depth + 1, \
+                path.at[depth + 1].set(child)
+
+        path = jnp.full(max_depth + 2, capacity, jnp.int32).at[0].set(0)
+        root_action = _select(tree, 0, noise, c_b, w_a)
+        node, action, depth, path = jax.lax.while_loop(
+            more, down, (jnp.int32(0), root_action, jnp.int32(0), path))
+
+        # 2. expand one node (unless the descent ended on a terminal node)
+        expand = ~tree.terminal[node]
+        new = i + 1
+        child_state = hex.play(_take(tree.states, node), action)
+        logits, net_value = evaluate(params, child_state)
+        child_legal = hex.legal_mask(child_state)
+        value = _leaf_value(key_leaf, child_state, net_value, config, w_v)
+        slot = jnp.where(expand, new, capacity)  # out of range: the writes are dropped
+        path = path.at[depth + 1].set(slot)
+        leaf_value = jnp.where(expand, value, -1.0)
+
+        # 3. back up along the path with alternating signs (one scatter per array); entries
+        #    past the leaf hold the out-of-range index `capacity` and are dropped
+        steps = jnp.arange(max_depth + 2)
+        length = depth + 1 + expand.astype(jnp.int32)           # nodes on the path
+        sign = jnp.where((length - 1 - steps) % 2 == 0, 1.0, -1.0)
+        on_path = steps < length
+        node_values = jnp.where(on_path, sign * leaf_value, 0.0)
+        parent = jnp.where(steps >= 1, jnp.roll(path, 1), capacity)
+        edge_actions = jnp.where(on_path & (steps >= 1),
+                                 tree.parent_action.at[slot].set(action, mode="drop")[
+                                     jnp.minimum(path, capacity - 1)], 0)
+        parent = jnp.where(on_path & (steps >= 1), parent, capacity)
+        return tree._replace(
+            states=jax.tree_util.tree_map(lambda a, x: a.at[slot].set(x, mode="drop"),
+                                          tree.states, child_state),
+            parents=tree.parents.at[slot].set(node, mode="drop"),
+            parent_action=tree.parent_action.at[slot].set(action, mode="drop"),
+            terminal=tree.terminal.at[slot].set(child_state.done, mode="drop"),
+            children_prior=tree.children_prior.at[slot].set(
+                _prior(logits, child_legal, config.prior_temperature), mode="drop"),
+            legal=tree.legal.at[slot].set(child_legal, mode="drop"),
+            children_index=tree.children_index.at[node, action].set(
+                jnp.where(expand, new, tree.children_index[node, action])),
+            node_visits=tree.node_visits.at[path].add(on_path.astype(jnp.int32), mode="drop"),
+            node_value=tree.node_value.at[path].add(node_values, mode="drop"),
+            children_visits=tree.children_visits.at[parent, edge_actions].add(
+                on_path.astype(jnp.int32), mode="drop"),
+            children_value=tree.children_value.at[parent, edge_actions].add(
+                -node_values, mode="drop"),
+        )
+
+    tree = jax.lax.fori_loop(0, sims, simulate, tree)
+
+    counts = tree.children_visits[0]
+    q_values = jnp.where(counts > 0, tree.children_value[0] / jnp.maximum(counts, 1), 0.0)
+    tie = 1e-4 * jax.random.uniform(key_root, (num_actions,))
+    score = (counts.astype(jnp.float32) + 0.25 * (q_values + 1.0) * (counts > 0)
+             + 0.2 * root_prior + tie)
+    action = jnp.argmax(jnp.where(root_legal, score, -jnp.inf)).astype(jnp.int32)
+    return SearchOutput(
+        action=action,
+        visit_counts=counts,
+        tree_policy=tree_policy_target(counts),
+        q_values=q_values,
+        prior=root_prior,
+        value=tree.node_value[0] / tree.node_visits[0].astype(jnp.float32),
+        num_evaluations=(jnp.asarray(sims, jnp.int32) + 1),
+        valid=~state.done,
+        tree=tree,
+    )
