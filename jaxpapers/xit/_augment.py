@@ -21,7 +21,8 @@ __all__ = ["weak_scale", "jitter", "segment_permute", "strong_augment"]
 
 def weak_scale(key, x, sigma: float):
     """``x * s``, ``s ~ N(2, sigma^2)`` of shape ``(L,)`` shared over channels."""
-    s = 2.0 + sigma * jax.random.normal(key, x.shape[-1:], x.dtype)
+    shape = (1,) * (x.ndim - 1) + x.shape[-1:]
+    s = 2.0 + sigma * jax.random.normal(key, shape, x.dtype)
     return x * s
 
 

@@ -103,45 +103,45 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
     Returns ``(loss, (new_batch_stats, PretrainInfo))``.
     """
     encoder, tc_module = model.encoder(), model.temporal_contrast()
-    k_views, k_t1, k_drop = jax.random.split(key, 3)
-    k_drop = jax.random.split(k_drop, 6)
+    k_views, k_t, k_drop = jax.random.split(key, 3)
     x_w, x_s, x_m, perm, lam = _views(k_views, x, ds_id, weights, cfg)
+    k_enc, k_ctx = jax.random.split(k_drop)
 
-    stats_enc = batch_stats["encoder"]
-    latents = []
-    for i, view in enumerate((x_w, x_s, x_m)):
-        z, upd = encoder.apply({"params": params["encoder"], "batch_stats": stats_enc}, view,
-                               train=True, rngs={"dropout": k_drop[i]}, mutable=["batch_stats"])
-        stats_enc = upd["batch_stats"]
-        latents.append(l2_normalize(z, axis=-1))
-    z_w, z_s, z_m = latents
+    # the three views go through one copy of the encoder (lax.scan), BatchNorm statistics
+    # carried from view to view as TS-TCC's three separate calls do: one compiled body
+    def encode(stats, inputs):
+        view, rng = inputs
+        z, upd = encoder.apply({"params": params["encoder"], "batch_stats": stats}, view,
+                               train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
+        return upd["batch_stats"], l2_normalize(z, axis=-1)
+
+    stats_enc, (z_w, z_s, z_m) = jax.lax.scan(
+        encode, batch_stats["encoder"], (jnp.stack([x_w, x_s, x_m]), jax.random.split(k_enc, 3)))
 
     steps, k = model.latent_length, model.timesteps
-    t1, t2 = jax.random.randint(k_t1, (2,), 0, steps - k)
+    t1, t2 = jax.random.randint(k_t, (2,), 0, steps - k)
     tc_vars = {"params": params["tc"], "batch_stats": batch_stats["tc"]}
-
-    def context(z, t, rng):
-        return tc_module.apply(tc_vars, z, t + 1, True, method=tc_module.context,
-                               rngs={"dropout": rng})
+    # contexts of (weak, t1), (strong, t2), (mixed, t1): one vmapped transformer call
+    prefix = jnp.stack([t1, t2, t1]) + 1
+    c_w, c_s, c_m = jax.vmap(
+        lambda z, p, rng: tc_module.apply(tc_vars, z, p, True, method=tc_module.context,
+                                          rngs={"dropout": rng}))(
+        jnp.stack([z_w, z_s, z_m]), prefix, jax.random.split(k_ctx, 3))
 
     def futures(z, t):
         idx = t + 1 + jnp.arange(k)
         return jnp.take(z, idx, axis=1).transpose(1, 0, 2)  # [K, B, D]
 
-    c_w, c_s, c_m = context(z_w, t1, k_drop[3]), context(z_s, t2, k_drop[4]), \
-        context(z_m, t1, k_drop[5])
     predict = lambda c: tc_module.apply(tc_vars, c, method=tc_module.predict)
     loss_tc = tc_infonce(predict(c_w), futures(z_s, t1)) + \
         tc_infonce(predict(c_s), futures(z_w, t2))
 
-    stats_tc = batch_stats["tc"]
-    projected = []
-    for c in (c_w, c_s, c_m):
-        g, upd = tc_module.apply({"params": params["tc"], "batch_stats": stats_tc}, c, True,
+    def project(stats, c):
+        g, upd = tc_module.apply({"params": params["tc"], "batch_stats": stats}, c, True,
                                  method=tc_module.project, mutable=["batch_stats"])
-        stats_tc = upd["batch_stats"]
-        projected.append(g)
-    u, v, m = projected
+        return upd["batch_stats"], g
+
+    stats_tc, (u, v, m) = jax.lax.scan(project, batch_stats["tc"], jnp.stack([c_w, c_s, c_m]))
     loss_cc = nt_xent(u, v, cfg.tau)
     loss_sicc = sicc(m, u, perm, lam, cfg.tau, cfg.extra_negatives)
     loss = weights[0] * loss_tc + weights[1] * loss_cc + weights[2] * loss_sicc

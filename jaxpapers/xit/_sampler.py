@@ -59,6 +59,7 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
     Returns:
       ``(x_batch [B, ...], ds_id [B] int32)``.
     """
+    offsets, counts = jnp.asarray(offsets, jnp.int32), jnp.asarray(counts, jnp.int32)
     key_d, key_i = jax.random.split(key)
     ds_id = jax.random.categorical(key_d, log_probs, shape=(batch_size,)).astype(jnp.int32)
     u = jax.random.uniform(key_i, (batch_size,))

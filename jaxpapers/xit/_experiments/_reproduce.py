@@ -95,7 +95,7 @@ SCALES = {
                       targets=("GunPoint",), single_source="UnitTest", ks=(1,),
                       subset_seeds=2, latent_per_dataset=10),
     "quick": XITScale(),
-    "long": XITScale(pretrain=PretrainConfig(steps=800, checkpoint_every=100), seeds=3,
+    "long": XITScale(pretrain=PretrainConfig(steps=600, checkpoint_every=100), seeds=3,
                      ks=(1, 5, 10), subset_seeds=10),
     "paper": XITScale(model=ModelConfig(length=512, timesteps=10),
                       pretrain=PretrainConfig(batch_size=128, steps=20000,
