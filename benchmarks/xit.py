@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 try:
@@ -31,7 +30,6 @@ except ImportError:  # run from a checkout without installing
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxpapers import xit
 from jaxpapers._src import bench

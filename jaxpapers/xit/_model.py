@@ -17,7 +17,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Conv1D", "Encoder", "ContextTransformer", "TemporalContrast", "Classifier", "encoder_length"]
+__all__ = ["Conv1D", "Encoder", "ContextTransformer", "TemporalContrast", "Classifier",
+           "encoder_length"]
 
 
 def _max_pool(h):

@@ -25,7 +25,8 @@ import numpy as np
 
 from jaxpapers.xit._sampler import SAMPLING_MODES, dataset_probabilities, sample_batch
 
-__all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch", "TSFile", "TSFormatError", "Dataset", "Pool", "read_ts", "load_dataset",
+__all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch", "TSFile", "TSFormatError",
+           "Dataset", "Pool", "read_ts", "load_dataset",
            "available_datasets", "BUNDLED", "resample", "znormalize", "split_channels",
            "k_per_class", "build_pool"]
 

@@ -34,17 +34,29 @@ def _args(run_keys, runs=1):
             jnp.tile(WEIGHTS, (runs, 1)))
 
 
-def test_pretrain_step_contract_and_first_step_determinism():
-    update = xit.make_pretrain_update(MODEL, CFG)
-    kernel = lambda key, state: update(state, key, *_args(key[None]))
-    new, info = check_kernel_contract(kernel, _state(), state_arg=0,
-                                      output_state=lambda out: out[0], num_keys=2)
-    assert new.step.dtype == jnp.int32 and int(new.step) == 1
-    again = jax.jit(kernel)(jax.random.split(jax.random.key(0), 2)[0], _state())
-    np.testing.assert_array_equal(np.asarray(again[1].loss), np.asarray(info.loss))
-    assert np.all(np.isfinite(np.asarray(info.loss)))
+@pytest.mark.slow
+def test_pretrain_loss_contract_and_first_step_determinism():
+    # the contract on the loss (forward, BatchNorm statistics and per-term losses): under vmap
+    # the update's Adam moments differ from single calls by float32 reassociation only
+    state = _state()
+    params = jax.tree_util.tree_map(lambda a: a[0], state.params)
+    stats = jax.tree_util.tree_map(lambda a: a[0], state.batch_stats)
+    x, ds = POOL_X[:CFG.batch_size], jnp.arange(CFG.batch_size) % 2
+    kernel = lambda key, p: xit.pretrain_loss(p, stats, key, x, ds, WEIGHTS[0], MODEL, CFG)
+    check_kernel_contract(kernel, params, num_keys=2)
+    # oracle 13: the same key gives a bit-identical first step
+    update = jax.jit(xit.make_pretrain_update(MODEL, CFG))
+    run_keys = jax.random.split(jax.random.key(1), 1)
+    first = update(state, jax.random.key(0), *_args(run_keys))
+    again = update(_state(), jax.random.key(0), *_args(run_keys))
+    for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(again),
+                    strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert first[0].step.dtype == jnp.int32 and int(first[0].step) == 1
+    assert np.all(np.isfinite(np.asarray(first[1].loss)))
 
 
+@pytest.mark.slow
 def test_pretraining_resumes_bitwise(tmp_path):
     update = xit.make_pretrain_update(MODEL, CFG)
     args = _args(jax.random.split(jax.random.key(3), 2), runs=2)
@@ -61,6 +73,7 @@ def test_pretraining_resumes_bitwise(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_finetune_step_contract_and_evaluate():
     ft = xit.FinetuneConfig(steps=3)
     base = xit.init_pretrain(jax.random.key(0), MODEL, CFG)
@@ -80,6 +93,7 @@ def test_finetune_step_contract_and_evaluate():
     assert all(0.0 <= float(v) <= 1.0 for v in scores.values())
 
 
+@pytest.mark.slow
 def test_linear_probe_leaves_the_encoder_unchanged():
     ft = xit.FinetuneConfig(steps=2, mode="linear")
     base = xit.init_pretrain(jax.random.key(0), MODEL, CFG)
@@ -96,6 +110,11 @@ def test_linear_probe_leaves_the_encoder_unchanged():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(state.params["head"]["Dense_0"]["kernel"]),
                               np.asarray(new.params["head"]["Dense_0"]["kernel"]))
+    one = lambda tree: jax.tree_util.tree_map(lambda a: a[0], tree)
+    scores = jax.jit(lambda p, s: xit.evaluate(p, s, x[0], y[0], MODEL, 2))(
+        one(new.params), one(new.batch_stats))
+    assert set(scores) == {"accuracy", "macro_f1", "auroc"}
+    assert all(0.0 <= float(v) <= 1.0 for v in scores.values())
 
 
 @pytest.mark.slow
@@ -108,7 +127,38 @@ def test_no_nan_after_100_steps():
     assert loss[-20:].mean() < loss[:20].mean()
 
 
-SHARDED = """
+# float32 reassociation: XLA compiles the per-device programme (one run per device) apart from
+# the 8-run one, so gradients (and Adam's moments) agree to rounding, not bitwise
+TOL = "rtol=1e-4, atol=1e-5"
+
+SHARDED_FINETUNE = """
+import jax, jax.numpy as jnp, numpy as np
+from jaxpapers import xit
+from jaxpapers.sharding import data_mesh, shard_batch
+from jaxpapers.xit._experiments._reproduce import SCALES
+model, ft = SCALES["smoke"].model, xit.FinetuneConfig(steps=2)
+R, n = 8, 4
+base = [xit.init_pretrain(jax.random.key(r), model, SCALES["smoke"].pretrain) for r in range(R)]
+one = [xit.init_finetune(jax.random.key(10 + r), b.params["encoder"],
+                         b.batch_stats["encoder"], model, ft, 2) for r, b in enumerate(base)]
+state = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *one)._replace(step=jnp.int32(0))
+x = jax.random.normal(jax.random.key(2), (R, n, 1, model.length))
+y = jnp.tile(jnp.asarray([0, 1, 0, 1]), (R, 1))
+run_keys = jax.random.split(jax.random.key(3), R)
+update = jax.jit(xit.make_finetune_update(model, ft, 2))
+single = update(state, jax.random.key(0), x, y, run_keys)
+per_run = shard_batch((state.params, state.batch_stats, state.opt_state, x, y, run_keys),
+                      data_mesh(8))
+sharded = update(state._replace(params=per_run[0], batch_stats=per_run[1],
+                                opt_state=per_run[2]), jax.random.key(0), *per_run[3:])
+leaf = jax.tree_util.tree_leaves(sharded[0].params)[0]
+assert len(leaf.sharding.device_set) == 8, leaf.sharding
+for a, b in zip(jax.tree_util.tree_leaves(single), jax.tree_util.tree_leaves(sharded)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), TOL)
+print("ok")
+""".replace("TOL", TOL)
+
+SHARDED_PRETRAIN = """
 import jax, jax.numpy as jnp, numpy as np
 from jaxpapers import xit
 from jaxpapers.sharding import data_mesh, shard_batch
@@ -124,32 +174,56 @@ log_p = jnp.log(jnp.full((R, 2), 0.5, jnp.float32))
 weights = jnp.tile(jnp.asarray([xit.OBJECTIVES["xit"].as_tuple()], jnp.float32), (R, 1))
 update = jax.jit(xit.make_pretrain_update(model, cfg))
 single = update(state, jax.random.key(0), pool, offsets, counts, run_keys, log_p, weights)
-mesh = data_mesh(8)
 per_run = shard_batch((state.params, state.batch_stats, state.opt_state, run_keys, log_p,
-                       weights), mesh)
+                       weights), data_mesh(8))
 sharded_state = state._replace(params=per_run[0], batch_stats=per_run[1], opt_state=per_run[2])
 sharded = update(sharded_state, jax.random.key(0), pool, offsets, counts, *per_run[3:])
 leaf = jax.tree_util.tree_leaves(sharded[0].params)[0]
 assert len(leaf.sharding.device_set) == 8, leaf.sharding
 for a, b in zip(jax.tree_util.tree_leaves(single), jax.tree_util.tree_leaves(sharded)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), TOL)
 print("ok")
-"""
+""".replace("TOL", TOL)
 
 
+def test_sharded_finetuning_equals_single_device():
+    # the runner shards the run axis (encoders x subsets) the same way for pretraining
+    assert "ok" in run_with_devices(SHARDED_FINETUNE)
+
+
+@pytest.mark.slow
 def test_sharded_pretraining_equals_single_device():
-    assert "ok" in run_with_devices(SHARDED)
+    assert "ok" in run_with_devices(SHARDED_PRETRAIN)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sktime") is None, reason="needs sktime's sets")
-def test_smoke_reproduction_and_resume(tmp_path):
-    ctx = RunContext(out_dir=str(tmp_path), scale="smoke", seed=0, show_progress=False)
-    results = reproduce("xit", ctx)
-    saved = json.loads((tmp_path / "results.json").read_text())
+NEEDS_SKTIME = pytest.mark.skipif(importlib.util.find_spec("sktime") is None,
+                                  reason="needs sktime's sets")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("xit_smoke")
+    ctx = RunContext(out_dir=str(out), scale="smoke", seed=0, show_progress=False)
+    return out, reproduce("xit", ctx)
+
+
+@NEEDS_SKTIME
+def test_smoke_reproduction(smoke_run):
+    out, results = smoke_run
+    saved = json.loads((out / "results.json").read_text())
     assert saved["verdict"]["summary"] and results["table"]
     scores = saved["metrics"]["scores"]["GunPoint/k=1"]["accuracy"]
     assert np.asarray(scores).shape == (2 + 4 + 3, SMOKE.subset_seeds)  # encoders x subsets
-    assert all((tmp_path / p).stat().st_size > 0 for p in saved["plots"])
-    resumed = reproduce("xit", RunContext(out_dir=str(tmp_path), scale="smoke", seed=0,
+    assert np.all(np.isfinite(np.asarray(scores)))
+    assert all((out / p).stat().st_size > 0 for p in saved["plots"])
+    losses = saved["metrics"]["pretraining_loss"]
+    assert all(np.isfinite(v["loss"]["last"]) for v in losses.values())
+
+
+@NEEDS_SKTIME
+@pytest.mark.slow
+def test_smoke_reproduction_resumes_to_the_same_results(smoke_run):
+    out, results = smoke_run
+    resumed = reproduce("xit", RunContext(out_dir=str(out), scale="smoke", seed=0,
                                           show_progress=False, resume=True))
     assert diff_results(results, resumed) == []
