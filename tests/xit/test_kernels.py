@@ -20,7 +20,6 @@ def test_augmentation_contracts_and_invariants():
     for c in range(3):
         np.testing.assert_array_equal(np.sort(out[c]), np.sort(X[c]))
     check_kernel_contract(lambda k, x: xit.weak_scale(k, x, 1.1), X)
-    check_kernel_contract(lambda k, x: xit.jitter(k, x, 0.8), X)
 
 
 def test_segment_permute_same_order_for_all_channels_and_segment_counts():
@@ -59,8 +58,14 @@ def test_xd_mixup_bounds_lambda_and_partners():
     # lambda = 1 returns x exactly (alpha tiny: Beta mass at the ends; force via the formula)
     one = 1.0 * x + 0.0 * x[perm]
     np.testing.assert_array_equal(one, x)
+
+
+@pytest.mark.slow
+def test_xd_mixup_lambda_mean_and_one_lambda_per_batch():
     # E[lam] = 1/2 for Beta(a, a) on a large batch, and one lam per batch: one compile
-    big = 4000
+    big, b = 4000, 32
+    x = jax.random.normal(jax.random.key(4), (b, 1, 20))
+    ds = jnp.arange(b) % 4
 
     @jax.jit
     def lams(k):
@@ -109,7 +114,7 @@ def test_conv_matches_lax_conv():
 def test_masked_prefix_equals_sliced_prefix():
     model = xit.ContextTransformer(width=8, depth=1, heads=2, mlp=8)
     z = jax.random.normal(jax.random.key(8), (3, 7, 12))
-    params = model.init(jax.random.key(0), z, 3)
+    params = jax.jit(model.init)(jax.random.key(0), z, 3)
     masked_fn = jax.jit(lambda t: model.apply(params, z, t))  # one compile for every t
     sliced_fn = jax.jit(lambda zt: model.apply(params, zt, zt.shape[1]))  # one per length
     for t in (2, 7):

@@ -186,8 +186,33 @@ print("ok")
 """.replace("TOL", TOL)
 
 
+SHARDED_EVALUATE = """
+import jax, jax.numpy as jnp, numpy as np
+from jaxpapers import xit
+from jaxpapers.sharding import data_mesh, shard_batch
+from jaxpapers.xit._experiments._reproduce import SCALES
+model, R = SCALES["smoke"].model, 8
+enc = model.encoder()
+x = jax.random.normal(jax.random.key(2), (6, 1, model.length))
+init = jax.jit(jax.vmap(lambda k: enc.init(k, x)))(jax.random.split(jax.random.key(0), R))
+fn = jax.jit(jax.vmap(lambda p, s: enc.apply({"params": p, "batch_stats": s}, x)))
+args = (init["params"], init["batch_stats"])
+single = fn(*args)
+sharded = fn(*shard_batch(args, data_mesh(8)))
+assert len(sharded.sharding.device_set) == 8, sharded.sharding
+np.testing.assert_allclose(np.asarray(single), np.asarray(sharded), TOL)
+print("ok")
+""".replace("TOL", TOL)
+
+
+def test_sharded_encoders_equal_single_device():
+    # the runner shards its run axis (stacked encoders) over devices for pretraining,
+    # fine-tuning and evaluation alike; the cheap forward pass here, the trainings (slow) below
+    assert "ok" in run_with_devices(SHARDED_EVALUATE)
+
+
+@pytest.mark.slow
 def test_sharded_finetuning_equals_single_device():
-    # the runner shards the run axis (encoders x subsets) the same way for pretraining
     assert "ok" in run_with_devices(SHARDED_FINETUNE)
 
 
