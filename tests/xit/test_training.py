@@ -62,12 +62,25 @@ def test_pretraining_resumes_bitwise(tmp_path):
     args = _args(jax.random.split(jax.random.key(3), 2), runs=2)
     full, full_info = train_loop(update, _state(runs=2), jax.random.key(0), 4, args=args,
                                  chunk=2)
-    ckpt = lambda resume: Checkpointer(str(tmp_path), "xit", 0, "pretrain", {"t": 1},
-                                       resume=resume)
-    train_loop(update, _state(runs=2), jax.random.key(0), 2, args=args, chunk=2,
-               checkpointer=ckpt(False))
+
+    class Interrupt(Exception):
+        pass
+
+    first = Checkpointer(str(tmp_path), "xit", 0, "pretrain", {"t": 1})
+    original_save = first.save
+
+    def save_then_crash(step, tree):  # a crash right after the checkpoint at step 2
+        original_save(step, tree)
+        raise Interrupt
+
+    first.save = save_then_crash
+    with pytest.raises(Interrupt):
+        train_loop(update, _state(runs=2), jax.random.key(0), 4, args=args, chunk=2,
+                   checkpointer=first)
+    resumed_ckpt = Checkpointer(str(tmp_path), "xit", 0, "pretrain", {"t": 1}, resume=True)
+    assert resumed_ckpt.latest_step() == 2
     resumed, resumed_info = train_loop(update, _state(runs=2), jax.random.key(0), 4,
-                                       args=args, chunk=2, checkpointer=ckpt(True))
+                                       args=args, chunk=2, checkpointer=resumed_ckpt)
     for a, b in zip(jax.tree_util.tree_leaves((full, full_info)),
                     jax.tree_util.tree_leaves((resumed, resumed_info)), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -180,8 +193,20 @@ sharded_state = state._replace(params=per_run[0], batch_stats=per_run[1], opt_st
 sharded = update(sharded_state, jax.random.key(0), pool, offsets, counts, *per_run[3:])
 leaf = jax.tree_util.tree_leaves(sharded[0].params)[0]
 assert len(leaf.sharding.device_set) == 8, leaf.sharding
-for a, b in zip(jax.tree_util.tree_leaves(single), jax.tree_util.tree_leaves(sharded)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), TOL)
+# Adam's first step moves every parameter by about +-lr whatever the gradient's size, so where
+# a gradient is rounding-sized (two biases have an exactly zero one: the predictors', and the
+# projection's first, followed by a train-mode BatchNorm) its sign can flip between the two
+# programmes. The gradients are compared through Adam's moments (mu = (1 - b1) g, nu), the
+# losses and BatchNorm statistics to TOL; the parameters to within 2 lr.
+lr = cfg.learning_rate
+for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(single),
+                        jax.tree_util.tree_leaves(sharded)):
+    name = jax.tree_util.keystr(path)
+    if name.startswith("[0].params"):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=2 * lr,
+                                   err_msg=name)
+    else:
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), TOL, err_msg=name)
 print("ok")
 """.replace("TOL", TOL)
 
@@ -252,3 +277,37 @@ def test_smoke_reproduction_resumes_to_the_same_results(smoke_run):
     resumed = reproduce("xit", RunContext(out_dir=str(out), scale="smoke", seed=0,
                                           show_progress=False, resume=True))
     assert diff_results(results, resumed) == []
+
+
+@NEEDS_SKTIME
+@pytest.mark.slow
+def test_paper_scale_dry_run_on_a_user_folder(tmp_path, monkeypatch):
+    """The paper scale's code path (auto-selected pool from a user folder, every pool set a
+    target, train splits only) at tiny sizes: three bundled sets copied into the folder."""
+    import dataclasses
+    import shutil
+
+    from jaxpapers.xit._experiments import _reproduce
+    from jaxpapers.xit.data import _locate
+
+    folder = tmp_path / "ucr"
+    for name in ("UnitTest", "ItalyPowerDemand", "GunPoint"):
+        kind, stem = _locate(name, None)
+        assert kind == "ts"
+        (folder / name).mkdir(parents=True)
+        for split in ("TRAIN", "TEST"):
+            shutil.copy(f"{stem}_{split}.ts", folder / name / f"{name}_{split}.ts")
+    monkeypatch.setenv(_reproduce.UCR_ENV, str(folder))
+    paper = _reproduce.SCALES["paper"]
+    tiny = dataclasses.replace(paper, model=SMOKE.model, pretrain=SMOKE.pretrain,
+                               finetune=SMOKE.finetune, single_source="GunPoint", seeds=1,
+                               ablation_seeds=1, ks=(1,), subset_seeds=2,
+                               latent_per_dataset=5)
+    ctx = RunContext(out_dir=str(tmp_path / "out"), scale="paper", seed=0,
+                     show_progress=False, method="xit")
+    result = _reproduce.run(ctx, tiny)
+    assert result.config["pool_names"] == ["GunPoint", "ItalyPowerDemand", "UnitTest"]
+    assert result.config["target_names"] == result.config["pool_names"]
+    monkeypatch.setenv(_reproduce.UCR_ENV, str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="UCR"):
+        _reproduce.run(ctx, tiny)
