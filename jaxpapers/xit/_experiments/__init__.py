@@ -1,0 +1,1 @@
+"""Private drivers and the reproduction runner of jaxpapers.xit."""

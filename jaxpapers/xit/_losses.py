@@ -1,0 +1,91 @@
+"""The contrastive losses: NT-Xent, temporal-contrasting InfoNCE, and SICC.
+
+All are pure, batched, float32 by default, and built on ``jax.nn.log_softmax`` (never
+``log(softmax)``); each returns a scalar mean.
+
+* :func:`nt_xent` -- TS-TCC's contextual contrasting (SimCLR's NT-Xent) over the ``2B`` projected
+  contexts of two views, cosine similarity, temperature ``tau``; the self-similarity is excluded
+  by a ``-1e9`` logit (not ``-inf``, safe in low precision).
+* :func:`tc_infonce` -- TS-TCC's temporal contrasting: for each of ``K`` future steps, row ``b``
+  (the true future of sample ``b`` in the other view) against the ``B`` predictions; no
+  temperature.
+* :func:`sicc` -- soft interpolation contextual contrasting (XIT; form inferred, see the spec):
+  the projected context ``m_i`` of the mixed series against the projected contexts ``r`` of the
+  originals, with the soft target ``lam_i e_i + (1 - lam_i) e_perm(i)``. ``extra_negatives=True``
+  appends the other mixed contexts ``m_{l != i}`` as negatives (the NT-Xent geometry, ``2B - 1``
+  candidates).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["l2_normalize", "nt_xent", "tc_infonce", "sicc"]
+
+_MASKED = -1e9
+
+
+def l2_normalize(x, axis: int = -1, eps: float = 1e-8):
+    """``x / sqrt(sum(x^2) + eps)`` along ``axis``."""
+    return x * jax.lax.rsqrt(jnp.sum(x * x, axis=axis, keepdims=True) + eps)
+
+
+def _check_pair(name, a, b):
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"{name}: expected two [B, D] arrays of the same shape; got {a.shape} "
+                         f"and {b.shape}")
+
+
+def nt_xent(u, v, tau):
+    """NT-Xent of the pairs ``(u_i, v_i)`` among the ``2B`` vectors ``[u; v]`` (``[B, D]`` each)."""
+    _check_pair("nt_xent", u, v)
+    batch = u.shape[0]
+    q = l2_normalize(jnp.concatenate([u, v], axis=0))
+    logits = q @ q.T / tau
+    eye = jnp.eye(2 * batch, dtype=bool)
+    logits = jnp.where(eye, _MASKED, logits)
+    positive = (jnp.arange(2 * batch) + batch) % (2 * batch)
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(log_p, positive[:, None], axis=-1))
+
+
+def tc_infonce(pred, fut):
+    """Temporal contrasting: ``pred``, ``fut`` ``[K, B, D]`` (predictions ``W_k c`` of one view,
+    normalised true futures of the other). ``-mean_{k,b} log softmax_c(fut_kb . pred_kc)[b]``."""
+    if pred.ndim != 3 or pred.shape != fut.shape:
+        raise ValueError(f"tc_infonce: expected two [K, B, D] arrays of the same shape; got "
+                         f"{pred.shape} and {fut.shape}")
+    scores = jnp.einsum("kbd,kcd->kbc", fut, pred)
+    log_p = jax.nn.log_softmax(scores, axis=-1)
+    return -jnp.mean(jnp.diagonal(log_p, axis1=1, axis2=2))
+
+
+def sicc(m, r, perm, lam, tau, extra_negatives: bool = False):
+    """Soft interpolation contextual contrasting.
+
+    Args:
+      m: ``[B, D]`` projected contexts of the mixed series.
+      r: ``[B, D]`` projected contexts of the original series (weak view).
+      perm: ``[B]`` int partner of each mixed series.
+      lam: ``[B]`` mixing weights (``x_mix_i = lam_i x_i + (1 - lam_i) x_perm(i)``).
+      tau: temperature of the cosine similarities.
+      extra_negatives: also contrast against the other mixed contexts (``2B - 1`` candidates).
+
+    Returns:
+      ``-mean_i [lam_i log p_{i,i} + (1 - lam_i) log p_{i,perm(i)}]``.
+    """
+    _check_pair("sicc", m, r)
+    batch = m.shape[0]
+    if perm.shape != (batch,) or jnp.shape(lam) != (batch,):
+        raise ValueError(f"sicc: perm and lam must have shape ({batch},); got {perm.shape} and "
+                         f"{jnp.shape(lam)}")
+    mn, rn = l2_normalize(m), l2_normalize(r)
+    logits = mn @ rn.T / tau
+    if extra_negatives:
+        self_block = jnp.where(jnp.eye(batch, dtype=bool), _MASKED, mn @ mn.T / tau)
+        logits = jnp.concatenate([logits, self_block], axis=1)
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    own = jnp.take_along_axis(log_p, jnp.arange(batch)[:, None], axis=-1)[:, 0]
+    partner = jnp.take_along_axis(log_p, perm[:, None].astype(jnp.int32), axis=-1)[:, 0]
+    return -jnp.mean(lam * own + (1.0 - lam) * partner)

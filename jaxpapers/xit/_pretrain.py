@@ -1,0 +1,180 @@
+"""Pretraining: the three views, the XIT/TS-TCC loss, one optimiser step, and many runs at once.
+
+One step of one run (:func:`pretrain_loss`):
+
+1. a batch of the pool (:func:`~jaxpapers.xit.sample_batch`: dataset, then a series);
+2. views: weak ``T_w(x)``, strong ``T_s(x)`` and mixed ``T_w(x_mix)`` with
+   ``x_mix = lam x + (1 - lam) x[perm]`` (XD-MixUp; ``lam = 1`` when the objective's mixup is
+   off), each through the encoder in train mode, BatchNorm statistics threaded view after view
+   (as TS-TCC calls the model once per view);
+3. latents L2-normalised over channels; one ``t ~ U{0, ..., T' - K - 1}`` per direction;
+   contexts ``c_w`` (prefix ``t1 + 1`` of the weak view), ``c_s`` (prefix ``t2 + 1`` of the
+   strong view) and ``c_m`` (prefix ``t1 + 1`` of the mixed view);
+4. ``L = w_tc (TC(w -> s) + TC(s -> w)) + w_cc NT-Xent(g(c_w), g(c_s))
+   + w_sicc SICC(g(c_m), g(c_w), perm, lam)``.
+
+:func:`make_pretrain_update` returns a ``train_loop`` update that runs ``R`` independent runs
+side by side (``jax.vmap``): each run has its own key, dataset frequencies and objective weights
+(traced), so the XIT, TS-TCC and ablation runs share one compiled step. Run ``r``'s step ``i``
+uses ``fold_in(run_key[r], i)``: a run's trajectory depends on its key, not on which runs share
+its batch or how they are split over devices.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxpapers.xit._augment import strong_augment, weak_scale
+from jaxpapers.xit._config import ModelConfig, PretrainConfig
+from jaxpapers.xit._losses import l2_normalize, nt_xent, sicc, tc_infonce
+from jaxpapers.xit._mixup import xd_mixup
+from jaxpapers.xit._sampler import sample_batch
+
+__all__ = ["PretrainState", "PretrainInfo", "init_pretrain", "pretrain_loss",
+           "make_pretrain_update", "pretrain_optimizer"]
+
+
+class PretrainState(NamedTuple):
+    """``params = {"encoder", "tc"}``, ``batch_stats`` likewise, the optimiser state and an
+    int32 step counter (scalar, shared when runs are stacked)."""
+
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    step: jax.Array
+
+
+class PretrainInfo(NamedTuple):
+    """Per-step losses (float32; ``[R]`` per run when stacked)."""
+
+    loss: jax.Array
+    tc: jax.Array
+    cc: jax.Array
+    sicc: jax.Array
+
+
+def pretrain_optimizer(cfg: PretrainConfig) -> optax.GradientTransformation:
+    """Adam with torch's coupled L2 weight decay (the decay is added to the gradient before the
+    Adam scaling, as ``torch.optim.Adam(weight_decay=...)`` does)."""
+    return optax.chain(optax.add_decayed_weights(cfg.weight_decay),
+                       optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2),
+                       optax.scale(-cfg.learning_rate))
+
+
+def init_pretrain(key, model: ModelConfig, cfg: PretrainConfig) -> PretrainState:
+    """Fresh parameters, BatchNorm statistics and optimiser state of one run (step 0)."""
+    key_enc, key_tc = jax.random.split(key)
+    x = jnp.zeros((2, 1, model.length), jnp.float32)
+    enc_vars = model.encoder().init(key_enc, x)
+    z = jnp.zeros((2, model.latent_length, model.latent), jnp.float32)
+    tc_vars = model.temporal_contrast().init(key_tc, z, 1)
+    params = {"encoder": enc_vars["params"], "tc": tc_vars["params"]}
+    stats = {"encoder": enc_vars["batch_stats"], "tc": tc_vars["batch_stats"]}
+    return PretrainState(params, stats, pretrain_optimizer(cfg).init(params), jnp.int32(0))
+
+
+def _views(key, x, ds_id, weights, cfg: PretrainConfig):
+    aug = cfg.augment
+    k_w, k_s, k_mix, k_m = jax.random.split(key, 4)
+    b = x.shape[0]
+    weak = jax.vmap(lambda k, s: weak_scale(k, s, aug.scale_sigma))
+    strong = jax.vmap(lambda k, s: strong_augment(k, s, aug.jitter_sigma, aug.max_segments))
+    x_w = weak(jax.random.split(k_w, b), x)
+    x_s = strong(jax.random.split(k_s, b), x)
+    x_mix, perm, lam = xd_mixup(k_mix, x, ds_id, cfg.alpha, cfg.per_sample_lambda,
+                                cfg.cross_dataset)
+    mix_on = weights[3] > 0
+    lam = jnp.where(mix_on, lam, 1.0)
+    x_mix = jnp.where(mix_on, x_mix, x)
+    x_m = weak(jax.random.split(k_m, b), x_mix)
+    return x_w, x_s, x_m, perm, lam
+
+
+def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfig,
+                  cfg: PretrainConfig):
+    """The loss of one batch ``x [B, 1, L]`` (dataset ids ``ds_id [B]``) under objective
+    ``weights = (w_tc, w_cc, w_sicc, mixup)`` (a float array, see :class:`Objective`).
+
+    Returns ``(loss, (new_batch_stats, PretrainInfo))``.
+    """
+    encoder, tc_module = model.encoder(), model.temporal_contrast()
+    k_views, k_t, k_drop = jax.random.split(key, 3)
+    x_w, x_s, x_m, perm, lam = _views(k_views, x, ds_id, weights, cfg)
+    k_enc, k_ctx = jax.random.split(k_drop)
+
+    # the three views go through one copy of the encoder (lax.scan), BatchNorm statistics
+    # carried from view to view as TS-TCC's three separate calls do: one compiled body
+    def encode(stats, inputs):
+        view, rng = inputs
+        z, upd = encoder.apply({"params": params["encoder"], "batch_stats": stats}, view,
+                               train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
+        return upd["batch_stats"], l2_normalize(z, axis=-1)
+
+    stats_enc, (z_w, z_s, z_m) = jax.lax.scan(
+        encode, batch_stats["encoder"], (jnp.stack([x_w, x_s, x_m]), jax.random.split(k_enc, 3)))
+
+    steps, k = model.latent_length, model.timesteps
+    t1, t2 = jax.random.randint(k_t, (2,), 0, steps - k)
+    tc_vars = {"params": params["tc"], "batch_stats": batch_stats["tc"]}
+    # contexts of (weak, t1), (strong, t2), (mixed, t1): one vmapped transformer call
+    prefix = jnp.stack([t1, t2, t1]) + 1
+    c_w, c_s, c_m = jax.vmap(
+        lambda z, p, rng: tc_module.apply(tc_vars, z, p, True, method=tc_module.context,
+                                          rngs={"dropout": rng}))(
+        jnp.stack([z_w, z_s, z_m]), prefix, jax.random.split(k_ctx, 3))
+
+    def futures(z, t):
+        idx = t + 1 + jnp.arange(k)
+        return jnp.take(z, idx, axis=1).transpose(1, 0, 2)  # [K, B, D]
+
+    predict = lambda c: tc_module.apply(tc_vars, c, method=tc_module.predict)
+    loss_tc = tc_infonce(predict(c_w), futures(z_s, t1)) + \
+        tc_infonce(predict(c_s), futures(z_w, t2))
+
+    def project(stats, c):
+        g, upd = tc_module.apply({"params": params["tc"], "batch_stats": stats}, c, True,
+                                 method=tc_module.project, mutable=["batch_stats"])
+        return upd["batch_stats"], g
+
+    stats_tc, (u, v, m) = jax.lax.scan(project, batch_stats["tc"], jnp.stack([c_w, c_s, c_m]))
+    loss_cc = nt_xent(u, v, cfg.tau)
+    loss_sicc = sicc(m, u, perm, lam, cfg.tau, cfg.extra_negatives)
+    loss = weights[0] * loss_tc + weights[1] * loss_cc + weights[2] * loss_sicc
+    new_stats = {"encoder": stats_enc, "tc": stats_tc}
+    return loss, (new_stats, PretrainInfo(loss, loss_tc, loss_cc, loss_sicc))
+
+
+@functools.lru_cache(maxsize=32)
+def make_pretrain_update(model: ModelConfig, cfg: PretrainConfig):
+    """A ``train_loop`` update for ``R`` stacked runs:
+    ``update(state, key, pool_x, offsets, counts, run_keys [R], log_probs [R, D],
+    weights [R, 4]) -> (state, PretrainInfo [R])``. The loop's ``key`` is not used: run ``r``'s
+    step ``i`` draws from ``fold_in(run_keys[r], i)``. Cached per config, so repeated trainings
+    reuse one compilation."""
+    optimizer = pretrain_optimizer(cfg)
+
+    def one_run(params, stats, opt_state, step, run_key, pool_x, offsets, counts, log_probs,
+                weights):
+        key = jax.random.fold_in(run_key, step)
+        k_batch, k_loss = jax.random.split(key)
+        x, ds_id = sample_batch(k_batch, pool_x, offsets, counts, log_probs, cfg.batch_size)
+        grad_fn = jax.value_and_grad(pretrain_loss, has_aux=True)
+        (_, (stats, info)), grads = grad_fn(params, stats, k_loss, x, ds_id, weights, model, cfg)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), stats, opt_state, info
+
+    def update(state: PretrainState, key, pool_x, offsets, counts, run_keys, log_probs,
+               weights):
+        del key
+        params, stats, opt_state, info = jax.vmap(
+            one_run, in_axes=(0, 0, 0, None, 0, None, None, None, 0, 0))(
+            state.params, state.batch_stats, state.opt_state, state.step, run_keys, pool_x,
+            offsets, counts, log_probs, weights)
+        return PretrainState(params, stats, opt_state, state.step + 1), info
+
+    return update

@@ -1,0 +1,67 @@
+"""Multi-dataset batches: which dataset each item comes from, then an item of that dataset.
+
+A pool is stored grouped by dataset (:class:`~jaxpapers.xit.Pool`: dataset ``d`` holds rows
+``offsets[d] : offsets[d] + counts[d]``). A batch draws every item's dataset from ``p_d`` and
+then a row of that dataset uniformly, so each item carries its dataset id. The modes
+(torchchronos' ``ALL_EQUAL`` / ``PROPORTIONAL_TO_SAMPLES`` and a temperature between them):
+
+* ``"proportional"``: ``p_d ∝ n_d`` (the same as drawing rows uniformly from the whole pool);
+* ``"uniform_over_datasets"``: ``p_d = 1/D``;
+* ``"temperature"``: ``p_d ∝ n_d^T`` (``T = 1`` proportional, ``T = 0`` uniform).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch"]
+
+SAMPLING_MODES = ("proportional", "uniform_over_datasets", "temperature")
+
+
+def dataset_probabilities(counts, mode: str = "uniform_over_datasets",
+                          temperature: float = 0.5, active=None) -> np.ndarray:
+    """``p_d`` (float64 NumPy, sums to 1) for datasets of sizes ``counts``.
+
+    ``active`` (booleans per dataset, default all) restricts sampling to some datasets (a
+    one-source pretraining run on the same pool). Raises ``ValueError`` on an unknown mode, a
+    negative temperature, or no active non-empty dataset.
+    """
+    counts = np.asarray(counts, np.float64)
+    if mode not in SAMPLING_MODES:
+        raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}; got {mode!r}")
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0; got {temperature}")
+    active = np.ones(counts.shape, bool) if active is None else np.asarray(active, bool)
+    if active.shape != counts.shape:
+        raise ValueError(f"active must have one entry per dataset ({counts.size}); got "
+                         f"{active.shape}")
+    power = {"proportional": 1.0, "uniform_over_datasets": 0.0,
+             "temperature": float(temperature)}[mode]
+    weights = np.where(active & (counts > 0), counts ** power, 0.0)
+    if weights.sum() <= 0:
+        raise ValueError("no active, non-empty dataset to sample from")
+    return weights / weights.sum()
+
+
+def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
+    """Draw ``batch_size`` rows of the grouped pool ``x`` ``[N, ...]``.
+
+    Args:
+      key: PRNG key.
+      x: the pool, grouped by dataset.
+      offsets, counts: int32 ``[D]`` first row and size of each dataset.
+      log_probs: float ``[D]`` log ``p_d`` (``-inf`` for a dataset never drawn).
+      batch_size: static.
+
+    Returns:
+      ``(x_batch [B, ...], ds_id [B] int32)``.
+    """
+    offsets, counts = jnp.asarray(offsets, jnp.int32), jnp.asarray(counts, jnp.int32)
+    key_d, key_i = jax.random.split(key)
+    ds_id = jax.random.categorical(key_d, log_probs, shape=(batch_size,)).astype(jnp.int32)
+    u = jax.random.uniform(key_i, (batch_size,))
+    within = jnp.minimum(jnp.floor(u * counts[ds_id]).astype(jnp.int32), counts[ds_id] - 1)
+    return x[offsets[ds_id] + within], ds_id

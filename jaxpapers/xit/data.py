@@ -1,0 +1,364 @@
+"""UCR/UEA data with no network: a ``.ts`` reader, a registry of the sets that ship inside
+installed packages, per-series preprocessing, few-label subsets and the pretraining pool.
+
+The ``.ts`` format (sktime/aeon): ``#`` (or ``%``) comment lines, ``@key value`` header lines, then
+``@data`` and one line per series; channels are separated by ``:``, values by ``,``, ``?`` is
+a missing value and the class label comes last. :func:`read_ts` parses it without importing
+sktime or aeon; every fault names the file and the line.
+
+:func:`load_dataset` finds a set in a folder the caller gives (``DIR/<Name>/<Name>_TRAIN.ts``,
+the UCR/UEA archive layout) or inside the installed packages that bundle it (sktime, aeon,
+tslearn; located with :func:`importlib.util.find_spec`, which does not import them).
+Everything here is host-side NumPy: it prepares arrays once, before any jitted code. The
+multi-dataset batch sampler (:func:`dataset_probabilities`, :func:`sample_batch`, in JAX, used
+inside the pretraining step) is re-exported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from jaxpapers.xit._sampler import SAMPLING_MODES, dataset_probabilities, sample_batch
+
+__all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch", "TSFile", "TSFormatError",
+           "Dataset", "Pool", "read_ts", "load_dataset",
+           "available_datasets", "BUNDLED", "resample", "znormalize", "split_channels",
+           "k_per_class", "build_pool"]
+
+
+class TSFormatError(ValueError):
+    """A malformed ``.ts`` file; the message starts with ``path:line:``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TSFile:
+    """A parsed ``.ts`` file: ``series[i]`` is a float64 ``(channels, length_i)`` array (NaN
+    where the file has ``?``), ``labels[i]`` its class label as written, ``class_names`` the
+    labels the header declares (in its order), ``header`` the ``@key value`` pairs (keys lower
+    case)."""
+
+    path: str
+    series: tuple
+    labels: tuple
+    class_names: tuple
+    header: dict
+
+
+def _fail(path: str, line: int, message: str):
+    raise TSFormatError(f"{path}:{line}: {message}")
+
+
+def _parse_header(path, number, text, header):
+    key, _, value = text[1:].partition(" ")
+    key = key.lower()
+    if not key:
+        _fail(path, number, "empty header key after '@'")
+    header[key] = value.strip()
+
+
+def _parse_values(path, number, text, channel):
+    values = []
+    for item in text.split(","):
+        item = item.strip()
+        if item == "?":
+            values.append(np.nan)
+            continue
+        try:
+            values.append(float(item))
+        except ValueError:
+            _fail(path, number, f"channel {channel}: {item!r} is not a number")
+    return values
+
+
+def read_ts(path: str) -> TSFile:
+    """Parse a classification ``.ts`` file (no timestamps). Raises :class:`TSFormatError`
+    naming the file and line on a malformed header or data line."""
+    header: dict[str, str] = {}
+    series, labels = [], []
+    in_data, channels = False, None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, raw in enumerate(f, start=1):
+            text = raw.strip()
+            if not text or text.startswith(("#", "%")):
+                continue
+            if not in_data:
+                if not text.startswith("@"):
+                    _fail(path, number, f"expected a '@key value' header line or '@data'; got "
+                                        f"{text[:40]!r}")
+                if text.lower() == "@data":
+                    in_data = True
+                    if header.get("timestamps", "false").lower() == "true":
+                        _fail(path, number, "timestamped series are not supported")
+                    if header.get("classlabel", "false").split()[:1] != ["true"]:
+                        _fail(path, number, "only classification files (@classLabel true ...) "
+                                            "are supported")
+                    if "dimensions" in header:
+                        try:
+                            channels = int(header["dimensions"])
+                        except ValueError:
+                            _fail(path, number, f"@dimensions {header['dimensions']!r} is not "
+                                                "an integer")
+                    continue
+                _parse_header(path, number, text, header)
+                continue
+            parts = text.split(":")
+            if len(parts) < 2:
+                _fail(path, number, "a data line needs at least one channel and a label "
+                                    "separated by ':'")
+            label, fields = parts[-1].strip(), parts[:-1]
+            if not label:
+                _fail(path, number, "missing class label")
+            if channels is None:
+                channels = len(fields)
+            if len(fields) != channels:
+                _fail(path, number, f"expected {channels} channel(s); got {len(fields)}")
+            rows = [_parse_values(path, number, field, c) for c, field in enumerate(fields)]
+            if len({len(r) for r in rows}) != 1:
+                _fail(path, number, "channels of one series have different lengths "
+                                    f"{[len(r) for r in rows]}")
+            if len(rows[0]) == 0:
+                _fail(path, number, "empty series")
+            series.append(np.asarray(rows, np.float64))
+            labels.append(label)
+    if not in_data:
+        _fail(path, number if "number" in locals() else 0, "no '@data' line")
+    if not series:
+        _fail(path, number, "no series after '@data'")
+    declared = tuple(header.get("classlabel", "true").split()[1:])
+    if declared:
+        unknown = sorted(set(labels) - set(declared))
+        if unknown:
+            _fail(path, number, f"labels {unknown[:5]} are not among the declared classes "
+                                f"{list(declared)}")
+    else:
+        declared = tuple(sorted(set(labels)))
+    return TSFile(path, tuple(series), tuple(labels), declared, header)
+
+
+# -- registry ------------------------------------------------------------------------------------
+
+#: name -> where it ships: (package, folder inside the package, file stem). sktime first (the
+#: lighter install, in the test extra); aeon next; tslearn's Trace is a NumPy archive.
+BUNDLED: dict[str, tuple[tuple[str, str, str], ...]] = {
+    **{name: (("sktime", f"datasets/data/{name}", name), ("aeon", f"datasets/data/{name}", name))
+       for name in ("ACSF1", "ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand",
+                    "JapaneseVowels", "OSULeaf", "UnitTest")},
+    "PLAID": (("sktime", "datasets/data/PLAID", "PLAID"),),
+    "Covid3Month_disc": (("aeon", "datasets/data/Covid3Month_disc", "Covid3Month_disc"),),
+    "PickupGestureWiimoteZ": (("aeon", "datasets/data/PickupGestureWiimoteZ",
+                               "PickupGestureWiimoteZ"),),
+    "Trace": (("tslearn", ".cached_datasets", "Trace"),),
+}
+
+
+def _package_dir(package: str) -> str | None:
+    """The installed package's folder, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def _locate(name: str, data_dir: str | None) -> tuple[str, str] | None:
+    """``(kind, path stem)`` of a set: kind ``"ts"`` (stem + ``_TRAIN.ts``) or ``"npz"``."""
+    if data_dir is not None:
+        stem = os.path.join(os.path.expanduser(data_dir), name, name)
+        if os.path.isfile(stem + "_TRAIN.ts"):
+            return "ts", stem
+    for package, folder, file_stem in BUNDLED.get(name, ()):
+        root = _package_dir(package)
+        if root is None:
+            continue
+        stem = os.path.join(root, folder, file_stem)
+        if package == "tslearn" and os.path.isfile(stem + ".npz"):
+            return "npz", stem
+        if os.path.isfile(stem + "_TRAIN.ts"):
+            return "ts", stem
+    return None
+
+
+def available_datasets(data_dir: str | None = None) -> list[str]:
+    """Names :func:`load_dataset` can load here: the bundled sets whose package is installed,
+    and every ``<Name>/<Name>_TRAIN.ts`` under ``data_dir``."""
+    names = {name for name in BUNDLED if _locate(name, None) is not None}
+    if data_dir is not None and os.path.isdir(os.path.expanduser(data_dir)):
+        root = os.path.expanduser(data_dir)
+        names |= {entry for entry in os.listdir(root)
+                  if os.path.isfile(os.path.join(root, entry, f"{entry}_TRAIN.ts"))}
+    return sorted(names)
+
+
+# -- preprocessing -------------------------------------------------------------------------------
+
+def resample(x: np.ndarray, length: int) -> np.ndarray:
+    """Linear interpolation of every channel of ``x`` ``(C, L_i)`` to ``length`` points over
+    normalised time; NaNs (missing values, padding) are dropped first, channel by channel."""
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"resample expects (channels, length); got shape {x.shape}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
+        raise ValueError(f"length must be an integer >= 2; got {length!r}")
+    out = np.empty((x.shape[0], int(length)))
+    grid = np.linspace(0.0, 1.0, int(length))
+    for c, row in enumerate(x):
+        row = row[np.isfinite(row)]
+        if row.size == 0:
+            raise ValueError(f"channel {c} has no finite value")
+        if row.size == 1:
+            out[c] = row[0]
+        else:
+            out[c] = np.interp(grid, np.linspace(0.0, 1.0, row.size), row)
+    return out
+
+
+def znormalize(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """``(x - mean_t) / (std_t + eps)`` per series and channel (the last axis is time)."""
+    x = np.asarray(x, np.float64)
+    return (x - x.mean(-1, keepdims=True)) / (x.std(-1, keepdims=True) + eps)
+
+
+def split_channels(x: np.ndarray) -> np.ndarray:
+    """``(N, C, L) -> (N * C, 1, L)``: every channel becomes its own univariate series (series
+    ``i``'s channels are rows ``i * C ... i * C + C - 1``)."""
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"split_channels expects (N, C, L); got shape {x.shape}")
+    return x.reshape(x.shape[0] * x.shape[1], 1, x.shape[2])
+
+
+def k_per_class(labels: np.ndarray, k: int, seed: int, num_classes: int | None = None
+                ) -> np.ndarray:
+    """Indices of ``k`` examples of every class (stratified, without replacement), sorted,
+    determined by ``seed``. Raises ``ValueError`` when a class has fewer than ``k``."""
+    labels = np.asarray(labels)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    classes = np.arange(num_classes) if num_classes is not None else np.unique(labels)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(k)]))
+    chosen = []
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        if members.size < k:
+            raise ValueError(f"class {c} has {members.size} example(s); k={k} needs {k}")
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+# -- datasets and the pool -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One split of a set: ``x`` float32 ``(N, C, L)``, ``y`` int32 ``(N,)`` (indices into
+    ``class_names``)."""
+
+    name: str
+    split: str
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _read_split(name: str, split: str, data_dir: str | None):
+    found = _locate(name, data_dir)
+    if found is None:
+        where = f" or under {data_dir!r}" if data_dir is not None else ""
+        raise ValueError(
+            f"dataset {name!r} is not available here (bundled in an installed package{where}); "
+            f"available: {', '.join(available_datasets(data_dir)) or 'none'}. Bundled sets ship "
+            "in sktime, aeon and tslearn (pip install 'jaxpapers[ts]'); other UCR/UEA sets go "
+            "in DATA_DIR/<Name>/<Name>_TRAIN.ts and _TEST.ts.")
+    kind, stem = found
+    if kind == "npz":
+        with np.load(stem + ".npz") as archive:
+            xs = np.asarray(archive[f"X_{split}"], np.float64).transpose(0, 2, 1)
+            ys = np.asarray(archive[f"y_{split}"])
+        labels = tuple(str(v) for v in ys)
+        return [row for row in xs], labels, tuple(sorted(set(labels), key=_natural)), stem
+    parsed = read_ts(f"{stem}_{split.upper()}.ts")
+    return list(parsed.series), parsed.labels, parsed.class_names, parsed.path
+
+
+def _natural(text: str):
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def load_dataset(name: str, split: str = "train", *, length: int | None = None,
+                 normalize: bool = True, data_dir: str | None = None) -> Dataset:
+    """Load one split of a UCR/UEA classification set with no network.
+
+    Args:
+      name: the set's name (``available_datasets()`` lists them).
+      split: ``"train"`` or ``"test"``.
+      length: resample every series to this length (linear, missing values dropped); None keeps
+        the file's length, which must then be equal for all series.
+      normalize: z-normalise each series and channel (after resampling).
+      data_dir: a folder in the UCR/UEA archive layout, searched before the packages.
+
+    Raises:
+      ValueError: unknown or unavailable set (the message lists the available ones), bad split,
+        unequal lengths with ``length=None``; :class:`TSFormatError` for a malformed file.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    series, labels, class_names, source = _read_split(name, split, data_dir)
+    if length is None:
+        lengths = {s.shape[1] for s in series}
+        if len(lengths) != 1 or any(np.isnan(s).any() for s in series):
+            raise ValueError(f"{name} has unequal lengths or missing values "
+                             f"({min(lengths)}-{max(lengths)}); pass length=... to resample")
+        x = np.stack(series)
+    else:
+        x = np.stack([resample(s, length) for s in series])
+    if normalize:
+        x = znormalize(x)
+    index = {c: i for i, c in enumerate(class_names)}
+    y = np.asarray([index[label] for label in labels], np.int32)
+    return Dataset(name, split, x.astype(np.float32), y, tuple(class_names), source)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """The unlabelled pretraining pool: univariate series ``x`` float32 ``(N, 1, L)`` grouped by
+    dataset (dataset ``d`` holds rows ``offsets[d] : offsets[d] + counts[d]``), ``ds_id`` int32
+    ``(N,)``."""
+
+    x: np.ndarray
+    ds_id: np.ndarray
+    names: tuple
+    offsets: np.ndarray
+    counts: np.ndarray
+
+
+def build_pool(names: Sequence[str], length: int, *, splits: Sequence[str] = ("train", "test"),
+               data_dir: str | None = None) -> Pool:
+    """Resample, z-normalise and split into channels every series of ``names`` (both splits by
+    default; labels are dropped). Raises ``ValueError`` if a name repeats or is unavailable."""
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"pool names must be distinct and non-empty; got {list(names)}")
+    xs, ids = [], []
+    for d, name in enumerate(names):
+        parts = [split_channels(load_dataset(name, s, length=length, data_dir=data_dir).x)
+                 for s in splits]
+        x = np.concatenate(parts)
+        xs.append(x)
+        ids.append(np.full(x.shape[0], d, np.int32))
+    counts = np.asarray([x.shape[0] for x in xs], np.int32)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
+    return Pool(np.concatenate(xs).astype(np.float32), np.concatenate(ids), tuple(names),
+                offsets, counts)
