@@ -73,7 +73,8 @@ SCALES = {
                           "UCB-PSQ per cost", "TS-PSQ per cost", "EI-PSQ per cost"), 10, 50.0,
                          1024, 4096, 256, 8, 50, 1024, (32, 64, 128, 256, 512)),
     # the quick settings over the paper's other panels (GP sample, cheap regime, every
-    # baseline) and the optimiser-sensitivity repeat; about half an hour on 2 CPU cores
+    # baseline) and the optimiser-sensitivity repeat; over an hour on 2 CPU cores (a run on
+    # a shared machine was stopped unfinished after 54 CPU-minutes)
     "cpu-large": ScaleConfig(("hartmann3", "gp_sample"), ("cheap", "moderate", "expensive"),
                              (0.02,),
                              ("UCB-PSQ", "TS-PSQ", "ETC-50", "ETC-100", "ETC-Ada",
