@@ -54,7 +54,11 @@ def _two_processes(method, out):
     return json.loads((out / method / "results.json").read_text())
 
 
-@pytest.mark.parametrize("method", ["smc", "diffusion_resampling"])
+@pytest.mark.parametrize("method", [
+    "smc",
+    # two trainings per seed in each process: about 150 s on 2 cores
+    pytest.param("diffusion_resampling", marks=pytest.mark.slow),
+])
 def test_two_processes_give_the_metrics_of_one(method, tmp_path):
     single = _single(method, tmp_path / "one")
     multi = _two_processes(method, tmp_path / "two")

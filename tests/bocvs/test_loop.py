@@ -74,6 +74,7 @@ def test_etc_ada_plays_the_schedule_and_accounts_the_budget_exactly():
     assert np.all(final_simple_regret(h, problem.f_star) >= -0.01)
 
 
+@pytest.mark.slow  # determinism per key is also in the loop contract
 def test_same_key_same_trajectory_and_keys_matter():
     problem = make_problem("hartmann3", "expensive", 0.08)
     pol = etc_ada(problem.costs)

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from jaxpapers.experiments import RunContext, reproduce
 
 
+@pytest.mark.slow  # about 70 s on 2 cores: the smoke scale runs EI and the sensitivity repeat
 def test_reproduce_smoke(tmp_path):
     ctx = RunContext(out_dir=str(tmp_path), scale="smoke", show_progress=False)
     results = reproduce("bocvs", ctx)

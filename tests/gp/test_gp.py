@@ -142,6 +142,7 @@ def test_float32_stays_float32():
         assert mean.dtype == jnp.float32 and var.dtype == jnp.float32
 
 
+@pytest.mark.slow  # an optimisation run of several hundred steps
 def test_fit_hypers_reaches_at_least_the_true_likelihood(key):
     rng = np.random.default_rng(3)
     x = rng.uniform(size=(40, 1))

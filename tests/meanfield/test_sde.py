@@ -129,6 +129,7 @@ def _strong_slope(ref_layers, levels, runs, scheme="ln"):
     return full, se
 
 
+@pytest.mark.slow  # the full slopes are slow too; the schemes are covered by the oracles
 def test_strong_error_slope_is_minus_one():
     # spec oracle 11 (small): MSE at grid times ~ 1/L on a shared Brownian path (float64)
     slope, se = _strong_slope(128, [8, 16, 32], 24)
