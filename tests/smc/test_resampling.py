@@ -199,7 +199,7 @@ def test_dense_small_path_equals_histogram_path_bitwise(scheme, monkeypatch):
 
     rng = np.random.default_rng(7)
     cases = []
-    for n, m in [(1, 5), (3, 3), (8, 8), (9, 4), (16, 16), (17, 15), (5, 51)]:
+    for n, m in [(1, 5), (8, 8), (9, 4), (16, 16), (5, 51)]:
         for _ in range(2):
             w = rng.exponential(size=n) * (rng.uniform(size=n) > 0.3)
             w[rng.integers(n)] += 0.5  # a positive sum
