@@ -107,8 +107,10 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
     x_w, x_s, x_m, perm, lam = _views(k_views, x, ds_id, weights, cfg)
     k_enc, k_ctx = jax.random.split(k_drop)
 
-    # the three views go through one copy of the encoder (lax.scan), BatchNorm statistics
-    # carried from view to view as TS-TCC's three separate calls do: one compiled body
+    # the three views go through the encoder one after another, BatchNorm statistics carried
+    # from view to view as TS-TCC's three separate calls do. The scan is unrolled: in a loop
+    # body XLA's CPU backend runs the gradient convolutions 10-60x slower (see
+    # jaxpapers._src.training)
     def encode(stats, inputs):
         view, rng = inputs
         z, upd = encoder.apply({"params": params["encoder"], "batch_stats": stats}, view,
@@ -116,7 +118,8 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
         return upd["batch_stats"], l2_normalize(z, axis=-1)
 
     stats_enc, (z_w, z_s, z_m) = jax.lax.scan(
-        encode, batch_stats["encoder"], (jnp.stack([x_w, x_s, x_m]), jax.random.split(k_enc, 3)))
+        encode, batch_stats["encoder"], (jnp.stack([x_w, x_s, x_m]), jax.random.split(k_enc, 3)),
+        unroll=True)
 
     steps, k = model.latent_length, model.timesteps
     t1, t2 = jax.random.randint(k_t, (2,), 0, steps - k)

@@ -263,7 +263,11 @@ def test_smoke_reproduction(smoke_run):
     saved = json.loads((out / "results.json").read_text())
     assert saved["verdict"]["summary"] and results["table"]
     scores = saved["metrics"]["scores"]["GunPoint/k=1"]["accuracy"]
-    assert np.asarray(scores).shape == (2 + 4 + 3, SMOKE.subset_seeds)  # encoders x subsets
+    # encoders x subsets: scratch, TS-TCC, XIT (2 seeds each), 3 ablations, 1 choice variant
+    assert np.asarray(scores).shape == (2 + 4 + 3 + 1, SMOKE.subset_seeds)
+    names = [row["quantity"] for row in saved["table"]]
+    assert "XIT [+ CC, w_CC = 0.7]" in names and "XIT − XIT [+ CC, w_CC = 0.7]" in names
+    assert "w_CC = 0 vs + CC, w_CC = 0.7" in saved["verdict"]["summary"]
     assert np.all(np.isfinite(np.asarray(scores)))
     assert all((out / p).stat().st_size > 0 for p in saved["plots"])
     losses = saved["metrics"]["pretraining_loss"]

@@ -1,8 +1,6 @@
 """Runner: ``jaxpapers reproduce expert_iteration [--scale smoke|quick|board7|paper]``.
 
-quick: 5x5 Hex, spec Sec. 7.2 (its ExIt phase measured 1,175 CPU-seconds for 3 seeds on a
-shared 2-core machine and REINFORCE about 150-190 per stage: roughly 3,000 in all, far above
-the 12-minute target).
+quick: 5x5 Hex, spec Sec. 7.2 (231 s wall on 2 idle CPU cores, results/expert_iteration/quick/).
 For each of ``runs`` seeds: online ExIt (N-MCTS expert with the apprentice's prior, TPT
 targets, aggregated dataset); REINFORCE from
 the same initial network, stopped at ExIt's network-evaluation count after every iteration;
@@ -12,7 +10,8 @@ and N-MCTS with the final apprentice play the random player and pure MCTS at fix
 every opening with both colours; the anchors play each other; ExIt meets REINFORCE and TPT
 meets CAT head to head; one Bradley-Terry fit gives Elo (random = 0).
 
-board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; about an hour on 2 cores).
+board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; 20.5 min wall on 2 idle cores,
+results/expert_iteration/board7/).
 paper: 9x9 with thousands of parallel games and a residual network (spec Sec. 7.3), sized
 for one accelerator; it has not been run at size.
 """

@@ -77,7 +77,7 @@ def _exit_update(config: ExItConfig, num_devices: int, runs: int):
     def one(params, opt_state, buffer, count, key):
         return apprentice_update(key, params, opt_state, buffer, count, config)
 
-    mapped = over_runs(one, num_devices, runs)
+    mapped = over_runs(one, num_devices, runs, unroll=True)
 
     def update(state: _Train, key, buffer, count):
         keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(num_runs(count)))
@@ -92,7 +92,7 @@ def _reinforce_step(config: ReinforceConfig, num_devices: int, runs: int):
     def one(state, key, step):
         return reinforce_update(key, state, step, config)
 
-    mapped = over_runs(one, num_devices, runs)
+    mapped = over_runs(one, num_devices, runs, unroll=True)
 
     def update(carry: _Reinforce, key):
         runs_ = num_runs(carry.state.evaluations)

@@ -29,12 +29,15 @@ class EncoderKey(NamedTuple):
     objective: str  # "scratch" or a key of OBJECTIVES
     sources: str    # "all" or the one source dataset's name
     seed: int
+    variant: str = ""  # "" or the name of an inferred-choice variant (its pretraining config)
 
 
 def label(key: EncoderKey) -> str:
     names = {"scratch": "scratch", "ts_tcc": "TS-TCC", "xit": "XIT",
              "xit_no_mixup": "XIT w/o XD-MixUp", "xit_no_sicc": "XIT w/o SICC"}
     text = names[key.objective]
+    if key.variant:
+        text = f"{text} [{key.variant}]"
     return text if key.sources == ALL else f"{text}, one source ({key.sources})"
 
 
@@ -50,9 +53,10 @@ class Pretrained:
 
 
 def pretrain_all(ctx, key, pool: Pool, runs: list[EncoderKey], model: ModelConfig,
-                 cfg: PretrainConfig, name: str = "pretrain") -> Pretrained:
+                 cfg: PretrainConfig, name: str = "pretrain", objective=None) -> Pretrained:
     """Pretrain ``runs`` side by side (one compiled step, vmapped), checkpointed and resumable
-    through ``ctx.checkpointer``; the run axis is sharded with ``ctx.shard``."""
+    through ``ctx.checkpointer``; the run axis is sharded with ``ctx.shard``. ``objective``
+    (an :class:`~jaxpapers.xit.Objective`) replaces the runs' preset weights."""
     seeds = tuple(sorted({r.seed for r in runs}))
     init_keys = {s: jax.random.fold_in(jax.random.fold_in(key, 1), s) for s in seeds}
     data_keys = {s: jax.random.fold_in(jax.random.fold_in(key, 2), s) for s in seeds}
@@ -65,7 +69,8 @@ def pretrain_all(ctx, key, pool: Pool, runs: list[EncoderKey], model: ModelConfi
         p = dataset_probabilities(pool.counts, cfg.sampling, cfg.temperature, active)
         with np.errstate(divide="ignore"):
             log_probs.append(np.log(p).astype(np.float32))
-    weights = np.asarray([OBJECTIVES[r.objective].as_tuple() for r in runs], np.float32)
+    weights = np.asarray([(objective or OBJECTIVES[r.objective]).as_tuple() for r in runs],
+                         np.float32)
     run_keys = jnp.stack([data_keys[r.seed] for r in runs])
     per_run = ctx.shard((state.params, state.batch_stats, state.opt_state, run_keys,
                          jnp.asarray(np.stack(log_probs)), jnp.asarray(weights)))
@@ -85,6 +90,25 @@ def pretrain_all(ctx, key, pool: Pool, runs: list[EncoderKey], model: ModelConfi
     return Pretrained(tuple(runs), params, stats,
                       {s: inits[s].params["encoder"] for s in seeds},
                       {s: inits[s].batch_stats["encoder"] for s in seeds}, seeds, losses)
+
+
+def merge_pretrained(parts: list[Pretrained]) -> Pretrained:
+    """Several pretrainings (e.g. one per pretraining config) as one stack of runs."""
+    if len(parts) == 1:
+        return parts[0]
+    cat = lambda *xs: np.concatenate([np.asarray(x) for x in xs])
+    first = parts[0]
+    init_params, init_stats = {}, {}
+    for part in parts:
+        init_params.update(part.init_params)
+        init_stats.update(part.init_stats)
+    return Pretrained(
+        sum((tuple(p.keys) for p in parts), ()),
+        jax.tree_util.tree_map(cat, *[p.params for p in parts]),
+        jax.tree_util.tree_map(cat, *[p.stats for p in parts]),
+        init_params, init_stats, tuple(sorted(init_params)),
+        {part: np.concatenate([np.asarray(p.losses[part]) for p in parts], axis=1)
+         for part in first.losses})
 
 
 def encoder_bank(pre: Pretrained, scratch_seeds) -> tuple[list[EncoderKey], Any, Any]:

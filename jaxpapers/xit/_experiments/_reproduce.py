@@ -28,7 +28,7 @@ from jaxpapers.experiments import (
     pyplot,
     save_figure,
 )
-from jaxpapers.xit._config import FinetuneConfig, ModelConfig, PretrainConfig
+from jaxpapers.xit._config import FinetuneConfig, ModelConfig, Objective, PretrainConfig
 from jaxpapers.xit._experiments._driver import (
     ALL,
     EncoderKey,
@@ -37,6 +37,7 @@ from jaxpapers.xit._experiments._driver import (
     finetune_grid,
     label,
     load_target,
+    merge_pretrained,
     pretrain_all,
 )
 from jaxpapers.xit.data import available_datasets, build_pool, read_ts
@@ -67,6 +68,8 @@ class XITScale:
       latent_per_dataset: series per pool set in the latent-space figure.
       external_data: read the sets from the folder in ``$JAXPAPERS_UCR_DIR``.
       max_pool_sets: at most this many sets in an ``auto`` pool.
+      choices: names of :data:`CHOICES` (the inferred XIT constants) to ablate, each an XIT run
+        per ablation seed that differs from the default XIT run in that one value.
     """
 
     model: ModelConfig = ModelConfig()
@@ -83,6 +86,28 @@ class XITScale:
     latent_per_dataset: int = 60
     external_data: bool = False
     max_pool_sets: int = 75
+    choices: tuple = ()
+
+    def __post_init__(self):
+        unknown = sorted(set(self.choices) - set(CHOICES))
+        if unknown:
+            raise ValueError(f"XITScale.choices: unknown {unknown}; known: {sorted(CHOICES)}")
+
+
+#: the XIT constants the spec infers (the paper's body could not be read), each with the one
+#: alternative the ablation runs: (label, PretrainConfig overrides, Objective or None)
+CHOICES = {
+    "alpha_0.5": ("Beta(0.5, 0.5) mixing", {"alpha": 0.5}, None),
+    "alpha_1": ("Beta(1, 1) mixing", {"alpha": 1.0}, None),
+    "with_cc": ("+ CC, w_CC = 0.7", {}, Objective(tc=1.0, cc=0.7, sicc=0.7, mixup=True)),
+    "extra_negatives": ("extra SICC negatives", {"extra_negatives": True}, None),
+    "proportional": ("size-proportional sampling", {"sampling": "proportional"}, None),
+    "lambda_per_batch": ("one λ per batch", {"per_sample_lambda": False}, None),
+    "random_partners": ("random partners", {"cross_dataset": False}, None),
+}
+_DEFAULTS = {"alpha_0.5": "Beta(0.2, 0.2)", "alpha_1": "Beta(0.2, 0.2)", "with_cc": "w_CC = 0",
+             "extra_negatives": "no extra negatives", "proportional": "uniform over datasets",
+             "lambda_per_batch": "one λ per series", "random_partners": "partners from other sets"}
 
 
 _TINY = ModelConfig(length=32, channels=(8, 8, 16), tc_width=16, tc_depth=1, tc_heads=2,
@@ -94,10 +119,12 @@ SCALES = {
                       finetune=FinetuneConfig(steps=5),
                       pool=("UnitTest", "ItalyPowerDemand", "BasicMotions"),
                       targets=("GunPoint",), single_source="UnitTest", ks=(1,),
-                      subset_seeds=2, latent_per_dataset=10),
+                      subset_seeds=2, latent_per_dataset=10, choices=("with_cc",)),
     "quick": XITScale(),
     "long": XITScale(pretrain=PretrainConfig(steps=600, checkpoint_every=100), seeds=3,
-                     ks=(1, 5, 10), subset_seeds=10),
+                     ks=(1, 5, 10), subset_seeds=10,
+                     choices=("alpha_0.5", "alpha_1", "with_cc", "extra_negatives",
+                              "proportional")),
     "paper": XITScale(model=ModelConfig(length=512, timesteps=10),
                       pretrain=PretrainConfig(batch_size=128, steps=20000,
                                               checkpoint_every=1000),
@@ -171,15 +198,18 @@ def _runs(scale: XITScale) -> list[EncoderKey]:
     return runs
 
 
-def _group(values: np.ndarray, keys: list, objective: str, sources: str, seeds) -> np.ndarray:
+def _group(values: np.ndarray, keys: list, objective: str, sources: str, seeds,
+           variant: str = "") -> np.ndarray:
     """Mean over the given seeds of one row's per-subset values ``[S]``."""
     rows = [i for i, k in enumerate(keys)
-            if k.objective == objective and k.sources == sources and k.seed in seeds]
+            if k.objective == objective and k.sources == sources and k.seed in seeds
+            and k.variant == variant]
     return values[rows].mean(axis=0)
 
 
-def _seeds_of(keys, objective, sources):
-    return {k.seed for k in keys if k.objective == objective and k.sources == sources}
+def _seeds_of(keys, objective, sources, variant=""):
+    return {k.seed for k in keys
+            if k.objective == objective and k.sources == sources and k.variant == variant}
 
 
 def _fmt(e) -> str:
@@ -205,6 +235,14 @@ def _cell_rows(target, k, scores, keys, scale: XITScale, pooled: dict) -> list[R
                 f"; mean over {len(seeds)} pretraining seed(s)")
         rows.append(Row(label(EncoderKey(objective, sources, 0)), estimate(acc), section=section,
                         note=note))
+    for name in scale.choices:
+        variant = CHOICES[name][0]
+        seeds = _seeds_of(keys, "xit", ALL, variant)
+        if seeds:
+            acc = _group(scores["accuracy"], keys, "xit", ALL, seeds, variant)
+            rows.append(Row(label(EncoderKey("xit", ALL, 0, variant)), estimate(acc),
+                            section=section, note=f"inferred choice ablated; mean over "
+                                                  f"{len(seeds)} pretraining seed(s)"))
     for (oa, sa), (ob, sb), claim in CLAIMS:
         sa = scale.single_source if sa == "ONE" else sa
         sb = scale.single_source if sb == "ONE" else sb
@@ -221,6 +259,23 @@ def _cell_rows(target, k, scores, keys, scale: XITScale, pooled: dict) -> list[R
                         comparison=paired(a, b, better="higher",
                                           claim=f"{name_a} > {name_b} (paired by subset; "
                                                 f"seeds {sorted(seeds)})")))
+        pooled.setdefault((name_a, name_b, claim), ([], []))
+        pooled[(name_a, name_b, claim)][0].append(a)
+        pooled[(name_a, name_b, claim)][1].append(b)
+    for name in scale.choices:
+        variant = CHOICES[name][0]
+        seeds = _seeds_of(keys, "xit", ALL) & _seeds_of(keys, "xit", ALL, variant)
+        if not seeds:
+            continue
+        a = _group(scores["accuracy"], keys, "xit", ALL, seeds)
+        b = _group(scores["accuracy"], keys, "xit", ALL, seeds, variant)
+        name_a, name_b = label(EncoderKey("xit", ALL, 0)), label(EncoderKey("xit", ALL, 0,
+                                                                              variant))
+        claim = f"inferred choice: {_DEFAULTS[name]} vs {variant}"
+        rows.append(Row(f"{name_a} − {name_b}", estimate(a - b), claim, section=section,
+                        comparison=paired(a, b, better="higher",
+                                          claim=f"{_DEFAULTS[name]} > {variant} (paired by "
+                                                f"subset; seeds {sorted(seeds)})")))
         pooled.setdefault((name_a, name_b, claim), ([], []))
         pooled[(name_a, name_b, claim)][0].append(a)
         pooled[(name_a, name_b, claim)][1].append(b)
@@ -293,7 +348,7 @@ def _loss_figure(ctx, pre, steps):
     window = max(1, steps // 30)
     smooth = lambda v: np.convolve(v, np.ones(window) / window, mode="valid")
     for r, key in enumerate(pre.keys):
-        if key.seed != 0:
+        if key.seed != 0 or key.variant:
             continue
         for ax, part in zip(axes, ("tc", "cc", "sicc"), strict=True):
             ax.plot(smooth(np.asarray(pre.losses[part])[:, r]), label=label(key), lw=1)
@@ -328,7 +383,16 @@ def run(ctx: RunContext, scale: XITScale) -> RunResult:
     key = jax.random.key(ctx.seed)
 
     runs = _runs(scale)
-    pre = pretrain_all(ctx, jax.random.fold_in(key, 0), pool, runs, scale.model, scale.pretrain)
+    parts = [pretrain_all(ctx, jax.random.fold_in(key, 0), pool, runs, scale.model,
+                          scale.pretrain)]
+    for name in scale.choices:  # same key: same initial parameters and batch keys as XIT
+        variant, overrides, objective = CHOICES[name]
+        choice_runs = [EncoderKey("xit", ALL, s, variant) for s in range(scale.ablation_seeds)]
+        parts.append(pretrain_all(ctx, jax.random.fold_in(key, 0), pool, choice_runs,
+                                  scale.model, dataclasses.replace(scale.pretrain, **overrides),
+                                  name=f"pretrain-{name}", objective=objective))
+        runs += choice_runs
+    pre = merge_pretrained(parts)
     keys, enc_params, enc_stats = encoder_bank(pre, range(scale.seeds))
 
     rows, pooled, scores_all = [], {}, {}
@@ -371,6 +435,12 @@ def run(ctx: RunContext, scale: XITScale) -> RunResult:
                f"{word(CLAIMS[3][2])}; XD-MixUp helps {word(CLAIMS[4][2])}; SICC helps "
                f"{word(CLAIMS[5][2])} (test accuracy; {scale.pretrain.steps} pretraining steps, "
                f"{scale.seeds} pretraining seed(s), {scale.subset_seeds} subsets).")
+    if scale.choices:
+        summary += " Inferred choices, default − alternative: " + "; ".join(
+            f"{_DEFAULTS[n]} vs {CHOICES[n][0]} "
+            f"{word(f'inferred choice: {_DEFAULTS[n]} vs {CHOICES[n][0]}')}"
+            for n in scale.choices) + " (held: the default is better; reversed: the " \
+            "alternative is)."
     losses = {part: np.asarray(v) for part, v in pre.losses.items()}
     tail = max(1, scale.pretrain.steps // 10)
     metrics = {
@@ -402,6 +472,10 @@ def run(ctx: RunContext, scale: XITScale) -> RunResult:
         f"Fine-tuning: {scale.finetune.steps} full-batch Adam steps ({scale.finetune.mode}), a "
         "linear head on the flattened latents; the same labelled subsets, head initialisation "
         "and dropout stream for every row; scratch = the same initial encoders, no pretraining.",
+        *([f"Inferred choices: each alternative is one XIT run per ablation seed "
+           f"({scale.ablation_seeds}) that differs from the default XIT run of that seed in "
+           "that one value and shares its initial parameters and batch keys; pooled verdicts "
+           "test default > alternative."] if scale.choices else []),
         "Standard errors are over labelled subsets (with the row's pretraining seeds averaged), "
         "so they do not include the spread between pretraining seeds; the per-seed scores are "
         "in metrics.scores.",
