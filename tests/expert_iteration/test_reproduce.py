@@ -30,6 +30,29 @@ def test_smoke_reproduction(tmp_path):
         assert os.path.getsize(tmp_path / plot) > 0
 
 
+@pytest.mark.slow
+def test_resumed_after_losing_the_last_checkpoints_ends_equal(tmp_path):
+    """A smoke run; then the newest checkpoint of every training (ExIt's last iteration,
+    REINFORCE's last stage, the imitation networks' last chunk) is deleted, as if the run had
+    been killed before writing them, and ``--resume`` recomputes them: every number of the
+    report is equal to the uninterrupted run's."""
+    import shutil
+
+    from jaxpapers.experiments import diff_results
+
+    ctx = RunContext(out_dir=str(tmp_path), scale="smoke", seed=0, show_progress=False)
+    full = reproduce("expert_iteration", ctx)
+    folders = sorted((tmp_path / "checkpoints").glob("expert_iteration/seed0/*/steps"))
+    assert len(folders) == 4, folders  # exit, reinforce, imitation tpt and cat
+    for steps in folders:
+        newest = max(steps.iterdir(), key=lambda p: int(p.name))
+        shutil.rmtree(newest)
+    resumed = reproduce("expert_iteration", RunContext(out_dir=str(tmp_path), scale="smoke",
+                                                       seed=0, show_progress=False,
+                                                       resume=True))
+    assert diff_results(full, resumed) == []
+
+
 SHARDED = """
 import jax, numpy as np
 from jaxpapers.expert_iteration import (ApprenticeConfig, ExItConfig, SearchConfig, exit_init,

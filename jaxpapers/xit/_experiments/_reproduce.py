@@ -5,10 +5,10 @@ sets that ship inside sktime, aeon and tslearn (both splits, channels split, res
 L = 64, z-normalised; uniform over datasets), for each objective -- XIT, TS-TCC, XIT without
 XD-MixUp, XIT without SICC, and XIT on one source set -- then fine-tuned on the held-out
 ArrowHead and GunPoint with k in {1, 5} labels per class (subset seeds paired across rows)
-against training from scratch. long: the same with more steps, seeds, labels and subsets (about
-2.6 times the quick run's pretraining; not yet run, the quick run's report is committed under
-results/xit/quick/). paper: spec Sec. 7.3 on the UCR archive the user downloads (see
-:func:`_data_dir`); sized for an accelerator.
+against training from scratch (425 s wall on 2 idle cores, results/xit/quick/). long: the same
+with more steps, seeds, labels and subsets, plus the ablation of five inferred choices
+(:data:`CHOICES`; 29.8 min wall on 2 idle cores, results/xit/long/). paper: spec Sec. 7.3 on
+the UCR archive the user downloads (see :func:`_data_dir`); sized for an accelerator.
 """
 
 from __future__ import annotations
