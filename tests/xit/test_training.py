@@ -263,11 +263,7 @@ def test_smoke_reproduction(smoke_run):
     saved = json.loads((out / "results.json").read_text())
     assert saved["verdict"]["summary"] and results["table"]
     scores = saved["metrics"]["scores"]["GunPoint/k=1"]["accuracy"]
-    # encoders x subsets: scratch, TS-TCC, XIT (2 seeds each), 3 ablations, 1 choice variant
-    assert np.asarray(scores).shape == (2 + 4 + 3 + 1, SMOKE.subset_seeds)
-    names = [row["quantity"] for row in saved["table"]]
-    assert "XIT [+ CC, w_CC = 0.7]" in names and "XIT − XIT [+ CC, w_CC = 0.7]" in names
-    assert "w_CC = 0 vs + CC, w_CC = 0.7" in saved["verdict"]["summary"]
+    assert np.asarray(scores).shape == (2 + 4 + 3, SMOKE.subset_seeds)  # encoders x subsets
     assert np.all(np.isfinite(np.asarray(scores)))
     assert all((out / p).stat().st_size > 0 for p in saved["plots"])
     losses = saved["metrics"]["pretraining_loss"]
@@ -315,3 +311,25 @@ def test_paper_scale_dry_run_on_a_user_folder(tmp_path, monkeypatch):
     monkeypatch.setenv(_reproduce.UCR_ENV, str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="UCR"):
         _reproduce.run(ctx, tiny)
+
+
+@NEEDS_SKTIME
+@pytest.mark.slow
+def test_inferred_choice_ablation_at_smoke_size(tmp_path):
+    """An inferred choice (w_CC = 0.7 added to XIT) at the smoke scale: one more encoder, its
+    accuracy row, the paired default-minus-alternative rows and the summary sentence."""
+    import dataclasses
+
+    from jaxpapers.xit._experiments import _reproduce
+
+    scale = dataclasses.replace(SMOKE, choices=("with_cc",))
+    ctx = RunContext(out_dir=str(tmp_path), scale="smoke", seed=0, show_progress=False,
+                     method="xit")
+    result = _reproduce.run(ctx, scale)
+    scores = result.metrics["scores"]["GunPoint/k=1"]["accuracy"]
+    assert np.asarray(scores).shape == (2 + 4 + 3 + 1, SMOKE.subset_seeds)
+    names = [row.quantity for row in result.table]
+    assert "XIT [+ CC, w_CC = 0.7]" in names and "XIT − XIT [+ CC, w_CC = 0.7]" in names
+    assert "w_CC = 0 vs + CC, w_CC = 0.7" in result.summary
+    with pytest.raises(ValueError, match="unknown"):
+        dataclasses.replace(SMOKE, choices=("no_such_choice",))

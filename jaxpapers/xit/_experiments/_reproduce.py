@@ -119,7 +119,7 @@ SCALES = {
                       finetune=FinetuneConfig(steps=5),
                       pool=("UnitTest", "ItalyPowerDemand", "BasicMotions"),
                       targets=("GunPoint",), single_source="UnitTest", ks=(1,),
-                      subset_seeds=2, latent_per_dataset=10, choices=("with_cc",)),
+                      subset_seeds=2, latent_per_dataset=10),
     "quick": XITScale(),
     "long": XITScale(pretrain=PretrainConfig(steps=600, checkpoint_every=100), seeds=3,
                      ks=(1, 5, 10), subset_seeds=10,
