@@ -100,6 +100,8 @@ def _choose_loop(loop: str, update, state, key, args) -> str:
 
 
 def _compiled(entry, fn_args, timer):
+    """The jitted function of a runner ``entry = [jitted, cache]``; with a timer, compiled ahead
+    of time once per argument signature and its compile time recorded."""
     import jax
 
     jitted, compiled = entry
@@ -126,17 +128,7 @@ def _call_host(update, length, state, key, args, timer):
 
 
 def _call(update, length, state, key, args, timer):
-    jitted, compiled = _chunk_runner(update, length)
-    if timer is None:
-        return jitted(state, key, args)
-    import jax
-
-    leaves, treedef = jax.tree_util.tree_flatten((state, key, args))
-    signature = treedef, tuple((x.shape, x.dtype) for x in leaves)
-    if signature not in compiled:
-        compiled[signature], seconds = compile_ahead(jitted, state, key, args)
-        timer.add_compile(seconds)
-    return compiled[signature](state, key, args)
+    return _compiled(_chunk_runner(update, length), (state, key, args), timer)(state, key, args)
 
 
 def train_loop(update: Callable[..., tuple[Any, Any]], state: Any, key, num_steps: int, *,

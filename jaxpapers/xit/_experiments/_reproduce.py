@@ -110,6 +110,10 @@ _DEFAULTS = {"alpha_0.5": "Beta(0.2, 0.2)", "alpha_1": "Beta(0.2, 0.2)", "with_c
              "lambda_per_batch": "one λ per series", "random_partners": "partners from other sets"}
 
 
+def _choice_claim(name: str) -> str:
+    return f"inferred choice: {_DEFAULTS[name]} vs {CHOICES[name][0]}"
+
+
 _TINY = ModelConfig(length=32, channels=(8, 8, 16), tc_width=16, tc_depth=1, tc_heads=2,
                     tc_mlp=16, timesteps=2)
 
@@ -271,7 +275,7 @@ def _cell_rows(target, k, scores, keys, scale: XITScale, pooled: dict) -> list[R
         b = _group(scores["accuracy"], keys, "xit", ALL, seeds, variant)
         name_a, name_b = label(EncoderKey("xit", ALL, 0)), label(EncoderKey("xit", ALL, 0,
                                                                               variant))
-        claim = f"inferred choice: {_DEFAULTS[name]} vs {variant}"
+        claim = _choice_claim(name)
         rows.append(Row(f"{name_a} − {name_b}", estimate(a - b), claim, section=section,
                         comparison=paired(a, b, better="higher",
                                           claim=f"{_DEFAULTS[name]} > {variant} (paired by "
@@ -437,8 +441,7 @@ def run(ctx: RunContext, scale: XITScale) -> RunResult:
                f"{scale.seeds} pretraining seed(s), {scale.subset_seeds} subsets).")
     if scale.choices:
         summary += " Inferred choices, default − alternative: " + "; ".join(
-            f"{_DEFAULTS[n]} vs {CHOICES[n][0]} "
-            f"{word(f'inferred choice: {_DEFAULTS[n]} vs {CHOICES[n][0]}')}"
+            f"{_DEFAULTS[n]} vs {CHOICES[n][0]} {word(_choice_claim(n))}"
             for n in scale.choices) + " (held: the default is better; reversed: the " \
             "alternative is)."
     losses = {part: np.asarray(v) for part, v in pre.losses.items()}
