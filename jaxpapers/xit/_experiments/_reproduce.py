@@ -247,6 +247,15 @@ def _cell_rows(target, k, scores, keys, scale: XITScale, pooled: dict) -> list[R
             rows.append(Row(label(EncoderKey("xit", ALL, 0, variant)), estimate(acc),
                             section=section, note=f"inferred choice ablated; mean over "
                                                   f"{len(seeds)} pretraining seed(s)"))
+
+    def add_paired(a, b, name_a, name_b, claim, says):
+        """A paired row ``a − b`` of this cell, also kept for the pooled section."""
+        rows.append(Row(f"{name_a} − {name_b}", estimate(a - b), claim, section=section,
+                        comparison=paired(a, b, better="higher", claim=says)))
+        pooled.setdefault((name_a, name_b, claim), ([], []))
+        pooled[(name_a, name_b, claim)][0].append(a)
+        pooled[(name_a, name_b, claim)][1].append(b)
+
     for (oa, sa), (ob, sb), claim in CLAIMS:
         sa = scale.single_source if sa == "ONE" else sa
         sb = scale.single_source if sb == "ONE" else sb
@@ -259,13 +268,8 @@ def _cell_rows(target, k, scores, keys, scale: XITScale, pooled: dict) -> list[R
         a = _group(scores["accuracy"], keys, oa, sa, seeds)
         b = _group(scores["accuracy"], keys, ob, sb, seeds)
         name_a, name_b = label(EncoderKey(oa, sa, 0)), label(EncoderKey(ob, sb, 0))
-        rows.append(Row(f"{name_a} − {name_b}", estimate(a - b), claim, section=section,
-                        comparison=paired(a, b, better="higher",
-                                          claim=f"{name_a} > {name_b} (paired by subset; "
-                                                f"seeds {sorted(seeds)})")))
-        pooled.setdefault((name_a, name_b, claim), ([], []))
-        pooled[(name_a, name_b, claim)][0].append(a)
-        pooled[(name_a, name_b, claim)][1].append(b)
+        add_paired(a, b, name_a, name_b, claim, f"{name_a} > {name_b} (paired by subset; "
+                                                f"seeds {sorted(seeds)})")
     for name in scale.choices:
         variant = CHOICES[name][0]
         seeds = _seeds_of(keys, "xit", ALL) & _seeds_of(keys, "xit", ALL, variant)
@@ -275,14 +279,8 @@ def _cell_rows(target, k, scores, keys, scale: XITScale, pooled: dict) -> list[R
         b = _group(scores["accuracy"], keys, "xit", ALL, seeds, variant)
         name_a, name_b = label(EncoderKey("xit", ALL, 0)), label(EncoderKey("xit", ALL, 0,
                                                                               variant))
-        claim = _choice_claim(name)
-        rows.append(Row(f"{name_a} − {name_b}", estimate(a - b), claim, section=section,
-                        comparison=paired(a, b, better="higher",
-                                          claim=f"{_DEFAULTS[name]} > {variant} (paired by "
-                                                f"subset; seeds {sorted(seeds)})")))
-        pooled.setdefault((name_a, name_b, claim), ([], []))
-        pooled[(name_a, name_b, claim)][0].append(a)
-        pooled[(name_a, name_b, claim)][1].append(b)
+        add_paired(a, b, name_a, name_b, _choice_claim(name),
+                   f"{_DEFAULTS[name]} > {variant} (paired by subset; seeds {sorted(seeds)})")
     return rows
 
 
