@@ -226,7 +226,7 @@ def bench_throughput(args, rows):
     peak, size = max((peak_before, size), (peak_after, size_after))
     print(f"\n## (b) finite-depth model throughput (matmul peak {peak / 1e9:.1f} GFLOP/s: best "
           f"f32 jnp.matmul ({size}x{size}) over sizes and repeats, measured before and after "
-          "the model rows)\n")
+          "the model rows; goal on a GPU: >= 50 % of peak at N >= 1024)\n")
     print("| N | d | m | layers | runs | block | time | token-layers/s | GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n, d, m, layers, runs, block, t in measured:

@@ -101,9 +101,12 @@ def _fmt_seconds(value: float | None) -> str:
 
 
 def ratio_table(rows: Sequence[dict[str, Any]], keys: Sequence[str], ours: str,
-                anchors: Sequence[str]) -> str:
-    """Markdown table: ``keys`` columns, our median time, each anchor's time and anchor/ours."""
+                anchors: Sequence[str], goal: Callable[[dict[str, Any]], str] | None = None
+                ) -> str:
+    """Markdown table: ``keys`` columns, our median time, each anchor's time and anchor/ours;
+    with ``goal``, a last column ``goal(row)`` (the target that row's ratio is held to)."""
     head = list(keys) + [ours] + [f"{a}" for a in anchors] + [f"{a} / {ours}" for a in anchors]
+    head += ["goal"] if goal is not None else []
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         ours_s = row.get(ours)
@@ -113,6 +116,8 @@ def ratio_table(rows: Sequence[dict[str, Any]], keys: Sequence[str], ours: str,
             anchor_s = row.get(a)
             ok = anchor_s is not None and ours_s
             cells.append(f"{anchor_s / ours_s:.1f}x" if ok else "–")
+        if goal is not None:
+            cells.append(goal(row))
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 

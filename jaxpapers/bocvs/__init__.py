@@ -10,6 +10,8 @@ Public API::
     raise_for_status(history)                                           # BOError keeps the history
     simple_regret_curve(history, f_star, grid), cumulative_regret(history, f_star)
     expected_ucb(posterior, mask_row, x, w, beta), maximize_per_control_set(key, fn, masks, cfg)
+    maximize_expected_ucb(key, posterior, masks, w, beta, cfg)          # SE kernel, closed form
+    OptimizerConfig(method="adam"|"newton"), newton_refine(derivatives, masks, starts, steps)
     select_control_set(values, costs, eps, allowed=None)
 
 Seeds in parallel, compiled once::
@@ -40,6 +42,7 @@ from jaxpapers.bocvs._metrics import (
     final_simple_regret,
     simple_regret_curve,
 )
+from jaxpapers.bocvs._newton import maximize_expected_ucb, newton_refine
 from jaxpapers.bocvs._policy import (
     Policy,
     etc,
@@ -73,7 +76,9 @@ __all__ = [
     "expected_ucb",
     "final_simple_regret",
     "make_problem",
+    "maximize_expected_ucb",
     "maximize_per_control_set",
+    "newton_refine",
     "problem_spec",
     "raise_for_status",
     "run_bo",

@@ -69,9 +69,17 @@ class OptimizerConfig(NamedTuple):
     Attributes:
       num_raw: uniform candidates scored per control set.
       num_restarts: best candidates refined by ascent (``<= num_raw``).
-      num_steps: Adam steps in logit space (``x = sigmoid(z)``); 0 = random search only.
-      learning_rate: initial Adam step size in logit space (cosine-decayed to 0).
+      num_steps: ``"adam"``: Adam steps in logit space (``x = sigmoid(z)``); ``"newton"``: the
+        most Newton iterations (it stops earlier once converged); 0 = random search only.
+      learning_rate: initial Adam step size in logit space (cosine-decayed to 0; Adam only).
       batch_size: candidates scored at once per set while scoring (bounds memory).
+      method: ``"adam"`` (first-order ascent in logit space, any ``value_fn``) or ``"newton"``
+        (projected trust-region Newton in the box, see :func:`jaxpapers.bocvs.newton_refine`;
+        it converges to the local maximum, bounds included, in a few iterations).
+      coarse_samples: with the SE kernel's closed form (``maximize_expected_ucb``, or
+        ``BOConfig(kernel="se")`` with a UCB acquisition): score candidates, and converge
+        Newton first, on the first ``coarse_samples`` rows of ``W`` only, then finish on all of
+        them; 0 = all rows throughout. Ignored by the generic path.
     """
 
     num_raw: int = 1024
@@ -79,6 +87,8 @@ class OptimizerConfig(NamedTuple):
     num_steps: int = 200
     learning_rate: float = 0.1
     batch_size: int = 64
+    method: str = "adam"
+    coarse_samples: int = 0
 
     def validate(self) -> OptimizerConfig:
         for name in ("num_raw", "num_restarts", "batch_size"):
@@ -89,6 +99,10 @@ class OptimizerConfig(NamedTuple):
                        f"num_steps must be a non-negative int; got {self.num_steps!r}")
         checks.require(self.learning_rate > 0,
                        f"learning_rate must be > 0; got {self.learning_rate}")
+        checks.require(isinstance(self.coarse_samples, int) and self.coarse_samples >= 0,
+                       f"coarse_samples must be a non-negative int; got {self.coarse_samples!r}")
+        checks.require(self.method in ("adam", "newton"),
+                       f"method must be 'adam' or 'newton'; got {self.method!r}")
         return self
 
 
@@ -96,12 +110,15 @@ _EDGE = 1e-6
 
 
 def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerConfig, *,
-                             point_fn: Callable | None = None, w=None):
+                             point_fn: Callable | None = None, w=None,
+                             score_fn: Callable | None = None,
+                             derivatives: Callable | None = None):
     """Maximise ``value_fn(mask_row, x)`` over ``x in [0, 1]^d`` separately for every control set.
 
-    Random candidates are scored (``lax.map`` in batches), the best ``R`` per set are refined by
-    cosine-decayed Adam ascent in logit space, all sets and restarts in one ``vmap``; the best of
-    the refined points and the best raw candidate is returned.
+    Random candidates are scored (``lax.map`` in batches), the best ``R`` per set are refined
+    (cosine-decayed Adam ascent in logit space, or Newton in the box; see
+    :class:`OptimizerConfig`), all sets and restarts in one ``vmap``; the best of the refined
+    points and the best raw candidate, by ``value_fn``, is returned.
 
     Args:
       key: PRNG key (candidates).
@@ -115,26 +132,49 @@ def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerCo
         set's value, the ordering ``max_x u >= max_{x^i} U_i`` that holds exactly in theory
         and that a finite optimiser would otherwise violate now and then.
       w: ``[N, d]`` samples, required with ``point_fn``.
+      score_fn: optional ``(set_index, x) -> scalar``, the same function as ``value_fn`` computed
+        faster, used to score the random candidates (default: ``value_fn``).
+      derivatives: optional ``(set_index, x) -> (value, gradient [d], Hessian [d, d])`` for
+        ``method="newton"`` (default: automatic differentiation of ``value_fn``), or a sequence
+        of them: Newton runs on each in turn from the previous one's result (a cheap proxy of
+        ``value_fn`` first, then ``value_fn``'s own derivatives to finish).
 
     Returns:
       ``(x_hat [m, d], value [m])``.
     """
+    from jaxpapers.bocvs._newton import autodiff_derivatives, newton_refine
+
     config = OptimizerConfig(*config).validate()
     m, d = masks.shape
     dtype = masks.dtype
     cand = jax.random.uniform(key, (m, config.num_raw, d), dtype, _EDGE, 1.0 - _EDGE)
     batch = min(config.batch_size, config.num_raw)
+    if score_fn is None:
+        def score_set(mask_row, xs):
+            return jax.lax.map(lambda x: value_fn(mask_row, x), xs, batch_size=batch)
 
-    def score_set(mask_row, xs):
-        return jax.lax.map(lambda x: value_fn(mask_row, x), xs, batch_size=batch)
+        raw = jax.vmap(score_set)(masks, cand)  # [m, num_raw]
+    else:
+        def score_set(i, xs):
+            return jax.lax.map(lambda x: score_fn(i, x), xs, batch_size=batch)
 
-    raw = jax.vmap(score_set)(masks, cand)  # [m, num_raw]
+        raw = jax.vmap(score_set)(jnp.arange(m), cand)
     raw = jnp.where(jnp.isfinite(raw), raw, -jnp.inf)
     top, idx = jax.lax.top_k(raw, config.num_restarts)
     starts = jnp.take_along_axis(cand, idx[:, :, None], axis=1)  # [m, R, d]
     batched = jax.vmap(jax.vmap(value_fn, in_axes=(None, 0)), in_axes=(0, 0))
+    if score_fn is not None:  # the best candidate's value by value_fn itself
+        top = batched(masks, starts[:, :1])
     if config.num_steps == 0:
         return _improve_full_sets(starts[:, 0], top[:, 0], masks, point_fn, w)
+    if config.method == "newton":
+        if derivatives is None:
+            derivatives = autodiff_derivatives(value_fn, masks)
+        refined = starts
+        for stage in (derivatives if isinstance(derivatives, (tuple, list)) else (derivatives,)):
+            refined, _, _ = newton_refine(stage, masks, refined, config.num_steps)
+        return _best_of(batched(masks, refined), refined, starts, top, masks, point_fn, w,
+                        batched)
 
     schedule = optax.cosine_decay_schedule(config.learning_rate, config.num_steps)
     opt = optax.adam(schedule)
@@ -152,7 +192,11 @@ def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerCo
     z0 = jax.scipy.special.logit(starts)
     (z, _), _ = jax.lax.scan(step, (z0, opt.init(z0)), None, length=config.num_steps)
     refined = jax.nn.sigmoid(z)
-    vals = batched(masks, refined)
+    return _best_of(batched(masks, refined), refined, starts, top, masks, point_fn, w, batched)
+
+
+def _best_of(vals, refined, starts, top, masks, point_fn, w, batched):
+    """The best refined point or best raw candidate per set (by ``value_fn``)."""
     vals = jnp.where(jnp.isfinite(vals), vals, -jnp.inf)
     all_x = jnp.concatenate([refined, starts[:, :1]], axis=1)
     all_v = jnp.concatenate([vals, top[:, :1]], axis=1)

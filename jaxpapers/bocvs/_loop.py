@@ -37,6 +37,7 @@ from jaxpapers.bocvs._acquisition import (
     rff_evaluate,
     rff_posterior_sample,
 )
+from jaxpapers.bocvs._newton import closed_form_hooks
 from jaxpapers.bocvs._policy import Policy, choose
 from jaxpapers.bocvs._problems import Problem, sample_inputs
 from jaxpapers.gp import condition, fit_hypers, gp_params, ucb
@@ -249,8 +250,9 @@ def raise_for_status(history: History) -> History:
     return history
 
 
-def _acquisition_fn(key, config: BOConfig, spec: ProblemSpec, xbuf, ybuf, mask, w):
-    """``value_fn(mask_row, x)`` for this round and the GP's ``ok`` flag."""
+def _acquisition_fn(key, config: BOConfig, spec: ProblemSpec, xbuf, ybuf, mask, w, masks=None):
+    """``value_fn(mask_row, x)`` for this round, ``point_fn``, the GP's ``ok`` flag and the
+    optional fast scorer and derivatives for :func:`maximize_per_control_set`."""
     params = gp_params(spec.lengthscale, config.signal_variance, config.noise_variance,
                        dtype=xbuf.dtype)
     if config.fit_steps:
@@ -262,7 +264,11 @@ def _acquisition_fn(key, config: BOConfig, spec: ProblemSpec, xbuf, ybuf, mask, 
                          with_inverse=True)
         beta = jnp.asarray(config.beta, xbuf.dtype)
         point_fn = lambda z: ucb(post, z, beta)
-        return (lambda mask_row, x: expected_ucb(post, mask_row, x, w, beta)), point_fn, post.ok
+        value_fn = lambda mask_row, x: expected_ucb(post, mask_row, x, w, beta)
+        extras = {}
+        if config.optimizer.method == "newton" and config.kernel == "se":
+            extras = closed_form_hooks(post, masks, w, beta, config.optimizer)
+        return value_fn, point_fn, post.ok, extras
     if config.acquisition == "ei":
         samples = jax.vmap(lambda k: rff_posterior_sample(k, params, xbuf, ybuf, mask,
                                                           config.num_features))(
@@ -280,11 +286,11 @@ def _acquisition_fn(key, config: BOConfig, spec: ProblemSpec, xbuf, ybuf, mask, 
         point_fn = lambda z: improvement(values_at(samples, z))
         value_fn = lambda mask_row, x: improvement(
             jnp.mean(values_at(samples, assemble(mask_row, x, w)), axis=1))
-        return value_fn, point_fn, ok
+        return value_fn, point_fn, ok, {}
     sample = rff_posterior_sample(key, params, xbuf, ybuf, mask, config.num_features)
     ok = jnp.all(jnp.isfinite(sample.theta))
     point_fn = lambda z: rff_evaluate(sample, z)
-    return (lambda mask_row, x: jnp.mean(point_fn(assemble(mask_row, x, w)))), point_fn, ok
+    return (lambda mask_row, x: jnp.mean(point_fn(assemble(mask_row, x, w)))), point_fn, ok, {}
 
 
 def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
@@ -349,10 +355,10 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
         def body(s: _State) -> _State:
             key, k_acq, k_opt, k_env, k_obs = jax.random.split(s.key, 5)
             mask = jnp.arange(size) < s.n
-            value_fn, point_fn, gp_ok = _acquisition_fn(k_acq, config, spec, s.xbuf, s.ybuf,
-                                                        mask, w)
+            value_fn, point_fn, gp_ok, extras = _acquisition_fn(k_acq, config, spec, s.xbuf,
+                                                                s.ybuf, mask, w, masks)
             x_hat, values = maximize_per_control_set(k_opt, value_fn, masks, config.optimizer,
-                                                     point_fn=point_fn, w=w)
+                                                     point_fn=point_fn, w=w, **extras)
             index, plays, stage = choose(policy, s.plays, values, spec.costs,
                                          s.n - config.num_init)
             cost = spec.costs[index]

@@ -29,7 +29,12 @@ apply ``jax.random.permutation`` if exchangeable order matters downstream.
 Small problems (``N * M <= 256``, e.g. the groups of ``K = 8`` or ``16`` particles of a diffusion
 sampler, vmapped) skip the histograms: ``k_i = #{m : U_m <= C_i}`` and ``A_m = #{i : k_i <= m}``
 are counted from dense ``[N, M]`` comparisons, which give bitwise the same ancestors with no
-scatter, no loop and a smaller program to compile.
+scatter, no loop and a smaller program to compile. For multinomial at middle sizes
+(``max(N, M) <= 4096``: groups of 32 to 4096 particles, vmapped, or one such filter) the
+ancestors are ``A = searchsorted(C, U, 'left')`` over the sorted uniforms, bitwise the same as the
+counts give, in one binary search (12 gathers at most per draw) and a smaller program; above that
+the histograms' few passes beat ``log2 N`` scattered gathers per draw. (Measured: the other
+schemes, whose counts are a closed form, were faster on their histogram path at every size.)
 
 Cost on a CPU is a handful of passes over ``N`` and ``M``: prefix sums are 16-wide triangular
 matmuls (``jnp.cumsum`` is an associative scan there, about ``2 log2 N`` passes), the threefry
@@ -65,6 +70,7 @@ _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum
 _CELL_PROBES = 8  # probes per cell in one pass; a cell holds Poisson(1) uniforms (max ~10 at 1e6)
 _SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
 _DENSE_MAX_PAIRS = 256  # N * M at or below which counts come from dense comparisons (K <= 16)
+_SEARCH_MAX = 2**12  # max(N, M) up to which multinomial ancestors come from a binary search
 
 
 def _take(values, indices):
@@ -119,6 +125,16 @@ def _normalized_cdf(weights):
 
 def _is_small(num_particles, num_samples):
     return num_particles * num_samples <= _DENSE_MAX_PAIRS
+
+
+def _is_searched(num_particles, num_samples):
+    """Middle sizes: a binary search (6-12 gathers per draw) beats multinomial's histograms."""
+    return not _is_small(num_particles, num_samples) and max(num_particles,
+                                                             num_samples) <= _SEARCH_MAX
+
+
+def _search(sorted_values, queries, side):
+    return jnp.searchsorted(sorted_values, queries, side=side, method="scan").astype(jnp.int32)
 
 
 def _indices_from_cumulative_counts(cumulative_counts, valid, num_samples):
@@ -211,8 +227,13 @@ def multinomial(key, weights, num_samples=None):
     Raises:
       ValueError: bad rank, empty weights, bad ``num_samples``; eagerly also invalid weights.
     """
-    _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
+    _, cdf, valid, num_particles, num_samples = _prepare(weights, num_samples)
     uniforms = _sorted_uniforms(key, num_samples, num_samples, cdf.dtype)
+    if _is_searched(num_particles, num_samples):
+        # A_m = #{i : C_i < U_m} directly: the same ancestors as the counts below give
+        indices = jnp.minimum(_search(cdf, uniforms, "left"), num_particles - 1)
+        fallback = jnp.arange(num_samples, dtype=jnp.int32) % num_particles
+        return jnp.where(valid, indices, fallback)
     cumulative = _merge_counts(cdf, uniforms, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 

@@ -132,7 +132,7 @@ def test_expected_improvement_acquisition_against_monte_carlo():
     w = jax.random.uniform(jax.random.key(6), (16, 3), jnp.float64)
     spec = ProblemSpec(jnp.ones((2, 3)), jnp.ones(2), jnp.ones(3), 5.0, 0.01, jnp.full(3, 0.2))
     config = BOConfig(acquisition="ei", num_features=64, num_ei_samples=8, num_samples=16)
-    value_fn, point_fn, ok = _acquisition_fn(key, config, spec, x, y, mask, w)
+    value_fn, point_fn, ok, _ = _acquisition_fn(key, config, spec, x, y, mask, w)
     assert bool(ok)
     mask_row = jnp.asarray([1.0, 0.0, 1.0])
     q = jnp.asarray([0.3, 0.5, 0.7])

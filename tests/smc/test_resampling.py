@@ -194,7 +194,8 @@ def test_mostly_zero_weights_at_large_n_are_never_selected(scheme, key):
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_dense_small_path_equals_histogram_path_bitwise(scheme, monkeypatch):
-    """Small problems count from dense comparisons; the histogram path must give the same."""
+    """Small problems count from dense comparisons (multinomial can also binary-search); the
+    histogram path must give the same."""
     from jaxpapers.smc import _resampling
 
     rng = np.random.default_rng(7)
@@ -208,5 +209,29 @@ def test_dense_small_path_equals_histogram_path_bitwise(scheme, monkeypatch):
     keys = jax.random.split(jax.random.key(11), len(cases))
     dense = [np.asarray(fn(k, w, m)) for k, (w, m) in zip(keys, cases, strict=True)]
     monkeypatch.setattr(_resampling, "_DENSE_MAX_PAIRS", 0)
-    for k, (w, m), small in zip(keys, cases, dense, strict=True):
-        np.testing.assert_array_equal(np.asarray(fn(k, w, m)), small, err_msg=f"{w}, M={m}")
+    searched = [np.asarray(fn(k, w, m)) for k, (w, m) in zip(keys, cases, strict=True)]
+    monkeypatch.setattr(_resampling, "_SEARCH_MAX", 0)
+    for k, (w, m), small, mid in zip(keys, cases, dense, searched, strict=True):
+        histogram = np.asarray(fn(k, w, m))
+        np.testing.assert_array_equal(histogram, small, err_msg=f"{w}, M={m}")
+        np.testing.assert_array_equal(histogram, mid, err_msg=f"binary search: {w}, M={m}")
+
+
+def test_multinomial_binary_search_equals_histogram_path_bitwise(monkeypatch):
+    """Middle sizes (groups of 32 to 4096) search the CDF; the histogram path must agree."""
+    from jaxpapers.smc import _resampling
+
+    rng = np.random.default_rng(8)
+    cases = [(64, 64), (200, 1000), (4096, 4096), (33, 7)]
+    weights = []
+    for n, _ in cases:
+        w = rng.lognormal(size=n) * (rng.uniform(size=n) > 0.4)
+        w[rng.integers(n)] += 0.5
+        weights.append(np.asarray(w, np.float32))
+    keys = jax.random.split(jax.random.key(12), len(cases))
+    searched = [np.asarray(smc.multinomial(k, w, m))
+                for k, w, (_, m) in zip(keys, weights, cases, strict=True)]
+    monkeypatch.setattr(_resampling, "_SEARCH_MAX", 0)
+    for k, w, (n, m), mid in zip(keys, weights, cases, searched, strict=True):
+        np.testing.assert_array_equal(np.asarray(smc.multinomial(k, w, m)), mid,
+                                      err_msg=f"N={n}, M={m}")
