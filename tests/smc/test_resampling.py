@@ -121,11 +121,11 @@ def test_zero_weight_particles_are_never_selected(scheme, key):
 def test_tiny_float32_weights_never_give_out_of_range_indices(scheme, key):
     w = jnp.array([1 - 3e-8, 1e-8, 1e-8, 1e-8], jnp.float32)
     keys = jax.random.split(key, 2000)
-    out = np.asarray(jax.vmap(lambda k: smc.RESAMPLERS[scheme](k, w, 16))(keys))
+    out = np.asarray(jax.jit(jax.vmap(lambda k: smc.RESAMPLERS[scheme](k, w, 16)))(keys))
     assert out.min() >= 0 and out.max() <= 3
     # a long vector whose float32 running sum drifts below the total
     big = jnp.full((100_003,), 0.1, jnp.float32)
-    idx = np.asarray(smc.RESAMPLERS[scheme](key, big, 1000))
+    idx = np.asarray(jax.jit(lambda k, b: smc.RESAMPLERS[scheme](k, b, 1000))(key, big))
     assert idx.min() >= 0 and idx.max() < big.shape[0]
 
 
