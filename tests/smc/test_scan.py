@@ -36,3 +36,11 @@ def test_prefix_sum_matches_float64_and_is_monotone(key):
     assert np.all(np.diff(out) >= 0)
     zero = np.asarray(x)[1:] == 0
     assert np.all(np.diff(out)[zero] == 0), "a zero input must add an exactly zero step"
+
+
+def test_running_max_equals_numpy_accumulate():
+    rng = np.random.default_rng(5)
+    for n in (1, 7, 16, 17, 300, 4097):
+        x = rng.uniform(size=(2, n)) * (rng.uniform(size=(2, n)) > 0.5)
+        got = np.asarray(jax.jit(_scan._running_max)(jnp.asarray(x, jnp.float32)))
+        np.testing.assert_array_equal(got, np.maximum.accumulate(x.astype(np.float32), axis=1))
