@@ -80,6 +80,8 @@ class OptimizerConfig(NamedTuple):
         ``BOConfig(kernel="se")`` with a UCB acquisition): score candidates, and converge
         Newton first, on the first ``coarse_samples`` rows of ``W`` only, then finish on all of
         them; 0 = all rows throughout. Ignored by the generic path.
+      finish_restarts: with ``coarse_samples``, only this many of every set's restarts, the best
+        by the coarse value, are finished on all rows (0 = all of them).
     """
 
     num_raw: int = 1024
@@ -89,6 +91,7 @@ class OptimizerConfig(NamedTuple):
     batch_size: int = 64
     method: str = "adam"
     coarse_samples: int = 0
+    finish_restarts: int = 0
 
     def validate(self) -> OptimizerConfig:
         for name in ("num_raw", "num_restarts", "batch_size"):
@@ -101,6 +104,8 @@ class OptimizerConfig(NamedTuple):
                        f"learning_rate must be > 0; got {self.learning_rate}")
         checks.require(isinstance(self.coarse_samples, int) and self.coarse_samples >= 0,
                        f"coarse_samples must be a non-negative int; got {self.coarse_samples!r}")
+        checks.require(isinstance(self.finish_restarts, int) and self.finish_restarts >= 0,
+                       f"finish_restarts must be a non-negative int; got {self.finish_restarts!r}")
         checks.require(self.method in ("adam", "newton"),
                        f"method must be 'adam' or 'newton'; got {self.method!r}")
         return self
@@ -170,8 +175,13 @@ def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerCo
     if config.method == "newton":
         if derivatives is None:
             derivatives = autodiff_derivatives(value_fn, masks)
-        refined = starts
-        for stage in (derivatives if isinstance(derivatives, (tuple, list)) else (derivatives,)):
+        stages = derivatives if isinstance(derivatives, (tuple, list)) else (derivatives,)
+        refined, proxy, _ = newton_refine(stages[0], masks, starts, config.num_steps)
+        if len(stages) > 1 and 0 < config.finish_restarts < config.num_restarts:
+            # only the best few proxy maxima of every set are finished on the full objective
+            _, keep = jax.lax.top_k(proxy, config.finish_restarts)
+            refined = jnp.take_along_axis(refined, keep[:, :, None], axis=1)
+        for stage in stages[1:]:
             refined, _, _ = newton_refine(stage, masks, refined, config.num_steps)
         return _best_of(batched(masks, refined), refined, starts, top, masks, point_fn, w,
                         batched)

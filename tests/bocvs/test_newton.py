@@ -123,10 +123,11 @@ def test_newton_reaches_at_least_long_adam_and_is_stationary(key):
 
 
 def test_coarse_samples_finish_on_the_full_objective(key):
+    """Scored and converged on 8 of 64 rows, the best 2 restarts finished on all 64."""
     post, rng = _posterior(n=7, seed=4)
     w = jnp.asarray(rng.uniform(size=(64, 3)))
     cfg = OptimizerConfig(num_raw=32, num_restarts=4, num_steps=30, batch_size=8,
-                          method="newton", coarse_samples=8)
+                          method="newton", coarse_samples=8, finish_restarts=2)
     x_hat, value = jax.jit(lambda k: maximize_expected_ucb(k, post, MASKS, w, 2.0, cfg))(key)
     parts = expected_ucb_parts(post, MASKS, w, 2.0)
     f, grads, _ = jax.jit(jax.vmap(functools.partial(expected_ucb_derivatives, parts)))(
@@ -143,12 +144,14 @@ def test_bad_optimizer_settings_are_refused():
         OptimizerConfig(method="lbfgs").validate()
     with pytest.raises(ValueError, match="coarse_samples"):
         OptimizerConfig(coarse_samples=-1).validate()
+    with pytest.raises(ValueError, match="finish_restarts"):
+        OptimizerConfig(finish_restarts=-2).validate()
 
 
 def test_bo_loop_with_newton_runs_and_is_deterministic(key):
     problem = make_problem("hartmann3", "moderate", 0.02)
     config = BOConfig(num_samples=16, num_eval_samples=32, buckets=(16,),
-                      optimizer=OptimizerConfig(8, 2, 10, 0.1, 8, "newton", 8))
+                      optimizer=OptimizerConfig(8, 2, 10, 0.1, 8, "newton", 8, 1))
     run = jax.jit(functools.partial(run_bo, spec=problem_spec(problem), policy=ucb_psq(7),
                                     objective=problem.objective, config=config))
     a, b = run(key), run(key)
