@@ -60,18 +60,28 @@ def _data(n, seed=0):
     return problem, x, y
 
 
+def _round_setup(problem, num_samples: int):
+    """``(key, x, y, mask) -> (optimiser key, W, posterior)``: what every round starts with."""
+    params = gp_params(problem.lengthscale, 1.0, 1e-4, dim=3)
+    scales = jnp.asarray(problem.scales)
+
+    def setup(key, x, y, mask):
+        k_w, k_opt = jax.random.split(key)
+        w = sample_inputs(k_w, scales, num_samples)
+        return k_opt, w, condition(params, x, y, mask, with_inverse=True)
+
+    return setup
+
+
 def make_round(problem, opt: OptimizerConfig, num_samples: int, closed_form: bool = False):
     """One round, jitted. ``closed_form``: :func:`maximize_expected_ucb` (the SE kernel's
     factorised expected UCB scores candidates and, with ``opt.method == "newton"``, gives exact
     derivatives); otherwise the generic :func:`maximize_per_control_set` on ``expected_ucb``."""
     masks = jnp.asarray(problem.masks)
-    params = gp_params(problem.lengthscale, 1.0, 1e-4, dim=3)
-    scales = jnp.asarray(problem.scales)
+    setup = _round_setup(problem, num_samples)
 
     def one_round(key, x, y, mask):
-        k_w, k_opt = jax.random.split(key)
-        w = sample_inputs(k_w, scales, num_samples)
-        post = condition(params, x, y, mask, with_inverse=True)
+        k_opt, w, post = setup(key, x, y, mask)
         if closed_form:
             return maximize_expected_ucb(k_opt, post, masks, w, 2.0, opt)
         fn = lambda m, q: expected_ucb(post, m, q, w, 2.0)
@@ -85,13 +95,10 @@ def newton_iterations(problem, opt: OptimizerConfig, num_samples: int):
     """Newton iterations of the round's two stages (coarse proxy, then the full objective on the
     finished restarts): same key, same starts as the round."""
     masks = jnp.asarray(problem.masks)
-    params = gp_params(problem.lengthscale, 1.0, 1e-4, dim=3)
-    scales = jnp.asarray(problem.scales)
+    setup = _round_setup(problem, num_samples)
 
     def fn(key, x, y, mask):
-        k_w, k_opt = jax.random.split(key)
-        w = sample_inputs(k_w, scales, num_samples)
-        post = condition(params, x, y, mask, with_inverse=True)
+        k_opt, w, post = setup(key, x, y, mask)
         parts = expected_ucb_parts(post, masks, w, 2.0)
         scout = expected_ucb_parts(post, masks, w[:opt.coarse_samples], 2.0)
         cand = jax.random.uniform(k_opt, (masks.shape[0], opt.num_raw, 3), jnp.float64,
