@@ -22,6 +22,49 @@ def test_reproduce_smoke(tmp_path):
     assert any(r["section"].startswith("Sensitivity") for r in saved["table"])
     assert (tmp_path / "report.md").exists()
     assert all((tmp_path / p).exists() for p in saved["plots"])
+    # a resumed run restores every finished batch and reports the same numbers
+    again = reproduce("bocvs", RunContext(out_dir=str(tmp_path), scale="smoke",
+                                          show_progress=False, resume=True))
+    assert again["metrics"]["hartmann3"] == results["metrics"]["hartmann3"]
+    assert again["metrics"]["sensitivity"] == results["metrics"]["sensitivity"]
+
+
+def test_finished_batches_are_restored_on_resume_and_never_rerun(tmp_path):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxpapers.bocvs import History
+    from jaxpapers.bocvs._experiments._reproduce import _run_or_restore
+
+    def raw(x):
+        t = x.shape[0]
+        return History(set_index=jnp.arange(t, dtype=jnp.int32), stage=jnp.zeros(t, jnp.int32),
+                       query=x[:, None] * 2.0, x=x[:, None], y=x, cost=x, spent=jnp.cumsum(x),
+                       value=-x, acq_value=x, x_init=x[:2, None], y_init=x[:2],
+                       num_rounds=jnp.int32(t), total_spent=x.sum(), status=jnp.int32(1),
+                       last_choice=jnp.int32(-1))
+
+    x = jnp.linspace(0.0, 1.0, 5)
+    calls = []
+
+    def jitted(*args):
+        calls.append(1)
+        return jax.jit(raw)(*args)
+
+    def context(resume):
+        return RunContext(out_dir=str(tmp_path), show_progress=False, resume=resume,
+                          method="bocvs")
+
+    first, _ = _run_or_restore(context(False), "task a", {"n": 5}, raw, jitted, (x,))
+    second, _ = _run_or_restore(context(True), "task a", {"n": 5}, raw, jitted, (x,))
+    assert len(calls) == 1 and isinstance(second, History)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="another --out"):
+        _run_or_restore(context(True), "task a", {"n": 6}, raw, jitted, (x,))
+    _run_or_restore(context(False), "task a", {"n": 5}, raw, jitted, (x,))  # not resuming: reruns
+    assert len(calls) == 2
 
 
 def test_every_scale_builds_valid_configs_and_buffers_fit_the_etc_schedules():

@@ -168,15 +168,18 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
         acq = _acquisition(method)
         cfg = base.replace(acquisition=acq)
         if (pname, acq) not in compiled:
-            compiled[(pname, acq)] = ctx.timer.jit(jax.vmap(
+            raw = jax.vmap(
                 lambda k, s, p, cfg=cfg, obj=problem.objective: run_bo(k, s, p, obj, cfg),
-                in_axes=(0, None, None)))
-        run_before = ctx.timer.run_s
-        hist = ctx.gather(compiled[(pname, acq)](keys, problem_spec(problem),
-                                                 _policy(method, problem.costs)))
+                in_axes=(0, None, None))
+            compiled[(pname, acq)] = (raw, ctx.timer.jit(raw))
+        hist, seconds = _run_or_restore(
+            ctx, f"{pname}-{method}-{regime}-{var:g}", dict(scale=sc, task=(pname, method,
+                                                                           regime, var)),
+            *compiled[(pname, acq)], (keys, problem_spec(problem),
+                                      _policy(method, problem.costs)))
         f_star = problem.f_star
         runs[(pname, method, regime, var)] = dict(
-            history=hist, f_star=f_star, seconds=ctx.timer.run_s - run_before,
+            history=hist, f_star=f_star, seconds=seconds,
             final=final_simple_regret(hist, f_star),
             curve=simple_regret_curve(hist, f_star, grid),
             cum=cumulative_regret(hist, f_star)[0],
@@ -259,11 +262,14 @@ def _sensitivity(ctx, sc: ScaleConfig, base, keys, get, metrics) -> list[Row]:
     strong = base.replace(optimizer=OptimizerConfig(sc.num_raw * f, sc.num_restarts * f,
                                                     sc.num_steps * f, 0.1, 64))
     problem = make_problem("hartmann3", "moderate", var, budget=sc.budget, seed=1000 + ctx.seed)
-    fn = ctx.timer.jit(jax.vmap(lambda k, s, p: run_bo(k, s, p, problem.objective, strong),
-                                in_axes=(0, None, None)))
+    raw = jax.vmap(lambda k, s, p: run_bo(k, s, p, problem.objective, strong),
+                   in_axes=(0, None, None))
+    fn = ctx.timer.jit(raw)
     final = {}
     for method in ("UCB-PSQ", "ETC-Ada"):
-        hist = ctx.gather(fn(keys, problem_spec(problem), _policy(method, problem.costs)))
+        hist, _ = _run_or_restore(
+            ctx, f"sensitivity-x{f}-{method}", dict(scale=sc, task=("sensitivity", f, method)),
+            raw, fn, (keys, problem_spec(problem), _policy(method, problem.costs)))
         final[method] = final_simple_regret(hist, problem.f_star)
     section = (f"Sensitivity: hartmann3, moderate costs, variance {var:g}, optimiser x{f} "
                f"({sc.num_raw * f} candidates + {sc.num_restarts * f} restarts x "
@@ -281,6 +287,39 @@ def _sensitivity(ctx, sc: ScaleConfig, base, keys, get, metrics) -> list[Row]:
     metrics["sensitivity"] = {"factor": f, "variance": var,
                               **{m: [float(v) for v in vals] for m, vals in final.items()}}
     return rows
+
+
+def _run_or_restore(ctx: RunContext, name: str, config, raw, jitted, args):
+    """``(history, run seconds)`` of one batch of seeded BO runs, saved when it finishes.
+
+    Each (problem, method, regime, variance) batch is checkpointed as a whole, so a stopped run
+    restarted with ``--resume`` skips the batches it finished (their run seconds are the ones
+    measured then). The checkpoint is keyed by the scale's settings and the task; changed code
+    is not part of the key, so resume only with the code that wrote it.
+    """
+    import jax
+
+    ckpt = ctx.checkpointer(name.replace(" ", "_"), config)
+    try:
+        if ctx.resume:
+            shapes = jax.eval_shape(raw, *args)
+            like = dict(history=jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype),
+                                                       shapes),
+                        seconds=np.zeros((), np.float64))
+            restored = ckpt.restore(like)
+            if restored is not None:
+                tree = restored[1]
+                hist = jax.tree_util.tree_unflatten(
+                    jax.tree_util.tree_structure(shapes),
+                    [np.asarray(v) for v in jax.tree_util.tree_leaves(tree["history"])])
+                return hist, float(tree["seconds"])
+        before = ctx.timer.run_s
+        hist = ctx.gather(jitted(*args))
+        seconds = ctx.timer.run_s - before
+        ckpt.save(0, dict(history=hist, seconds=np.asarray(seconds, np.float64)))
+        return hist, seconds
+    finally:
+        ckpt.close()
 
 
 def _log_regret(values) -> np.ndarray:
