@@ -29,6 +29,27 @@ def test_reproduce_smoke(tmp_path):
     assert again["metrics"]["sensitivity"] == results["metrics"]["sensitivity"]
 
 
+def test_seed_groups_run_each_seed_as_one_vmap_does():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxpapers.bocvs._experiments._reproduce import _over_seeds
+
+    def one_run(key, spec, policy):  # a loop whose length depends on the seed
+        stop = 3 + jax.random.randint(key, (), 0, 5)
+        out = jax.lax.while_loop(lambda c: c[0] < stop,
+                                 lambda c: (c[0] + 1, c[1] * spec + policy), (0, 1.0))
+        return out[1], stop
+
+    keys = jax.random.split(jax.random.key(3), 5)
+    together = jax.jit(_over_seeds(one_run, 0))(keys, jnp.float32(1.5), 0.25)
+    for batch in (1, 2):
+        grouped = jax.jit(_over_seeds(one_run, batch))(keys, jnp.float32(1.5), 0.25)
+        for a, b in zip(together, grouped, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_finished_batches_are_restored_on_resume_and_never_rerun(tmp_path):
     import jax
     import jax.numpy as jnp
@@ -72,6 +93,7 @@ def test_every_scale_builds_valid_configs_and_buffers_fit_the_etc_schedules():
     from jaxpapers.bocvs._experiments._reproduce import SCALES, _policy
 
     for name, sc in SCALES.items():
+        assert sc.seed_batch >= 0
         cfg = BOConfig(num_samples=sc.num_samples, num_eval_samples=sc.num_eval_samples,
                        optimizer=OptimizerConfig(sc.num_raw, sc.num_restarts, sc.num_steps),
                        buckets=sc.buckets, num_features=sc.num_features)

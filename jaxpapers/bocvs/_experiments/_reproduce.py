@@ -58,6 +58,12 @@ class ScaleConfig:
     #: the headline panel (Hartmann-3, moderate, first variance) again with an optimiser this
     #: many times stronger (candidates, restarts and Adam steps); 0: not run
     sensitivity_factor: int = 0
+    #: seeds run together (vmapped) inside the compiled program, the groups one after another
+    #: (``lax.map``); 0: all seeds in one ``vmap``. On a CPU one seed at a time is faster where
+    #: seeds stop at different rounds (a vmapped loop runs until its last seed stops) and where
+    #: large buffers outgrow the caches. Not part of the checkpoint key: how the seeds are
+    #: grouped does not change what each run computes (up to float rounding).
+    seed_batch: int = 0
 
 
 SCALES = {
@@ -82,7 +88,7 @@ SCALES = {
                              ("UCB-PSQ", "TS-PSQ", "ETC-50", "ETC-100", "ETC-Ada",
                               "UCB-PSQ per cost", "TS-PSQ per cost", "EI-PSQ per cost"), 10, 50.0,
                              32, 1024, 16, 2, 6, 128, (48, 96, 160, 320, 512),
-                             sensitivity_factor=4),
+                             sensitivity_factor=4, seed_batch=1),
 }
 COST_AGNOSTIC = ("UCB-PSQ", "TS-PSQ")
 # Sanity ranges from an independent NumPy prototype (NOT the paper's figures, which could
@@ -168,13 +174,12 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
         acq = _acquisition(method)
         cfg = base.replace(acquisition=acq)
         if (pname, acq) not in compiled:
-            raw = jax.vmap(
-                lambda k, s, p, cfg=cfg, obj=problem.objective: run_bo(k, s, p, obj, cfg),
-                in_axes=(0, None, None))
+            raw = _over_seeds(lambda k, s, p, cfg=cfg, obj=problem.objective:
+                              run_bo(k, s, p, obj, cfg), sc.seed_batch)
             compiled[(pname, acq)] = (raw, ctx.timer.jit(raw))
         hist, seconds = _run_or_restore(
-            ctx, f"{pname}-{method}-{regime}-{var:g}", dict(scale=sc, task=(pname, method,
-                                                                           regime, var)),
+            ctx, f"{pname}-{method}-{regime}-{var:g}", dict(scale=_key_of(sc),
+                                                            task=(pname, method, regime, var)),
             *compiled[(pname, acq)], (keys, problem_spec(problem),
                                       _policy(method, problem.costs)))
         f_star = problem.f_star
@@ -247,7 +252,6 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
 
 def _sensitivity(ctx, sc: ScaleConfig, base, keys, get, metrics) -> list[Row]:
     """The headline panel again with a stronger acquisition optimiser: does any verdict move?"""
-    import jax
 
     from jaxpapers.bocvs import (
         OptimizerConfig,
@@ -262,13 +266,14 @@ def _sensitivity(ctx, sc: ScaleConfig, base, keys, get, metrics) -> list[Row]:
     strong = base.replace(optimizer=OptimizerConfig(sc.num_raw * f, sc.num_restarts * f,
                                                     sc.num_steps * f, 0.1, 64))
     problem = make_problem("hartmann3", "moderate", var, budget=sc.budget, seed=1000 + ctx.seed)
-    raw = jax.vmap(lambda k, s, p: run_bo(k, s, p, problem.objective, strong),
-                   in_axes=(0, None, None))
+    raw = _over_seeds(lambda k, s, p: run_bo(k, s, p, problem.objective, strong),
+                      sc.seed_batch)
     fn = ctx.timer.jit(raw)
     final = {}
     for method in ("UCB-PSQ", "ETC-Ada"):
         hist, _ = _run_or_restore(
-            ctx, f"sensitivity-x{f}-{method}", dict(scale=sc, task=("sensitivity", f, method)),
+            ctx, f"sensitivity-x{f}-{method}", dict(scale=_key_of(sc),
+                                                    task=("sensitivity", f, method)),
             raw, fn, (keys, problem_spec(problem), _policy(method, problem.costs)))
         final[method] = final_simple_regret(hist, problem.f_star)
     section = (f"Sensitivity: hartmann3, moderate costs, variance {var:g}, optimiser x{f} "
@@ -287,6 +292,24 @@ def _sensitivity(ctx, sc: ScaleConfig, base, keys, get, metrics) -> list[Row]:
     metrics["sensitivity"] = {"factor": f, "variance": var,
                               **{m: [float(v) for v in vals] for m, vals in final.items()}}
     return rows
+
+
+def _over_seeds(one_run, seed_batch: int):
+    """``one_run(key, spec, policy)`` over a leading axis of keys: one ``vmap`` (``seed_batch``
+    0) or ``lax.map`` over vmapped groups of ``seed_batch`` seeds."""
+    import jax
+
+    if seed_batch == 0:
+        return jax.vmap(one_run, in_axes=(0, None, None))
+    return lambda keys, spec, policy: jax.lax.map(lambda k: one_run(k, spec, policy), keys,
+                                                  batch_size=seed_batch)
+
+
+def _key_of(sc: ScaleConfig) -> dict:
+    """The scale's settings that determine a run's numbers (the checkpoint key)."""
+    fields = dataclasses.asdict(sc)
+    fields.pop("seed_batch")
+    return fields
 
 
 def _run_or_restore(ctx: RunContext, name: str, config, raw, jitted, args):
