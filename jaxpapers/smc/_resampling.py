@@ -48,6 +48,9 @@ References:
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -73,6 +76,44 @@ _DENSE_MAX_PAIRS = 256  # N * M at or below which counts come from dense compari
 _SEARCH_MAX = 2**12  # max(N, M) up to which multinomial ancestors come from a binary search
 
 
+def _compiled_when_eager(scheme):
+    """Run ``scheme`` as one compiled program when it is called eagerly.
+
+    Inside the caller's ``jit``/``vmap``/``grad`` the scheme is traced inline as before. Called
+    on concrete arrays (a notebook, a script), the shape and value checks run first, so bad input
+    still raises at once, and then one program compiled per shape, dtype and ``M`` does the
+    work: one compilation on the first call instead of a dispatch (and a compilation) per
+    operation, and one dispatch on every later call. The path thresholds are part of the
+    compiled program's key, so a program never outlives a change of them.
+    """
+    compiled = jax.jit(lambda key, weights, num_samples, paths: scheme(key, weights, num_samples),
+                       static_argnums=(2, 3))
+
+    @functools.wraps(scheme)
+    def kernel(key, weights, num_samples=None):
+        if not checks.is_concrete(key, weights):
+            return scheme(key, weights, num_samples)
+        weights, num_samples = _checked(weights, num_samples)
+        return compiled(key, weights, num_samples, (_DENSE_MAX_PAIRS, _SEARCH_MAX))
+
+    return kernel
+
+
+def _checked(weights, num_samples):
+    """Static checks and eager value checks; ``(weights as a float array, M)``."""
+    weights = jnp.asarray(weights)
+    if not jnp.issubdtype(weights.dtype, jnp.floating):
+        weights = weights.astype(jnp.result_type(float))
+    checks.require(weights.ndim == 1, "weights must be a 1-D array of shape (num_particles,); "
+                   f"got shape {weights.shape}. For groups of particles use jax.vmap.")
+    num_particles = weights.shape[0]
+    checks.require(num_particles > 0, "weights must not be empty")
+    num_samples = num_particles if num_samples is None else num_samples
+    num_samples = checks.require_positive_int(num_samples, "num_samples")
+    checks.raise_if_concrete(lambda w: ~weights_are_valid(w), _INVALID_WEIGHTS, weights)
+    return weights, num_samples
+
+
 def _take(values, indices):
     """``values[indices]`` for a 1-D ``values``, indices clamped into range by the gather itself.
 
@@ -87,16 +128,8 @@ def _take(values, indices):
 
 def _prepare(weights, num_samples):
     """Static checks, eager value checks, the validity flag and the renormalised CDF."""
-    weights = jnp.asarray(weights)
-    if not jnp.issubdtype(weights.dtype, jnp.floating):
-        weights = weights.astype(jnp.result_type(float))
-    checks.require(weights.ndim == 1, "weights must be a 1-D array of shape (num_particles,); "
-                   f"got shape {weights.shape}. For groups of particles use jax.vmap.")
+    weights, num_samples = _checked(weights, num_samples)
     num_particles = weights.shape[0]
-    checks.require(num_particles > 0, "weights must not be empty")
-    num_samples = num_particles if num_samples is None else num_samples
-    num_samples = checks.require_positive_int(num_samples, "num_samples")
-    checks.raise_if_concrete(lambda w: ~weights_are_valid(w), _INVALID_WEIGHTS, weights)
     weights = weights.astype(work_dtype(weights.dtype))
     valid = _weights_valid(weights)
     # No clean-up of invalid weights: every intermediate stays in range whatever the values
@@ -211,6 +244,7 @@ def _merge_counts(cdf, sorted_uniforms, num_buckets):
                          lambda s, count: count + probe(s), count)
 
 
+@_compiled_when_eager
 def multinomial(key, weights, num_samples=None):
     """Multinomial resampling: ``M`` iid draws from the categorical law ``W``.
 
@@ -238,6 +272,7 @@ def multinomial(key, weights, num_samples=None):
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
+@_compiled_when_eager
 def stratified(key, weights, num_samples=None):
     """Stratified resampling: one uniform in each of the ``M`` strata ``[m/M, (m+1)/M)``.
 
@@ -257,6 +292,7 @@ def stratified(key, weights, num_samples=None):
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
+@_compiled_when_eager
 def systematic(key, weights, num_samples=None):
     """Systematic resampling: ``U_m = (m + V) / M`` with a single ``V ~ U(0, 1]``.
 
@@ -275,6 +311,7 @@ def systematic(key, weights, num_samples=None):
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
+@_compiled_when_eager
 def residual(key, weights, num_samples=None):
     """Residual resampling: ``floor(M W_i)`` copies, then ``R`` multinomial draws on the remainders.
 
