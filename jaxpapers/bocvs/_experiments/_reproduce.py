@@ -79,10 +79,9 @@ SCALES = {
                           "UCB-PSQ per cost", "TS-PSQ per cost", "EI-PSQ per cost"), 10, 50.0,
                          1024, 4096, 256, 8, 50, 1024, (32, 64, 128, 256, 512)),
     # the quick settings over the paper's other panels (GP sample, cheap regime, every
-    # baseline) and the optimiser-sensitivity repeat; well over two hours on 2 CPU cores: a
-    # run on 2026-11-30 did Hartmann-3's 20 panels in 64 min of run time and GP-sample's
-    # first 18 in 33 min more, then was stopped 17 min into the 39th (EI-PSQ per cost, cheap
-    # costs: up to 512 observations x 32 RFF samples) after 126 min wall, 180 CPU-minutes
+    # baseline) and the optimiser-sensitivity repeat, one seed at a time; more than two hours
+    # on 2 CPU cores (the costliest batch: EI-PSQ per cost, cheap costs, up to 512
+    # observations x 32 RFF samples), so run it with --resume: each finished batch is saved
     "cpu-large": ScaleConfig(("hartmann3", "gp_sample"), ("cheap", "moderate", "expensive"),
                              (0.02,),
                              ("UCB-PSQ", "TS-PSQ", "ETC-50", "ETC-100", "ETC-Ada",
