@@ -114,10 +114,16 @@ class OptimizerConfig(NamedTuple):
 _EDGE = 1e-6
 
 
+def raw_candidates(key, num_sets: int, d: int, config: OptimizerConfig, dtype):
+    """The ``[num_sets, num_raw, d]`` uniform candidates :func:`maximize_per_control_set` draws
+    from ``key``; rows of it give a subset of the sets the same candidates as the whole."""
+    return jax.random.uniform(key, (num_sets, config.num_raw, d), dtype, _EDGE, 1.0 - _EDGE)
+
+
 def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerConfig, *,
                              point_fn: Callable | None = None, w=None,
                              score_fn: Callable | None = None,
-                             derivatives: Callable | None = None):
+                             derivatives: Callable | None = None, candidates=None):
     """Maximise ``value_fn(mask_row, x)`` over ``x in [0, 1]^d`` separately for every control set.
 
     Random candidates are scored (``lax.map`` in batches), the best ``R`` per set are refined
@@ -143,6 +149,8 @@ def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerCo
         ``method="newton"`` (default: automatic differentiation of ``value_fn``), or a sequence
         of them: Newton runs on each in turn from the previous one's result (a cheap proxy of
         ``value_fn`` first, then ``value_fn``'s own derivatives to finish).
+      candidates: optional ``[m, num_raw, d]`` random candidates to score instead of drawing them
+        from ``key`` (see :func:`raw_candidates`).
 
     Returns:
       ``(x_hat [m, d], value [m])``.
@@ -152,7 +160,12 @@ def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerCo
     config = OptimizerConfig(*config).validate()
     m, d = masks.shape
     dtype = masks.dtype
-    cand = jax.random.uniform(key, (m, config.num_raw, d), dtype, _EDGE, 1.0 - _EDGE)
+    if candidates is None:
+        cand = raw_candidates(key, m, d, config, dtype)
+    else:
+        cand = jnp.asarray(candidates, dtype)
+        checks.require(cand.shape == (m, config.num_raw, d), "candidates must have shape "
+                       f"{(m, config.num_raw, d)}; got {cand.shape}")
     batch = min(config.batch_size, config.num_raw)
     if score_fn is None:
         def score_set(mask_row, xs):

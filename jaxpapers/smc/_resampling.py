@@ -18,7 +18,8 @@ the inverse-CDF rule ``A_m = min{i : U_m <= C_i}`` written as a merge instead of
   independent probes of the few uniforms in the bucket of ``C_i`` (8 in one pass, then a loop
   over the rest of the fullest bucket: ~10 uniforms at M = 1e6, so usually 0-2 more passes).
 * residual: ``floor(M W_i)`` deterministic copies plus multinomial counts for the ``R`` remaining
-  draws from the fractional parts.
+  draws from the fractional parts. ``R`` is known only at run time; a single large filter with
+  ``R <= min(N, M) / 2`` merges only the first half of the uniform slots (the same counts).
 
 All uniforms are drawn on ``(0, 1]`` so a zero-weight particle is never chosen (with ``U = 0``
 the left-sided inverse CDF would pick particle 0 even when ``W_0 = 0``); the float32 CDF is
@@ -53,6 +54,7 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_batching import custom_vmap
 
 from jaxpapers._src import checks
 from jaxpapers.smc._scan import (
@@ -74,6 +76,7 @@ _CELL_PROBES = 8  # probes per cell in one pass; a cell holds Poisson(1) uniform
 _SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
 _DENSE_MAX_PAIRS = 256  # N * M at or below which counts come from dense comparisons (K <= 16)
 _SEARCH_MAX = 2**12  # max(N, M) up to which multinomial ancestors come from a binary search
+_RESIDUAL_HALF_MIN = 2**15  # min(N, M) from which residual merges half the slots when R <= half
 
 
 def _compiled_when_eager(scheme):
@@ -94,7 +97,8 @@ def _compiled_when_eager(scheme):
         if not checks.is_concrete(key, weights):
             return scheme(key, weights, num_samples)
         weights, num_samples = _checked(weights, num_samples)
-        return compiled(key, weights, num_samples, (_DENSE_MAX_PAIRS, _SEARCH_MAX))
+        return compiled(key, weights, num_samples,
+                        (_DENSE_MAX_PAIRS, _SEARCH_MAX, _RESIDUAL_HALF_MIN))
 
     return kernel
 
@@ -335,10 +339,43 @@ def residual(key, weights, num_samples=None):
     last = jnp.arange(num_particles) == num_particles - 1
     remainder_cdf = jnp.where((fractional_total > 0) & ~last,
                               fractional_cumulative / fractional_total, 1.0)
-    uniforms = _sorted_uniforms(key, remaining, max_draws, weights.dtype)
-    random_cumulative = _merge_counts(remainder_cdf, uniforms, max_draws)
+
+    random_cumulative = _remainder_counts(key, lax.stop_gradient(remainder_cdf), remaining,
+                                          max_draws)
     cumulative = deterministic_cumulative + random_cumulative
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
+
+
+def _remainder_counts(key, remainder_cdf, remaining, max_draws):
+    """Residual's random counts ``k_i = #{m < R : U_m <= r_i}`` of ``R = remaining`` (at most
+    ``max_draws``) sorted uniforms against the remainder CDF ``r``.
+
+    ``R`` is known only at run time, so the uniforms fill ``max_draws`` slots (the unused ones
+    +inf). When ``R <= max_draws / 2`` (spread weights: ``R`` is about ``0.43 N`` for
+    log-normal weights with log-weights ~ N(0, 1)) the merge takes only the first half of the
+    slots, into half as many buckets: the histogram and its prefix sum do half the work. The
+    count is exact whatever the bucketing, so the ancestors are bitwise the same as from all
+    slots. Only large filters (``max_draws >= _RESIDUAL_HALF_MIN``) branch. Under ``vmap`` the
+    branch is taken for the whole batch (half the slots only if every group fits), so that
+    the ``lax.cond`` stays a branch instead of running both merges for every group.
+    """
+    uniforms = _sorted_uniforms(key, remaining, max_draws, remainder_cdf.dtype)
+    if max_draws < _RESIDUAL_HALF_MIN:
+        return _merge_counts(remainder_cdf, uniforms, max_draws)
+    half = max_draws // 2
+
+    @custom_vmap
+    def fits(remaining):
+        return remaining <= half
+
+    @fits.def_vmap
+    def fits_for_all(axis_size, in_batched, remaining):
+        return jnp.all(remaining <= half), False
+
+    return lax.cond(fits(remaining),
+                    lambda cdf, slots: _merge_counts(cdf, slots[:half], half),
+                    lambda cdf, slots: _merge_counts(cdf, slots, max_draws),
+                    remainder_cdf, uniforms)
 
 
 RESAMPLERS = {

@@ -163,3 +163,45 @@ def test_hyper_parameters_refitted_between_rounds():
     assert not np.allclose(h.query[:3], g.query[:3])   # the fitted GP proposes other points
     with pytest.raises(ValueError, match="fit_steps"):
         TINY.replace(fit_steps=-1)
+
+
+def test_exploration_phases_name_the_groups_that_explore():
+    from jaxpapers.bocvs import etc
+    from jaxpapers.bocvs._loop import _exploration_phases
+
+    problem = make_problem("hartmann3", "moderate", 0.02)
+    masks = jnp.asarray(problem.masks)
+    assert _exploration_phases(etc_ada(problem.costs), masks, 5) == [
+        (45, (0, 1, 2)), (65, (3, 4, 5)), (None, None)]
+    # a group with the full set keeps all sets; a zero target is skipped
+    assert _exploration_phases(etc(7, (4, 0, 2), ((0, 6), (1,), (2, 3))), masks, 5) == [
+        (9, None), (11, (2, 3)), (None, None)]
+    assert _exploration_phases(ucb_psq(7), masks, 5) == [(None, None)]
+    traced = jax.jit(lambda p: jnp.asarray(len(_exploration_phases(p, masks, 5))))
+    assert int(traced(etc_ada(problem.costs))) == 1  # a traced policy: all sets throughout
+
+
+def test_exploring_rounds_optimise_only_their_group_and_agree_with_all_sets():
+    """With the policy known when the run is traced, exploring rounds optimise only the group's
+    sets (same candidates); a traced policy optimises all sets every round. Both runs must
+    choose the same sets and points, with acquisition values equal up to rounding. The stage
+    ends fall on a bucket edge (n = 8) and inside a bucket (n = 10)."""
+    from jaxpapers.bocvs import etc
+
+    problem = make_problem("hartmann3", "moderate", 0.02, budget=4.0)
+    spec = problem_spec(problem)
+    policy = etc(7, (3, 2))
+    # scoring only (closed-form scorer on 8 of 16 rows, no refinement): a small program; the
+    # refinement is per set, so it cannot tell a subset from all sets
+    opt = OptimizerConfig(16, 2, 0, 0.1, 16, "newton", 8, 1)
+    cfg = BOConfig(num_samples=16, num_eval_samples=32, optimizer=opt, buckets=(8, 16))
+    key = jax.random.key(3)
+    known = jax.jit(lambda k: run_bo(k, spec, policy, hartmann3, cfg))(key)
+    traced = jax.jit(lambda k, p: run_bo(k, spec, p, hartmann3, cfg))(key, policy)
+    rounds = int(known.num_rounds)
+    assert rounds == int(traced.num_rounds) and rounds > 6
+    idx = np.asarray(known.set_index[:rounds])
+    np.testing.assert_array_equal(idx, np.asarray(traced.set_index[:rounds]))
+    assert np.all(np.isin(idx[:3], [0, 1, 2])) and np.all(np.isin(idx[3:5], [3, 4, 5]))
+    np.testing.assert_allclose(known.query[:rounds], traced.query[:rounds], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(known.acq_value[:rounds], traced.acq_value[:rounds], rtol=1e-10)

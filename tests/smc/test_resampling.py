@@ -235,3 +235,46 @@ def test_multinomial_binary_search_equals_histogram_path_bitwise(monkeypatch):
     for k, w, (n, m), mid in zip(keys, weights, cases, searched, strict=True):
         np.testing.assert_array_equal(np.asarray(smc.multinomial(k, w, m)), mid,
                                       err_msg=f"N={n}, M={m}")
+
+
+def _spread_weights(scale, n, seed):
+    w = np.exp(scale * np.random.default_rng(seed).standard_normal(n))
+    return np.asarray(w / w.sum(), np.float32)
+
+
+def test_residual_half_merge_equals_all_slots_bitwise(monkeypatch):
+    """A filter of 2**15 particles merges only the first N/2 uniform slots when R <= N/2
+    (log-normal weights, R ~ 0.43 N; R ~ 0.55 N takes all slots): the same ancestors as
+    merging all slots. Vmapped, the batch takes half the slots only if every group fits.
+    A gradient through the weights still passes the resampling step."""
+    from jaxpapers.smc import _resampling
+
+    n = _resampling._RESIDUAL_HALF_MIN
+    w = np.stack([_spread_weights(scale, n, seed)
+                  for scale, seed in ((1.0, 1), (0.3, 2), (1.0, 3))])
+    remaining = [n - np.floor(n * x.astype(np.float64) / x.sum()).sum() for x in w]
+    assert remaining[0] <= n // 2 < remaining[1] and remaining[2] <= n // 2, remaining
+    keys = jax.random.split(jax.random.key(6), 3)
+
+    def results():
+        alone = [np.asarray(smc.residual(keys[g], w[g])) for g in range(3)]
+        vmapped = jax.jit(jax.vmap(lambda k, x: smc.residual(k, x)))
+        fitting = np.asarray(vmapped(keys[::2], w[::2]))     # every group fits: half the slots
+        mixed = np.asarray(vmapped(keys, w))                  # one does not: all slots
+        return alone, fitting, mixed
+
+    half = results()
+    monkeypatch.setattr(_resampling, "_RESIDUAL_HALF_MIN", 2 * n)
+    full = results()
+    monkeypatch.undo()
+    for g in range(3):
+        np.testing.assert_array_equal(half[0][g], full[0][g])
+    np.testing.assert_array_equal(half[1], full[1])
+    np.testing.assert_array_equal(half[2], full[2])
+
+    def mean_of_resampled(log_w):
+        weights = jax.nn.softmax(log_w)
+        return jnp.mean(weights[smc.residual(keys[0], weights)])
+
+    grad = jax.jit(jax.grad(mean_of_resampled))(jnp.log(jnp.asarray(w[0])))
+    assert grad.shape == (n,) and bool(jnp.all(jnp.isfinite(grad)))
