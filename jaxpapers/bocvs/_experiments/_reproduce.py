@@ -79,8 +79,8 @@ SCALES = {
                           "UCB-PSQ per cost", "TS-PSQ per cost", "EI-PSQ per cost"), 10, 50.0,
                          1024, 4096, 256, 8, 50, 1024, (32, 64, 128, 256, 512)),
     # the quick settings over the paper's other panels (GP sample, cheap regime, every
-    # baseline) and the optimiser-sensitivity repeat, one seed at a time; more than two hours
-    # on 2 CPU cores (the costliest batch: EI-PSQ per cost, cheap costs, up to 512
+    # baseline) and the optimiser-sensitivity repeat, one seed at a time; its batches took about
+    # 3 hours on 2 CPU cores (the costliest: GP sample's EI-PSQ per cost, up to 512
     # observations x 32 RFF samples), so run it with --resume: each finished batch is saved
     "cpu-large": ScaleConfig(("hartmann3", "gp_sample"), ("cheap", "moderate", "expensive"),
                              (0.02,),
@@ -407,7 +407,7 @@ def _plots(ctx, sc, get, grid):
                 if b == 0:
                     ax.set_ylabel("simple regret")
         axes[0, 0].legend(fontsize=7)
-        fig.suptitle(f"Simple regret vs budget (mean ± s.e., {sc.seeds} seeds; "
-                     "diamond: mean budget after which ETC plays only the full set)", fontsize=9)
+        fig.suptitle(f"Simple regret vs budget (mean ± s.e., {sc.seeds} seeds)\ndiamond: mean "
+                     "budget after which ETC plays only the full set", fontsize=9)
         paths.append(save_figure(ctx, fig, f"bocvs_{pname}_simple_regret.png"))
     return paths
