@@ -391,22 +391,19 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
         def body(s: _State) -> _State:
             key, k_acq, k_opt, k_env, k_obs = jax.random.split(s.key, 5)
             mask = jnp.arange(size) < s.n
-            if subset is None:
-                value_fn, point_fn, gp_ok, extras = _acquisition_fn(k_acq, config, spec, s.xbuf,
-                                                                    s.ybuf, mask, w, masks)
-                x_hat, values = maximize_per_control_set(k_opt, value_fn, masks,
-                                                         config.optimizer, point_fn=point_fn,
-                                                         w=w, **extras)
-            else:  # only the exploring group's sets, with the candidates all sets would get
-                rows = np.asarray(subset)
-                value_fn, point_fn, gp_ok, extras = _acquisition_fn(
-                    k_acq, config, spec, s.xbuf, s.ybuf, mask, w, masks[rows])
-                cand = raw_candidates(k_opt, m, d, config.optimizer, dtype)[rows]
-                x_sub, v_sub = maximize_per_control_set(
-                    k_opt, value_fn, masks[rows], config.optimizer, point_fn=point_fn, w=w,
-                    candidates=cand, **extras)
-                x_hat = jnp.zeros((m, d), dtype).at[rows].set(x_sub)
-                values = jnp.full((m,), jnp.nan, v_sub.dtype).at[rows].set(v_sub)
+            # exploring rounds: only the group's sets, with the candidates all sets would get
+            rows = None if subset is None else np.asarray(subset)
+            sets = masks if rows is None else masks[rows]
+            value_fn, point_fn, gp_ok, extras = _acquisition_fn(k_acq, config, spec, s.xbuf,
+                                                                s.ybuf, mask, w, sets)
+            cand = None if rows is None else raw_candidates(k_opt, m, d, config.optimizer,
+                                                            dtype)[rows]
+            x_hat, values = maximize_per_control_set(k_opt, value_fn, sets, config.optimizer,
+                                                     point_fn=point_fn, w=w, candidates=cand,
+                                                     **extras)
+            if rows is not None:
+                x_hat = jnp.zeros((m, d), dtype).at[rows].set(x_hat)
+                values = jnp.full((m,), jnp.nan, values.dtype).at[rows].set(values)
             index, plays, stage = choose(policy, s.plays, values, spec.costs,
                                          s.n - config.num_init)
             cost = spec.costs[index]

@@ -339,9 +339,7 @@ def residual(key, weights, num_samples=None):
     last = jnp.arange(num_particles) == num_particles - 1
     remainder_cdf = jnp.where((fractional_total > 0) & ~last,
                               fractional_cumulative / fractional_total, 1.0)
-
-    random_cumulative = _remainder_counts(key, lax.stop_gradient(remainder_cdf), remaining,
-                                          max_draws)
+    random_cumulative = _remainder_counts(key, remainder_cdf, remaining, max_draws)
     cumulative = deterministic_cumulative + random_cumulative
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
