@@ -233,9 +233,9 @@ def end_to_end(seeds: int, smoke: bool, batch_size: int = 1):
     paper's optimiser setting with Newton, in one jitted program over the seeds.
 
     The seeds go through ``jax.lax.map`` in vmapped groups of ``batch_size`` (``batch_size =
-    seeds``: one ``vmap`` over all of them). On a CPU, one seed at a time is faster per seed:
-    from about 60 observations on, a round's intermediates outgrow the caches, and a batch of
-    seeds multiplies the memory traffic rather than the arithmetic intensity. Buffers grow in
+    seeds``: one ``vmap`` over all of them). On a CPU, one seed at a time measured faster per
+    seed (likely, not measured: at large buffers a round's intermediates outgrow the caches, and
+    a batch of seeds multiplies the memory traffic rather than the arithmetic). Buffers grow in
     steps of 16 rows up to 112 (the run's 5 + 102 observations), so a round pays for at most 15
     padded rows instead of up to 63 with doubling buckets. The policy and the problem are closed
     over (known as the program is traced), so ETC-Ada's exploring rounds optimise only their

@@ -18,8 +18,9 @@ the inverse-CDF rule ``A_m = min{i : U_m <= C_i}`` written as a merge instead of
   independent probes of the few uniforms in the bucket of ``C_i`` (8 in one pass, then a loop
   over the rest of the fullest bucket: ~10 uniforms at M = 1e6, so usually 0-2 more passes).
 * residual: ``floor(M W_i)`` deterministic copies plus multinomial counts for the ``R`` remaining
-  draws from the fractional parts. ``R`` is known only at run time; a single large filter with
-  ``R <= min(N, M) / 2`` merges only the first half of the uniform slots (the same counts).
+  draws from the fractional parts. ``R`` is known only at run time; a large filter with
+  ``R <= min(N, M) / 2`` (under ``vmap``: when every group's ``R`` fits) merges only the first
+  half of the uniform slots (the same counts).
 
 All uniforms are drawn on ``(0, 1]`` so a zero-weight particle is never chosen (with ``U = 0``
 the left-sided inverse CDF would pick particle 0 even when ``W_0 = 0``); the float32 CDF is
