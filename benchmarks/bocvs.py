@@ -228,9 +228,15 @@ VALUE_TOL = 1e-4
 REFERENCE_RUN_S = 4.8 * 60
 
 
-def end_to_end(seeds: int, smoke: bool, batch_size: int = 1):
+def end_to_end(seeds: int, smoke: bool, batch_size: int = 1, devices: int = 1):
     """Wall time of ``seeds`` whole ETC-Ada runs (Hartmann-3, moderate costs, budget 50) at the
     paper's optimiser setting with Newton, in one jitted program over the seeds.
+
+    With ``devices > 1`` the seeds are split over a ``data`` mesh of that many devices
+    (``jax.shard_map``), each device running its share one after another. On a CPU the devices
+    are the host's cores seen as XLA devices (``--devices`` sets ``jax_num_cpu_devices``): one
+    program whose seeds run in parallel, one per core, where a single device leaves part of the
+    second core idle (the ops of one run are too small to keep two threads busy).
 
     The seeds go through ``jax.lax.map`` in vmapped groups of ``batch_size`` (``batch_size =
     seeds``: one ``vmap`` over all of them). On a CPU, one seed at a time measured faster per
@@ -253,7 +259,19 @@ def end_to_end(seeds: int, smoke: bool, batch_size: int = 1):
                           buckets=(16, 32, 48, 64, 80, 96, 112))
     spec, policy = problem_spec(problem), etc_ada(problem.costs)
     one = lambda k: run_bo(k, spec, policy, problem.objective, config)  # noqa: E731
-    run = jax.jit(lambda keys: jax.lax.map(one, keys, batch_size=batch_size))
+    per_device = lambda keys: jax.lax.map(one, keys, batch_size=batch_size)  # noqa: E731
+    if devices > 1:
+        from jax.sharding import PartitionSpec
+
+        from jaxpapers.sharding import DATA_AXIS, data_mesh
+
+        if seeds % devices:
+            raise ValueError(f"--devices {devices} must divide the {seeds} seeds")
+        # check_vma=False: run_bo's while loops carry values that are per device by construction
+        per_device = jax.shard_map(per_device, mesh=data_mesh(devices),
+                                   in_specs=PartitionSpec(DATA_AXIS),
+                                   out_specs=PartitionSpec(DATA_AXIS), check_vma=False)
+    run = jax.jit(per_device)
     keys = jax.random.split(jax.random.key(0), seeds)
     compiled, compile_s = bench.compile_ahead(run, keys)
     start = time.perf_counter()
@@ -261,8 +279,10 @@ def end_to_end(seeds: int, smoke: bool, batch_size: int = 1):
     wall = time.perf_counter() - start
     regret = np.asarray(final_simple_regret(history, problem.f_star))
     rounds = np.asarray(history.num_rounds)
-    return dict(step=f"{seeds} ETC-Ada runs in one program, vmapped in groups of {batch_size} "
-                     "(paper optimiser, Newton)", seeds=seeds, batch_size=batch_size,
+    where = f" on {devices} devices" if devices > 1 else ""
+    return dict(step=f"{seeds} ETC-Ada runs in one program{where}, vmapped in groups of "
+                     f"{batch_size} (paper optimiser, Newton)", seeds=seeds, batch_size=batch_size,
+                devices=devices,
                 ours=wall, ours_compile_s=compile_s, reference_one_run_s=REFERENCE_RUN_S,
                 rounds_min=int(rounds.min()), rounds_max=int(rounds.max()),
                 final_regret_mean=float(regret.mean()),
@@ -279,7 +299,14 @@ def main(argv=None):
                         "seed at a time, the fastest on a CPU; 10: all at once)")
     p.add_argument("--only-end-to-end", action="store_true",
                    help="time only the 10 whole ETC-Ada runs (no per-round table, no BoTorch)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="end to end: split the seeds over this many devices (on a CPU: the "
+                        "host's cores as XLA devices; 2 on a 2-core machine)")
     args = p.parse_args(argv)
+    if args.devices < 1:
+        p.error(f"--devices must be at least 1; got {args.devices}")
+    if args.devices > 1:  # before the first use of a device; only the CPU backend reads it
+        jax.config.update("jax_num_cpu_devices", args.devices)
     args.end_to_end = args.end_to_end or args.only_end_to_end
     if args.smoke:
         sizes, num_samples = (20,), 64
@@ -379,7 +406,7 @@ def main(argv=None):
             print(f"n={r['n']}: max |ours - tinygp| over mean and variance = "
                   f"{r['max_abs_diff_vs_tinygp']:.2e}")
     if args.end_to_end:
-        e2e = end_to_end(2 if args.smoke else 10, args.smoke, args.seed_batch)
+        e2e = end_to_end(2 if args.smoke else 10, args.smoke, args.seed_batch, args.devices)
         rows.append(e2e)
         print()
         print(f"End to end: {e2e['step']}: {e2e['ours']:.1f} s (compile {e2e['ours_compile_s']:.1f}"

@@ -3,7 +3,9 @@
 All four schemes (multinomial, stratified, systematic, residual) on the same float32 weights:
 single groups of N particles and G groups of K particles (``jax.vmap`` over groups). Compile time
 (first call) is reported apart from the steady state (median of ``--repeats`` calls, each ended by
-``block_until_ready``). Ratios are anchor time / our time (above 1: we are faster).
+``block_until_ready``; the libraries' calls alternate, one each per round, so that a drift in the
+machine's speed hits every side alike). Ratios are anchor time / our time (above 1: we are
+faster).
 
 ``particles`` (numba) pins ``numpy<2``, which breaks jax when pip resolves it, so it is never a
 dependency of this project. It is timed only when it is already importable; to add it::
@@ -19,7 +21,9 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import sys
+import time
 from pathlib import Path
 
 try:
@@ -77,7 +81,7 @@ def _ours(scheme, grouped):
     fn = RESAMPLERS[scheme]
     if grouped:
         return jax.jit(jax.vmap(fn))
-    return jax.jit(fn)
+    return jax.jit(lambda key, weights: fn(key, weights))  # a new program on every call here
 
 
 def _blackjax_fn(resampling, scheme, size, grouped):
@@ -105,7 +109,20 @@ def _record(row, name, timing):
         timing.median_s, timing.min_s, timing.compile_s)
 
 
-def run(sizes, grouped_sizes, repeats, seed=0):
+def _first_calls(makers, args, rounds):
+    """Median first-call time (trace + compile + one run) of freshly built jitted functions,
+    ``rounds`` of each, alternating: single compile times vary by tens of per cent here."""
+    times = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, make in makers.items():
+            fn = make()
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def run(sizes, grouped_sizes, repeats, seed=0, compile_rounds=1):
     bj, bj_note = _blackjax()
     pt, pt_note = _particles()
     key = jax.random.key(seed)
@@ -122,18 +139,25 @@ def run(sizes, grouped_sizes, repeats, seed=0):
             row = {"scheme": scheme, "case": _case_label(groups, size),
                    "groups": groups or 1, "size": size, "dtype": "float32"}
             ours = _ours(scheme, grouped)
-            timing = bench.time_call(ours, keys, weights, repeats=repeats)
+            calls = {"jaxpapers": (ours, (keys, weights), None)}
+            if bj is not None:
+                calls["blackjax"] = (_blackjax_fn(bj, scheme, size, grouped), (keys, weights),
+                                     None)
+            if pt is not None:
+                calls["particles"] = (_particles_fn(pt, scheme, grouped), (weights_np,),
+                                      _numpy_sync)
+            for name, timing in bench.time_interleaved(calls, repeats=repeats).items():
+                _record(row, name, timing)
+            if compile_rounds > 1:  # needs --no-compile-cache, or later rounds load the cache
+                makers = {"jaxpapers": functools.partial(_ours, scheme, grouped)}
+                if bj is not None:
+                    makers["blackjax"] = functools.partial(_blackjax_fn, bj, scheme, size,
+                                                           grouped)
+                for name, seconds in _first_calls(makers, (keys, weights),
+                                                  compile_rounds).items():
+                    row[f"{name}_compile_s"] = seconds
             out = ours(keys, weights)
             assert out.shape == shape and out.dtype == jnp.int32, (scheme, out.shape, out.dtype)
-            _record(row, "jaxpapers", timing)
-            if bj is not None:
-                timing = bench.time_call(_blackjax_fn(bj, scheme, size, grouped), keys, weights,
-                                         repeats=repeats)
-                _record(row, "blackjax", timing)
-            if pt is not None:
-                timing = bench.time_call(_particles_fn(pt, scheme, grouped), weights_np,
-                                         repeats=repeats, sync=_numpy_sync)
-                _record(row, "particles", timing)
             rows.append(row)
             print(f"  {row['case']:>16s} {scheme:12s} ours {row['jaxpapers'] * 1e3:9.3f} ms",
                   file=sys.stderr, flush=True)
@@ -190,7 +214,12 @@ def main(argv=None):
     p.add_argument("--only", choices=["single", "grouped"], help="run one kind of case only")
     p.add_argument("--breakdown", action="store_true",
                    help="also time the stages of multinomial and residual at the largest N")
+    p.add_argument("--compile-rounds", type=int, default=1,
+                   help="compile time as the median of this many fresh builds of our and "
+                        "blackjax's programs, alternating (use with --no-compile-cache)")
     args = p.parse_args(argv)
+    if args.compile_rounds < 1:
+        p.error(f"--compile-rounds must be at least 1; got {args.compile_rounds}")
     sizes = SMOKE_SINGLE if args.smoke else SINGLE_SIZES
     grouped_sizes = SMOKE_GROUPED if args.smoke else GROUPED_SIZES
     sizes = () if args.only == "grouped" else sizes
@@ -203,7 +232,8 @@ def main(argv=None):
                                   "grouped = jax.vmap over G groups of K"})
     print(head)
     print()
-    rows, bj_note, pt_note = run(sizes, grouped_sizes, repeats, seed=args.seed)
+    rows, bj_note, pt_note = run(sizes, grouped_sizes, repeats, seed=args.seed,
+                                 compile_rounds=args.compile_rounds)
     anchors = [name for name in ("blackjax", "particles") if any(name in r for r in rows)]
     print("## Steady state (median; ratio = anchor / jaxpapers, above 1 means jaxpapers is faster)")
     print()

@@ -45,6 +45,22 @@ def test_time_call_and_ratio_table():
     assert "5.0x" in table
 
 
+def test_time_interleaved_alternates_the_calls():
+    order = []
+
+    def named(name):
+        def fn(x):
+            order.append(name)
+            return x
+        return fn
+
+    calls = {"a": (named("a"), (jnp.ones(3),), None), "b": (named("b"), (1.0,), lambda out: out)}
+    timings = bench.time_interleaved(calls, repeats=3)
+    assert order == ["a", "b"] + ["a", "b"] * 3  # first calls, then one call of each per round
+    for t in timings.values():
+        assert t.repeats == 3 and t.compile_s > 0 and 0 < t.min_s <= t.median_s
+
+
 def test_multidevice_harness_sees_eight_devices():
     out = run_with_devices("""
         import jax.numpy as jnp

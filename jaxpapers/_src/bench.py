@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Timing", "time_call", "compile_ahead", "header", "ratio_table", "parser", "write_json",
-           "device_name"]
+__all__ = ["Timing", "time_call", "time_interleaved", "compile_ahead", "header", "ratio_table",
+           "parser", "write_json", "device_name"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +49,32 @@ def time_call(fn: Callable[..., Any], *args: Any, repeats: int = 7,
         sync(fn(*args))
         times.append(time.perf_counter() - start)
     return Timing(compile_s, statistics.median(times), min(times), repeats)
+
+
+Call = tuple[Callable[..., Any], tuple, Callable[[Any], Any] | None]
+
+
+def time_interleaved(calls: dict[str, Call], repeats: int = 7) -> dict[str, Timing]:
+    """Time several functions against each other, alternating their calls.
+
+    ``calls`` maps a name to ``(fn, args, sync)`` (``sync`` None: ``jax.block_until_ready``).
+    Each function's first call is timed alone as its ``compile_s``; then ``repeats`` rounds call
+    every function once, in turn. A machine whose speed drifts over seconds (other load, clock
+    changes) then slows both sides of a ratio alike, instead of whichever ran in the slow spell.
+    """
+    syncs = {name: _sync if sync is None else sync for name, (_, _, sync) in calls.items()}
+    compile_s, times = {}, {name: [] for name in calls}
+    for name, (fn, args, _) in calls.items():
+        start = time.perf_counter()
+        syncs[name](fn(*args))
+        compile_s[name] = time.perf_counter() - start
+    for _ in range(repeats):
+        for name, (fn, args, _) in calls.items():
+            start = time.perf_counter()
+            syncs[name](fn(*args))
+            times[name].append(time.perf_counter() - start)
+    return {name: Timing(compile_s[name], statistics.median(times[name]), min(times[name]),
+                         repeats) for name in calls}
 
 
 def compile_ahead(fn: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any], float]:
