@@ -3,9 +3,9 @@
 All four schemes (multinomial, stratified, systematic, residual) on the same float32 weights:
 single groups of N particles and G groups of K particles (``jax.vmap`` over groups). Compile time
 (first call) is reported apart from the steady state (median of ``--repeats`` calls, each ended by
-``block_until_ready``; the libraries' calls alternate, one each per round, so that a drift in the
-machine's speed hits every side alike). Ratios are anchor time / our time (above 1: we are
-faster).
+``block_until_ready``; the libraries alternate, each round giving every library a warm-up call
+and a timed call, so that a drift in the machine's speed hits every side alike). Ratios are
+anchor time / our time (above 1: we are faster).
 
 ``particles`` (numba) pins ``numpy<2``, which breaks jax when pip resolves it, so it is never a
 dependency of this project. It is timed only when it is already importable; to add it::

@@ -55,8 +55,9 @@ def test_time_interleaved_alternates_the_calls():
         return fn
 
     calls = {"a": (named("a"), (jnp.ones(3),), None), "b": (named("b"), (1.0,), lambda out: out)}
-    timings = bench.time_interleaved(calls, repeats=3)
-    assert order == ["a", "b"] + ["a", "b"] * 3  # first calls, then one call of each per round
+    timings = bench.time_interleaved(calls, repeats=3, warm=1)
+    # first calls, then per round each function twice in a row (one warm-up, one timed)
+    assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3
     for t in timings.values():
         assert t.repeats == 3 and t.compile_s > 0 and 0 < t.min_s <= t.median_s
 

@@ -54,13 +54,15 @@ def time_call(fn: Callable[..., Any], *args: Any, repeats: int = 7,
 Call = tuple[Callable[..., Any], tuple, Callable[[Any], Any] | None]
 
 
-def time_interleaved(calls: dict[str, Call], repeats: int = 7) -> dict[str, Timing]:
-    """Time several functions against each other, alternating their calls.
+def time_interleaved(calls: dict[str, Call], repeats: int = 7, warm: int = 1) -> dict[str, Timing]:
+    """Time several functions against each other, alternating between them.
 
     ``calls`` maps a name to ``(fn, args, sync)`` (``sync`` None: ``jax.block_until_ready``).
-    Each function's first call is timed alone as its ``compile_s``; then ``repeats`` rounds call
-    every function once, in turn. A machine whose speed drifts over seconds (other load, clock
-    changes) then slows both sides of a ratio alike, instead of whichever ran in the slow spell.
+    Each function's first call is timed alone as its ``compile_s``; then ``repeats`` rounds give
+    every function, in turn, ``warm`` untimed calls (caches warm again after the other
+    functions ran) and one timed call. A machine whose speed drifts over seconds (other load,
+    clock changes) then slows both sides of a ratio alike, instead of whichever ran in the slow
+    spell.
     """
     syncs = {name: _sync if sync is None else sync for name, (_, _, sync) in calls.items()}
     compile_s, times = {}, {name: [] for name in calls}
@@ -70,6 +72,8 @@ def time_interleaved(calls: dict[str, Call], repeats: int = 7) -> dict[str, Timi
         compile_s[name] = time.perf_counter() - start
     for _ in range(repeats):
         for name, (fn, args, _) in calls.items():
+            for _ in range(warm):
+                syncs[name](fn(*args))
             start = time.perf_counter()
             syncs[name](fn(*args))
             times[name].append(time.perf_counter() - start)
