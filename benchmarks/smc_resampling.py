@@ -174,7 +174,7 @@ def breakdown(size: int, repeats: int) -> list[dict]:
     key = jax.random.key(4)
     cdf = jax.jit(r._normalized_cdf)(weights)
     uniforms = jax.jit(lambda k: r._sorted_uniforms(k, size, size, jnp.float32))(key)
-    counts = jax.jit(lambda c, u: r._merge_counts(c, u, size))(cdf, uniforms)
+    counts = jax.jit(lambda c, u: r._merge_counts(c, u))(cdf, uniforms)
     valid = jnp.asarray(True)
     stages = [
         ("multinomial, whole call", jax.jit(r.multinomial), (key, weights)),
@@ -185,7 +185,7 @@ def breakdown(size: int, repeats: int) -> list[dict]:
             lambda k: r._sorted_uniforms(k, size, size, jnp.float32)), (key,)),
         ("CDF (monotone prefix sum)", jax.jit(r._normalized_cdf), (weights,)),
         ("prefix sum alone", jax.jit(lambda w: prefix_sum(w, monotone=True)), (weights,)),
-        ("counts k_i (histogram merge)", jax.jit(lambda c, u: r._merge_counts(c, u, size)),
+        ("counts k_i (histogram merge)", jax.jit(lambda c, u: r._merge_counts(c, u)),
          (cdf, uniforms)),
         ("ancestors from counts (scatter + prefix sum)", jax.jit(
             lambda k_: r._indices_from_cumulative_counts(k_, valid, size)), (counts,)),

@@ -14,9 +14,9 @@ the inverse-CDF rule ``A_m = min{i : U_m <= C_i}`` written as a merge instead of
   needed (for other key types: drawn for all strata and gathered).
 * systematic: the same with one shared ``V``.
 * multinomial: sorted iid uniforms from normalised cumulative exponential spacings; ``k_i`` from a
-  bucket histogram of the uniforms (``M`` equal buckets, Poisson(1) uniforms per bucket) plus
-  independent probes of the few uniforms in the bucket of ``C_i`` (8 in one pass, then a loop
-  over the rest of the fullest bucket: ~10 uniforms at M = 1e6, so usually 0-2 more passes).
+  bucket histogram of the uniforms (``M`` equal buckets, Poisson(1) uniforms per bucket) gives
+  the uniforms below the bucket of ``C_i``, and binary lifting over the few inside it (four
+  gathers cover buckets of up to 15 uniforms; the fullest of 1e6 holds about 10) the rest.
 * residual: ``floor(M W_i)`` deterministic copies plus multinomial counts for the ``R`` remaining
   draws from the fractional parts. ``R`` is known only at run time; a large filter with
   ``R <= min(N, M) / 2`` (under ``vmap``: when every group's ``R`` fits) merges only the first
@@ -73,7 +73,8 @@ __all__ = ["multinomial", "stratified", "systematic", "residual", "RESAMPLERS"]
 
 _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum (got NaN, inf, "
                     "a negative entry or all zeros)")
-_CELL_PROBES = 8  # probes per cell in one pass; a cell holds Poisson(1) uniforms (max ~10 at 1e6)
+_UNIFORMS_PER_BUCKET = 2  # mean uniforms per histogram bucket (Poisson(2): the fullest of 5e5 ~ 11)
+_LIFT_STEPS = 4  # binary-lifting steps of 8, 4, 2, 1 in one pass (cells of up to 15 uniforms)
 _SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
 _DENSE_MAX_PAIRS = 256  # N * M at or below which counts come from dense comparisons (K <= 16)
 _SEARCH_MAX = 2**12  # max(N, M) up to which multinomial ancestors come from a binary search
@@ -178,13 +179,18 @@ def _search(sorted_values, queries, side):
 def _indices_from_cumulative_counts(cumulative_counts, valid, num_samples):
     """``A_p = #{i : k_i <= p}``: mark where each particle's copies end, then prefix-sum.
 
-    For small problems the count is taken directly over an ``[M, N]`` comparison.
+    For small problems the count is taken directly over an ``[M, N]`` comparison. Below
+    ``2**24`` the marks are float32 (exact there; a float scatter-add is the faster one on
+    the CPU).
     """
     num_particles = cumulative_counts.shape[0]
     if _is_small(num_particles, num_samples):
         positions = jnp.arange(num_samples, dtype=jnp.int32)
         indices = jnp.sum(cumulative_counts[None, :] <= positions[:, None], axis=1,
                           dtype=jnp.int32)
+    elif num_particles < 2**24:
+        ends = jnp.zeros((num_samples,), jnp.float32).at[cumulative_counts].add(1.0, mode="drop")
+        indices = prefix_sum(ends).astype(jnp.int32)
     else:
         ends = jnp.zeros((num_samples,), jnp.int32).at[cumulative_counts].add(1, mode="drop")
         indices = count_prefix_sum(ends, num_particles)
@@ -216,37 +222,59 @@ def _sorted_uniforms(key, num_draws, max_draws, dtype):
     return jnp.where(jnp.arange(max_draws) < num_draws, uniforms, jnp.inf)
 
 
-def _merge_counts(cdf, sorted_uniforms, num_buckets):
+def _histogram_starts(bins, num_bins, max_total):
+    """``(starts, fullest)``: ``starts[b] = #{j : bins_j < b}`` for ``b`` in ``[0, num_bins)``
+    (exact int32) and the largest count of one bin; ``bins_j >= num_bins`` are left out.
+
+    Below ``2**24`` the counts are float32 (exact there): a float scatter-add and a float max
+    are faster than int32 ones on the CPU, and the prefix sum needs no conversion. The bins are
+    shifted by one so that the inclusive prefix sum is the exclusive one of the bins, and the
+    length is padded to a multiple of the prefix-sum block (a ragged tail costs a slow slice).
+    """
+    length = -(-(num_bins + 1) // 16) * 16
+    shifted = jnp.where(bins < num_bins, bins + 1, length)  # out of range: dropped
+    if max_total < 2**24:
+        occupancy = jnp.zeros((length,), jnp.float32).at[shifted].add(1.0, mode="drop")
+        starts = prefix_sum(occupancy).astype(jnp.int32)
+    else:
+        occupancy = jnp.zeros((length,), jnp.int32).at[shifted].add(1, mode="drop")
+        starts = jnp.cumsum(occupancy)
+    return starts, jnp.max(occupancy).astype(jnp.int32)
+
+
+def _merge_counts(cdf, sorted_uniforms):
     """k_i = #{m : U_m <= C_i} for sorted ``U`` (+inf padded), bucketing U into equal cells.
 
-    Uniforms in cells below the cell of ``C_i`` are all ``<= C_i`` and those above are all
-    larger (the cell map ``x -> floor(num_buckets * x)`` is monotone), so ``k_i`` is the start of
-    ``C_i``'s cell plus the number of the few uniforms inside it (Poisson(1) many) that are
-    ``<= C_i``: ``_CELL_PROBES`` independent probes in one pass, and a loop over the rest in the
-    rare fuller cell (usually zero iterations).
+    With the monotone cell map ``x -> min(floor(num_buckets * x), num_buckets - 1)``, uniforms
+    in cells below the cell of ``C_i`` are all ``<= C_i`` and those above are all larger, so
+    ``k_i`` lies in ``[s, s + n]``: ``s`` uniforms in lower cells, ``n`` in ``C_i``'s own
+    (Poisson(1) many; the fullest of 1e6 cells holds about 10). Since ``U`` is sorted,
+    ``m -> [U_m <= C_i]`` is a prefix, so ``k_i`` is found from ``s`` by binary lifting:
+    steps of 8, 4, 2, 1 (four gathers) cover cells of up to 15, and a loop adds the larger
+    steps first when the fullest cell needs them (almost never).
     """
     num_slots = sorted_uniforms.shape[0]
     if _is_small(cdf.shape[0], num_slots):  # the same count over an [N, slots] comparison
         return jnp.sum(sorted_uniforms[None, :] <= cdf[:, None], axis=1, dtype=jnp.int32)
-    bucket_of_u = jnp.where(sorted_uniforms <= 1.0,
+    num_buckets = -(-num_slots // _UNIFORMS_PER_BUCKET)
+    bucket_of_u = jnp.where(sorted_uniforms <= 1.0,  # +inf slots go to the left-out bin
                             jnp.minimum(jnp.floor(num_buckets * sorted_uniforms), num_buckets - 1),
                             num_buckets).astype(jnp.int32)
-    occupancy = jnp.zeros((num_buckets + 1,), jnp.int32).at[bucket_of_u].add(1)
-    bucket_stop = count_prefix_sum(occupancy, num_slots)
+    bucket_start, fullest = _histogram_starts(bucket_of_u, num_buckets, num_slots)
     bucket_of_c = jnp.clip(jnp.floor(num_buckets * cdf), 0, num_buckets - 1).astype(jnp.int32)
-    length = _take(occupancy, bucket_of_c)
-    start = _take(bucket_stop, bucket_of_c) - length
 
-    def probe(s):  # is the s-th uniform of C's cell <= C?
-        inside = (s < length) & (_take(sorted_uniforms, start + s) <= cdf)
-        return inside.astype(jnp.int32)
+    def lift(width, count):  # one step: count + width if U[count + width - 1] <= C
+        step = count + width
+        ok = (step <= num_slots) & (_take(sorted_uniforms, step - 1) <= cdf)
+        return jnp.where(ok, step, count)
 
-    count = start
-    for s in range(_CELL_PROBES):
-        count = count + probe(s)
-    fullest = jnp.max(occupancy[:num_buckets])
-    return lax.fori_loop(_CELL_PROBES, jnp.maximum(fullest, _CELL_PROBES),
-                         lambda s, count: count + probe(s), count)
+    count = _take(bucket_start, bucket_of_c)
+    levels = 32 - lax.clz(fullest)  # steps 2**(levels-1) .. 1 reach any count up to fullest
+    count = lax.fori_loop(0, jnp.maximum(levels - _LIFT_STEPS, 0),
+                          lambda j, count: lift(lax.shift_left(1, levels - 1 - j), count), count)
+    for level in reversed(range(_LIFT_STEPS)):
+        count = lift(1 << level, count)
+    return count
 
 
 @_compiled_when_eager
@@ -273,7 +301,7 @@ def multinomial(key, weights, num_samples=None):
         indices = jnp.minimum(_search(cdf, uniforms, "left"), num_particles - 1)
         fallback = jnp.arange(num_samples, dtype=jnp.int32) % num_particles
         return jnp.where(valid, indices, fallback)
-    cumulative = _merge_counts(cdf, uniforms, num_samples)
+    cumulative = _merge_counts(cdf, uniforms)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
@@ -360,7 +388,7 @@ def _remainder_counts(key, remainder_cdf, remaining, max_draws):
     """
     uniforms = _sorted_uniforms(key, remaining, max_draws, remainder_cdf.dtype)
     if max_draws < _RESIDUAL_HALF_MIN:
-        return _merge_counts(remainder_cdf, uniforms, max_draws)
+        return _merge_counts(remainder_cdf, uniforms)
     half = max_draws // 2
 
     @custom_vmap
@@ -372,8 +400,8 @@ def _remainder_counts(key, remainder_cdf, remaining, max_draws):
         return jnp.all(remaining <= half), False
 
     return lax.cond(fits(remaining),
-                    lambda cdf, slots: _merge_counts(cdf, slots[:half], half),
-                    lambda cdf, slots: _merge_counts(cdf, slots, max_draws),
+                    lambda cdf, slots: _merge_counts(cdf, slots[:half]),
+                    lambda cdf, slots: _merge_counts(cdf, slots),
                     remainder_cdf, uniforms)
 
 

@@ -237,6 +237,30 @@ def test_multinomial_binary_search_equals_histogram_path_bitwise(monkeypatch):
                                       err_msg=f"N={n}, M={m}")
 
 
+@pytest.mark.parametrize("crowd, padded", [(0, 0), (40, 0), (300, 57), (16, 3), (15, 0)])
+def test_merge_counts_equal_a_float64_search_with_crowded_buckets(crowd, padded):
+    """k_i = #{m : U_m <= C_i} from the bucket histogram and binary lifting, against NumPy's
+    searchsorted. ``crowd`` uniforms packed into one bucket make the fullest bucket need the
+    loop's larger steps (16 or more) or exactly the unrolled ones (15); ``padded`` +inf slots
+    stand for residual's unused draws; some C_i sit exactly on uniforms and on bucket edges."""
+    from jaxpapers.smc import _resampling
+
+    rng = np.random.default_rng(crowd + padded)
+    m, n = 3000, 2500
+    u = rng.uniform(size=m - crowd - padded)
+    u = np.concatenate([u, 0.4321 + 1e-5 * rng.uniform(size=crowd)]).astype(np.float32)
+    u = np.sort(np.clip(u, np.finfo(np.float32).tiny, 1.0))
+    u = np.concatenate([u, np.full(padded, np.inf, np.float32)])
+    c = np.sort(rng.uniform(size=n)).astype(np.float32)
+    c[::7] = u[rng.integers(0, m - padded, size=c[::7].shape)]           # C equal to a uniform
+    c[1::11] = np.floor(rng.uniform(size=c[1::11].shape) * 1500) / 1500  # C on a bucket edge
+    c[2:2 + 3 * crowd:3] = 0.4321 + 1e-5 * np.linspace(0, 1, crowd)    # C inside the crowd
+    c = np.sort(c)
+    c[-1] = 1.0
+    counts = np.asarray(jax.jit(_resampling._merge_counts)(jnp.asarray(c), jnp.asarray(u)))
+    np.testing.assert_array_equal(counts, np.searchsorted(u, c, side="right"))
+
+
 def _spread_weights(scale, n, seed):
     w = np.exp(scale * np.random.default_rng(seed).standard_normal(n))
     return np.asarray(w / w.sum(), np.float32)
