@@ -7,8 +7,8 @@ sums of the ``L`` block totals (the same way, in blocks of 64): about two passes
 In float32 it is as accurate as ``jnp.cumsum`` (at N = 1e6, max |error| of the normalised CDF
 about 2-3e-7 for both against float64, versus 2e-4 for a sequential float32 sum).
 
-Random numbers come from the threefry2x32 hash of ``jax.random``, written out unrolled: two
-words per hash instead of one, and XLA fuses it into its consumer.
+Random numbers come from the threefry2x32 hash of ``jax.random``, written out unrolled so that
+XLA fuses it into its consumer.
 """
 
 from __future__ import annotations
@@ -187,17 +187,23 @@ def _threefry2x32(k0, k1, x0, x1):
 def random_words(key, size: int, unrolled_hash: bool = True):
     """``size`` uniformly random uint32 words.
 
-    For threefry keys (the default) each hash of a counter gives two words, half the work of
-    ``jax.random.bits`` (which hashes once per word), and the hash fuses into its consumer.
-    Other key types, or ``unrolled_hash=False``, use ``jax.random.bits``.
+    For threefry keys (the default) the words are the threefry hashes of the counter blocks
+    ``(0, j)``, ``j < half = ceil(size / 2)``: all first words, then all second words, with the
+    hash written out so that it fuses into its consumer. The two
+    halves are one select over the counter rather than a concatenation: a fused concatenation
+    emits the 20-round hash once per operand, which doubled its compile time (0.24 s against
+    0.14 s for 1e5 Exp(1) draws; run time the same within 10 %). Fused, each word still costs
+    a whole hash. Other key types, or ``unrolled_hash=False``, use ``jax.random.bits``.
     """
     half = (size + 1) // 2
     words = _threefry_key(key) if unrolled_hash and half < 2**32 else None
     if words is None:
         return jax.random.bits(key, (size + size % 2,), jnp.uint32)[:size]
-    counter = lax.iota(jnp.uint32, half)
+    position = lax.iota(jnp.uint32, size)
+    second = position >= jnp.uint32(half)
+    counter = jnp.where(second, position - jnp.uint32(half), position)
     x0, x1 = _threefry2x32(words[0], words[1], jnp.zeros_like(counter), counter)
-    return jnp.concatenate([x0, x1])[:size]
+    return jnp.where(second, x1, x0)
 
 
 def has_hashed_uniforms(key) -> bool:

@@ -20,6 +20,21 @@ def test_unrolled_threefry_matches_jax_threefry_bitwise():
     np.testing.assert_array_equal(np.asarray(ours[1]), np.asarray(ref[1]))
 
 
+def test_random_words_are_first_then_second_hash_words_of_counters():
+    """Word m < half is the first word of hashing (0, m), word half + m the second word."""
+    key = jax.random.key(5)
+    k0, k1 = jax.random.key_data(key)
+    for size in (1, 2, 7, 1000, 1001):
+        half = (size + 1) // 2
+        counter = jnp.arange(half, dtype=jnp.uint32)
+        zeros = jnp.zeros_like(counter)
+        ref = threefry2x32_p.bind(jnp.broadcast_to(k0, (half,)), jnp.broadcast_to(k1, (half,)),
+                                  zeros, counter)
+        expected = np.concatenate([np.asarray(ref[0]), np.asarray(ref[1])])[:size]
+        ours = jax.jit(lambda k, n=size: _scan.random_words(k, n))(key)
+        np.testing.assert_array_equal(np.asarray(ours), expected, err_msg=f"size {size}")
+
+
 def test_uniforms_lie_in_open_closed_interval_and_look_uniform(key):
     u = np.asarray(_scan.uniform_open_closed(key, (200_000,), jnp.float32))
     assert u.min() > 0.0 and u.max() <= 1.0
