@@ -168,7 +168,7 @@ def breakdown(size: int, repeats: int) -> list[dict]:
     """Steady-state time of the stages of our multinomial and residual at N = M = ``size``,
     each jitted on its own: where the time goes, beside the whole call."""
     from jaxpapers.smc import _resampling as r
-    from jaxpapers.smc._scan import prefix_sum, standard_exponential
+    from jaxpapers.smc._scan import standard_exponential
 
     weights = _weights(jax.random.key(3), (size,))
     key = jax.random.key(4)
@@ -184,7 +184,6 @@ def breakdown(size: int, repeats: int) -> list[dict]:
         ("sorted uniforms (draws + prefix sum)", jax.jit(
             lambda k: r._sorted_uniforms(k, size, size, jnp.float32)), (key,)),
         ("CDF (monotone prefix sum)", jax.jit(r._normalized_cdf), (weights,)),
-        ("prefix sum alone", jax.jit(lambda w: prefix_sum(w, monotone=True)), (weights,)),
         ("counts k_i (histogram merge)", jax.jit(lambda c, u: r._merge_counts(c, u)),
          (cdf, uniforms)),
         ("ancestors from counts (scatter + prefix sum)", jax.jit(
