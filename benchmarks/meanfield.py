@@ -6,10 +6,13 @@
     (same scheme and step, hence the same strong accuracy; the mean final energy of both is
     printed with its standard error as a check that they solve the same SDE). Our LN scheme is
     timed too. The *floor* is timed in the same run: a scan that only draws the per-step noise
-    (an ``[M+1, d]`` Gaussian) and computes the attention, the two costs any solver of this SDE
-    pays; ours is reported as a multiple of it (goal <= 1.2x). Our solver is also timed with
-    ``rbg`` keys (``jax.random.key(seed, impl="rbg")``: faster bits, not reproducible across
-    backends), beside the default threefry keys; the floor is timed with both key kinds.
+    (an ``[M+1, d]`` Gaussian, drawn as ``sde_solve`` draws it) and computes the attention, the
+    two costs any solver of this SDE pays; ours is reported as a multiple of it (goal <= 1.2x),
+    and of the floor plus the feature field's evaluations (features, their squares' sum, the
+    increment). Our solver is also timed with ``rbg`` keys (``jax.random.key(seed,
+    impl="rbg")``: faster bits, not reproducible across backends), beside the default threefry
+    keys; the floor is timed with both key kinds. The calls of one case are interleaved (each
+    round times each once), so a drift in the machine's speed lands on every column alike.
 (b) Throughput of the finite-depth model (``transformer_forward``, fresh MLP weights every
     layer, ``m = 4d``) in token-layers per second, and the fraction of the machine's matmul peak
     it reaches (peak measured in the same run with a plain ``jnp`` matmul). Large ``N`` uses the
@@ -30,12 +33,14 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
+from jaxpapers._src import threefry  # noqa: E402
 from jaxpapers._src.bench import (  # noqa: E402
     device_name,
     header,
     parser,
     ratio_table,
     time_call,
+    time_interleaved,
     write_json,
 )
 from jaxpapers.meanfield import (
@@ -89,18 +94,31 @@ def _diffrax_solver(cfg: ModelConfig, coeffs: Coefficients, d: int):
     return solve
 
 
-def _floor(cfg: ModelConfig, coeffs: Coefficients, d: int):
-    """Noise draws and attention only, through the same steps and the same key derivation."""
+def _floor(cfg: ModelConfig, coeffs: Coefficients, d: int, features: bool = False):
+    """Noise draws and attention only, through the same steps and the same key derivation.
+
+    The draws are ``sde_solve``'s own (``threefry.normal``: ``jax.random.normal``'s numbers,
+    fused), and every row of them is used (summed into the update, ``O(M d)``), so that XLA
+    cannot leave rows undrawn. With ``features=True`` the step also evaluates what the Itô step
+    needs of the feature field (the ``N x M`` features, their squares' sum and the ``N x d``
+    increment): the floor of this SDE's evaluations, without the projections and the update.
+    """
     dt = cfg.dt
     m = cfg.width
+    phi = activation_fn(cfg.activation)
 
     def solve(key, x0):
-        path_key = jax.random.split(key)[1]
+        feat_key, path_key = jax.random.split(key)
+        feats = sample_layer_weights(feat_key, d, m, coeffs.sigma_u, 0.0, x0.dtype)
 
         def body(x, layer):
-            db = jax.random.normal(jax.random.fold_in(path_key, layer), (m + 1, d), x.dtype)
+            db = threefry.normal(jax.random.fold_in(path_key, layer), (m + 1, d), x.dtype)
             att = attention(x, coeffs.beta, coeffs.attn_scale)
-            return x + dt * att + db[:1], None  # one row of the draw: keeps it live, costs O(d)
+            new = x + dt * att + jnp.sum(db, axis=0)
+            if features:
+                h = phi(x @ feats.u.T / jnp.sqrt(float(d)) + feats.b_u[None]) / jnp.sqrt(float(m))
+                new = new + h @ db[:-1] + jnp.sum(h * h, axis=-1, keepdims=True)
+            return new, None
 
         return lax.scan(body, x0, jnp.arange(cfg.num_layers))[0]
 
@@ -133,23 +151,31 @@ def bench_sde(args, rows):
         ln = jax.jit(jax.vmap(lambda k, x, c=cfg.replace(scheme="ln"): sde_solve(k, x, c,
                                                                                   coeffs).x))
         floor = jax.jit(jax.vmap(_floor(cfg, coeffs, d)))
+        floor_feat = jax.jit(jax.vmap(_floor(cfg, coeffs, d, features=True)))
         rbg_keys = jax.random.split(jax.random.key(0, impl="rbg"), runs)
-        t_ours = time_call(ours, keys, x0, repeats=args.repeats)
-        t_floor = time_call(floor, keys, x0, repeats=args.repeats)
-        t_rbg = time_call(ours, rbg_keys, x0, repeats=args.repeats)
-        t_floor_rbg = time_call(floor, rbg_keys, x0, repeats=args.repeats)
-        t_ln = None if args.smoke else time_call(ln, keys, x0, repeats=args.repeats)
+        calls = {"ours": (ours, (keys, x0), None), "floor": (floor, (keys, x0), None),
+                 "floor_feat": (floor_feat, (keys, x0), None),
+                 "ours_rbg": (ours, (rbg_keys, x0), None),
+                 "floor_rbg": (floor, (rbg_keys, x0), None)}
+        if not args.smoke:
+            calls["ln"] = (ln, (keys, x0), None)
+        if have_diffrax:
+            anchor = jax.jit(jax.vmap(_diffrax_solver(cfg, coeffs, d)))
+            calls["diffrax"] = (anchor, (keys, x0), None)
+        timed = time_interleaved(calls, repeats=args.repeats)
+        t_ours, t_floor, t_rbg = timed["ours"], timed["floor"], timed["ours_rbg"]
+        t_floor_rbg, t_ln = timed["floor_rbg"], timed.get("ln")
         final_energy = jax.jit(jax.vmap(lambda x: energy(layer_norm(x), 1.0)))
         e_ours = np.asarray(final_energy(ours(keys, x0)))
         e_rbg = np.asarray(final_energy(ours(rbg_keys, x0)))
         row = dict(bench="sde", N=n, d=d, M=m, steps=steps, runs=runs,
-                   ours_em=t_ours.median_s, floor=t_floor.median_s, ours_em_rbg=t_rbg.median_s,
+                   ours_em=t_ours.median_s, floor=t_floor.median_s,
+                   floor_features=timed["floor_feat"].median_s, ours_em_rbg=t_rbg.median_s,
                    floor_rbg=t_floor_rbg.median_s, ours_ln=t_ln and t_ln.median_s,
                    compile_ours_s=t_ours.compile_s, compile_floor_s=t_floor.compile_s,
                    energy_T_ours=_energy_text(e_ours), energy_T_ours_rbg=_energy_text(e_rbg))
         if have_diffrax:
-            anchor = jax.jit(jax.vmap(_diffrax_solver(cfg, coeffs, d)))
-            t_dfx = time_call(anchor, keys, x0, repeats=args.repeats)
+            t_dfx = timed["diffrax"]
             e_dfx = np.asarray(final_energy(anchor(keys, x0)))
             row.update(diffrax_euler=t_dfx.median_s, compile_diffrax_s=t_dfx.compile_s,
                        energy_T_diffrax=_energy_text(e_dfx))
@@ -159,13 +185,17 @@ def bench_sde(args, rows):
     print(ratio_table(table_rows, ["N", "d", "M", "steps", "runs"], "ours_em",
                       ["diffrax_euler"] if have_diffrax else []))
     print("\nours against the floor (noise draws + attention alone, same steps; goal: ours <= "
-          "1.2x floor), threefry and rbg keys:\n")
-    print("| N | d | M | floor | ours | ours / floor | floor (rbg) | ours (rbg) | "
+          "1.2x floor), against the floor with the feature field's evaluations, and with "
+          "threefry and rbg keys:\n")
+    print("| N | d | M | floor | floor + features | ours | ours / floor | "
+          "ours / (floor + features) | floor (rbg) | ours (rbg) | "
           "ours (rbg) / floor (rbg) | threefry / rbg |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in table_rows:
         print(f"| {r['N']} | {r['d']} | {r['M']} | {r['floor'] * 1e3:.2f} ms | "
+              f"{r['floor_features'] * 1e3:.2f} ms | "
               f"{r['ours_em'] * 1e3:.2f} ms | {r['ours_em'] / r['floor']:.2f}x | "
+              f"{r['ours_em'] / r['floor_features']:.2f}x | "
               f"{r['floor_rbg'] * 1e3:.2f} ms | {r['ours_em_rbg'] * 1e3:.2f} ms | "
               f"{r['ours_em_rbg'] / r['floor_rbg']:.2f}x | "
               f"{r['ours_em'] / r['ours_em_rbg']:.2f}x |")

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers._src import bench, checks
+from jaxpapers._src import bench, checks, threefry
 from tests.multidevice import run_with_devices
 
 
@@ -72,3 +72,26 @@ def test_multidevice_harness_sees_eight_devices():
         print(float(jnp.sum(x)))
     """)
     assert out.strip().endswith("120.0")
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (65, 5), (3, 7, 2), (4097,)])
+def test_fused_normal_equals_jax_random_normal_bitwise(shape):
+    """The fused threefry normal gives jax.random.normal's numbers, eagerly, jitted, vmapped
+    over keys and for raw uint32 keys; other key types fall back on jax.random."""
+    for seed in range(3):
+        key = jax.random.fold_in(jax.random.key(seed), 11)
+        ref = np.asarray(jax.random.normal(key, shape))
+        np.testing.assert_array_equal(np.asarray(threefry.normal(key, shape)), ref)
+        np.testing.assert_array_equal(
+            np.asarray(jax.jit(lambda k: threefry.normal(k, shape))(key)), ref)
+        raw = jax.random.key_data(key)
+        np.testing.assert_array_equal(np.asarray(threefry.normal(raw, shape)), ref)
+    keys = jax.random.split(jax.random.key(4), 3)
+    np.testing.assert_array_equal(
+        np.asarray(jax.jit(jax.vmap(lambda k: threefry.normal(k, shape)))(keys)),
+        np.asarray(jax.vmap(lambda k: jax.random.normal(k, shape))(keys)))
+    rbg = jax.random.key(5, impl="rbg")
+    np.testing.assert_array_equal(np.asarray(threefry.normal(rbg, shape)),
+                                  np.asarray(jax.random.normal(rbg, shape)))
+    bf16 = threefry.normal(jax.random.key(6), shape, jnp.bfloat16)
+    assert bf16.dtype == jnp.bfloat16 and bf16.shape == shape

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxpapers._src import threefry
+
 __all__ = ["prefix_sum", "count_prefix_sum", "uniform_open_closed", "standard_exponential",
            "hashed_uniforms", "has_hashed_uniforms", "work_dtype"]
 
@@ -149,39 +151,8 @@ def work_dtype(dtype):
     return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
 
 
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-
-
-def _threefry_key(key):
-    """The two key words of a threefry2x32 key (typed or raw ``uint32[2]``), else ``None``."""
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if str(jax.random.key_impl(key)) != "threefry2x32":
-            return None
-        data = jax.random.key_data(key)
-    elif key.shape == (2,) and key.dtype == jnp.uint32 and (
-            jax.config.jax_default_prng_impl == "threefry2x32"):
-        data = key
-    else:
-        return None
-    return data[0], data[1]
-
-
-def _threefry2x32(k0, k1, x0, x1):
-    """The Threefry-2x32 block function (20 rounds; Salmon et al. 2011), unrolled.
-
-    The same function as ``jax.random``'s threefry hash; written out so that XLA fuses all 20
-    rounds into one pass (its CPU lowering loops over the rounds, one pass each).
-    """
-    ks = (k0, k1, k0 ^ k1 ^ jnp.uint32(0x1BD11BDA))
-    x0, x1 = x0 + ks[0], x1 + ks[1]
-    for i in range(5):
-        for r in _ROTATIONS[i % 2]:
-            x0 = x0 + x1
-            x1 = lax.shift_left(x1, jnp.uint32(r)) | lax.shift_right_logical(x1, jnp.uint32(32 - r))
-            x1 = x0 ^ x1
-        x0 = x0 + ks[(i + 1) % 3]
-        x1 = x1 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
-    return x0, x1
+_threefry_key = threefry.key_words
+_threefry2x32 = threefry.threefry2x32
 
 
 def random_words(key, size: int, unrolled_hash: bool = True):
