@@ -84,8 +84,23 @@ def _dense_attention(q, keys, vals, beta):
     return weights @ vals
 
 
+def _query_blocks_in_parallel() -> bool:
+    """Whether the blocked attention batches all query blocks (accelerators) or maps over them
+    one at a time (CPU: at N = 16,384, d = 64, blocks of 1024, mapping was 15 % faster there,
+    its ``[block, block]`` tile staying in cache; at N = 4096, blocks of 512, batching was 12 %
+    faster)."""
+    return jax.default_backend() != "cpu"
+
+
 def _blocked_attention(q, keys, vals, beta, block: int):
-    """Query blocks (``lax.map``) x key blocks (``lax.scan`` with an online softmax)."""
+    """Query blocks x key blocks (``lax.scan`` with an online softmax).
+
+    On an accelerator the query blocks are batched (``vmap``): each scan step is one product
+    over all of them, an ``[N, block]`` tile of logits (``O(N * block)`` memory), instead of a
+    sequential map over query blocks that leaves most of the chip idle at large ``N``. On the
+    CPU they are mapped one at a time (``[block, block]`` tiles); see
+    :func:`_query_blocks_in_parallel`.
+    """
     n, d = keys.shape
     pad = (-n) % block
     nb = (n + pad) // block
@@ -110,7 +125,10 @@ def _blocked_attention(q, keys, vals, beta, block: int):
         (_, denom, numer), _ = lax.scan(body, init, (kb, vb, valid))
         return numer / denom[:, None]
 
-    out = lax.map(one_query_block, qb)
+    if _query_blocks_in_parallel():
+        out = jax.vmap(one_query_block)(qb)
+    else:
+        out = lax.map(one_query_block, qb)
     return out.reshape(nb * block, vals.shape[1])[:n]
 
 

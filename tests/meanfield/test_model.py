@@ -121,7 +121,13 @@ def test_diagnostics_against_numpy():
     np.testing.assert_allclose(float(energy(np.repeat(x[:1], 5, 0), 2.0)), 0.0, atol=1e-6)
 
 
-def test_chunked_equals_dense():
+@pytest.mark.parametrize("parallel", [False, True])
+def test_chunked_equals_dense(parallel, monkeypatch):
+    """Blocked attention (query blocks mapped one at a time, as on the CPU, or batched, as on
+    an accelerator), energy and diameter against their dense forms."""
+    from jaxpapers.meanfield import _layers
+
+    monkeypatch.setattr(_layers, "_query_blocks_in_parallel", lambda: parallel)
     x = _x0(n=37, d=8)
     qk = jax.random.normal(jax.random.key(5), (8, 8)) * 3.0  # large logits: needs online softmax
     v = jax.random.normal(jax.random.key(6), (8, 8))
