@@ -193,7 +193,8 @@ def _make_step(config: ModelConfig, coeffs, noise_factory, d: int, dtype):
                 return y
             return layer_norm(y + noise.increment(y))
         if config.scheme == "ito":
-            # x + dt (P_x Attn - (d-1)/2 k(x,x) x) + P_x dW, with the two projections as one
+            # x + dt (P_x Attn - (d-1)/2 k(x,x) x) + P_x dW (one projection of dt Attn + dW
+            # has fewer operations but fused worse: measured 1.5x slower on the CPU)
             increment, variance = noise.increment_and_variance(x)
             drift = tangent_project(x, attn(x)) - 0.5 * (d - 1) * variance[:, None] * x
             new = x + dt * drift + tangent_project(x, increment)

@@ -14,9 +14,10 @@ the inverse-CDF rule ``A_m = min{i : U_m <= C_i}`` written as a merge instead of
   needed (for other key types: drawn for all strata and gathered).
 * systematic: the same with one shared ``V``.
 * multinomial: sorted iid uniforms from normalised cumulative exponential spacings; ``k_i`` from a
-  bucket histogram of the uniforms (``M`` equal buckets, Poisson(1) uniforms per bucket) gives
-  the uniforms below the bucket of ``C_i``, and binary lifting over the few inside it (four
-  gathers cover buckets of up to 15 uniforms; the fullest of 1e6 holds about 10) the rest.
+  bucket histogram of the uniforms (``M / 2`` equal buckets, Poisson(2) uniforms per bucket)
+  gives the uniforms below the bucket of ``C_i``, and binary lifting over the few inside it
+  (four gathers cover buckets of up to 15 uniforms; the fullest of 5e5 held 11-13 in 8 draws)
+  the rest.
 * residual: ``floor(M W_i)`` deterministic copies plus multinomial counts for the ``R`` remaining
   draws from the fractional parts. ``R`` is known only at run time; a large filter with
   ``R <= min(N, M) / 2`` (under ``vmap``: when every group's ``R`` fits) merges only the first
@@ -73,7 +74,7 @@ __all__ = ["multinomial", "stratified", "systematic", "residual", "RESAMPLERS"]
 
 _INVALID_WEIGHTS = ("weights must be finite and non-negative with a positive sum (got NaN, inf, "
                     "a negative entry or all zeros)")
-_UNIFORMS_PER_BUCKET = 2  # mean uniforms per histogram bucket (Poisson(2): the fullest of 5e5 ~ 11)
+_UNIFORMS_PER_BUCKET = 2  # mean uniforms per bucket (Poisson(2): the fullest of 5e5 held 11-13)
 _LIFT_STEPS = 4  # binary-lifting steps of 8, 4, 2, 1 in one pass (cells of up to 15 uniforms)
 _SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum block
 _DENSE_MAX_PAIRS = 256  # N * M at or below which counts come from dense comparisons (K <= 16)
@@ -248,7 +249,8 @@ def _merge_counts(cdf, sorted_uniforms):
     With the monotone cell map ``x -> min(floor(num_buckets * x), num_buckets - 1)``, uniforms
     in cells below the cell of ``C_i`` are all ``<= C_i`` and those above are all larger, so
     ``k_i`` lies in ``[s, s + n]``: ``s`` uniforms in lower cells, ``n`` in ``C_i``'s own
-    (Poisson(1) many; the fullest of 1e6 cells holds about 10). Since ``U`` is sorted,
+    (Poisson(2) many with ``_UNIFORMS_PER_BUCKET = 2``; the fullest of 5e5 cells held 11-13 in
+    8 draws). Since ``U`` is sorted,
     ``m -> [U_m <= C_i]`` is a prefix, so ``k_i`` is found from ``s`` by binary lifting:
     steps of 8, 4, 2, 1 (four gathers) cover cells of up to 15, and a loop adds the larger
     steps first when the fullest cell needs them (almost never).
