@@ -6,6 +6,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -27,6 +28,26 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
+
+
+#: seeds are made into keys with ``jax.random.key``, which takes 32-bit seeds without x64
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, {MAX_SEED}] (a 32-bit key), "
+                                         f"got {text!r}")
+    return value
+
+
+def _out_dir(text: str) -> str:
+    """``--out`` as an absolute path (``~`` expanded), resolved once here: nothing after the
+    command line sees a relative output folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty string")
+    return os.path.abspath(os.path.expanduser(text))
 
 
 def _positive_int(text: str) -> int:
@@ -61,8 +82,9 @@ def _build_parser(method_scales: dict[str, list[str]]) -> argparse.ArgumentParse
     rep.add_argument("method", help="method name (see below) or `all`")
     rep.add_argument("--scale", default="quick", choices=all_scales,
                      help="sizes of the run (default: quick, minutes on a CPU)")
-    rep.add_argument("--seed", type=_non_negative_int, default=0)
-    rep.add_argument("--out", default="runs", help="output folder (default: runs/)")
+    rep.add_argument("--seed", type=_seed, default=0, help=f"base seed, 0 to {MAX_SEED}")
+    rep.add_argument("--out", type=_out_dir, default="runs",
+                     help="output folder, relative to the working folder (default: runs/)")
     rep.add_argument("--devices", type=_positive_int, default=None,
                      help="devices of the data mesh (on a CPU: simulated devices)")
     rep.add_argument("--resume", action="store_true",
@@ -132,6 +154,75 @@ def _start_processes(args) -> str | None:
     return None
 
 
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _run_method(name: str, args) -> dict:
+    """Run one method; a failure is caught and described, so ``all`` can go on.
+
+    Returns a summary row: ``status`` is ``"ok"``, ``"skipped"`` (an optional package or data set
+    is missing; ``error`` says what to install) or ``"failed"`` (``error`` is the one-line
+    reason; the traceback is written to ``<out>/<method>/error.log``).
+    """
+    import traceback
+
+    from jaxpapers._src.errors import MissingDependencyError
+    from jaxpapers.experiments import RunContext, reproduce
+    from jaxpapers.sharding import is_primary
+
+    ctx = RunContext(out_dir=os.path.join(args.out, name), scale=args.scale, seed=args.seed,
+                     devices=args.devices, resume=args.resume,
+                     show_progress=not args.no_progress, method=name)
+    row = {"method": name, "status": "ok", "error": "", "report": ctx.path("report.md"),
+           "held": None, "tie": None, "reversed": None, "wall_s": None, "compile_s": None}
+    if is_primary():
+        print(f"== {name} ({args.scale}) -> {ctx.out_dir}", file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        results = reproduce(name, ctx)
+    except MissingDependencyError as err:
+        row.update(status="skipped", error=_one_line(err))
+    except Exception as err:  # reported in one line; `all` goes on with the rest
+        log = ctx.path("error.log")
+        try:
+            os.makedirs(ctx.out_dir, exist_ok=True)
+            with open(log, "w") as f:
+                traceback.print_exc(file=f)
+        except OSError:
+            log = None
+        where = f" (traceback: {log})" if log else ""
+        row.update(status="failed", error=f"{type(err).__name__}: {_one_line(err)}{where}")
+    else:
+        v = results["verdict"]
+        row.update(held=v["held"], tie=v["tie"], reversed=v["reversed"],
+                   wall_s=results["wall_s"], compile_s=results["compile_s"])
+        if is_primary():
+            print(f"{name}: {v['summary']} [{v['held']} held, {v['tie']} tie, {v['reversed']} "
+                  f"reversed] (wall {results['wall_s']:.1f} s, compile {results['compile_s']:.1f}"
+                  f" s; report: {ctx.path('report.md')})")
+    if row["wall_s"] is None:
+        row["wall_s"] = round(time.perf_counter() - start, 3)
+    if row["status"] != "ok" and is_primary():
+        print(f"jaxpapers: {name}: {row['status']}: {row['error']}", file=sys.stderr)
+    return row
+
+
+def summary_table(rows: list[dict]) -> str:
+    """The Markdown table ``reproduce all`` prints and writes to ``<out>/summary.md``."""
+    lines = ["| method | held / tie / reversed | wall (s) | compile (s) | status | report |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        verdicts = "–" if r["held"] is None else f"{r['held']} / {r['tie']} / {r['reversed']}"
+        compile_s = "–" if r["compile_s"] is None else f"{r['compile_s']:.1f}"
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
+        report = r["report"] if r["status"] == "ok" else "–"
+        lines.append(f"| {r['method']} | {verdicts} | {r['wall_s']:.1f} | {compile_s} | "
+                     f"{status} | {report} |")
+    return "\n".join(lines)
+
+
 def _cmd_reproduce(args, method_scales) -> int:
     from jaxpapers.experiments import METHODS
 
@@ -153,27 +244,27 @@ def _cmd_reproduce(args, method_scales) -> int:
         from jaxpapers._src.compile_cache import enable_compile_cache
 
         enable_compile_cache()
-    from jaxpapers.experiments import RunContext, reproduce
     from jaxpapers.sharding import is_primary
 
+    rows = []
     for name in names:
-        ctx = RunContext(out_dir=os.path.join(args.out, name), scale=args.scale, seed=args.seed,
-                         devices=args.devices, resume=args.resume,
-                         show_progress=not args.no_progress, method=name)
-        if is_primary():
-            print(f"== {name} ({args.scale}) -> {ctx.out_dir}", file=sys.stderr)
         try:
-            results = reproduce(name, ctx)
+            rows.append(_run_method(name, args))
         except KeyboardInterrupt:
             print(f"interrupted: finished methods are on disk under {args.out}", file=sys.stderr)
             return 130
-        except ValueError as err:
-            return _fail(f"{name}: {err}")
-        if is_primary():
-            v = results["verdict"]
-            print(f"{name}: {v['summary']} [{v['held']} held, {v['tie']} tie, {v['reversed']} "
-                  f"reversed] (wall {results['wall_s']:.1f} s, compile {results['compile_s']:.1f}"
-                  f" s; report: {ctx.path('report.md')})")
+    bad = [r for r in rows if r["status"] != "ok"]
+    if args.method == "all" and is_primary():
+        table = summary_table(rows)
+        with open(os.path.join(args.out, "summary.md"), "w") as f:
+            f.write(table + "\n")
+        print(f"\n{table}\n")
+    if bad:
+        if args.method == "all":
+            return _fail(f"{len(bad)} of {len(rows)} methods did not finish: "
+                         + "; ".join(f"{r['method']} ({r['status']}: {r['error']})" for r in bad),
+                         code=1)
+        return 1
     return 0
 
 

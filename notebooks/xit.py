@@ -19,8 +19,8 @@
 # `jaxpapers.xit` implements XIT (Kraus et al., arXiv 2402.15404) on top of TS-TCC: a batch
 # drawn across several UCR/UEA datasets, XD-MixUp blends every series with a partner from
 # another dataset, and SICC asks the context of the blend to sit between its two parents'
-# contexts in proportion. This notebook mixes series from the sets that ship inside sktime,
-# pretrains a small encoder, and looks at the latent space before and after.
+# contexts in proportion. This notebook mixes series from the UCR/UEA sets that ship with
+# the package, pretrains a small encoder, and looks at the latent space before and after.
 
 # %%
 import os
@@ -32,7 +32,6 @@ SOURCE = "https://github.com/jaxpapers/jaxpapers"
 if "google.colab" in sys.modules:  # install the package in Colab; skipped elsewhere
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"jaxpapers @ git+{SOURCE}"],
                    check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "sktime"], check=True)
 
 from jaxpapers.experiments import enable_compile_cache
 
@@ -50,7 +49,7 @@ from jaxpapers import xit
 from jaxpapers.experiments import train_loop
 
 print(jax.devices())
-print("bundled sets here:", xit.available_datasets())
+print("sets shipped with the package:", xit.available_datasets())
 
 # %% [markdown]
 # ## A pool of unrelated datasets

@@ -86,7 +86,8 @@ class Checkpointer:
     """Save and restore one training's state (any pytree of arrays) by step.
 
     Args:
-      root: the run's checkpoint folder (``runs/<method>/checkpoints``).
+      root: the run's checkpoint folder (``runs/<method>/checkpoints``); made absolute here
+        (orbax refuses relative paths).
       method: method name (part of the key).
       seed: the run's seed (part of the key).
       name: which training of the run (``"denoiser-rep0"``, ``"discriminator-rep1"``).
@@ -107,6 +108,7 @@ class Checkpointer:
         self.name = name
         self.resume = resume
         self.keep = keep
+        root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         parent = os.path.join(root, method, f"seed{seed}")
         self.directory = os.path.join(parent, f"{name}-{self.hash}")
         if resume:

@@ -20,7 +20,8 @@ class RunContext:
     """The settings of one reproduction run and the services a runner uses.
 
     Attributes:
-      out_dir: folder of this method's results (``--out``/``<method>``).
+      out_dir: folder of this method's results (``--out``/``<method>``); a relative path or one
+        with ``~`` is made absolute on construction, against the working folder of that moment.
       scale: the scale name (its config is passed to the runner separately).
       seed: base seed; every random choice of the run derives from it.
       devices: devices of the ``data`` mesh (None: all devices, of all processes).
@@ -40,10 +41,16 @@ class RunContext:
     timer: Timer = dataclasses.field(default_factory=Timer, compare=False, repr=False)
 
     def __post_init__(self):
+        if not isinstance(self.out_dir, str | os.PathLike) or not os.fspath(self.out_dir):
+            raise ValueError(f"out_dir must be a non-empty path; got {self.out_dir!r}")
+        object.__setattr__(self, "out_dir",
+                           os.path.abspath(os.path.expanduser(os.fspath(self.out_dir))))
         if not isinstance(self.scale, str) or not self.scale:
             raise ValueError(f"scale must be a non-empty string; got {self.scale!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        if (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                or not 0 <= self.seed < 2**32):
+            raise ValueError(f"seed must be an integer in [0, 2**32) (a 32-bit key); got "
+                             f"{self.seed!r}")
         if self.devices is not None and (isinstance(self.devices, bool) or self.devices < 1):
             raise ValueError(f"devices must be >= 1; got {self.devices}")
 

@@ -1,14 +1,14 @@
-"""UCR/UEA data with no network: a ``.ts`` reader, a registry of the sets that ship inside
-installed packages, per-series preprocessing, few-label subsets and the pretraining pool.
+"""UCR/UEA data with no network: a ``.ts`` reader, the sets that ship with the package,
+per-series preprocessing, few-label subsets and the pretraining pool.
 
 The ``.ts`` format (sktime/aeon): ``#`` (or ``%``) comment lines, ``@key value`` header lines, then
 ``@data`` and one line per series; channels are separated by ``:``, values by ``,``, ``?`` is
-a missing value and the class label comes last. :func:`read_ts` parses it without importing
-sktime or aeon; every fault names the file and the line.
+a missing value and the class label comes last. :func:`read_ts` parses it (plain or
+xz-compressed) without sktime or aeon; every fault names the file and the line.
 
 :func:`load_dataset` finds a set in a folder the caller gives (``DIR/<Name>/<Name>_TRAIN.ts``,
-the UCR/UEA archive layout) or inside the installed packages that bundle it (sktime, aeon,
-tslearn; located with :func:`importlib.util.find_spec`, which does not import them).
+the UCR/UEA archive layout) or among the twelve sets that ship with the package
+(:data:`BUNDLED`, in :data:`BUNDLE_DIR`: the files sktime, aeon and tslearn bundle, 3.3 MB).
 Everything here is host-side NumPy: it prepares arrays once, before any jitted code. The
 multi-dataset batch sampler (:func:`dataset_probabilities`, :func:`sample_batch`, in JAX, used
 inside the pretraining step) is re-exported here.
@@ -17,7 +17,7 @@ inside the pretraining step) is re-exported here.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import lzma
 import os
 from collections.abc import Sequence
 
@@ -26,9 +26,8 @@ import numpy as np
 from jaxpapers.xit._sampler import SAMPLING_MODES, dataset_probabilities, sample_batch
 
 __all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch", "TSFile", "TSFormatError",
-           "Dataset", "Pool", "read_ts", "load_dataset",
-           "available_datasets", "BUNDLED", "resample", "znormalize", "split_channels",
-           "k_per_class", "build_pool"]
+           "Dataset", "Pool", "read_ts", "load_dataset", "available_datasets", "BUNDLED",
+           "BUNDLE_DIR", "resample", "znormalize", "split_channels", "k_per_class", "build_pool"]
 
 
 class TSFormatError(ValueError):
@@ -81,7 +80,8 @@ def read_ts(path: str) -> TSFile:
     header: dict[str, str] = {}
     series, labels = [], []
     in_data, channels = False, None
-    with open(path, encoding="utf-8", errors="replace") as f:
+    opener = lzma.open if path.endswith(".xz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
         for number, raw in enumerate(f, start=1):
             text = raw.strip()
             if not text or text.startswith(("#", "%")):
@@ -142,52 +142,35 @@ def read_ts(path: str) -> TSFile:
 
 # -- registry ------------------------------------------------------------------------------------
 
-#: name -> where it ships: (package, folder inside the package, file stem). sktime first (the
-#: lighter install, in the test extra); aeon next; tslearn's Trace is a NumPy archive.
-BUNDLED: dict[str, tuple[tuple[str, str, str], ...]] = {
-    **{name: (("sktime", f"datasets/data/{name}", name), ("aeon", f"datasets/data/{name}", name))
-       for name in ("ACSF1", "ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand",
-                    "JapaneseVowels", "OSULeaf", "UnitTest")},
-    "PLAID": (("sktime", "datasets/data/PLAID", "PLAID"),),
-    "Covid3Month_disc": (("aeon", "datasets/data/Covid3Month_disc", "Covid3Month_disc"),),
-    "PickupGestureWiimoteZ": (("aeon", "datasets/data/PickupGestureWiimoteZ",
-                               "PickupGestureWiimoteZ"),),
-    "Trace": (("tslearn", ".cached_datasets", "Trace"),),
-}
+#: the folder of the sets that ship with the package (see ``MANIFEST.json`` there): the files
+#: sktime 1.2.0, aeon 1.6.0 and tslearn 0.10.0 bundle, byte for byte, ``.ts`` ones xz-compressed.
+BUNDLE_DIR = os.path.join(os.path.dirname(__file__), "_data", "ucr_v1")
 
-
-def _package_dir(package: str) -> str | None:
-    """The installed package's folder, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return list(spec.submodule_search_locations)[0]
+#: the sets that ship with the package: the XIT quick pool and its two targets.
+BUNDLED = ("ACSF1", "ArrowHead", "BasicMotions", "Covid3Month_disc", "GunPoint",
+           "ItalyPowerDemand", "JapaneseVowels", "OSULeaf", "PLAID", "PickupGestureWiimoteZ",
+           "Trace", "UnitTest")
 
 
 def _locate(name: str, data_dir: str | None) -> tuple[str, str] | None:
-    """``(kind, path stem)`` of a set: kind ``"ts"`` (stem + ``_TRAIN.ts``) or ``"npz"``."""
+    """``(kind, path stem)`` of a set: kind ``"ts"`` (stem + ``_TRAIN.ts``), ``"ts.xz"``
+    (stem + ``_TRAIN.ts.xz``) or ``"npz"`` (stem + ``.npz``, tslearn's layout)."""
     if data_dir is not None:
         stem = os.path.join(os.path.expanduser(data_dir), name, name)
         if os.path.isfile(stem + "_TRAIN.ts"):
             return "ts", stem
-    for package, folder, file_stem in BUNDLED.get(name, ()):
-        root = _package_dir(package)
-        if root is None:
-            continue
-        stem = os.path.join(root, folder, file_stem)
-        if package == "tslearn" and os.path.isfile(stem + ".npz"):
+    if name in BUNDLED:
+        stem = os.path.join(BUNDLE_DIR, name)
+        if os.path.isfile(stem + "_TRAIN.ts.xz"):
+            return "ts.xz", stem
+        if os.path.isfile(stem + ".npz"):
             return "npz", stem
-        if os.path.isfile(stem + "_TRAIN.ts"):
-            return "ts", stem
     return None
 
 
 def available_datasets(data_dir: str | None = None) -> list[str]:
-    """Names :func:`load_dataset` can load here: the bundled sets whose package is installed,
-    and every ``<Name>/<Name>_TRAIN.ts`` under ``data_dir``."""
+    """Names :func:`load_dataset` can load here: the sets that ship with the package
+    (:data:`BUNDLED`) and every ``<Name>/<Name>_TRAIN.ts`` under ``data_dir``."""
     names = {name for name in BUNDLED if _locate(name, None) is not None}
     if data_dir is not None and os.path.isdir(os.path.expanduser(data_dir)):
         root = os.path.expanduser(data_dir)
@@ -276,10 +259,10 @@ def _read_split(name: str, split: str, data_dir: str | None):
     if found is None:
         where = f" or under {data_dir!r}" if data_dir is not None else ""
         raise ValueError(
-            f"dataset {name!r} is not available here (bundled in an installed package{where}); "
+            f"dataset {name!r} is not available here (shipped with the package{where}); "
             f"available: {', '.join(available_datasets(data_dir)) or 'none'}. Bundled sets ship "
-            "in sktime, aeon and tslearn (pip install 'jaxpapers[ts]'); other UCR/UEA sets go "
-            "in DATA_DIR/<Name>/<Name>_TRAIN.ts and _TEST.ts.")
+            "with the package; other UCR/UEA sets go in DATA_DIR/<Name>/<Name>_TRAIN.ts and "
+            "_TEST.ts.")
     kind, stem = found
     if kind == "npz":
         with np.load(stem + ".npz") as archive:
@@ -287,7 +270,8 @@ def _read_split(name: str, split: str, data_dir: str | None):
             ys = np.asarray(archive[f"y_{split}"])
         labels = tuple(str(v) for v in ys)
         return [row for row in xs], labels, tuple(sorted(set(labels), key=_natural)), stem
-    parsed = read_ts(f"{stem}_{split.upper()}.ts")
+    suffix = ".ts.xz" if kind == "ts.xz" else ".ts"
+    parsed = read_ts(f"{stem}_{split.upper()}{suffix}")
     return list(parsed.series), parsed.labels, parsed.class_names, parsed.path
 
 

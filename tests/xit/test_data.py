@@ -7,9 +7,6 @@ import pytest
 
 from jaxpapers.xit import data
 
-if importlib.util.find_spec("sktime") is None:  # the test extra's data package
-    pytest.skip("sktime (the bundled UCR sets) is not installed", allow_module_level=True)
-
 
 def _write(tmp_path, text, name="Toy_TRAIN.ts"):
     path = tmp_path / name
@@ -62,7 +59,42 @@ def test_load_dataset_bundled_and_errors_list_available():
         data.load_dataset("NoSuchSet")
     with pytest.raises(ValueError, match="unequal lengths"):
         data.load_dataset("PLAID", "test")
-    assert "sktime" not in __import__("sys").modules  # located without importing it
+    assert "sktime" not in __import__("sys").modules  # shipped with the package
+
+
+def test_the_shipped_sets_match_their_manifest():
+    """Every shipped file decompresses to the bytes whose SHA-256 the manifest records."""
+    import hashlib
+    import json
+    import lzma
+    import os
+
+    with open(os.path.join(data.BUNDLE_DIR, "MANIFEST.json")) as f:
+        manifest = json.load(f)
+    assert {entry["set"] for entry in manifest["files"].values()} == set(data.BUNDLED)
+    for name, entry in manifest["files"].items():
+        with open(os.path.join(data.BUNDLE_DIR, name), "rb") as f:
+            raw = f.read()
+        if name.endswith(".xz"):
+            raw = lzma.decompress(raw)
+        assert len(raw) == entry["bytes"], name
+        assert hashlib.sha256(raw).hexdigest() == entry["sha256"], name
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sktime") is None, reason="needs sktime")
+def test_the_shipped_sets_load_as_sktimes_copies_do(tmp_path):
+    """The shipped GunPoint and PLAID parse to exactly what sktime's own files give."""
+    import os
+
+    root = os.path.join(list(importlib.util.find_spec("sktime").submodule_search_locations)[0],
+                        "datasets", "data")
+    for name in ("GunPoint", "PLAID"):
+        for split in ("TRAIN", "TEST"):
+            ours = data.read_ts(os.path.join(data.BUNDLE_DIR, f"{name}_{split}.ts.xz"))
+            theirs = data.read_ts(os.path.join(root, name, f"{name}_{split}.ts"))
+            assert ours.labels == theirs.labels and ours.class_names == theirs.class_names
+            for a, b in zip(ours.series, theirs.series, strict=True):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_load_from_a_user_folder(tmp_path):

@@ -1,7 +1,6 @@
 """Pretraining and fine-tuning steps: the kernel contract, determinism, resumption bitwise
 through the toolkit's train_loop and Checkpointer, the sharded run, and the smoke reproduction."""
 
-import importlib.util
 import json
 
 import jax
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxpapers import xit
+from jaxpapers._src.errors import MissingDependencyError
 from jaxpapers.experiments import Checkpointer, RunContext, diff_results, reproduce, train_loop
 from jaxpapers.xit._experiments._reproduce import SCALES
 from tests.contracts import check_kernel_contract
@@ -246,10 +246,6 @@ def test_sharded_pretraining_equals_single_device():
     assert "ok" in run_with_devices(SHARDED_PRETRAIN)
 
 
-NEEDS_SKTIME = pytest.mark.skipif(importlib.util.find_spec("sktime") is None,
-                                  reason="needs sktime's sets")
-
-
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("xit_smoke")
@@ -257,7 +253,6 @@ def smoke_run(tmp_path_factory):
     return out, reproduce("xit", ctx)
 
 
-@NEEDS_SKTIME
 def test_smoke_reproduction(smoke_run):
     out, results = smoke_run
     saved = json.loads((out / "results.json").read_text())
@@ -270,7 +265,6 @@ def test_smoke_reproduction(smoke_run):
     assert all(np.isfinite(v["loss"]["last"]) for v in losses.values())
 
 
-@NEEDS_SKTIME
 @pytest.mark.slow
 def test_smoke_reproduction_resumes_to_the_same_results(smoke_run):
     out, results = smoke_run
@@ -279,7 +273,6 @@ def test_smoke_reproduction_resumes_to_the_same_results(smoke_run):
     assert diff_results(results, resumed) == []
 
 
-@NEEDS_SKTIME
 @pytest.mark.slow
 def test_paper_scale_dry_run_on_a_user_folder(tmp_path, monkeypatch):
     """The paper scale's code path (auto-selected pool from a user folder, every pool set a
@@ -309,11 +302,10 @@ def test_paper_scale_dry_run_on_a_user_folder(tmp_path, monkeypatch):
     assert result.config["pool_names"] == ["GunPoint", "ItalyPowerDemand", "UnitTest"]
     assert result.config["target_names"] == result.config["pool_names"]
     monkeypatch.setenv(_reproduce.UCR_ENV, str(tmp_path / "missing"))
-    with pytest.raises(ValueError, match="UCR"):
+    with pytest.raises(MissingDependencyError, match="UCR"):
         _reproduce.run(ctx, tiny)
 
 
-@NEEDS_SKTIME
 @pytest.mark.slow
 def test_inferred_choice_ablation_at_smoke_size(tmp_path):
     """An inferred choice (w_CC = 0.7 added to XIT) at the smoke scale: one more encoder, its

@@ -19,6 +19,7 @@ import os
 import jax
 import numpy as np
 
+from jaxpapers._src.errors import MissingDependencyError
 from jaxpapers.experiments import (
     Row,
     RunContext,
@@ -165,7 +166,7 @@ def _data_dir(scale: XITScale) -> str | None:
         return None
     folder = os.path.expanduser(os.environ.get(UCR_ENV, UCR_DEFAULT))
     if not os.path.isdir(folder):
-        raise ValueError(
+        raise MissingDependencyError(
             f"--scale paper reads the UCR archive from {folder!r} ({UCR_ENV} or the default "
             f"{UCR_DEFAULT}), which does not exist. Download the UCR-2018 univariate archive in "
             ".ts format (Univariate2018_ts.zip, timeseriesclassification.com) and unzip it so "
@@ -373,9 +374,10 @@ def run(ctx: RunContext, scale: XITScale) -> RunResult:
     needed = set(pool_names) | set(target_names) | {scale.single_source}
     missing = sorted(needed - set(available_datasets(data_dir)))
     if missing:
-        raise ValueError(f"xit --scale {ctx.scale} needs the sets {missing}, which are not "
-                         "installed here: pip install 'jaxpapers[ts]' (sktime, aeon, tslearn "
-                         "bundle the reduced pool)")
+        where = f"in {data_dir!r}" if data_dir is not None else "with the package"
+        raise MissingDependencyError(
+            f"xit --scale {ctx.scale} needs the sets {missing}, which are not {where}: put "
+            "them there as <Name>/<Name>_TRAIN.ts and _TEST.ts")
     if scale.targets != (POOL,) and set(target_names) & set(pool_names):
         raise ValueError(f"targets {sorted(set(target_names) & set(pool_names))} are in the pool")
     if scale.single_source not in pool_names:
