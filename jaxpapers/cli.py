@@ -50,6 +50,16 @@ def _out_dir(text: str) -> str:
     return os.path.abspath(os.path.expanduser(text))
 
 
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite tolerance >= 0, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = _non_negative_int(text)
     if value == 0:
@@ -100,11 +110,15 @@ def _build_parser(method_scales: dict[str, list[str]]) -> argparse.ArgumentParse
                       help="coordinator address host:port (process 0's host)")
     dist.add_argument("--num-processes", type=_positive_int, default=None)
     dist.add_argument("--process-id", type=_non_negative_int, default=None)
+    dist.add_argument("--coordinator-timeout", type=_positive_int, default=30, metavar="SECONDS",
+                      help="give up when the coordinator or a process does not answer within "
+                           "this many seconds (default: 30)")
 
     diff = sub.add_parser("diff", help="compare two runs' results.json (numbers, leaf by leaf)")
     diff.add_argument("a", help="a results.json or a run folder")
     diff.add_argument("b", help="a results.json or a run folder")
-    diff.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0)")
+    diff.add_argument("--rtol", type=_tolerance, default=0.0,
+                      help="relative tolerance (default 0)")
 
     bench = sub.add_parser("bench", help="run benchmarks/FAMILY.py from a source checkout")
     bench.add_argument("family")
@@ -143,9 +157,12 @@ def _start_processes(args) -> str | None:
     from jaxpapers.sharding import initialize
 
     try:
-        multi = initialize(args.coordinator, args.num_processes, args.process_id)
+        multi = initialize(args.coordinator, args.num_processes, args.process_id,
+                           timeout=args.coordinator_timeout)
     except ValueError as err:
         return f"{err} (--coordinator, --num-processes, --process-id)"
+    except ConnectionError as err:
+        return str(err)
     if args.devices and not multi and args.devices > 1:
         # on a CPU host this creates the simulated devices; elsewhere it is ignored
         jax.config.update("jax_num_cpu_devices", args.devices)
@@ -273,8 +290,14 @@ def _cmd_diff(args) -> int:
 
     try:
         a, b = load_results(args.a), load_results(args.b)
-    except (OSError, ValueError) as err:
+    except OSError as err:
+        return _fail(f"{err.filename or args.a}: {err.strerror or err}")
+    except ValueError as err:
         return _fail(str(err))
+    for field in ("method", "scale"):
+        if a[field] != b[field]:
+            return _fail(f"cannot compare runs of different {field}s: {a[field]!r} ({args.a}) "
+                         f"and {b[field]!r} ({args.b})")
     found = diff_results(a, b, rtol=args.rtol)
     for path, va, vb in found:
         print(f"{path}: {va!r} != {vb!r}")

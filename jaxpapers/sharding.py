@@ -155,8 +155,35 @@ def _detected_cluster() -> str | None:
     return None
 
 
+def _wait_for_coordinator(address: str, timeout: float) -> None:
+    """Return once a TCP connection to ``address`` (``host:port``) succeeds; raise
+    ``ConnectionError`` after ``timeout`` seconds. jax's own client aborts the whole process with
+    a C++ stack trace when the coordinator never answers, so this is checked first."""
+    import socket
+    import time
+
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "localhost"
+    try:
+        port_number = int(port)
+    except ValueError:
+        raise ValueError(f"coordinator address must be host:port; got {address!r}") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, port_number), timeout=max(min(left, 2.0), 0.1)):
+                return
+        except OSError as err:
+            if left <= 0:
+                raise ConnectionError(f"the coordinator {address} was unreachable for {timeout:g} "
+                                      f"s ({err.strerror or err}); start process 0 first, or "
+                                      "check the address") from None
+        time.sleep(min(0.25, max(left, 0.0)))
+
+
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> bool:
+               process_id: int | None = None, timeout: float = 30.0) -> bool:
     """Start ``jax.distributed`` (one process per host) before any device is used.
 
     With all three arguments given, they are passed to :func:`jax.distributed.initialize`. With
@@ -164,11 +191,19 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     (SLURM, Open MPI, Cloud TPU, Kubernetes); outside a multi-process cluster nothing happens.
     On CPU hosts the cross-process collectives use gloo.
 
+    Args:
+      coordinator_address: ``host:port`` of process 0 (which runs the coordinator).
+      num_processes: how many processes take part.
+      process_id: this process's index, ``0 <= process_id < num_processes``.
+      timeout: seconds to wait for the coordinator (and, in jax, for every process to join).
+
     Returns:
       True when running with more than one process.
 
     Raises:
       ValueError: only some of the three arguments are given, or they are inconsistent.
+      ConnectionError: a process other than 0 could not reach the coordinator within
+        ``timeout`` seconds.
     """
     import jax
 
@@ -181,13 +216,18 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                              f"{process_id}, num_processes={num_processes}")
         if num_processes == 1:
             return False
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive; got {timeout}")
     elif _detected_cluster() is None:
         return False
     if "cpu" in os.environ.get("JAX_PLATFORMS", "cpu"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if all(given):
+        if process_id != 0:
+            _wait_for_coordinator(coordinator_address, timeout)
         jax.distributed.initialize(coordinator_address=coordinator_address,
-                                   num_processes=num_processes, process_id=process_id)
+                                   num_processes=num_processes, process_id=process_id,
+                                   initialization_timeout=max(1, int(timeout)))
     else:
         jax.distributed.initialize()
     return jax.process_count() > 1

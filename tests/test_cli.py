@@ -85,7 +85,8 @@ def test_importing_runners_touches_no_device():
 
 
 def test_diff_reports_changed_numbers(tmp_path):
-    base = {"schema": SCHEMA, "config": {"n": 3}, "metrics": {"a": {"b": [1.0, 2.0]},
+    base = {"schema": SCHEMA, "method": "smc", "scale": "smoke", "config": {"n": 3},
+            "metrics": {"a": {"b": [1.0, 2.0]},
                                                                "wall_s": 1.0},
             "table": [{"section": "s", "quantity": "q", "ours": {"mean": 1.0, "se": 0.1}}]}
     changed = json.loads(json.dumps(base))
@@ -98,3 +99,32 @@ def test_diff_reports_changed_numbers(tmp_path):
     proc = _run("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
     assert proc.returncode == 1
     assert proc.stdout.strip() == "metrics.a.b[1]: 2.0 != 2.5"
+
+
+def test_diff_names_the_file_and_refuses_other_methods(tmp_path):
+    good = {"schema": SCHEMA, "method": "smc", "scale": "smoke", "config": {}, "metrics": {}}
+    other = dict(good, method="bocvs")
+    files = {"good.json": json.dumps(good), "other.json": json.dumps(other),
+             "list.json": "[1, 2]", "broken.json": "{", "empty.json": ""}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    for name, message in [("list.json", "expected a results object, got a JSON list"),
+                          ("broken.json", "not JSON"), ("empty.json", "not JSON"),
+                          ("missing.json", "No such file")]:
+        proc = _run("diff", str(tmp_path / name), str(tmp_path / "good.json"))
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert str(tmp_path / name) in lines[0] and message in lines[0], lines[0]
+    proc = _run("diff", str(tmp_path / "good.json"), str(tmp_path / "other.json"))
+    assert proc.returncode == 2 and "different methods: 'smc'" in proc.stderr
+    proc = _run("diff", str(tmp_path / "good.json"), str(tmp_path / "good.json"), "--rtol", "nan")
+    assert proc.returncode == 2 and "tolerance" in proc.stderr
+
+
+def test_an_unreachable_coordinator_is_one_line_within_the_timeout():
+    proc = _run("reproduce", "smc", "--scale", "smoke", "--coordinator", "localhost:1",
+                "--num-processes", "2", "--process-id", "1", "--coordinator-timeout", "2")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "jaxpapers: error: the coordinator localhost:1 was unreachable for 2 s (Connection "
+        "refused); start process 0 first, or check the address"]

@@ -167,13 +167,31 @@ def reproduce(name: str, ctx: RunContext) -> dict[str, Any]:
 
 
 def load_results(path: str) -> dict[str, Any]:
-    """Read a ``results.json`` (or the one inside a run folder) and check its schema."""
+    """Read a ``results.json`` (or the one inside a run folder) and check its schema.
+
+    Raises:
+      OSError: the file cannot be read.
+      ValueError: the file is not JSON, not a results object, or of another schema; the message
+        starts with the file's path.
+    """
     if os.path.isdir(path):
         path = os.path.join(path, "results.json")
     with open(path) as f:
-        results = json.load(f)
+        try:
+            results = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not JSON ({err.msg} at line {err.lineno} column "
+                             f"{err.colno})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a text file") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"{path}: expected a results object, got a JSON "
+                         f"{type(results).__name__}")
     if results.get("schema") != SCHEMA:
         raise ValueError(f"{path}: schema {results.get('schema')!r} is not {SCHEMA!r}")
+    for field in ("method", "scale"):
+        if not isinstance(results.get(field), str):
+            raise ValueError(f"{path}: no {field!r} field")
     return results
 
 
