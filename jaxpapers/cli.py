@@ -212,6 +212,8 @@ def _run_method(name: str, args) -> dict:
         where = f" (traceback: {log})" if log else ""
         row.update(status="failed", error=f"{type(err).__name__}: {_one_line(err)}{where}")
     else:
+        if os.path.exists(ctx.path("error.log")):  # from an earlier failed run of this method
+            os.remove(ctx.path("error.log"))
         v = results["verdict"]
         row.update(held=v["held"], tie=v["tie"], reversed=v["reversed"],
                    wall_s=results["wall_s"], compile_s=results["compile_s"])
