@@ -238,8 +238,16 @@ class DecayFit(NamedTuple):
     ``lambda_bar``); ``mean_slope_check``: the same over the check window; ``log_slope``,
     ``log_slope_check``: slope of ``mean log E`` (which tends to ``2 lambda_1``) over the two
     windows; ``whole_run``: ``log(mean E_end / mean E_0) / (t_end - t_0)`` from the start to the
-    last usable time (the whole run unless the floor was hit); ``start_time``, ``end_time``: the
-    main window's bounds; ``reached``: see :class:`DecayWindows`.
+    last usable time (the whole run unless the floor was hit); ``log_spread``: the largest
+    variance over runs of ``log E`` in the main window; ``start_time``, ``end_time``: the main
+    window's bounds; ``reached``: see :class:`DecayWindows`.
+
+    ``log_spread`` says whether ``mean E`` over ``R`` runs can estimate the expectation at all:
+    near collapse each run's energy is close to a geometric Brownian motion, so ``E`` is
+    close to log-normal across runs, and the relative standard deviation of the mean of ``R``
+    log-normal values of log-variance ``s2`` is ``sqrt((e^{s2} - 1) / R)``. Once ``s2`` passes
+    ``log R`` that exceeds 1: the sample mean is carried by a few runs and its slope drifts from
+    ``lambda_bar`` towards ``2 lambda_1``, which bootstrap errors over the same runs cannot show.
     """
 
     mean_slope: jax.Array
@@ -247,6 +255,7 @@ class DecayFit(NamedTuple):
     log_slope: jax.Array
     log_slope_check: jax.Array
     whole_run: jax.Array
+    log_spread: jax.Array
     start_time: jax.Array
     end_time: jax.Array
     reached: jax.Array
@@ -266,13 +275,15 @@ def energy_decay_fit(energies, times, *, drop: float = 0.01, floor: float = 1e-1
     win = decay_windows(mean, jnp.min(energies, axis=0), times, drop=drop, floor=floor,
                         min_points=min_points)
     log_mean = jnp.log(mean)
-    mean_log = jnp.mean(jnp.log(jnp.where(energies > 0, energies, 1.0)), axis=0)
+    logs = jnp.log(jnp.where(energies > 0, energies, 1.0))
+    mean_log = jnp.mean(logs, axis=0)
+    spread = jnp.max(jnp.where(win.main, jnp.var(logs, axis=0, ddof=1), -jnp.inf))
     whole = (log_mean[win.end] - log_mean[0]) / (times[win.end] - times[0])
     return DecayFit(_masked_slope(log_mean, times, win.main),
                     _masked_slope(log_mean, times, win.check),
                     _masked_slope(mean_log, times, win.main),
                     _masked_slope(mean_log, times, win.check),
-                    whole, times[win.start], times[win.end], win.reached)
+                    whole, spread, times[win.start], times[win.end], win.reached)
 
 
 def energy_decay_bootstrap(key, energies, times, num_resamples: int = 1000, **rule) -> DecayFit:

@@ -79,6 +79,8 @@ def test_window_rule_and_slopes_match_numpy(case):
     np.testing.assert_allclose(fit.log_slope, _slope(mean_log, t, main), rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(fit.log_slope_check, _slope(mean_log, t, check), rtol=2e-4,
                                atol=2e-5)
+    spread = np.log(e64).var(0, ddof=1)[main].max()
+    np.testing.assert_allclose(fit.log_spread, spread, rtol=1e-3)
     whole = (log_mean[end] - log_mean[0]) / float(t[end] - t[0])
     np.testing.assert_allclose(fit.whole_run, whole, rtol=1e-4)
     assert float(fit.end_time) == pytest.approx(float(t[end]))
