@@ -158,8 +158,8 @@ def test_gbm_rates_and_bootstrap_calibration():
 
 
 def test_kernel_contract():
-    energies, t = _noisy_decay(jax.random.key(5), runs=6, steps=61, horizon=12.0)
-    check_kernel_contract(lambda k, e: energy_decay_bootstrap(k, e, t, 50), energies)
+    energies, t = _noisy_decay(jax.random.key(5), runs=5, steps=41, horizon=12.0)
+    check_kernel_contract(lambda k, e: energy_decay_bootstrap(k, e, t, 8), energies)
     out = check_kernel_contract(lambda k, e: energy_decay_fit(e, t), energies,
                                 deterministic=True)
     assert bool(out.reached)

@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from jaxpapers.experiments import RunContext, reproduce
 
 
@@ -59,8 +61,8 @@ def test_decay_sweeps_and_rows(tmp_path):
         run_decay_sweep,
     )
 
-    scale = dataclasses.replace(SCALES["smoke"], decay_horizon=4.0, decay_runs=4,
-                                decay_resamples=20)
+    scale = dataclasses.replace(SCALES["smoke"], decay_horizon=2.0, decay_runs=4,
+                                decay_resamples=8)
     row = ("relu", 64, 0.1)
     ctx = RunContext(out_dir=str(tmp_path), scale="smoke", seed=0, show_progress=False)
     key = jax.random.key(0)
@@ -68,8 +70,8 @@ def test_decay_sweeps_and_rows(tmp_path):
     assert [r["runs"] for r in runs] == [2, 4]
     steps = run_decay_sweep(ctx, key, row, "substeps", (1, 2), scale)
     assert steps[1]["dt"] == steps[0]["dt"] / 2
-    tokens = run_decay_sweep(ctx, key, row, "tokens", (2, 3), scale)
-    assert [r["tokens"] for r in tokens] == [2, 3]
+    with pytest.raises(ValueError, match="unknown decay sweep"):
+        run_decay_sweep(ctx, key, row, "width", (2,), scale)
     scale = dataclasses.replace(scale, decay_sweeps=((row, "runs", (2, 4)),
                                                      (row, "substeps", (1, 2))))
     metrics = {}

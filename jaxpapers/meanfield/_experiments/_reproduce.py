@@ -101,7 +101,7 @@ class MeanfieldScale:
     decay_resamples: int = 1000          # bootstrap resamples of the runs
     # sweeps of our choices: ((activation, d, sigma), what, values) with what one of
     # "substeps" (layers per saved point, dt = 1 / (30 r)), "tokens" (N) or "runs" (R: the
-    # first R of the largest set)
+    # first R runs of the row's own random stream, so R = decay_runs repeats the row's runs)
     decay_sweeps: tuple = ()
 
 
@@ -137,6 +137,7 @@ SCALES = {
                           decay_rows=_DECAY_ROWS, decay_runs=64,
                           decay_sweeps=((("tanh", 64, 0.1), "substeps", (1, 2, 4, 8)),
                                         (("relu", 64, 0.1), "tokens", (2, 16, 64)),
+                                        (("relu", 64, 0.1), "runs", (16, 64, 256)),
                                         (("sigmoid", 5, 0.0), "runs", (16, 64, 256, 1024)))),
     "paper": MeanfieldScale(tokens=64, layers=150, horizon=5.0, width=2048, runs=64,
                             dims=(5, 64, 128), sigmas=(0.0, 0.1),
@@ -298,10 +299,10 @@ def run_decay_sweep(ctx: RunContext, key, row, what: str, values, scale: Meanfie
     step), ``"tokens"`` (N) or ``"runs"`` (R, nested: the first R of the largest set)."""
     act, d, sigma = row
     if what == "runs":
-        _, _, energies, cfg = _decay_energies(ctx, key, act, d, sigma, scale, max(values))
-        consts = kernel_constants(act, d, sigma, sigma)
-        return [_decay_summary(ctx, jax.random.fold_in(key, 1), energies[:count], cfg, consts,
-                               scale, act, d, sigma, scale.decay_tokens)[0]
+        key_boot, consts, energies, cfg = _decay_energies(ctx, key, act, d, sigma, scale,
+                                                          max(values))
+        return [_decay_summary(ctx, key_boot, energies[:count], cfg, consts, scale, act, d,
+                               sigma, scale.decay_tokens)[0]
                 for count in values]
     checks = {"substeps": "substeps", "tokens": "tokens"}
     if what not in checks:
@@ -615,9 +616,16 @@ def run(ctx: RunContext, scale: MeanfieldScale) -> RunResult:
         ("decay", r) for r in scale.decay_rows] + [
         ("decay_sweep", sweep) for sweep in scale.decay_sweeps]
     grids, lyap, oracle, chaos, decay, sweeps = {}, [], None, None, {}, []
+    def job_key(kind, job):
+        return jax.random.fold_in(root, zlib.crc32(repr((kind, job)).encode()) & 0x7FFFFFFF)
+
     for kind, job in ctx.progress(jobs, desc="meanfield"):
-        # each job's key depends on the job alone, so adding panels leaves the others' draws
-        key = jax.random.fold_in(root, zlib.crc32(repr((kind, job)).encode()) & 0x7FFFFFFF)
+        # each job's key depends on the job alone, so adding panels leaves the others' draws;
+        # a sweep over the number of runs extends its row's own stream (the keys of split are
+        # prefix-stable), so its first decay_runs runs are the row's
+        key = job_key(kind, job)
+        if kind == "decay_sweep" and job[1] == "runs":
+            key = job_key("decay", job[0])
         if kind == "grid":
             grids[job] = run_grid(ctx, key, job[0], job[1], scale)
         elif kind == "lyap":
