@@ -495,8 +495,8 @@ def _decay_rows(decay, sweeps, scale: MeanfieldScale, metrics) -> list[Row]:
             "whole-run log(mean E_T / mean E_0) / T",
             Estimate(fit["whole_run"], se["whole_run"], runs), round(res["lambda_bar"], 4),
             section=section,
-            note=f"over [0, {fit['end_time']:.2f}]: includes the slow early phase from nearly "
-                 "orthogonal tokens, so it is not the near-collapse rate; not a test"))
+            note=f"over [0, {fit['end_time']:.2f}]: includes the early phase before the tokens "
+                 "are nearly collapsed, so it is not the near-collapse rate; not a test"))
         ours = Estimate(fit["log_slope"], se["log_slope"], runs)
         rows.append(Row(
             "slope of mean log E, main window (bootstrap s.e.)", ours,
