@@ -14,6 +14,8 @@ Public API::
     attention, layer_map (one transformer layer), uniform_sphere
     energy, one_minus_mean_cos, one_minus_mean_cos_sq, order_parameter, diameter,
     energy_rate, expected_initial_energy, chaos_proxies, sliced_wasserstein
+    energy_decay_fit(energies, times) -> DecayFit    # late-window slopes of log mean E, mean log E
+    energy_decay_bootstrap(key, energies, times) -> DecayFit of standard errors
 
 One call simulates one run; vmap over keys for independent runs (the noise of a run is shared by
 all its tokens)::
@@ -33,9 +35,14 @@ from jaxpapers.meanfield._kernel import (
 )
 from jaxpapers.meanfield._layers import attention, layer_map
 from jaxpapers.meanfield._metrics import (
+    DecayFit,
+    DecayWindows,
     chaos_proxies,
+    decay_windows,
     diameter,
     energy,
+    energy_decay_bootstrap,
+    energy_decay_fit,
     energy_rate,
     expected_initial_energy,
     one_minus_mean_cos,
@@ -56,14 +63,19 @@ from jaxpapers.meanfield._simulate import (
 __all__ = [
     "ACTIVATIONS",
     "Coefficients",
+    "DecayFit",
+    "DecayWindows",
     "KernelConstants",
     "ModelConfig",
     "Saved",
     "Trajectory",
     "attention",
     "chaos_proxies",
+    "decay_windows",
     "diameter",
     "energy",
+    "energy_decay_bootstrap",
+    "energy_decay_fit",
     "energy_rate",
     "expected_initial_energy",
     "kappa",

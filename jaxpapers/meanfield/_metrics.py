@@ -14,6 +14,8 @@ Tested against float64 down to ``E_beta = 1e-10``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -21,9 +23,14 @@ from jax import lax
 from jaxpapers._src import checks
 
 __all__ = [
+    "DecayFit",
+    "DecayWindows",
     "chaos_proxies",
     "diameter",
+    "decay_windows",
     "energy",
+    "energy_decay_bootstrap",
+    "energy_decay_fit",
     "energy_rate",
     "expected_initial_energy",
     "one_minus_mean_cos",
@@ -143,7 +150,10 @@ def diameter(x, block_size: int | None = None):
 
 
 def energy_rate(energies, horizon):
-    """Empirical mean-energy decay rate ``log(mean E_T / mean E_0) / T``.
+    """Empirical mean-energy decay rate ``log(mean E_T / mean E_0) / T`` over the whole run.
+
+    Near collapse the mean energy decays at ``lambda_bar``, but this whole-run figure includes
+    the early, non-linear phase; :func:`energy_decay_fit` fits a late window instead.
 
     Args:
       energies: ``[R, S]`` energies of ``R`` runs at ``S`` saved layers (first = t 0, last = T).
@@ -160,6 +170,138 @@ def energy_rate(energies, horizon):
     z = et / mt - e0 / m0
     se = jnp.std(z, ddof=1) / jnp.sqrt(r) / horizon
     return rate, se
+
+
+class DecayWindows(NamedTuple):
+    """The two fitting windows of :func:`energy_decay_fit` over ``S`` saved times.
+
+    ``main``, ``check``: ``[S]`` bool masks; ``reached``: whether the main rule's threshold was
+    crossed with at least ``min_points`` usable points after it (else ``main`` is ``check``);
+    ``start``, ``end``: indices of the main window's first point and of the last usable point.
+    """
+
+    main: jax.Array
+    check: jax.Array
+    reached: jax.Array
+    start: jax.Array
+    end: jax.Array
+
+
+def decay_windows(mean_energy, min_energy, times, *, drop: float = 0.01, floor: float = 1e-10,
+                  min_points: int = 8) -> DecayWindows:
+    """The late windows of a decaying mean energy, by a rule fixed in advance.
+
+    * **Usable** times run from the start up to (not including) the first time at which some
+      run's energy is below ``floor`` (or not finite): below it float32 token positions no
+      longer resolve the collapse (module docstring), so later points would flatten the slope.
+    * **Main window** (near collapse): from the first usable time at which the mean energy is at
+      most ``drop`` times its starting value, to the last usable time. If that threshold is
+      never crossed, or fewer than ``min_points`` usable points follow it, the main window falls
+      back to the check window and ``reached`` is False.
+    * **Check window**: the second half (in time) of the usable span.
+
+    Args:
+      mean_energy: ``[S]`` mean over runs of the energy at each saved time.
+      min_energy: ``[S]`` minimum over runs (for the floor).
+      times: ``[S]`` increasing saved times.
+      drop, floor, min_points: the rule's constants.
+
+    Returns:
+      :class:`DecayWindows`. Pure and jittable; a usable start (``min_energy[0] >= floor``) is
+      assumed.
+    """
+    idx = jnp.arange(times.shape[0])
+    usable = jnp.cumprod(min_energy >= floor).astype(bool)   # NaN compares False
+    end = jnp.sum(usable) - 1
+    below = usable & (mean_energy <= drop * mean_energy[0])
+    start = jnp.argmax(below)
+    reached = jnp.any(below) & (end - start + 1 >= min_points)
+    check = usable & (times >= times[0] + 0.5 * (times[end] - times[0]))
+    main = jnp.where(reached, usable & (idx >= start), check)
+    return DecayWindows(main, check, reached, jnp.where(reached, start, jnp.argmax(check)), end)
+
+
+def _masked_slope(y, t, mask):
+    """Least-squares slope of ``y`` on ``t`` over the points where ``mask`` holds."""
+    w = mask.astype(t.dtype)
+    y = jnp.where(mask, y, 0.0)
+    n = jnp.sum(w)
+    tc = t - jnp.sum(w * t) / n
+    yc = y - jnp.sum(w * y) / n
+    return jnp.sum(w * tc * yc) / jnp.sum(w * tc * tc)
+
+
+class DecayFit(NamedTuple):
+    """Decay rates of the energy of ``R`` runs (:func:`energy_decay_fit`).
+
+    ``mean_slope``: slope of ``log(mean E)`` over the main window (near collapse it tends to
+    ``lambda_bar``); ``mean_slope_check``: the same over the check window; ``log_slope``,
+    ``log_slope_check``: slope of ``mean log E`` (which tends to ``2 lambda_1``) over the two
+    windows; ``whole_run``: ``log(mean E_end / mean E_0) / (t_end - t_0)`` from the start to the
+    last usable time (the whole run unless the floor was hit); ``log_spread``: the largest
+    variance over runs of ``log E`` in the main window; ``start_time``, ``end_time``: the main
+    window's bounds; ``reached``: see :class:`DecayWindows`.
+
+    ``log_spread`` says whether ``mean E`` over ``R`` runs can estimate the expectation at all:
+    near collapse each run's energy is close to a geometric Brownian motion, so ``E`` is
+    close to log-normal across runs, and the relative standard deviation of the mean of ``R``
+    log-normal values of log-variance ``s2`` is ``sqrt((e^{s2} - 1) / R)``. Once ``s2`` passes
+    ``log R`` that exceeds 1: the sample mean is carried by a few runs and its slope drifts from
+    ``lambda_bar`` towards ``2 lambda_1``, which bootstrap errors over the same runs cannot show.
+    """
+
+    mean_slope: jax.Array
+    mean_slope_check: jax.Array
+    log_slope: jax.Array
+    log_slope_check: jax.Array
+    whole_run: jax.Array
+    log_spread: jax.Array
+    start_time: jax.Array
+    end_time: jax.Array
+    reached: jax.Array
+
+
+def energy_decay_fit(energies, times, *, drop: float = 0.01, floor: float = 1e-10,
+                     min_points: int = 8) -> DecayFit:
+    """Late-window decay rates of the energies ``[R, S]`` of ``R`` runs at saved ``times [S]``.
+
+    The windows come from :func:`decay_windows` applied to the mean and minimum over runs, so
+    the rule is fixed before the data are seen; both slopes are ordinary least squares of the
+    log of a run average on time, over the same window. Pure and jittable.
+    """
+    energies = jnp.asarray(energies)
+    times = jnp.asarray(times, energies.dtype)
+    mean = jnp.mean(energies, axis=0)
+    win = decay_windows(mean, jnp.min(energies, axis=0), times, drop=drop, floor=floor,
+                        min_points=min_points)
+    log_mean = jnp.log(mean)
+    logs = jnp.log(jnp.where(energies > 0, energies, 1.0))
+    mean_log = jnp.mean(logs, axis=0)
+    spread = jnp.max(jnp.where(win.main, jnp.var(logs, axis=0, ddof=1), -jnp.inf))
+    whole = (log_mean[win.end] - log_mean[0]) / (times[win.end] - times[0])
+    return DecayFit(_masked_slope(log_mean, times, win.main),
+                    _masked_slope(log_mean, times, win.check),
+                    _masked_slope(mean_log, times, win.main),
+                    _masked_slope(mean_log, times, win.check),
+                    whole, spread, times[win.start], times[win.end], win.reached)
+
+
+def energy_decay_bootstrap(key, energies, times, num_resamples: int = 1000, **rule) -> DecayFit:
+    """Bootstrap standard errors of :func:`energy_decay_fit` over runs.
+
+    Each resample draws ``R`` runs with replacement (from ``key``) and applies the whole
+    procedure, window rule included, so the window's own variability is part of the error.
+    Returns a :class:`DecayFit` whose float fields are the standard deviations over resamples
+    and whose ``reached`` is the fraction of resamples in which the main rule was reached.
+    ``rule``: ``drop``, ``floor``, ``min_points`` as for :func:`energy_decay_fit`.
+    """
+    energies = jnp.asarray(energies)
+    num_resamples = checks.require_positive_int(num_resamples, "num_resamples")
+    r = energies.shape[0]
+    picks = jax.random.randint(key, (num_resamples, r), 0, r)
+    fits = jax.vmap(lambda i: energy_decay_fit(energies[i], times, **rule))(picks)
+    spread = jax.tree_util.tree_map(lambda a: jnp.std(a, ddof=1), fits)
+    return spread._replace(reached=jnp.mean(fits.reached.astype(energies.dtype)))
 
 
 def expected_initial_energy(num_tokens: int, d: int, beta: float) -> float:

@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from jaxpapers.experiments import RunContext, reproduce
 
 
@@ -16,6 +18,62 @@ def test_reproduce_smoke(tmp_path):
     assert len(chaos["4"]["sw2_T"]) == 3 and len(chaos["slope_T"]) == 3
     kernel_rows = [r for r in stored["table"] if r["section"].startswith("Kernel table")]
     assert len(kernel_rows) == 96 and all(r["note"] == "" for r in kernel_rows)
-    assert (tmp_path / "report.md").exists()
+    decay = stored["metrics"]["decay"]["relu, d=64, σ=0.1"]
+    assert decay["runs"] == 4 and decay["fit"]["reached"] and decay["kick"] <= 0.05
+    assert decay["se"]["mean_slope"] > 0
+    assert abs(decay["fit"]["end_time"] - decay["horizon"]) < 1e-4
+    claims = {r["comparison"]["claim"] for r in stored["table"] if r["comparison"]}
+    assert "mean log-energy decays at rate 2λ1 (near collapse)" in claims
+    assert (tmp_path / "report.md").exists() and (tmp_path / "decay_rate.png").exists()
     for plot in results["plots"]:
         assert os.path.getsize(tmp_path / plot) > 0
+
+
+def test_decay_settings_follow_the_stated_rule():
+    # T = min(15, 30 / |lambda_bar|) on a 1/30 grid; the fewest substeps with
+    # (d - 1) kappa(1) dt <= 0.02; every quick row has lambda_bar < 0
+    from jaxpapers.meanfield import kernel_constants
+    from jaxpapers.meanfield._experiments._reproduce import SCALES, decay_config
+
+    scale = SCALES["quick"]
+    for act, d, sigma in scale.decay_rows:
+        consts = kernel_constants(act, d, sigma, sigma)
+        assert float(consts.lambda_bar) < 0
+        cfg = decay_config(act, d, sigma, scale)
+        horizon = min(15.0, 30.0 / abs(float(consts.lambda_bar)))
+        assert abs(cfg.horizon - horizon) <= 1 / 60
+        kick = (d - 1) * float(consts.kappa1)
+        assert kick * cfg.dt <= 0.02
+        if cfg.save_every > 1:
+            assert kick * cfg.horizon / (cfg.num_layers - cfg.num_saved + 1) > 0.02
+
+
+def test_decay_sweeps_and_rows(tmp_path):
+    # the sweep code path on a tiny row: nested runs, the step and N, and their table rows
+    import dataclasses
+
+    import jax
+
+    from jaxpapers.meanfield._experiments._reproduce import (
+        SCALES,
+        _decay_rows,
+        run_decay,
+        run_decay_sweep,
+    )
+
+    scale = dataclasses.replace(SCALES["smoke"], decay_horizon=2.0, decay_runs=4,
+                                decay_resamples=8)
+    row = ("relu", 64, 0.1)
+    ctx = RunContext(out_dir=str(tmp_path), scale="smoke", seed=0, show_progress=False)
+    key = jax.random.key(0)
+    runs = run_decay_sweep(ctx, key, row, "runs", (2, 4), scale)
+    assert [r["runs"] for r in runs] == [2, 4]
+    steps = run_decay_sweep(ctx, key, row, "substeps", (1, 2), scale)
+    assert steps[1]["dt"] == steps[0]["dt"] / 2
+    with pytest.raises(ValueError, match="unknown decay sweep"):
+        run_decay_sweep(ctx, key, row, "width", (2,), scale)
+    scale = dataclasses.replace(scale, decay_sweeps=((row, "runs", (2, 4)),
+                                                     (row, "substeps", (1, 2))))
+    metrics = {}
+    rows = _decay_rows({row: run_decay(ctx, key, *row, scale)}, [runs, steps], scale, metrics)
+    assert len(rows) == 5 + 2 * 4 and len(metrics["decay_sweeps"]) == 2
