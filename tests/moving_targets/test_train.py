@@ -8,6 +8,7 @@ import pytest
 
 from jaxpapers import moving_targets as mt
 from jaxpapers.moving_targets import _train
+from jaxpapers.moving_targets._trainers import bptt, mt_alternating, mt_varpro
 from tests.contracts import check_kernel_contract
 
 
@@ -67,8 +68,9 @@ def test_every_evaluation_is_counted_and_the_budget_is_never_exceeded(name, monk
             return fn(*args, **kwargs)
         return wrapper
 
-    target = {"bptt": "bptt_loss", "varpro": "reduced_act", "alternating": "act_deficit"}[name]
-    monkeypatch.setattr(_train, target, counted(getattr(_train, target)))
+    module, target = {"bptt": (bptt, "bptt_loss"), "varpro": (mt_varpro, "reduced_act"),
+                      "alternating": (mt_alternating, "act_deficit")}[name]
+    monkeypatch.setattr(module, target, counted(getattr(module, target)))
     method = {"bptt": mt.BPTT(), "varpro": mt.MTVarpro(),
               "alternating": mt.MTAlternating(inner=3)}[name]
     spec = _spec()

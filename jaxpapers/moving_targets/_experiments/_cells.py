@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, NamedTuple
 
 import jax
@@ -110,8 +111,7 @@ def method_config(name: str):
 
 def _activation_space(method) -> bool:
     first = method.first if isinstance(method, Hybrid) else method
-    return isinstance(first, (MTVarpro, MTAlternating)) or (
-        isinstance(first, MTJoint) and first.space == "activation")
+    return first.activation_space
 
 
 def delay_levels(name: str) -> tuple[tuple[float, float], tuple[float, float], float]:
@@ -148,6 +148,14 @@ def task_specs(task: str, size: int, hidden: int, method: str, dtype
     else:
         raise ValueError(f"unknown task {task!r}")
     return spec, spec, None
+
+
+def checkpoint_name(key: CellKey, phase: str) -> str:
+    """The cell's checkpoint folder stem: only ``[A-Za-z0-9_.=-]`` (a method name such as
+    ``random [-100, 100]`` or ``MT-joint @0.1/0.9`` would otherwise make a nested folder or a
+    path the checkpoint store cannot read back)."""
+    raw = f"{key.task}-D{key.size}-H{key.hidden}-{key.method}-{phase}"
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", raw)
 
 
 class Loop(NamedTuple):
@@ -187,7 +195,7 @@ def _phase(ctx: RunContext, key: CellKey, phase: str, method, spec, eval_spec, b
                    "loss": seeds.loss}
         return Loop(seeds, loop.step + 1), metrics
 
-    name = f"{key.task}-D{key.size}-H{key.hidden}-{key.method}-{phase}".replace(" ", "_")
+    name = checkpoint_name(key, phase)
     config = {"cell": key._asdict(), "phase": phase, "method": method, "budget": budget,
               "seeds": int(loop_keys.shape[0]), **config_extra}
     loop, metrics = train_loop(update, Loop(state, jnp.int32(0)), jax.random.key(0), blocks,
@@ -206,15 +214,12 @@ def run_cell(ctx: RunContext, seed_keys, key: CellKey, settings: CellSettings, d
     spec, eval_spec, full_spec = task_specs(key.task, key.size, key.hidden, key.method, dtype)
     budget = Budget(evaluations=settings.budget, threshold=TASK_THRESHOLDS[key.task],
                     check_every=settings.check_every,
-                    restarts=settings.restarts and not isinstance(method, RandomSearch))
+                    restarts=settings.restarts and getattr(method, "restartable", True))
     extra = config_extra or {}
     keys = jax.vmap(jax.random.split)(seed_keys)             # as train(): (init, loop) per seed
     init_keys, loop_keys = ctx.shard(keys[:, 0]), ctx.shard(keys[:, 1])
     first = method.first if isinstance(method, Hybrid) else method
-    first_budget = budget
-    if isinstance(method, Hybrid):
-        first_budget = dataclasses.replace(
-            budget, evaluations=max(1, int(method.fraction * budget.evaluations)))
+    first_budget = method.first_budget(budget) if isinstance(method, Hybrid) else budget
     init = ctx.timer.jit(jax.vmap(lambda k: _train.init(k, spec, first)))
     state = init(init_keys)
     state, metrics = _phase(ctx, key, "train", first, spec, eval_spec, first_budget, state,
@@ -250,6 +255,6 @@ def run_cells_equal_vmap_train(seed_keys, key: CellKey, budget: int, check_every
     method = method_config(key.method)
     spec, eval_spec, _ = task_specs(key.task, key.size, key.hidden, key.method, dtype)
     b = Budget(evaluations=budget, threshold=TASK_THRESHOLDS[key.task], check_every=check_every,
-               restarts=restarts and not isinstance(method, RandomSearch))
+               restarts=restarts and getattr(method, "restartable", True))
     return jax.jit(jax.vmap(lambda k: _train.train(k, spec, method, b, eval_spec=eval_spec)))(
         seed_keys)
