@@ -4,7 +4,7 @@ section 6), and the planted latch network of the recovery test.
 Node layout of every task: node 0 is the bias (an input held at output 1), then the input nodes,
 then the target nodes, then ``hidden`` hidden nodes. At ``t = 0`` every target and hidden node is
 an input event at ``initial`` (default ``low``: a fixed initial state). Input pulses are outputs 1,
-otherwise 0; target outputs are ``low`` / ``high``. The delay task's default is the paper's 0 / 1
+otherwise 0; target outputs are ``low`` / ``high``. The delay task's default is 0 / 1 (off / on)
 (output-space targets: the output-deficit errors take them directly; the activation-space
 trainers need targets strictly inside ``(0, 1)`` and refuse them). The limit-cycle and parity
 tasks keep 0.1 / 0.9 by default.
@@ -62,7 +62,7 @@ def delay_task(delay: int, hidden: int = 3, *, low: float = 0.0, high: float = 1
     Args:
       delay: ``D >= 1``.
       hidden: number of hidden nodes ``H >= 1`` (``N = 3 + H`` nodes).
-      low, high: the target outputs (default 0 / 1, the paper's; the spec's earlier inferred
+      low, high: the target outputs (default 0 / 1, off / on; the spec's earlier inferred
         0.1 / 0.9 made an exact fit force the target node's input weight to zero).
       initial: the fixed initial output of the target and hidden nodes (default ``low``).
       dont_care: the target node is a target only at ``t = D+1`` (hidden events before).

@@ -86,7 +86,7 @@ METHODS: dict[str, Any] = {
 }
 #: methods trained on the delay task with a don't-care target before the decision step
 DONT_CARE = ("MT-joint don't-care", "MT-varpro don't-care")
-#: the delay task's target outputs: the paper's 0 / 1; the activation-space trainers need finite
+#: the delay task's target outputs: 0 / 1 (off / on); the activation-space trainers need finite
 #: targets and train on the nearest levels inside the success band (inferred); the sensitivity
 #: cells ("@0.1/0.9") train and are judged on the spec's earlier inferred 0.1 / 0.9
 PAPER_LEVELS = (0.0, 1.0)

@@ -1,6 +1,6 @@
 """Runner: ``jaxpapers reproduce moving_targets [--scale smoke|quick|cpu|paper]``.
 
-The delay ("100-step context") task of Rohwer (1990) with the paper's 0 / 1 targets and [TT]'s
+The delay ("100-step context") task of Rohwer (1990) with 0 / 1 (off / on) targets and [TT]'s
 protocol: every method from the same random initial weights per seed (seeds vmapped in one
 compiled program per cell), a cap of ``budget`` gradient evaluations (line searches included),
 success when the freely running network's max target error is below 0.1. The paper's method
@@ -442,7 +442,7 @@ def _run(ctx: RunContext, scale: MTScale) -> RunResult:
         f"Successes are checked every {scale.check_every} iterations: evaluations to success "
         "are known to that resolution.",
         "Float64 throughout (in float32 the Wolfe line search stalls early on these problems).",
-        "Delay task targets: the paper's outputs 0 / 1 (initial outputs 0), judged on every "
+        "Delay task targets: outputs 0 / 1 (off / on; initial outputs 0), judged on every "
         "target event t = 1 .. D+1. The output-deficit trainers (MT-joint, BPTT, the hybrid, "
         "random search) train on them; the activation-space MT-varpro cannot (their activations "
         f"are infinite) and trains on {FINITE_LEVELS[0]} / {FINITE_LEVELS[1]}, judged on the same "
