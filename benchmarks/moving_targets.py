@@ -134,7 +134,7 @@ def run(delay, hidden, seeds, steps, repeats, dtype, torch_threads=1):
     if torch is not None:
         torch.set_num_threads(torch_threads)
         torch.set_default_dtype(torch.float64 if dtype == jnp.float64 else torch.float32)
-    spec = mt.delay_task(delay, hidden, dtype=dtype)
+    spec = mt.delay_task(delay, hidden, low=0.1, high=0.9, dtype=dtype)   # MT-varpro: finite
     key = jax.random.key(0)
     n = spec.kind.shape[-1]
     starts = {

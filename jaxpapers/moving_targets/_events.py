@@ -9,11 +9,15 @@ kinds (Rohwer 1990, section 2):
 
 :class:`EventSpec` holds ``kind`` (int32 ``[S, T, N]``) and ``value`` (float ``[S, T, N]``, the
 datum as a node *output* ``y = f(x)``; zero where hidden). Storing outputs rather than
-activations lets a bias node output exactly 1 and an input exactly 0 (infinite activations for the
-logistic). Target outputs must lie strictly inside the range of ``f`` (their activations enter the
-moving-targets error); input outputs may also sit on its closure (``[0, 1]`` for the logistic).
+activations lets a bias node output exactly 1, an input exactly 0 and a target exactly 0 or 1
+(infinite activations for the logistic): data may sit anywhere on the closed range of ``f``
+(``[0, 1]`` for the logistic). The output-deficit errors (eq. 13, BPTT) take such targets
+directly. The activation-space errors (``E_act``, the exact weight solve) need each target's
+activation ``f^{-1}(Y)``, so only they require targets strictly inside the range
+(:func:`require_finite_targets`, called by the activation-space trainers).
 :func:`make_events` builds a spec from masks and refuses an event that is both input and target;
-:func:`validate_events` refuses kinds outside ``{0, 1, 2}`` and values outside the range.
+:func:`validate_events` refuses kinds outside ``{0, 1, 2}``, non-finite data and values outside
+the closed range.
 
 Activation functions are named: ``"logistic"`` (default; the paper leaves ``f`` open, [TT] used the
 logistic in earlier work) and ``"tanh"``. ``f_inv`` clips its argument into the open range, so
@@ -31,7 +35,7 @@ import numpy as np
 from jaxpapers._src import checks
 
 __all__ = ["INPUT", "TARGET", "HIDDEN", "ACTIVATIONS", "EventSpec", "make_events",
-           "validate_events", "activation_fns", "check_activation"]
+           "validate_events", "activation_fns", "check_activation", "require_finite_targets"]
 
 INPUT, TARGET, HIDDEN = 0, 1, 2
 
@@ -99,9 +103,10 @@ def validate_events(spec: EventSpec, activation: str = "logistic") -> EventSpec:
     """Check ``spec``; returns it unchanged.
 
     Static faults (shapes) raise ``ValueError``. Value faults, when the arrays are concrete, raise
-    :class:`~jaxpapers.InvalidInputError`: a kind outside ``{0, 1, 2}``, a non-finite datum, a
-    target output outside the open range of ``f``, an input output outside its closed range.
-    Under ``jit`` the value checks are skipped (validate once, eagerly, when building data).
+    :class:`~jaxpapers.InvalidInputError` (a ``ValueError``): a kind outside ``{0, 1, 2}``, a
+    non-finite datum, an input or target output outside the closed range of ``f``. Under ``jit``
+    the value checks are skipped (validate once, eagerly, when building data; ``init`` and
+    ``train`` validate a concrete spec).
     """
     check_activation(activation)
     _check_shapes(spec.kind, spec.value)
@@ -118,18 +123,36 @@ def validate_events(spec: EventSpec, activation: str = "logistic") -> EventSpec:
             f"{sorted(set(kind[bad_kind].tolist()))} at {int(bad_kind.sum())} event(s)")
     data = kind != HIDDEN
     if not np.isfinite(value[data]).all():
-        raise checks.InvalidInputError("events: input and target values must be finite")
-    target = value[kind == TARGET]
+        raise checks.InvalidInputError(
+            f"events: input and target values must be finite; got "
+            f"{int((~np.isfinite(value[data])).sum())} non-finite value(s)")
+    for name, where in (("target", TARGET), ("input", INPUT)):
+        vals = value[kind == where]
+        if ((vals < lo) | (vals > hi)).any():
+            raise checks.InvalidInputError(
+                f"events: {name} outputs must lie in [{lo}, {hi}] (the range of "
+                f"{activation!r}); got values in [{vals.min()}, {vals.max()}]")
+    return spec
+
+
+def require_finite_targets(spec: EventSpec, activation: str = "logistic",
+                           owner: str = "the activation error") -> EventSpec:
+    """Refuse target outputs on the boundary of ``f``'s range (concrete specs only).
+
+    The activation deficit ``E_act`` and the exact weight solve fit each target's *activation*
+    ``f^{-1}(Y)``; for ``Y`` = 0 or 1 (logistic) that is infinite, and a clipped stand-in would
+    make the fit chase an arbitrary huge value. Output-space errors (``out_deficit``,
+    ``bptt_loss``) take such targets directly."""
+    if not checks.is_concrete(spec.kind, spec.value):
+        return spec
+    lo, hi = ACTIVATIONS[check_activation(activation)]
+    target = np.asarray(spec.value, np.float64)[np.asarray(spec.kind) == TARGET]
     if ((target <= lo) | (target >= hi)).any():
         raise checks.InvalidInputError(
-            f"events: target outputs must lie strictly inside ({lo}, {hi}) for {activation!r} "
-            f"(their activations enter the error); got values in [{target.min()}, "
-            f"{target.max()}]. Use e.g. 0.1/0.9 instead of 0/1.")
-    inputs = value[kind == INPUT]
-    if ((inputs < lo) | (inputs > hi)).any():
-        raise checks.InvalidInputError(
-            f"events: input outputs must lie in [{lo}, {hi}] for {activation!r}; got values in "
-            f"[{inputs.min()}, {inputs.max()}]")
+            f"{owner} fits target activations f^-1(Y), which are infinite for outputs on the "
+            f"boundary of ({lo}, {hi}); got target outputs in [{target.min()}, "
+            f"{target.max()}]. Use targets strictly inside (e.g. 0.05/0.95) for activation-"
+            f"space training, or an output-deficit trainer (MTJoint(power=4), BPTT) for 0/1.")
     return spec
 
 

@@ -23,7 +23,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers._src import checks
-from jaxpapers.moving_targets._events import HIDDEN, INPUT, TARGET, EventSpec, activation_fns
+from jaxpapers.moving_targets._events import (
+    HIDDEN,
+    INPUT,
+    TARGET,
+    EventSpec,
+    activation_fns,
+    require_finite_targets,
+)
 from jaxpapers.moving_targets._model import (
     _check_targets,
     _check_weights,
@@ -63,8 +70,11 @@ def act_deficit(W, Xh, spec: EventSpec, activation: str = "logistic", alpha=0.0,
     """The activation deficit ``E_act(W, Xh)`` (a scalar); with ``alpha`` each term is weighted
     by ``1 + alpha t``. With ``output_var`` (float ``[S, T, N]``, the variance of independent noise
     on each event's output) it is the expected deficit under that noise: each term gains
-    ``sum_j W[i, j]^2 output_var[s, j, t-1]``."""
+    ``sum_j W[i, j]^2 output_var[s, j, t-1]``. Target outputs must lie strictly inside the
+    range of ``f`` (their activations enter the error)."""
     _check_weights(W, spec)
+    _check_targets(Xh, spec)
+    require_finite_targets(spec, activation, "act_deficit")
     r = _residual(W, Xh, spec, activation)
     w = error_weights(spec, alpha, r.dtype)
     total = jnp.sum(w * r ** 2)
@@ -178,8 +188,10 @@ def solve_events(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic",
                  method: str = "cholesky", shared: bool = False, alpha=0.0, noise=0.0):
     """``W*(Xh)``: :func:`solve_weights` on the composed events of ``spec`` and ``Xh`` (terms
     weighted by ``1 + alpha t``; with ``noise > 0`` the expected deficit under activation noise
-    of that standard deviation, :func:`noise_variance`)."""
+    of that standard deviation, :func:`noise_variance`). Target outputs must lie strictly inside
+    the range of ``f``."""
     _check_targets(Xh, spec)
+    require_finite_targets(spec, activation, "solve_events")
     Yall, Xall = compose(spec, Xh, activation)
     var = noise_variance(Xh, spec, noise, activation) if noise else None
     return solve_weights(Yall, Xall, error_weights(spec, alpha, Yall.dtype), lam, method, shared,

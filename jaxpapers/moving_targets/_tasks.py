@@ -3,8 +3,11 @@ section 6), and the planted latch network of the recovery test.
 
 Node layout of every task: node 0 is the bias (an input held at output 1), then the input nodes,
 then the target nodes, then ``hidden`` hidden nodes. At ``t = 0`` every target and hidden node is
-an input event at ``low`` (a fixed initial state). Input pulses are outputs 1, otherwise 0; target
-outputs are ``low`` / ``high`` (0.1 / 0.9: exact 0 and 1 have infinite activations).
+an input event at ``initial`` (default ``low``: a fixed initial state). Input pulses are outputs 1,
+otherwise 0; target outputs are ``low`` / ``high``. The delay task's default is 0 / 1 (off / on)
+(output-space targets: the output-deficit errors take them directly; the activation-space
+trainers need targets strictly inside ``(0, 1)`` and refuse them). The limit-cycle and parity
+tasks keep 0.1 / 0.9 by default.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ __all__ = ["delay_task", "limit_cycle_task", "parity_task", "latch_weights", "TA
 TASK_NODES = {"delay": (1, 2, 3), "limit_cycle": (1, 3, 4), "parity": (1, 2, 3)}
 
 
-def _levels(low: float, high: float) -> None:
-    if not 0.0 < low < high < 1.0:
-        raise ValueError(f"target levels need 0 < low < high < 1; got low={low}, high={high}")
+def _levels(low: float, high: float, initial: float | None = None) -> float:
+    """Check the target levels; returns the initial output (``low`` unless given)."""
+    if not 0.0 <= low < high <= 1.0:
+        raise ValueError(f"target levels need 0 <= low < high <= 1; got low={low}, high={high}")
+    initial = low if initial is None else initial
+    if not 0.0 <= initial <= 1.0:
+        raise ValueError(f"the initial output must lie in [0, 1]; got {initial}")
+    return initial
 
 
 def _spec(kind: np.ndarray, value: np.ndarray, dtype) -> EventSpec:
@@ -41,8 +49,9 @@ def _base(num_seq: int, length: int, num_in: int, num_out: int, hidden: int, low
     return kind, value
 
 
-def delay_task(delay: int, hidden: int = 3, *, low: float = 0.1, high: float = 0.9,
-               dont_care: bool = False, dtype=jnp.float32) -> EventSpec:
+def delay_task(delay: int, hidden: int = 3, *, low: float = 0.0, high: float = 1.0,
+               initial: float | None = None, dont_care: bool = False,
+               dtype=jnp.float32) -> EventSpec:
     """The "100-step context" task for any delay ``D`` (Rohwer 1990, Fig. 3; details inferred).
 
     Two sequences of ``D + 2`` steps (``t = 0 .. D+1``). Sequence A has input pulses at ``t = 0``
@@ -53,12 +62,15 @@ def delay_task(delay: int, hidden: int = 3, *, low: float = 0.1, high: float = 0
     Args:
       delay: ``D >= 1``.
       hidden: number of hidden nodes ``H >= 1`` (``N = 3 + H`` nodes).
+      low, high: the target outputs (default 0 / 1, off / on; the spec's earlier inferred
+        0.1 / 0.9 made an exact fit force the target node's input weight to zero).
+      initial: the fixed initial output of the target and hidden nodes (default ``low``).
       dont_care: the target node is a target only at ``t = D+1`` (hidden events before).
     """
     d = checks.require_positive_int(delay, "delay_task: delay")
     h = checks.require_positive_int(hidden, "delay_task: hidden")
-    _levels(low, high)
-    kind, value = _base(2, d + 2, 1, 1, h, low)
+    initial = _levels(low, high, initial)
+    kind, value = _base(2, d + 2, 1, 1, h, initial)
     value[0, 0, 1] = 1.0
     value[:, d, 1] = 1.0
     kind[:, 1:, 2] = HIDDEN if dont_care else TARGET

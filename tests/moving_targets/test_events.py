@@ -38,17 +38,60 @@ def test_an_event_both_input_and_target_is_refused():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (1.0, "strictly inside"),       # a logistic target of exactly 1: infinite activation
-    (0.0, "strictly inside"),
-    (np.nan, "finite"),
+    (3.0, r"target outputs must lie in \[0.0, 1.0\]"),
+    (-0.5, r"target outputs must lie in \[0.0, 1.0\]"),
+    (np.nan, "must be finite"),
 ])
-def test_target_values_outside_the_open_range_are_refused(bad, match):
+def test_target_values_outside_the_closed_range_are_refused(bad, match):
     tgt = np.zeros((1, 3, 1), bool)
     tgt[0, 1:, 0] = True
     values = np.full((1, 3, 1), 0.5)
     values[0, 2, 0] = bad
     with pytest.raises(InvalidInputError, match=match):
         mt.make_events(~tgt, tgt, values)
+
+
+def test_targets_of_0_and_1_are_output_space_data_refused_only_by_the_activation_error():
+    """0/1 targets are valid data (the output deficit takes them; nothing infinite is stored);
+    the activation-space error refuses them and says why."""
+    spec = mt.delay_task(4, 2)
+    assert float(spec.value.max()) == 1.0 and float(spec.value[1, 1:, 2].max()) == 0.0
+    _, Xall = mt.compose(spec)
+    assert np.isfinite(np.asarray(Xall)).all()
+    W = jnp.zeros((5, 5))
+    Xh = jnp.zeros(spec.kind.shape)
+    assert np.isfinite(float(mt.out_deficit(W, Xh, spec)))
+    g = jax.grad(mt.out_deficit, argnums=(0, 1))(W, Xh, spec)
+    assert all(np.isfinite(np.asarray(a)).all() for a in g)
+    for call in (lambda: mt.act_deficit(W, Xh, spec), lambda: mt.reduced_act(Xh, spec),
+                 lambda: mt.init(jax.random.key(0), spec, mt.MTVarpro()),
+                 lambda: mt.init(jax.random.key(0), spec, mt.MTAlternating()),
+                 lambda: mt.init(jax.random.key(0), spec,
+                                 mt.MTJoint(power=2, space="activation"))):
+        with pytest.raises(ValueError, match=r"infinite for outputs on the boundary.*"
+                                             r"MTJoint\(power=4\)"):
+            call()
+    mt.init(jax.random.key(0), spec, mt.MTJoint(power=4))        # output space: accepted
+    mt.init(jax.random.key(0), mt.delay_task(4, 2, low=0.1, high=0.9), mt.MTVarpro())
+
+
+@pytest.mark.parametrize("fault, match", [
+    ("nan", "must be finite"), ("kind", r"got \[7\]"), ("value", r"got values in \[0.0, 3.0\]")])
+def test_init_and_train_refuse_bad_events(fault, match):
+    spec = mt.delay_task(3, 1)
+    kind, value = np.array(spec.kind), np.array(spec.value)
+    if fault == "nan":
+        value[0, 2, 2] = np.nan
+    elif fault == "kind":
+        kind[0, 2, 3] = 7
+    else:
+        value[0, 4, 2] = 3.0
+    bad = EventSpec(jnp.asarray(kind), jnp.asarray(value))
+    for call in (lambda: mt.init(jax.random.key(0), bad, mt.MTJoint()),
+                 lambda: mt.train(jax.random.key(0), bad, mt.BPTT(), mt.Budget(evaluations=5)),
+                 lambda: jax.jit(lambda k: mt.init(k, bad, mt.BPTT()))(jax.random.key(0))):
+        with pytest.raises(ValueError, match=match):
+            call()
 
 
 def test_inputs_may_sit_on_the_closed_range_but_not_beyond():
@@ -80,7 +123,7 @@ def test_conversions_never_give_infinities():
     f, f_inv, _ = mt.activation_fns("logistic")
     x = f_inv(jnp.array([0.0, 1.0, 0.5]))
     assert np.isfinite(np.asarray(x)).all() and float(x[2]) == 0.0
-    spec = mt.delay_task(4)                       # bias outputs 1, inputs 0
+    spec = mt.delay_task(4, low=0.1, high=0.9)    # bias outputs 1, inputs 0
     Yall, Xall = jax.jit(mt.compose)(spec)
     assert np.isfinite(np.asarray(Xall)).all()
     grad = jax.jit(jax.grad(lambda X: mt.act_deficit(jnp.ones((6, 6)), X, spec)))(
@@ -89,7 +132,7 @@ def test_conversions_never_give_infinities():
 
 
 def test_delay_task_layout():
-    spec = mt.delay_task(5, hidden=2)
+    spec = mt.delay_task(5, hidden=2, low=0.1, high=0.9)
     kind, value = np.asarray(spec.kind), np.asarray(spec.value)
     assert kind.shape == (2, 7, 5)
     assert (kind[:, :, :2] == INPUT).all() and (value[:, :, 0] == 1).all()
@@ -102,6 +145,13 @@ def test_delay_task_layout():
     assert (dc[:, 1:6, 2] == HIDDEN).all() and (dc[:, 6, 2] == TARGET).all()
     with pytest.raises(ValueError, match="delay must be positive"):
         mt.delay_task(0)
+    paper = mt.delay_task(5, hidden=2)                   # the paper's 0/1, initial outputs 0
+    np.testing.assert_array_equal(np.asarray(paper.value)[:, 1:, 2], [[0] * 5 + [1], [0] * 6])
+    assert (np.asarray(paper.value)[:, 0, 2:] == 0).all()
+    init = mt.delay_task(5, hidden=2, low=0.05, high=0.95, initial=0.0)
+    assert (np.asarray(init.value)[:, 0, 2:] == 0).all()
+    with pytest.raises(ValueError, match="0 <= low < high <= 1"):
+        mt.delay_task(5, low=0.5, high=0.5)
 
 
 def test_limit_cycle_and_parity_layouts():

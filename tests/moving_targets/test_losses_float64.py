@@ -21,7 +21,7 @@ def x64():
 def _consistent(seed=0, delay=8, hidden=3):
     """A random network run freely; targets and moving targets copied from its trajectory."""
     with jax.enable_x64(True):
-        base = mt.delay_task(delay, hidden, dtype=jnp.float64)
+        base = mt.delay_task(delay, hidden, low=0.1, high=0.9, dtype=jnp.float64)
         W = jax.random.normal(jax.random.key(seed), (3 + hidden,) * 2, jnp.float64)
         y = mt.free_run(W, base)
         x = jnp.pad(mt._model.preacts(W, y), ((0, 0), (1, 0), (0, 0)))
@@ -75,7 +75,7 @@ def _numpy_rows(Yall, Xall, weights, lam):
 
 @pytest.mark.parametrize("dont_care", [False, True])
 def test_weight_solve_equals_closed_forms(dont_care):
-    spec = mt.delay_task(6, 3, dtype=jnp.float64, dont_care=dont_care)
+    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64, dont_care=dont_care)
     Xh = _random_targets(spec)
     Yall, Xall = mt.compose(spec, Xh)
     mask = mt._losses.error_mask(spec)
@@ -100,13 +100,13 @@ def test_weight_solve_equals_closed_forms(dont_care):
 
 
 def test_shared_matrix_path_equals_per_node_path_and_is_refused_when_it_cannot_be():
-    spec = mt.delay_task(6, 3, dtype=jnp.float64)
+    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
     Xh = _random_targets(spec)
     Yall, Xall = mt.compose(spec, Xh)
     mask = mt._losses.error_mask(spec)
     np.testing.assert_allclose(mt.solve_weights(Yall, Xall, mask, 1e-3, shared=True),
                                mt.solve_weights(Yall, Xall, mask, 1e-3), rtol=1e-10, atol=1e-12)
-    dc = mt.delay_task(6, 3, dtype=jnp.float64, dont_care=True)
+    dc = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64, dont_care=True)
     dc = EventSpec(dc.kind.at[0, 3, 4].set(INPUT), dc.value)       # rows now differ
     Yd, Xd = mt.compose(dc, Xh)
     with pytest.raises(ValueError, match="different event sets"):
@@ -119,7 +119,7 @@ def test_shared_matrix_path_equals_per_node_path_and_is_refused_when_it_cannot_b
 
 @pytest.mark.parametrize("alpha", [0.0, 0.2])
 def test_envelope_gradient_equals_autodiff_and_the_hand_formula(alpha):
-    spec = mt.delay_task(7, 3, dtype=jnp.float64)
+    spec = mt.delay_task(7, 3, low=0.1, high=0.9, dtype=jnp.float64)
     Xh = _random_targets(spec, seed=3)
     grads = jax.jit(lambda X: (
         jax.grad(lambda X: mt.reduced_act(X, spec, 1e-3, envelope=False, alpha=alpha))(X),
@@ -150,7 +150,7 @@ def _central_differences(fn, x, key, count=12, h=1e-6):
 
 
 def test_finite_differences_of_every_loss():
-    spec = mt.delay_task(6, 3, dtype=jnp.float64)
+    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
     W = 0.8 * jax.random.normal(jax.random.key(5), (6, 6), jnp.float64)
     Xh = _random_targets(spec, seed=6)
     hidden_slots = jnp.where(spec.kind == HIDDEN, 1.0, 0.0)
@@ -169,7 +169,7 @@ def test_finite_differences_of_every_loss():
 
 
 def test_segment_loss_ends_are_moving_targets_and_bptt():
-    spec = mt.delay_task(6, 3, dtype=jnp.float64)
+    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
     W = jax.random.normal(jax.random.key(8), (6, 6), jnp.float64)
     Xh = _random_targets(spec, seed=9)
     losses = jax.jit(lambda W, Xh: ([mt.shooting_loss(W, Xh, spec, k) for k in (1, 8, 20)],

@@ -13,7 +13,8 @@ from jaxpapers.moving_targets._experiments import _reproduce
 def test_paper_scale_cells_resolve():
     cells = _reproduce._cells(_reproduce.SCALES["paper"])
     methods = {cell.method for cell in cells}
-    assert {"MT-shooting K=1", "MT-shooting K=202", "hybrid", "random [-100, 100]"} <= methods
+    assert {"MT-shooting K=1", "MT-shooting K=202", "hybrid", "random [-100, 100]",
+            "MT-joint alpha=0", "MT-joint don't-care", "MT-varpro @0.1/0.9"} <= methods
     assert {cell.task for cell in cells} == {"delay", "limit_cycle", "parity"}
     assert len(cells) == len(set(cells))
 
@@ -29,4 +30,4 @@ def test_paper_scale_dry_run_at_tiny_sizes(tmp_path):
     cells = result.metrics["cells"]
     assert set(cells) == {"delay", "limit_cycle", "parity"}
     assert "MT-shooting K=4" in cells["delay"]["3"]["H2"]
-    assert result.summary.startswith("D = 3: MT-varpro")
+    assert result.summary.startswith("Paper method MT-joint")

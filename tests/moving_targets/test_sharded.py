@@ -15,7 +15,7 @@ from jaxpapers.moving_targets._experiments._cells import CellKey, CellSettings, 
 from jaxpapers.sharding import data_mesh, shard_batch
 
 with jax.enable_x64(True):
-    spec = mt.delay_task(5, 2, dtype=jnp.float64)
+    spec = mt.delay_task(5, 2, low=0.1, high=0.9, dtype=jnp.float64)
     X = jax.random.normal(jax.random.key(1), (16,) + spec.kind.shape, jnp.float64)
     W = jax.random.normal(jax.random.key(2), (16, 5, 5), jnp.float64)
     kernels = jax.jit(jax.vmap(lambda x, w: (mt.reduced_act(x, spec),

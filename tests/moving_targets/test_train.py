@@ -8,6 +8,7 @@ import pytest
 
 from jaxpapers import moving_targets as mt
 from jaxpapers.moving_targets import _train
+from jaxpapers.moving_targets._trainers import bptt, mt_alternating, mt_varpro
 from tests.contracts import check_kernel_contract
 
 
@@ -18,7 +19,7 @@ def x64():
 
 
 def _spec(delay=4, hidden=2):
-    return mt.delay_task(delay, hidden, dtype=jnp.float64)
+    return mt.delay_task(delay, hidden, low=0.1, high=0.9, dtype=jnp.float64)
 
 
 @pytest.mark.parametrize("name", [
@@ -67,8 +68,9 @@ def test_every_evaluation_is_counted_and_the_budget_is_never_exceeded(name, monk
             return fn(*args, **kwargs)
         return wrapper
 
-    target = {"bptt": "bptt_loss", "varpro": "reduced_act", "alternating": "act_deficit"}[name]
-    monkeypatch.setattr(_train, target, counted(getattr(_train, target)))
+    module, target = {"bptt": (bptt, "bptt_loss"), "varpro": (mt_varpro, "reduced_act"),
+                      "alternating": (mt_alternating, "act_deficit")}[name]
+    monkeypatch.setattr(module, target, counted(getattr(module, target)))
     method = {"bptt": mt.BPTT(), "varpro": mt.MTVarpro(),
               "alternating": mt.MTAlternating(inner=3)}[name]
     spec = _spec()
@@ -82,7 +84,7 @@ def test_every_evaluation_is_counted_and_the_budget_is_never_exceeded(name, monk
 def test_planted_latch_is_recovered_at_delay_100():
     """Oracle 5: MT-varpro started near the planted latch's hidden activations finds a consistent
     trajectory whose free run matches the data (local convergence at D = 100 is easy)."""
-    base = mt.delay_task(100, 1, dtype=jnp.float64)
+    base = mt.delay_task(100, 1, low=0.1, high=0.9, dtype=jnp.float64)
     W = mt.latch_weights(1, dtype=jnp.float64)
     y = mt.free_run(W, base)
     x = jnp.pad(mt._model.preacts(W, y), ((0, 0), (1, 0), (0, 0)))
@@ -108,7 +110,7 @@ def test_planted_latch_is_recovered_at_delay_100():
 def test_delay_10_is_solved_by_moving_targets_and_bptt():
     """Oracle 6: D = 10, H = 3, 10 seeds, 2000 evaluations: at least one MT-varpro seed and at
     least five BPTT seeds reach a free-run max error below 0.1."""
-    spec = mt.delay_task(10, 3, dtype=jnp.float64)
+    spec = mt.delay_task(10, 3, low=0.1, high=0.9, dtype=jnp.float64)
     budget = mt.Budget(evaluations=2000)
     keys = jax.random.split(jax.random.key(0), 10)
     successes = {}
