@@ -1,17 +1,19 @@
 """Runner: ``jaxpapers reproduce expert_iteration [--scale smoke|quick|board7|paper]``.
 
-quick: 5x5 Hex, spec Sec. 7.2 (231 s wall on 2 idle CPU cores, results/expert_iteration/quick/).
-For each of ``runs`` seeds: online ExIt (N-MCTS expert with the apprentice's prior, TPT
-targets, aggregated dataset); REINFORCE from
+quick: 5x5 Hex, spec Sec. 7.2 (214 s of CPU, about 160 s wall on 2 idle cores by the previous
+run's wall/CPU ratio; results/expert_iteration/quick/). For each of ``runs`` seeds: online ExIt
+(N-MCTS expert with the apprentice's prior and value, settings from the sweep; TPT targets,
+aggregated dataset); REINFORCE from
 the same initial network, stopped at ExIt's network-evaluation count after every iteration;
 two fresh apprentices trained on ExIt's final dataset with TPT and with CAT targets (the
 paper's imitation comparison). Then a league: every snapshot (greedy), the imitation networks
 and N-MCTS with the final apprentice play the random player and pure MCTS at fixed budgets over
 every opening with both colours; the anchors play each other; ExIt meets REINFORCE and TPT
-meets CAT head to head; one Bradley-Terry fit gives Elo (random = 0).
+meets CAT head to head; the expert of every iteration meets its own greedy apprentice; one
+Bradley-Terry fit gives Elo (random = 0).
 
-board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; 20.5 min wall on 2 idle cores,
-results/expert_iteration/board7/).
+board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; results/expert_iteration/board7/).
+sweep5, sweep7: the expert's tuning sweeps (``_sweep.py``; results/expert_iteration/sweep*/).
 paper: 9x9 with thousands of parallel games and a residual network (spec Sec. 7.3), sized
 for one accelerator; it has not been run at size.
 """
