@@ -194,9 +194,11 @@ def run(env_cases, search_cases, net, repeats, smoke, seed=0):
         cfg = ExItConfig(board_size=3, network=net, search=SearchConfig(num_simulations=4),
                          games=4, positions_per_game=2, capacity=8, batch_size=8)
     else:
-        cfg = ExItConfig(board_size=5, network=net,
-                         search=SearchConfig(num_simulations=64, prior_weight=64 / 25),
-                         games=64, positions_per_game=6)
+        from jaxpapers.expert_iteration._experiments._reproduce import SCALES
+
+        quick = SCALES["quick"].exit   # the quick scale's expert (the sweep's settings)
+        cfg = ExItConfig(board_size=5, network=net, search=quick.search, games=quick.games,
+                         positions_per_game=quick.positions_per_game)
     params = exit_init(jax.random.key(2), cfg).params
     chunk = jax.jit(lambda k, p: generate_positions(k, p, cfg))
     row = {"what": f"positions labelled ({cfg.board_size}x{cfg.board_size}, "

@@ -13,7 +13,7 @@ Public API::
     self_play / sample_positions / label_positions -> Games, Positions
     ExItConfig, ExItState, exit_init, generate_positions, add_positions, apprentice_update
     ReinforceConfig, ReinforceState, reinforce_init, reinforce_update
-    Agent, make_agent, play_match -> MatchResult; bradley_terry -> EloFit
+    Agent, make_agent, expert_settings, play_match -> MatchResult; bradley_terry -> EloFit
 
 Everything is a pure function of one game, tree or run (key first where random); batch with
 ``jax.vmap``; the library never jits for the caller. The reproduction
@@ -26,6 +26,7 @@ from jaxpapers.expert_iteration._evaluate import (
     EloFit,
     MatchResult,
     bradley_terry,
+    expert_settings,
     make_agent,
     play_match,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "bradley_terry",
     "chosen_action_target",
     "exit_init",
+    "expert_settings",
     "generate_positions",
     "hex",
     "imitation_loss",

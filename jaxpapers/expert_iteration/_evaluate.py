@@ -24,7 +24,8 @@ from jaxpapers.expert_iteration._network import _distrax, network_evaluator
 from jaxpapers.expert_iteration._search import SearchConfig, search, uniform_evaluator
 from jaxpapers.expert_iteration._selfplay import broadcast_state
 
-__all__ = ["Agent", "MatchResult", "EloFit", "make_agent", "play_match", "play_matches",
+__all__ = ["Agent", "MatchResult", "EloFit", "make_agent", "expert_settings", "play_match",
+           "play_matches",
            "bradley_terry", "ELO_PER_NAT"]
 
 ELO_PER_NAT = 400.0 / np.log(10.0)
@@ -41,6 +42,14 @@ class Agent(NamedTuple):
       greedy: ``bool[]``: without search, take the prior's argmax (else sample the prior).
       prior_weight: ``float32[]`` ``w_a``.
       value_weight: ``float32[]`` ``w_v``.
+      uct_c: ``float32[]`` ``c_b``.
+      prior_temperature: ``float32[]`` temperature of the prior in the search (the greedy
+        move without search is the prior's argmax at any temperature; sampling uses it).
+      unvisited_value: ``float32[]`` ``Q`` of unvisited edges (``inf``: UCT's try-each-once).
+
+    The agent's own weights override the match's :class:`SearchConfig` (which then only gives
+    the tree's capacity and the rollouts), so agents with different settings share one compiled
+    match.
     """
 
     params: Any
@@ -49,17 +58,38 @@ class Agent(NamedTuple):
     greedy: jax.Array
     prior_weight: jax.Array
     value_weight: jax.Array
+    uct_c: jax.Array
+    prior_temperature: jax.Array
+    unvisited_value: jax.Array
 
 
 def make_agent(params: Any, *, use_network: bool = True, simulations: int = 0,
-               greedy: bool = True, prior_weight: float = 0.0,
-               value_weight: float = 0.0) -> Agent:
+               greedy: bool = True, prior_weight: float = 0.0, value_weight: float = 0.0,
+               uct_c: float = 1.0, prior_temperature: float = 1.0,
+               unvisited_value: float = float("inf")) -> Agent:
     """An :class:`Agent`. Examples: the greedy apprentice ``make_agent(p)``; the random player
     ``make_agent(p, use_network=False, greedy=False)``; pure MCTS-64
-    ``make_agent(p, use_network=False, simulations=64)``; N-MCTS-64
-    ``make_agent(p, simulations=64, prior_weight=64 / n**2)``."""
+    ``make_agent(p, use_network=False, simulations=64)``; N-MCTS-64 with an expert's settings
+    ``make_agent(p, simulations=64, **expert_settings(search_config))``.
+
+    Raises:
+      ValueError: a setting out of range (as :class:`SearchConfig` refuses it).
+    """
+    SearchConfig(num_simulations=max(int(simulations), 1), uct_c=uct_c,
+                 prior_weight=prior_weight, value_weight=value_weight,
+                 prior_temperature=prior_temperature, unvisited_value=unvisited_value)
+    if isinstance(simulations, bool) or int(simulations) != simulations or simulations < 0:
+        raise ValueError(f"make_agent simulations must be an int >= 0; got {simulations!r}")
     return Agent(params, jnp.bool_(use_network), jnp.int32(simulations), jnp.bool_(greedy),
-                 jnp.float32(prior_weight), jnp.float32(value_weight))
+                 jnp.float32(prior_weight), jnp.float32(value_weight), jnp.float32(uct_c),
+                 jnp.float32(prior_temperature), jnp.float32(unvisited_value))
+
+
+def expert_settings(config: SearchConfig) -> dict:
+    """The keyword arguments of :func:`make_agent` that make an agent search as ``config``."""
+    return {"prior_weight": config.prior_weight, "value_weight": config.value_weight,
+            "uct_c": config.uct_c, "prior_temperature": config.prior_temperature,
+            "unvisited_value": config.unvisited_value}
 
 
 class MatchResult(NamedTuple):
@@ -91,7 +121,9 @@ def _act(key, agent: Agent, states: hex.State, module, config: SearchConfig):
     keys = jax.random.split(key_search, states.board.shape[0])
     out = jax.vmap(lambda k, s: search(
         k, s, agent.params, evaluate, config, simulations=agent.simulations,
-        prior_weight=agent.prior_weight, value_weight=agent.value_weight))(keys, states)
+        prior_weight=agent.prior_weight, value_weight=agent.value_weight, uct_c=agent.uct_c,
+        prior_temperature=agent.prior_temperature,
+        unvisited_value=agent.unvisited_value))(keys, states)
     greedy = jnp.argmax(out.prior, axis=-1).astype(jnp.int32)
     sampled = _distrax().Categorical(probs=out.prior).sample(seed=key_sample).astype(jnp.int32)
     from_prior = jnp.where(agent.greedy, greedy, sampled)

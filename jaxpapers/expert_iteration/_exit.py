@@ -68,8 +68,9 @@ class ExItConfig:
     Attributes:
       board_size: ``n``.
       network: :class:`ApprenticeConfig`.
-      search: the expert's :class:`SearchConfig` (``w_a = S / n^2``: the paper's rule of about
-        the number of simulations per root action).
+      search: the expert's :class:`SearchConfig` (the default, ``w_a = S / n^2`` with
+        temperature 1 and unvisited edges first, is the first expert, which the prior barely
+        steered; the reproduction's scales use the settings its sweep chose).
       games: self-play games per chunk.
       positions_per_game: states sampled per game (the paper: 1 at scale; a few on small boards).
       dataset: ``"buffer"`` or ``"exponential"`` (see the module docstring).
@@ -77,7 +78,8 @@ class ExItConfig:
       growth: dataset growth per iteration of the exponential variant (the paper's 10%).
       target: ``"tpt"`` (tree-policy target, the visit distribution) or ``"cat"`` (chosen-action
         target, one-hot of the most visited move).
-      target_temperature: TPT sharpening ``n^(1/T)`` (1: the paper's target).
+      target_temperature: TPT sharpening ``n^(1/T)`` (1: the paper's target; CAT is the
+        limit ``T -> 0``).
       value_loss_weight: weight of the value head's loss (0: policy only, as in the paper's
         ExIt-vs-REINFORCE comparison).
       batch_size: minibatch size.

@@ -34,11 +34,13 @@ network, batch and simulation count (README, Expert Iteration section).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpapers._src import checks
 from jaxpapers.expert_iteration import hex
@@ -50,6 +52,52 @@ __all__ = ["SearchConfig", "SearchOutput", "Tree", "search", "uniform_evaluator"
 #: ``evaluate(params, state) -> (logits [n*n], value [])``: prior logits over the cells (masked
 #: by the search) and a value in ``[-1, 1]`` for the player to move.
 Evaluator = Callable[[Any, hex.State], tuple[jax.Array, jax.Array]]
+
+#: (name, lowest, highest) of the settings a search accepts; ``None``: open. Temperatures must
+#: be > 0 (checked apart); every value but ``unvisited_value`` (which may be ``+inf``) must be
+#: finite, and NaN is refused everywhere.
+_RANGES = (("num_simulations", 0, None), ("uct_c", 0.0, None), ("prior_weight", 0.0, None),
+           ("value_weight", 0.0, 1.0), ("prior_temperature", 0.0, None),
+           ("unvisited_value", -1.0, None))
+
+
+def _is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                              np.floating))
+
+
+def _check_range(name: str, value, low, high) -> None:
+    """Refuse a concrete setting out of its range (NaN, infinities, wrong sign)."""
+    if not _is_number(value):
+        raise ValueError(f"{name} must be a real number; got {value!r}")
+    value = float(value)
+    ok = not math.isnan(value) and value >= low and (high is None or value <= high)
+    if name.endswith("prior_temperature"):
+        ok = ok and value > 0 and math.isfinite(value)
+    elif not name.endswith("unvisited_value"):
+        ok = ok and math.isfinite(value)
+    if not ok:
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        if name.endswith("prior_temperature"):
+            bound = "finite and > 0"
+        elif name.endswith("unvisited_value"):
+            bound = f">= {low} (+inf allowed)"
+        else:
+            bound = f"finite and {bound}"
+        raise ValueError(f"{name} must be {bound}; got {value}")
+
+
+def _traced_ok(name: str, value, low, high):
+    """``bool[]``: a traced setting lies in its range (NaN fails every comparison)."""
+    value = jnp.asarray(value, jnp.float32)
+    ok = value >= low
+    if high is not None:
+        ok &= value <= high
+    if name == "prior_temperature":
+        ok &= (value > 0) & jnp.isfinite(value)
+    elif name != "unvisited_value":
+        ok &= jnp.isfinite(value)
+    return ok
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +115,16 @@ class SearchConfig:
         the paper's value-network runs, a secondary-source value).
       num_rollouts: random-fill rollouts averaged per leaf (0 only with ``value_weight = 1``).
       prior_temperature: softmax temperature of the apprentice's logits in the prior (an N-MCTS
-        hyper-parameter; secondary sources give 0.1 for the paper, we default to 1).
+        hyper-parameter tuned for search strength; secondary sources give 0.1 for the paper).
+      unvisited_value: the ``Q`` given to an unvisited legal edge. ``inf`` (the default) is
+        UCT's rule, the paper's formula: every legal edge is tried once (largest prior first)
+        before the prior and ``Q`` rank them. A finite value ("first-play urgency") scores an
+        unvisited edge as ``unvisited_value + c_b sqrt(ln n) + w_a pi(a | s)``, so a sharp prior
+        can be followed before its siblings are tried (an inferred option, spec Sec. 9.5).
+
+    The library's defaults are plain UCT (pure MCTS); the experts of the reproduction are set in
+    its scales (``_experiments/_reproduce.py``), chosen by the sweep of
+    ``results/expert_iteration/sweep/``.
     """
 
     num_simulations: int = 64
@@ -76,19 +133,16 @@ class SearchConfig:
     value_weight: float = 0.0
     num_rollouts: int = 1
     prior_temperature: float = 1.0
+    unvisited_value: float = float("inf")
 
     def __post_init__(self):
         if isinstance(self.num_simulations, bool) or not isinstance(self.num_simulations, int) \
                 or self.num_simulations < 1:
             raise ValueError(f"SearchConfig.num_simulations must be a positive int; got "
                              f"{self.num_simulations!r}")
-        if not self.uct_c >= 0:
-            raise ValueError(f"SearchConfig.uct_c must be >= 0; got {self.uct_c}")
-        if not self.prior_weight >= 0:
-            raise ValueError(f"SearchConfig.prior_weight must be >= 0; got {self.prior_weight}")
-        if not 0.0 <= self.value_weight <= 1.0:
-            raise ValueError(f"SearchConfig.value_weight must lie in [0, 1]; got "
-                             f"{self.value_weight}")
+        for name, low, high in _RANGES:
+            if name != "num_simulations":
+                _check_range(f"SearchConfig.{name}", getattr(self, name), low, high)
         if isinstance(self.num_rollouts, bool) or not isinstance(self.num_rollouts, int) \
                 or self.num_rollouts < 0:
             raise ValueError(f"SearchConfig.num_rollouts must be an int >= 0; got "
@@ -96,9 +150,6 @@ class SearchConfig:
         if self.num_rollouts == 0 and self.value_weight != 1.0:
             raise ValueError("SearchConfig.num_rollouts = 0 needs value_weight = 1 (the leaf "
                              f"value would be 0); got value_weight {self.value_weight}")
-        if not self.prior_temperature > 0:
-            raise ValueError(f"SearchConfig.prior_temperature must be > 0; got "
-                             f"{self.prior_temperature}")
 
 
 class Tree(NamedTuple):
@@ -184,9 +235,11 @@ def _prior(logits, legal, temperature):
     return policy_distribution(logits, legal, temperature).probs * legal
 
 
-def _select(tree: Tree, node, noise, uct_c, prior_weight):
-    """The ExIt rule at ``node``: unvisited legal edges first (largest prior, then the tie-break
-    noise), else the largest UCT + prior bonus."""
+def _select(tree: Tree, node, noise, uct_c, prior_weight, unvisited_value):
+    """The ExIt rule at ``node``. With ``unvisited_value = inf``: unvisited legal edges first
+    (largest prior, then the tie-break noise), else the largest UCT + prior bonus. With a finite
+    ``unvisited_value``: the largest score, an unvisited edge scoring as if ``Q`` were
+    ``unvisited_value`` and it had one visit in the exploration term (none in the bonus)."""
     visits = tree.children_visits[node]
     legal = tree.legal[node]
     prior = tree.children_prior[node]
@@ -195,10 +248,12 @@ def _select(tree: Tree, node, noise, uct_c, prior_weight):
     safe = jnp.maximum(visits, 1).astype(jnp.float32)
     q = tree.children_value[node] / safe
     log_n = jnp.log(jnp.maximum(tree.node_visits[node], 1).astype(jnp.float32))
+    q = jnp.where(unvisited, jnp.minimum(unvisited_value, 1e9), q)
     uct = q + uct_c * jnp.sqrt(log_n / safe) + bonus
     first = jnp.argmax(jnp.where(unvisited, bonus + noise, -jnp.inf))
     best = jnp.argmax(jnp.where(legal, uct + noise, -jnp.inf))
-    return jnp.where(jnp.any(unvisited), first, best).astype(jnp.int32)
+    infinite = jnp.isposinf(unvisited_value)
+    return jnp.where(jnp.any(unvisited) & infinite, first, best).astype(jnp.int32)
 
 
 def _take(tree_states: hex.State, index) -> hex.State:
@@ -206,7 +261,8 @@ def _take(tree_states: hex.State, index) -> hex.State:
 
 
 def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: SearchConfig, *,
-           simulations=None, prior_weight=None, uct_c=None, value_weight=None) -> SearchOutput:
+           simulations=None, prior_weight=None, uct_c=None, value_weight=None,
+           prior_temperature=None, unvisited_value=None) -> SearchOutput:
     """Run the ExIt search from ``state`` (one tree; ``jax.vmap`` it for a batch).
 
     Args:
@@ -215,29 +271,55 @@ def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: Sear
       params: passed to ``evaluate`` (network parameters; anything for pure MCTS).
       evaluate: :data:`Evaluator`, called once at the root and once per simulation.
       config: :class:`SearchConfig`.
-      simulations: optional traced ``int32`` count ``<= config.num_simulations`` (one compiled
-        search then serves every budget; clipped to ``[0, num_simulations]``).
-      prior_weight, uct_c, value_weight: optional traced overrides of the config's values.
+      simulations: optional traced ``int32`` count in ``[0, config.num_simulations]`` (one
+        compiled search then serves every budget).
+      prior_weight, uct_c, value_weight, prior_temperature, unvisited_value: optional traced
+        overrides of the config's values.
 
     Returns:
       :class:`SearchOutput`.
+
+    Raises:
+      ValueError: a concrete override out of its range (as :class:`SearchConfig` refuses it), or
+        ``simulations`` outside ``[0, num_simulations]``. A *traced* override out of range (NaN,
+        a negative weight or budget, a budget above the tree's capacity) cannot raise: the search
+        then runs no simulation and returns ``valid = False``.
 
     Shapes: ``n`` board size, ``A = n * n``, ``N = num_simulations + 1``.
     """
     n = hex._size(state.board)
     num_actions, capacity = n * n, config.num_simulations + 1
     max_depth = min(num_actions, config.num_simulations)  # a path has at most this many edges
-    sims = (config.num_simulations if simulations is None
-            else jnp.clip(jnp.asarray(simulations, jnp.int32), 0, config.num_simulations))
-    w_a = config.prior_weight if prior_weight is None else prior_weight
-    c_b = config.uct_c if uct_c is None else uct_c
-    w_v = config.value_weight if value_weight is None else value_weight
     checks.require(state.board.dtype == jnp.int8, "state.board must be int8 (use hex.init)")
+    settings = {"num_simulations": simulations, "uct_c": uct_c, "prior_weight": prior_weight,
+                "value_weight": value_weight, "prior_temperature": prior_temperature,
+                "unvisited_value": unvisited_value}
+    ok = jnp.bool_(True)
+    for name, low, high in _RANGES:
+        value = settings[name]
+        if value is None:
+            settings[name] = getattr(config, name)
+            continue
+        if name == "num_simulations":
+            high = config.num_simulations
+        if checks.is_concrete(value) and not isinstance(value, jax.Array):
+            _check_range(f"search {name}", value, low, high)
+        elif checks.is_concrete(value):
+            _check_range(f"search {name}", float(value), low, high)
+        else:
+            ok &= _traced_ok(name, value, low, high)
+    # refused settings run no simulation and never reach the arithmetic (NaN-free tree)
+    sims = jnp.where(ok, jnp.asarray(settings["num_simulations"], jnp.int32), 0) \
+        if simulations is not None else jnp.where(ok, config.num_simulations, 0)
+    safe = lambda name, default: jnp.where(ok, jnp.asarray(settings[name], jnp.float32),
+                                           default)
+    w_a, c_b, w_v = safe("prior_weight", 0.0), safe("uct_c", 1.0), safe("value_weight", 0.0)
+    temperature, fpu = safe("prior_temperature", 1.0), safe("unvisited_value", jnp.inf)
 
     key_root, key_sims = jax.random.split(key)
     root_logits, root_net = evaluate(params, state)
     root_legal = hex.legal_mask(state)
-    root_prior = _prior(root_logits, root_legal, config.prior_temperature)
+    root_prior = _prior(root_logits, root_legal, temperature)
     root_value = _leaf_value(key_root, state, root_net, config, w_v)
 
     zeros_state = jax.tree_util.tree_map(
@@ -268,11 +350,11 @@ def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: Sear
         def down(carry):
             node, action, depth, path = carry
             child = tree.children_index[node, action]
-            return child, _select(tree, child, noise, c_b, w_a), depth + 1, \
+            return child, _select(tree, child, noise, c_b, w_a, fpu), depth + 1, \
                 path.at[depth + 1].set(child)
 
         path = jnp.full(max_depth + 2, capacity, jnp.int32).at[0].set(0)
-        root_action = _select(tree, 0, noise, c_b, w_a)
+        root_action = _select(tree, 0, noise, c_b, w_a, fpu)
         node, action, depth, path = jax.lax.while_loop(
             more, down, (jnp.int32(0), root_action, jnp.int32(0), path))
 
@@ -306,7 +388,7 @@ def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: Sear
             parent_action=tree.parent_action.at[slot].set(action, mode="drop"),
             terminal=tree.terminal.at[slot].set(child_state.done, mode="drop"),
             children_prior=tree.children_prior.at[slot].set(
-                _prior(logits, child_legal, config.prior_temperature), mode="drop"),
+                _prior(logits, child_legal, temperature), mode="drop"),
             legal=tree.legal.at[slot].set(child_legal, mode="drop"),
             children_index=tree.children_index.at[node, action].set(
                 jnp.where(expand, new, tree.children_index[node, action])),
@@ -334,6 +416,6 @@ def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: Sear
         prior=root_prior,
         value=tree.node_value[0] / tree.node_visits[0].astype(jnp.float32),
         num_evaluations=(jnp.asarray(sims, jnp.int32) + 1),
-        valid=~state.done,
+        valid=~state.done & ok,
         tree=tree,
     )

@@ -14,6 +14,7 @@ from jaxpapers.expert_iteration import (
     apprentice_update,
     bradley_terry,
     exit_init,
+    expert_settings,
     hex,
     imitation_loss,
     make_agent,
@@ -216,3 +217,18 @@ def test_bad_configs_raise():
         ApprenticeConfig(channels=0)
     with pytest.raises(ValueError, match="even"):
         ReinforceConfig(games=3)
+
+
+def test_make_agent_refuses_bad_settings(params):
+    for kwargs, name in (({"prior_weight": float("nan")}, "prior_weight"),
+                         ({"uct_c": -10.0}, "uct_c"),
+                         ({"value_weight": 1.5}, "value_weight"),
+                         ({"prior_temperature": 0.0}, "prior_temperature"),
+                         ({"simulations": -5}, "simulations")):
+        with pytest.raises(ValueError, match=name):
+            make_agent(params, **kwargs)
+    config = SearchConfig(num_simulations=8, prior_weight=3.0, prior_temperature=0.2,
+                          uct_c=0.5, value_weight=0.25, unvisited_value=0.0)
+    agent = make_agent(params, simulations=8, **expert_settings(config))
+    assert (float(agent.prior_temperature), float(agent.uct_c), float(agent.unvisited_value)) \
+        == (pytest.approx(0.2), 0.5, 0.0)

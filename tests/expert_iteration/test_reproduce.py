@@ -28,6 +28,41 @@ def test_smoke_reproduction(tmp_path):
         assert sum(evaluations["reinforce"][it]) / runs >= exit_mean
     for plot in saved["plots"]:
         assert os.path.getsize(tmp_path / plot) > 0
+    expert = metrics["expert_vs_apprentice"]   # [iterations + 1, runs], rates in [0, 1]
+    assert len(expert) == iterations + 1 and all(len(row) == runs for row in expert)
+    assert all(0.0 <= v <= 1.0 for row in expert for v in row)
+
+
+def test_sweep_grid_and_scales():
+    """The sweep's grid: the full product, or the base and one change at a time (plus extras);
+    every scale's expert and every grid point is a valid search."""
+    from jaxpapers.expert_iteration._experiments._reproduce import SCALES
+    from jaxpapers.expert_iteration._experiments._sweep import SweepScale, grid
+
+    full = grid(SCALES["sweep5"])
+    assert len(full) == 72 and len({tuple(sorted(g.items())) for g in full}) == 72
+    check = grid(SCALES["sweep7"])
+    base = check[0]
+    assert len(check) == 1 + 2 + 2 + 1 + 2 + 1 + 1
+    for setting in check[1:-1]:   # each differs from the base in exactly one factor
+        assert sum(setting[k] != base[k] for k in base) == 1
+    assert check[-1]["prior_temperature"] == 1.0 and check[-1]["uct_c"] == 1.0
+    for name in ("smoke", "quick", "board7"):
+        assert SCALES[name].exit.search.prior_temperature == base["prior_temperature"]
+    sweep = SCALES["sweep5"]
+    with pytest.raises(ValueError, match="stages"):
+        SweepScale(**{**sweep.__dict__, "stages": (7,)})
+    with pytest.raises(ValueError, match="prior_temperature"):
+        SweepScale(**{**sweep.__dict__, "temperatures": (0.0,)})
+
+
+@pytest.mark.slow
+def test_sweep_smoke_runs(tmp_path):
+    ctx = RunContext(out_dir=str(tmp_path), scale="sweep-smoke", seed=0, show_progress=False)
+    results = reproduce("expert_iteration", ctx)
+    metrics = results["metrics"]
+    assert len(metrics["rate_vs_apprentice"]) == len(metrics["settings"]) == 2
+    assert metrics["chosen"] in metrics["settings"]
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """The ExIt search against exact game solutions and its bookkeeping (spec Sec. 6.6, oracles 5-9
 and 11)."""
 
+import dataclasses
 import functools
 
 import jax
@@ -253,3 +254,86 @@ def test_bad_config_raises():
         SearchConfig(value_weight=1.5)
     with pytest.raises(ValueError, match="num_rollouts"):
         SearchConfig(num_rollouts=0)
+    with pytest.raises(ValueError, match="uct_c"):
+        SearchConfig(uct_c=float("nan"))
+    with pytest.raises(ValueError, match="prior_weight"):
+        SearchConfig(prior_weight=float("inf"))
+    with pytest.raises(ValueError, match="prior_temperature"):
+        SearchConfig(prior_temperature=0.0)
+    with pytest.raises(ValueError, match="unvisited_value"):
+        SearchConfig(unvisited_value=float("nan"))
+    with pytest.raises(ValueError, match="unvisited_value"):
+        SearchConfig(unvisited_value=-2.0)
+    with pytest.raises(ValueError, match="uct_c"):
+        SearchConfig(uct_c="1")
+
+
+SMALL = SearchConfig(num_simulations=12)
+
+
+def test_concrete_overrides_out_of_range_raise(key):
+    state = hex.init(3)
+    for kwargs, name in (({"simulations": -5}, "num_simulations"),
+                         ({"simulations": 13}, "num_simulations"),
+                         ({"uct_c": -10.0}, "uct_c"),
+                         ({"prior_weight": float("nan")}, "prior_weight"),
+                         ({"value_weight": jnp.float32(2.0)}, "value_weight"),
+                         ({"prior_temperature": -1.0}, "prior_temperature")):
+        with pytest.raises(ValueError, match=name):
+            search(key, state, None, uniform_evaluator, SMALL, **kwargs)
+
+
+@functools.lru_cache(maxsize=1)
+def _traced_search():
+    return jax.jit(lambda k, sims, c, w, v, t, u: search(
+        k, hex.init(3), None, uniform_evaluator, SMALL, simulations=sims, uct_c=c,
+        prior_weight=w, value_weight=v, prior_temperature=t, unvisited_value=u))
+
+
+def test_traced_overrides_out_of_range_give_invalid(key):
+    """Under jit a bad setting cannot raise: the search runs no simulation and says
+    ``valid = False``; good settings give ``valid = True`` and the full budget."""
+    good = dict(sims=12, c=1.0, w=0.0, v=0.0, t=1.0, u=float("inf"))
+    fn = _traced_search()
+
+    def call(**changes):
+        args = {**good, **changes}
+        return fn(key, jnp.int32(args["sims"]), *(jnp.float32(args[k]) for k in "cwvtu"))
+
+    out = call()
+    assert bool(out.valid) and int(out.visit_counts.sum()) == 12
+    for bad in ({"sims": -5}, {"sims": 13}, {"c": -10.0}, {"w": float("nan")},
+                {"w": -1.0}, {"v": 1.5}, {"t": 0.0}, {"t": float("inf")},
+                {"u": float("nan")}, {"c": float("inf")}):
+        out = call(**bad)
+        assert not bool(out.valid), bad
+        assert int(out.visit_counts.sum()) == 0 and int(out.num_evaluations) == 1, bad
+        assert np.all(np.isfinite(np.asarray(out.prior))), bad
+
+
+def test_finite_unvisited_value_follows_a_sharp_prior(key):
+    """UCT's rule (``unvisited_value = inf``) tries all 16 root moves once before anything else;
+    with a finite value and a strong prior bonus the search follows the prior and leaves
+    low-prior moves unvisited."""
+    logits = jnp.zeros(16).at[5].set(8.0)
+    state = hex.init(4)
+    config = SearchConfig(num_simulations=24, prior_weight=10.0)
+    ucb = search(key, state, logits, table_evaluator, config)
+    assert np.all(np.asarray(ucb.visit_counts) >= 1)
+    fpu = search(key, state, logits, table_evaluator,
+                 dataclasses.replace(config, unvisited_value=0.0))
+    counts = np.asarray(fpu.visit_counts)
+    assert counts.sum() == 24 and counts[5] == counts.max() and np.sum(counts == 0) >= 4
+    assert int(fpu.action) == 5
+
+
+def test_prior_temperature_override_equals_config(key):
+    logits = jax.random.normal(jax.random.key(3), (16,))
+    config = SearchConfig(num_simulations=20, prior_weight=3.0)
+    sharp = dataclasses.replace(config, prior_temperature=0.1)
+    a = search(key, hex.init(4), logits, table_evaluator, sharp)
+    b = search(key, hex.init(4), logits, table_evaluator, config,
+               prior_temperature=jnp.float32(0.1))
+    np.testing.assert_array_equal(np.asarray(a.visit_counts), np.asarray(b.visit_counts))
+    np.testing.assert_allclose(np.asarray(a.prior), np.asarray(b.prior), rtol=1e-6)
+    assert float(np.asarray(a.prior).max()) > 0.5

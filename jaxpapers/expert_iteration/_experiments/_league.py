@@ -30,7 +30,8 @@ class LeagueConfig:
       extra_anchors: pure-MCTS budgets that only play the anchors (e.g. twice the expert's, for
         the paper's "MCTS with twice the iterations" row).
       repeats: times each opening is played with each colour.
-      uct_c, num_rollouts: the search settings of every searching agent.
+      uct_c: c_b of the pure-MCTS anchors (each N-MCTS agent carries its own settings).
+      num_rollouts: random-fill rollouts per leaf of every searching agent.
       pairs_per_call: matches per compiled call (the progress bar advances per call).
     """
 
@@ -73,10 +74,10 @@ class League(NamedTuple):
     win_rate: dict
 
 
-def anchor_agent(params_like, simulations: int):
+def anchor_agent(params_like, simulations: int, uct_c: float = 1.0):
     if simulations == 0:
         return make_agent(params_like, use_network=False, greedy=False)
-    return make_agent(params_like, use_network=False, simulations=simulations)
+    return make_agent(params_like, use_network=False, simulations=simulations, uct_c=uct_c)
 
 
 def _stack(agents):
@@ -84,7 +85,8 @@ def _stack(agents):
 
 
 def run_league(ctx, league: LeagueConfig, module, board_size: int, panel: list[Player],
-               head_to_head: list[tuple[Player, Player]], params_like, key) -> League:
+               head_to_head: list[tuple[Player, Player]], params_like, key,
+               extras: list[Player] = ()) -> League:
     """Play the league and fit Elo.
 
     Pairings: every panel player and every anchor (extra anchors included) against the random
@@ -99,23 +101,26 @@ def run_league(ctx, league: LeagueConfig, module, board_size: int, panel: list[P
       board_size: ``n``.
       panel: per-run players (greedy apprentices, N-MCTS agents...).
       head_to_head: extra pairs of players.
+      extras: players that only play their ``head_to_head`` games (not the anchors).
       params_like: any network parameters (for the anchors, which do not use them).
       key: PRNG key.
     """
     anchors = [Player("random", -1, anchor_agent(params_like, 0))]
-    anchors += [Player(f"mcts-{s}", -1, anchor_agent(params_like, s))
+    anchors += [Player(f"mcts-{s}", -1, anchor_agent(params_like, s, league.uct_c))
                 for s in league.anchors + league.extra_anchors]
     players = anchors + list(panel)
+    panel_size = len(players)
+    players += list(extras)
     index = {(p.name, p.run): i for i, p in enumerate(players)}
     opponents = anchors[:1 + len(league.anchors)]
-    pairs = [(a, b) for a in players[1:] for b in opponents
+    pairs = [(a, b) for a in players[1:panel_size] for b in opponents
              if index[(a.name, a.run)] > index[(b.name, b.run)]]
     pairs += list(head_to_head)
     k = len(players)
     wins, games = np.zeros((k, k)), np.zeros((k, k))
     openings = jnp.tile(jnp.arange(board_size * board_size, dtype=jnp.int32), league.repeats)
     budget = max(league.anchors + league.extra_anchors + tuple(
-        int(p.agent.simulations) for p in panel))
+        int(p.agent.simulations) for p in list(panel) + list(extras)))
     config = SearchConfig(num_simulations=budget, uct_c=league.uct_c,
                           num_rollouts=league.num_rollouts)
     match = ctx.timer.jit(lambda k, a, b: play_matches(k, a, b, module, board_size, config,

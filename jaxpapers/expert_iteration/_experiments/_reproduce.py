@@ -1,17 +1,19 @@
 """Runner: ``jaxpapers reproduce expert_iteration [--scale smoke|quick|board7|paper]``.
 
-quick: 5x5 Hex, spec Sec. 7.2 (231 s wall on 2 idle CPU cores, results/expert_iteration/quick/).
-For each of ``runs`` seeds: online ExIt (N-MCTS expert with the apprentice's prior, TPT
-targets, aggregated dataset); REINFORCE from
+quick: 5x5 Hex, spec Sec. 7.2 (214 s of CPU, about 160 s wall on 2 idle cores by the previous
+run's wall/CPU ratio; results/expert_iteration/quick/). For each of ``runs`` seeds: online ExIt
+(N-MCTS expert with the apprentice's prior and value, settings from the sweep; TPT targets,
+aggregated dataset); REINFORCE from
 the same initial network, stopped at ExIt's network-evaluation count after every iteration;
 two fresh apprentices trained on ExIt's final dataset with TPT and with CAT targets (the
 paper's imitation comparison). Then a league: every snapshot (greedy), the imitation networks
 and N-MCTS with the final apprentice play the random player and pure MCTS at fixed budgets over
 every opening with both colours; the anchors play each other; ExIt meets REINFORCE and TPT
-meets CAT head to head; one Bradley-Terry fit gives Elo (random = 0).
+meets CAT head to head; the expert of every iteration meets its own greedy apprentice; one
+Bradley-Terry fit gives Elo (random = 0).
 
-board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; 20.5 min wall on 2 idle cores,
-results/expert_iteration/board7/).
+board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; results/expert_iteration/board7/).
+sweep5, sweep7: the expert's tuning sweeps (``_sweep.py``; results/expert_iteration/sweep*/).
 paper: 9x9 with thousands of parallel games and a residual network (spec Sec. 7.3), sized
 for one accelerator; it has not been run at size.
 """
@@ -19,6 +21,7 @@ for one accelerator; it has not been run at size.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import numpy as np
@@ -34,7 +37,7 @@ from jaxpapers.experiments import (
     pyplot,
     save_figure,
 )
-from jaxpapers.expert_iteration._evaluate import make_agent
+from jaxpapers.expert_iteration._evaluate import expert_settings, make_agent
 from jaxpapers.expert_iteration._exit import ExItConfig, exit_init
 from jaxpapers.expert_iteration._experiments._league import (
     LeagueConfig,
@@ -43,6 +46,7 @@ from jaxpapers.expert_iteration._experiments._league import (
     pair_rate,
     run_league,
 )
+from jaxpapers.expert_iteration._experiments._sweep import SweepScale, run_sweep
 from jaxpapers.expert_iteration._experiments._training import (
     run_exit,
     run_reinforce,
@@ -86,14 +90,14 @@ class ExItScale:
 
 
 def _scale(n, sims, network, *, games, per_game, iterations, runs, capacity, epochs, max_steps,
-           imitation_steps, anchors, extra, rf_games, step_chunk=50, repeats=1, snapshot=8,
-           pool=10, batch=128, value_weight=0.0):
-    search = SearchConfig(num_simulations=sims, uct_c=1.0, prior_weight=sims / n**2,
-                          value_weight=value_weight)
+           imitation_steps, anchors, extra, rf_games, expert, step_chunk=50, repeats=1,
+           snapshot=8, pool=10, batch=128, target_temperature=1.0):
+    search = SearchConfig(num_simulations=sims, **expert)
     exit_cfg = ExItConfig(board_size=n, network=network, search=search, games=games,
                           positions_per_game=per_game, dataset="exponential", capacity=capacity,
                           epochs=epochs, step_chunk=step_chunk, max_train_steps=max_steps,
-                          batch_size=batch, value_loss_weight=1.0 if value_weight else 0.0)
+                          batch_size=batch, target_temperature=target_temperature,
+                          value_loss_weight=1.0 if search.value_weight else 0.0)
     return ExItScale(
         exit=exit_cfg, iterations=iterations, runs=runs,
         reinforce=ReinforceConfig(board_size=n, network=network, games=rf_games,
@@ -102,22 +106,92 @@ def _scale(n, sims, network, *, games, per_game, iterations, runs, capacity, epo
         league=LeagueConfig(anchors=anchors, extra_anchors=extra, repeats=repeats))
 
 
+def _landed(n, sims):
+    """The first expert (spec Sec. 7.2 before its correction): w_a = S / n^2, c_b = 1,
+    temperature 1; the prior barely moved the search."""
+    return dict(uct_c=1.0, prior_weight=sims / n**2)
+
+
+#: The expert, chosen by the 5x5 sweep (``--scale sweep5``, results/expert_iteration/sweep5/:
+#: 72 settings, N-MCTS-64 around 4 greedy apprentices trained with the landed expert, 200
+#: balanced games per setting and opponent). The rule fixed before the runs: the largest lower
+#: of the two win rates (vs the greedy apprentice, vs pure MCTS-64). Winner: temperature 0.1,
+#: w_a = 2.56, c_b = 0.25, w_v = 0.5, unvisited edges scored at Q = 0: 0.730 ± 0.031 against
+#: the apprentice and 0.905 ± 0.021 against MCTS-64, where the landed setting (temperature 1,
+#: w_a = 2.56, c_b = 1, w_v = 0, unvisited first) won 0.180 and 0.665. The runner-up (w_a = 25,
+#: the rest equal: 0.725 and 0.975) is within a standard error. What the sweep shows: the
+#: temperature matters most (every temperature-1 setting scores <= 0.45 against the apprentice:
+#: the prior is flat), then trying each unvisited edge once (UCT's infinite bonus spends a third
+#: of 64 simulations at the root, and more at every interior node, before the prior counts), then
+#: the value head (w_v = 0.5). The 7x7 expert takes the same settings; ``--scale sweep7`` checks
+#: them one factor at a time on 7x7 at S = 128 (results/expert_iteration/sweep7/): 0.72 ± 0.05
+#: against the greedy apprentice and 0.99 against MCTS-128 (the first expert: 0.07 and 0.59);
+#: every single change scores lower or within two standard errors (w_v = 0.75: 0.83 ± 0.04).
+EXPERT5 = dict(prior_temperature=0.1, prior_weight=2.56, uct_c=0.25, value_weight=0.5,
+               unvisited_value=0.0)
+EXPERT7 = EXPERT5
+#: The paper's secondary-source values (temperature 0.1, w_a = 100, w_v = 0.75), not swept.
+EXPERT_PAPER = dict(prior_temperature=0.1, prior_weight=100.0, uct_c=1.0, value_weight=0.75)
+
 SCALES = {
     "smoke": _scale(3, 8, ApprenticeConfig(channels=8, depth=1, value_hidden=8), games=8,
                     per_game=2, iterations=2, runs=2, capacity=64, epochs=2.0, max_steps=10,
                     step_chunk=10, imitation_steps=10, anchors=(8,), extra=(16,), rf_games=8,
-                    batch=16, snapshot=2, pool=4),
+                    batch=16, snapshot=2, pool=4, expert=EXPERT5),
     "quick": _scale(5, 64, ApprenticeConfig(channels=32, depth=3), games=64, per_game=6,
-                    iterations=8, runs=3, capacity=4096, epochs=20.0, max_steps=600,
-                    imitation_steps=600, anchors=(16, 64), extra=(128,), rf_games=64),
+                    iterations=6, runs=3, capacity=4096, epochs=20.0, max_steps=600,
+                    imitation_steps=400, anchors=(16, 64), extra=(128,), rf_games=64,
+                    expert=EXPERT5),
     "board7": _scale(7, 128, ApprenticeConfig(channels=32, depth=4), games=64, per_game=6,
                      iterations=10, runs=3, capacity=8192, epochs=20.0, max_steps=800,
-                     imitation_steps=800, anchors=(32, 128), extra=(256,), rf_games=64),
+                     imitation_steps=800, anchors=(32, 128), extra=(256,), rf_games=64,
+                     expert=EXPERT7),
     "paper": _scale(9, 400, ApprenticeConfig(channels=64, depth=8, residual=True), games=1024,
                     per_game=1, iterations=100, runs=2, capacity=1_000_000, epochs=2.0,
                     max_steps=4000, imitation_steps=20000, anchors=(256, 1024), extra=(2048,),
-                    rf_games=1024, batch=1024, step_chunk=200, snapshot=20, pool=20),
+                    rf_games=1024, batch=1024, step_chunk=200, snapshot=20, pool=20,
+                    expert=EXPERT_PAPER),
 }
+
+
+def _sweep(n, sims, network, *, iterations, runs, stages, temperatures=(1.0, 0.3, 0.1),
+           prior_weights=None, uct_cs=(0.25, 1.0), value_weights=(0.0, 0.5),
+           unvisited_values=(float("inf"), 0.0), games=64, per_game=6, capacity=4096,
+           epochs=20.0, max_steps=600, step_chunk=50, batch=128, pairs_per_call=16,
+           one_at_a_time=False):
+    """A sweep of the expert around apprentices trained with the landed expert (w_a = S/n^2,
+    c_b = 1, temperature 1; value head trained so that w_v can be swept)."""
+    landed = SearchConfig(num_simulations=sims, **_landed(n, sims))
+    train = ExItConfig(board_size=n, network=network, search=landed, games=games,
+                       positions_per_game=per_game, capacity=capacity, epochs=epochs,
+                       step_chunk=step_chunk, max_train_steps=max_steps, batch_size=batch,
+                       value_loss_weight=1.0)
+    prior_weights = prior_weights or (sims / n**2, 25.0, 100.0)
+    return SweepScale(train=train, iterations=iterations, runs=runs, stages=stages,
+                      simulations=sims, temperatures=temperatures, prior_weights=prior_weights,
+                      uct_cs=uct_cs, value_weights=value_weights,
+                      unvisited_values=unvisited_values, pairs_per_call=pairs_per_call,
+                      one_at_a_time=one_at_a_time,
+                      extra=(dict(prior_temperature=1.0, unvisited_value=float("inf"),
+                                  value_weight=0.0, **_landed(n, sims)),)
+                      if one_at_a_time else ())
+
+
+SWEEPS = {
+    "sweep-smoke": _sweep(3, 8, ApprenticeConfig(channels=8, depth=1, value_hidden=8),
+                          iterations=1, runs=1, stages=(1,), temperatures=(1.0, 0.1),
+                          prior_weights=(1.0,), uct_cs=(1.0,), value_weights=(0.0,),
+                          unvisited_values=(float("inf"),), games=8, per_game=2, capacity=64,
+                          epochs=2.0, max_steps=10, step_chunk=10, batch=16, pairs_per_call=4),
+    "sweep5": _sweep(5, 64, ApprenticeConfig(channels=32, depth=3), iterations=6, runs=2,
+                     stages=(2, 6)),
+    "sweep7": _sweep(7, 128, ApprenticeConfig(channels=32, depth=4), iterations=4, runs=1,
+                     stages=(4,), capacity=8192, max_steps=800, one_at_a_time=True,
+                     temperatures=(0.1, 0.3, 1.0), prior_weights=(2.56, 25.0, 100.0),
+                     uct_cs=(0.25, 1.0), value_weights=(0.5, 0.0, 0.75),
+                     unvisited_values=(0.0, float("inf"))),
+}
+SCALES.update(SWEEPS)
 
 PAPER = {
     "source": "Anthony, Tian & Barber, NeurIPS 2017 (arXiv 1705.08439 v4), 9x9 Hex; numbers "
@@ -137,10 +211,22 @@ def _stack_runs(tree, index):
     return jax.tree_util.tree_map(lambda x: x[index], tree)
 
 
+def _expert(scale: ExItScale, params):
+    """N-MCTS around ``params`` with the expert's budget and settings."""
+    search = scale.exit.search
+    return make_agent(params, simulations=search.num_simulations, **expert_settings(search))
+
+
+def _experts(scale: ExItScale, exit_run):
+    """The expert of every earlier iteration (N-MCTS around snapshot ``i < I``); they only meet
+    their own greedy apprentice."""
+    return [Player(f"expert-{i}", r, _expert(scale, _stack_runs(_stack_runs(
+        exit_run.snapshots, i), r))) for r in range(scale.runs) for i in range(scale.iterations)]
+
+
 def _panel(scale: ExItScale, exit_run, rf_run, tpt_params, cat_params):
     """The per-run players: ExIt snapshots and REINFORCE snapshots (greedy), the imitation
-    networks (greedy) and N-MCTS with the final apprentice (the expert's budget and w_a)."""
-    search = scale.exit.search
+    networks (greedy) and N-MCTS with the final apprentice (the expert's budget and settings)."""
     players = []
     for r in range(scale.runs):
         for i in range(scale.iterations + 1):
@@ -152,9 +238,7 @@ def _panel(scale: ExItScale, exit_run, rf_run, tpt_params, cat_params):
         players.append(Player("imitation-tpt", r, make_agent(_stack_runs(tpt_params, r))))
         players.append(Player("imitation-cat", r, make_agent(_stack_runs(cat_params, r))))
         final = _stack_runs(_stack_runs(exit_run.snapshots, scale.iterations), r)
-        players.append(Player("nmcts-exit", r, make_agent(
-            final, simulations=search.num_simulations, prior_weight=search.prior_weight,
-            value_weight=search.value_weight)))
+        players.append(Player("nmcts-exit", r, _expert(scale, final)))
     return players
 
 
@@ -196,7 +280,13 @@ def _mean_se(values):
     return mean, se
 
 
-def _plots(ctx, elo, rates, evals, league, scale: ExItScale):
+def _expert_rates(league, runs: int, iters: int) -> np.ndarray:
+    """``[I + 1, runs]``: the expert of iteration ``i`` against the greedy apprentice ``i``."""
+    return np.stack([pair_rate(league, f"expert-{i}" if i < iters else "nmcts-exit",
+                               f"exit-{i}", runs) for i in range(iters + 1)])
+
+
+def _plots(ctx, elo, rates, evals, league, scale: ExItScale, expert_rates):
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for method, colour in (("exit", "C0"), ("reinforce", "C3")):
@@ -220,8 +310,18 @@ def _plots(ctx, elo, rates, evals, league, scale: ExItScale):
                  f"network evaluations ({scale.runs} runs)")
     paths = [save_figure(ctx, fig, "elo_curves.png", dpi=110)]
 
-    fig, axes = plt.subplots(1, len(rates), figsize=(4.2 * len(rates), 3.6), squeeze=False)
-    for ax, (anchor, by_method) in zip(axes[0], rates.items(), strict=True):
+    fig, axes = plt.subplots(1, len(rates) + 1, figsize=(4.2 * (len(rates) + 1), 3.6),
+                             squeeze=False)
+    mean, se = _mean_se(expert_rates)
+    ax = axes[0, -1]
+    ax.errorbar(np.arange(len(mean)), mean, yerr=se, marker="o", capsize=3, color="C2",
+                label=f"N-MCTS-{scale.exit.search.num_simulations} vs its greedy apprentice")
+    ax.axhline(0.5, color="gray", lw=0.8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("expert vs its own apprentice", fontsize=10)
+    ax.set_xlabel("iteration")
+    ax.legend(fontsize=8)
+    for ax, (anchor, by_method) in zip(axes[0, :-1], rates.items(), strict=True):
         for method, colour in (("exit", "C0"), ("reinforce", "C3")):
             mean, se = _mean_se(by_method[method])
             ax.errorbar(np.arange(len(mean)), mean, yerr=se, marker="o", capsize=3,
@@ -235,7 +335,9 @@ def _plots(ctx, elo, rates, evals, league, scale: ExItScale):
     return paths
 
 
-def run(ctx: RunContext, scale: ExItScale) -> RunResult:
+def run(ctx: RunContext, scale: ExItScale | SweepScale) -> RunResult:
+    if isinstance(scale, SweepScale):
+        return run_sweep(ctx, scale)
     key = jax.random.key(ctx.seed)
     k_exit, k_rf, k_init, k_tpt, k_league = jax.random.split(key, 5)
     exit_cfg = scale.exit
@@ -261,9 +363,14 @@ def run(ctx: RunContext, scale: ExItScale) -> RunResult:
                    strict=True))
     h2h += list(zip(_by_name(panel, "imitation-tpt"), _by_name(panel, "imitation-cat"),
                     strict=True))
+    experts = _experts(scale, exit_run)
+    h2h += [(e, p) for e in experts for p in panel
+            if p.run == e.run and p.name == "exit-" + e.name.split("-")[1]]
+    h2h += list(zip(_by_name(panel, "nmcts-exit"), _by_name(panel, f"exit-{iters}"),
+                    strict=True))
     module = make_apprentice(exit_cfg.network)
     league = run_league(ctx, scale.league, module, exit_cfg.board_size, panel, h2h,
-                        _stack_runs(initial, 0), k_league)
+                        _stack_runs(initial, 0), k_league, extras=experts)
     return _result(ctx, scale, exit_run, rf_run, league, tpt_loss, cat_loss)
 
 
@@ -303,6 +410,15 @@ def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss)
                     comparison=comparison,
                     note="paper: 9x9, 10,000 simulations each [2nd]; ours: mean over runs of "
                          f"{2 * n * n * scale.league.repeats} balanced games"))
+    expert_rates = _expert_rates(league, runs, iters)
+    final_expert = expert_rates[-1]
+    comparison = compare(_rate_estimate(final_expert), 0.5, better="higher",
+                         claim=f"N-MCTS-{sims} beats the greedy apprentice it is built on")
+    found["expert"] = comparison.verdict
+    rows.append(Row(f"N-MCTS-{sims} (final apprentice) vs that greedy apprentice, win rate",
+                    _rate_estimate(final_expert), "the expert improves on its apprentice "
+                    "(the premise of ExIt)", section=section, comparison=comparison,
+                    note=f"mean over runs of {2 * n * n * scale.league.repeats} balanced games"))
     i1 = league.names.index(f"mcts-{top}")
     if f"mcts-{2 * top}" in league.names:
         i2 = league.names.index(f"mcts-{2 * top}")
@@ -346,6 +462,32 @@ def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss)
                     estimate(steps_up.sum(0)), iters, section=section,
                     note=f"of {iters}; per run, mean ± s.e."))
 
+    section = ("The expert against its own greedy apprentice, per iteration (N-MCTS around "
+               "snapshot i vs snapshot i; mean ± s.e. over runs)")
+    for i in range(iters + 1):
+        est = _rate_estimate(expert_rates[i])
+        flag = ("" if est.mean - 2 * est.se > 0.5 else
+                "not stronger than its apprentice" if est.mean + 2 * est.se < 0.5 else
+                "not distinguishable from its apprentice")
+        rows.append(Row(f"expert of iteration {i} vs apprentice {i}", est, section=section,
+                        note="; ".join(x for x in (
+                            flag, "iteration 0 is the untrained network" if i == 0 else "")
+                            if x)))
+
+    section = "REINFORCE's spread over runs"
+    diff = e_final - r_final
+    sd = float(np.std(diff, ddof=1)) if runs > 1 else float("nan")
+    rows.append(Row("REINFORCE final Elo, standard deviation over runs",
+                    float(np.std(r_final, ddof=1)) if runs > 1 else float("nan"), unit="Elo",
+                    section=section, note=f"{runs} runs; ExIt's: "
+                    f"{float(np.std(e_final, ddof=1)) if runs > 1 else float('nan'):.0f} Elo"))
+    needed = (max(2, math.ceil((2.0 * sd / abs(float(np.mean(diff)))) ** 2))
+              if runs > 1 and np.mean(diff) != 0 else float("nan"))
+    rows.append(Row("runs for the ExIt − REINFORCE Elo difference to decide at |z| > 2",
+                    needed, section=section,
+                    note="(2 sd / mean)^2 of the per-run differences, taking this run's mean "
+                         "and spread as the truth; fewer runs leave the verdict a tie"))
+
     section = "Win rates of the final agents (mean ± s.e. over runs)"
     for anchor in league.win_rate:
         for label, name in ((f"ExIt apprentice (iteration {iters})", f"exit-{iters}"),
@@ -355,8 +497,9 @@ def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss)
                             _rate_estimate(lookup(league, name, runs, league.win_rate[anchor])),
                             section=section))
 
-    plots = _plots(ctx, elo, rates, evals, league, scale)
+    plots = _plots(ctx, elo, rates, evals, league, scale, expert_rates)
     summary = (f"{n}x{n} Hex, {runs} runs: N-MCTS > MCTS at {sims} simulations {found['nmcts']}; "
+               f"N-MCTS > its greedy apprentice {found['expert']}; "
                f"ExIt > REINFORCE at equal evaluations {found['exit_reinforce_elo']} (Elo) and "
                f"{found['exit_reinforce_h2h']} (head to head); TPT > CAT {found['tpt_cat']}; "
                f"the apprentice improves across iterations {found['improves']}.")
@@ -369,15 +512,19 @@ def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss)
         "win_rate": {a: {m: v for m, v in by.items()} for a, by in rates.items()},
         "evaluations": {"exit": exit_run.evaluations, "reinforce": rf_run.evaluations},
         "reinforce_updates": rf_run.updates,
+        "expert_vs_apprentice": expert_rates,
         "exit_train_loss": exit_run.losses,
         "exit_chunks_per_iteration": exit_run.chunks,
         "imitation_final_loss": {"tpt": tpt_loss[-10:].mean(0), "cat": cat_loss[-10:].mean(0)},
         "league": {"games": int(league.games.sum() // 2)},
     }
     notes = [
-        f"Expert: N-MCTS with {sims} simulations, c_b = {scale.exit.search.uct_c}, w_a = "
-        f"{scale.exit.search.prior_weight:.3g} (S / n^2), random-fill rollouts, value weight "
-        f"{scale.exit.search.value_weight}.",
+        f"Expert: N-MCTS with {sims} simulations, prior temperature "
+        f"{scale.exit.search.prior_temperature:g}, w_a = {scale.exit.search.prior_weight:g}, "
+        f"c_b = {scale.exit.search.uct_c:g}, value weight {scale.exit.search.value_weight:g}, "
+        f"unvisited edges {scale.exit.search.unvisited_value:g} (inf: tried once first), "
+        "random-fill rollouts (settings from the sweep, results/expert_iteration/sweep*/); "
+        f"TPT target temperature {scale.exit.target_temperature:g}.",
         f"ExIt: {scale.exit.games} self-play games x {scale.exit.positions_per_game} states per "
         f"chunk, {scale.exit.dataset} dataset; chunks per iteration {exit_run.chunks}.",
         f"REINFORCE: {scale.reinforce.games} games per update against a pool of "
