@@ -87,7 +87,7 @@ SCALES = {
     # and the K ablation
     "cpu-large": DiffusionScale(
         ring=RingConfig(num_out=1000, num_eval_real=2000, num_fake_disc=10000, replicates=12),
-        digits=ImageConfig(model="mlp", disc_steps=2000, num_out=500, replicates=2,
+        digits=ImageConfig(model="mlp", disc_steps=2000, num_out=500, replicates=1,
                            model_replicates=4, conditional_discriminator=True,
                            methods=DIGITS_METHODS, hybrid_disc_weights=(0.1, 0.3),
                            ablation_ks=(2, 8))),
