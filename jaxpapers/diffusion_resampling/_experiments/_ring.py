@@ -112,7 +112,7 @@ class RingConfig:
 #: ``(discriminator weight, detector weight, 1 if the detector's miss rate is the on-the-fly one
 #: else 0)`` of each particle-filter variant
 PF_WEIGHTS = {"PF": (1.0, 0.0, 0.0), "PF-Detector": (0.0, 1.0, 0.0),
-              "PF-Hybrid": (1.0, 1.0, 0.0), "PF-Hybrid (on-the-fly δ)": (1.0, 0.0, 1.0)}
+              "PF-Hybrid": (1.0, 1.0, 0.0), "PF-Hybrid (on-the-fly δ)": (1.0, 1.0, 1.0)}
 
 
 class _Samplers:
