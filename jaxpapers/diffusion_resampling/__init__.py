@@ -11,6 +11,8 @@ Public API::
     ddpm_transition(eps_fn, schedule, x, t, cond=None) -> distrax distribution of x_{t-1} | x_t
     discriminator_log_potential / detector_log_potential / predicted_x0 /
         sum_log_potentials (hybrid, weighted) / discriminator_guidance (baseline)
+    detection_probabilities / miss_rate_table / tabulated_miss_rate  # measured miss rate
+    initial_ancestors / num_lineages                             # ancestry diagnostics
     TimeMLP / ConvDenoiser / ConvDiscriminator, eps_fn_from / logit_fn_from (Flax models)
     TrainConfig, train_denoiser / train_discriminator           # Optax, checkpointed
     discriminator_accuracy(key, logit_fn, real, fake, schedule, level)
@@ -39,14 +41,19 @@ from jaxpapers.diffusion_resampling._models import (
     logit_fn_from,
 )
 from jaxpapers.diffusion_resampling._potentials import (
+    detection_probabilities,
     detector_log_potential,
     discriminator_guidance,
     discriminator_log_potential,
+    miss_rate_table,
     predicted_x0,
     sum_log_potentials,
+    tabulated_miss_rate,
 )
 from jaxpapers.diffusion_resampling._smc import (
     SMCOutput,
+    initial_ancestors,
+    num_lineages,
     plain_sample,
     select_best,
     smc_sample,
@@ -67,16 +74,20 @@ __all__ = [
     "TrainConfig",
     "cfg_eps",
     "ddpm_transition",
+    "detection_probabilities",
     "detector_log_potential",
     "discriminator_accuracy",
     "discriminator_guidance",
     "discriminator_log_potential",
     "eps_fn_from",
+    "initial_ancestors",
     "epsilon_loss",
     "logit_fn_from",
     "make_ddim_step",
     "make_ddpm_step",
     "make_schedule",
+    "miss_rate_table",
+    "num_lineages",
     "plain_sample",
     "predict_x0",
     "predicted_x0",
@@ -84,6 +95,7 @@ __all__ = [
     "select_best",
     "smc_sample",
     "sum_log_potentials",
+    "tabulated_miss_rate",
     "train_denoiser",
     "train_discriminator",
 ]

@@ -9,6 +9,13 @@ References (Liu et al. 2024 and the reference code, spec Sec. 2.3-2.4):
   detector:       sum_c log D_c(x0_hat) - log(D_c + (1 - D_c) rho_c(t)),
                   rho_c = delta_c (1 - pi0) / (pi0 + delta_c (1 - pi0)), pi0 = 0.2;
   hybrid:         unconditional discriminator + detector term.
+
+The miss rate ``delta_c(t)`` is, as in the reference code's main path, measured once on plain
+samples (:func:`detection_probabilities` at the resampling levels and level 0, then
+:func:`miss_rate_table` per condition and level, looked up by :func:`tabulated_miss_rate`); the
+reference's fallback, the fraction of the group's ``K`` particles with ``D_c < 0.5``, is the
+``miss_rate=None`` option of :func:`detector_log_potential`. The fallback is often flat: when
+every particle of a group passes 0.5 it is 0 and the detector term is 0 for every particle.
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from jaxpapers._src import checks
 from jaxpapers.diffusion_resampling._diffusion import Schedule, predict_x0
 
 __all__ = ["LOGIT_CLIP", "discriminator_log_potential", "detector_log_potential",
            "detector_term", "sum_log_potentials", "discriminator_guidance", "flatten_call",
-           "predicted_x0"]
+           "predicted_x0", "detection_probabilities", "miss_rate_table", "tabulated_miss_rate"]
 
 #: the reference clips d to [1e-6, 1 - 1e-6] before taking d / (1 - d)
 LOGIT_CLIP = math.log((1 - 1e-6) / 1e-6)
@@ -85,7 +94,7 @@ def detector_term(probs, miss_rate, prior: float = 0.2, eps: float = 1e-6):
 
 
 def detector_log_potential(x0_fn, detector_fn, prior: float = 0.2, miss_rate=None,
-                           threshold: float = 0.5):
+                           threshold: float = 0.5, on_the_fly=None):
     """Detector potential on the predicted clean sample (spec Sec. 2.4).
 
     Args:
@@ -94,8 +103,11 @@ def detector_log_potential(x0_fn, detector_fn, prior: float = 0.2, miss_rate=Non
         named by the condition (pad with 1 for absent slots: they contribute 0).
       prior: ``pi0``.
       miss_rate: None for the reference's on-the-fly fallback (fraction of the group's ``K``
-        particles with ``D_c < threshold``), or ``(t) -> [C]`` from pre-computed statistics.
+        particles with ``D_c < threshold``), or ``(t, cond) -> delta`` broadcastable to
+        ``[G, K, C]`` from statistics measured beforehand (:func:`tabulated_miss_rate`).
       threshold: detection threshold for the on-the-fly miss rate.
+      on_the_fly: with ``miss_rate`` given, an optional (traced) bool: where true the on-the-fly
+        rate replaces the table at run time, so one compiled potential serves both.
 
     Returns:
       ``log_potential_fn(x [G, K, ...], t, cond) -> [G, K]``.
@@ -105,13 +117,109 @@ def detector_log_potential(x0_fn, detector_fn, prior: float = 0.2, miss_rate=Non
     def log_potential(x, t, cond=None):
         x0 = x0_fn(x, t, cond)
         probs = flatten_call(lambda z, _t, c: detector_fn(z, c), x0, t, cond)  # [G, K, C]
+        fly = jnp.mean(probs < threshold, axis=1, keepdims=True)  # [G, 1, C]
         if miss_rate is None:
-            delta = jnp.mean(probs < threshold, axis=1, keepdims=True)  # [G, 1, C]
+            delta = fly
         else:
-            delta = jnp.asarray(miss_rate(t))
+            delta = jnp.asarray(miss_rate(t, cond), jnp.float32)
+            if on_the_fly is not None:
+                delta = jnp.where(on_the_fly, fly, delta)
         return detector_term(probs, delta, prior)
 
     return log_potential
+
+
+def detection_probabilities(x0_fn, detector_fn, trajectory, levels, cond=None):
+    """The detector's probabilities on ``x0_hat`` along plain trajectories, at chosen levels.
+
+    Args:
+      x0_fn: ``(x [G, K, ...], t, cond) -> x0_hat`` (see :func:`predicted_x0`).
+      detector_fn: ``(x0 [B, ...], cond [B] | None) -> [B, C]``.
+      trajectory: ``[T, G, K, ...]`` states after each reverse step, as returned by
+        ``plain_sample(..., return_trajectory=True)``: entry ``s`` is at level ``T - 1 - s``.
+      levels: static levels in ``[0, T - 1]`` (the resampling levels and 0).
+      cond: per-group condition ``[G]`` or None.
+
+    Returns:
+      ``[len(levels), G, K, C]`` probabilities.
+    """
+    num_steps = trajectory.shape[0]
+    bad = [int(t) for t in levels if not 0 <= int(t) <= num_steps - 1]
+    checks.require(not bad, f"levels must lie in [0, {num_steps - 1}]; got {bad}")
+    out = []
+    for t in levels:
+        x = trajectory[num_steps - 1 - int(t)]
+        tt = jnp.int32(int(t))
+        out.append(flatten_call(lambda z, _t, c: detector_fn(z, c), x0_fn(x, tt, cond), tt, cond))
+    return jnp.stack(out)
+
+
+def miss_rate_table(probs, conditions, num_conditions: int, threshold: float = 0.5):
+    """Measured miss rate per level, condition and object: ``mean(D_c < threshold)``.
+
+    Args:
+      probs: ``[L, N, C]`` detection probabilities of ``N`` plain samples at ``L`` levels (or
+        ``[L, G, K, C]`` with ``conditions [G]``: flattened to ``N = G K``).
+      conditions: ``[N]`` (or ``[G]``) int condition of each sample (group), in
+        ``[0, num_conditions)``; None when there is one condition.
+      num_conditions: number of condition ids (static).
+      threshold: detection threshold (the reference's 0.5).
+
+    Returns:
+      ``[L, num_conditions, C]`` float32 miss rates; a condition without samples gets 0 (no
+      correction).
+    """
+    probs = jnp.asarray(probs)
+    if probs.ndim == 4:
+        lead = probs.shape[1:3]
+        if conditions is not None:
+            conditions = jnp.broadcast_to(jnp.asarray(conditions)[:, None], lead)
+        probs = jnp.reshape(probs, (probs.shape[0], -1, probs.shape[-1]))
+    checks.require(probs.ndim == 3, f"probs must be [L, N, C] or [L, G, K, C]; got {probs.shape}")
+    n = probs.shape[1]
+    conditions = (jnp.zeros(n, jnp.int32) if conditions is None
+                  else jnp.reshape(jnp.asarray(conditions, jnp.int32), (-1,)))
+    checks.require(conditions.shape == (n,), f"conditions must have {n} entries; got "
+                                             f"{conditions.shape}")
+    onehot = jax.nn.one_hot(conditions, num_conditions, dtype=jnp.float32)  # [N, M]
+    missed = (probs < threshold).astype(jnp.float32)                        # [L, N, C]
+    counts = jnp.sum(onehot, axis=0)                                         # [M]
+    sums = jnp.einsum("nm,lnc->lmc", onehot, missed)
+    return sums / jnp.maximum(counts, 1.0)[None, :, None]
+
+
+def tabulated_miss_rate(table, levels, num_steps: int):
+    """``miss_rate(t, cond) -> [G, 1, C]`` for :func:`detector_log_potential` from a table.
+
+    Args:
+      table: ``[L, num_conditions, C]`` from :func:`miss_rate_table`.
+      levels: the ``L`` static levels of its rows (each in ``[0, num_steps - 1]``).
+      num_steps: ``T``.
+
+    Returns:
+      a function of the (traced) level ``t`` and the group conditions ``cond [G]`` (None: every
+      group has condition 0). At a level not in ``levels`` it returns the row of the nearest
+      tabulated level below ``t`` (or the lowest row).
+    """
+    table = jnp.asarray(table, jnp.float32)
+    levels = [int(t) for t in levels]
+    checks.require(table.ndim == 3 and table.shape[0] == len(levels),
+                   f"table must be [len(levels)={len(levels)}, M, C]; got {table.shape}")
+    checks.require(all(0 <= t < num_steps for t in levels),
+                   f"levels must lie in [0, {num_steps - 1}]; got {levels}")
+    order = np.argsort(levels)
+    sorted_levels = np.asarray(levels)[order]
+    # row of each level 0..T: the tabulated level at or below it (the lowest one below that)
+    below = np.searchsorted(sorted_levels, np.arange(num_steps + 1), side="right") - 1
+    rows = jnp.asarray(order[np.maximum(below, 0)], jnp.int32)
+
+    def miss_rate(t, cond=None):
+        row = table[rows[t]]                                   # [M, C]
+        if cond is None:
+            return row[0][None, None, :]
+        return row[jnp.asarray(cond, jnp.int32)][:, None, :]   # [G, 1, C]
+
+    return miss_rate
 
 
 def sum_log_potentials(*fns, weights=None):
@@ -121,7 +229,7 @@ def sum_log_potentials(*fns, weights=None):
       *fns: log-potential functions ``(x [G, K, ...], t, cond) -> [G, K]``.
       weights: None (all 1) or ``[len(fns)]`` weights, which may be traced: one compiled
         sampler then serves the discriminator (1, 0), detector (0, 1) and hybrid (1, 1)
-        potentials.
+        potentials. A potential whose weight is 0 is not evaluated (it contributes exactly 0).
 
     Returns:
       ``log_potential_fn(x, t, cond) -> [G, K]``.
@@ -131,10 +239,19 @@ def sum_log_potentials(*fns, weights=None):
         checks.require(jnp.shape(weights) == (len(fns),),
                        f"weights must have shape ({len(fns)},); got {jnp.shape(weights)}")
 
+    def weighted(i, x, t, cond):
+        # a zero weight skips the potential at run time (lax.cond on the traced weight), so
+        # one compiled sampler pays only for the potentials a method uses, and 0 * (-inf or
+        # NaN) never arises; under vmap both branches run and the result is the same
+        fn, w = fns[i], weights[i]
+        zeros = jnp.zeros(x.shape[:2], jnp.float32)
+        return lax.cond(w != 0, lambda: w * jnp.asarray(fn(x, t, cond), jnp.float32),
+                        lambda: zeros)
+
     def log_potential(x, t, cond=None):
         total = None
         for i, fn in enumerate(fns):
-            term = fn(x, t, cond) if weights is None else weights[i] * fn(x, t, cond)
+            term = fn(x, t, cond) if weights is None else weighted(i, x, t, cond)
             total = term if total is None else total + term
         return total
 

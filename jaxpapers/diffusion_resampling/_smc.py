@@ -29,7 +29,7 @@ from jaxpapers import smc
 from jaxpapers._src import checks
 
 __all__ = ["SMCOutput", "smc_sample", "plain_sample", "select_best", "schedule_mask",
-           "FINAL_CHOICES"]
+           "initial_ancestors", "num_lineages", "FINAL_CHOICES"]
 
 FINAL_CHOICES = ("argmax", "sample", "all")
 
@@ -151,6 +151,37 @@ def select_best(particles, scores):
     chosen = jnp.argmax(scores, axis=1).astype(jnp.int32)
     samples = jax.vmap(lambda xg, i: xg[i])(particles, chosen)
     return samples, chosen
+
+
+def initial_ancestors(ancestors):
+    """The initial particle (at level ``T``) each final particle descends from.
+
+    Args:
+      ancestors: ``[S, G, K]`` int ancestor indices after each step (``SMCOutput.ancestors``:
+        after step ``s`` the new particle ``k`` is the old particle ``ancestors[s, g, k]``).
+
+    Returns:
+      ``[G, K]`` int32: ``a_0[a_1[... a_{S-1}[k]]]`` per group.
+    """
+    ancestors = jnp.asarray(ancestors, jnp.int32)
+    checks.require(ancestors.ndim == 3, f"ancestors must be [S, G, K]; got {ancestors.shape}")
+    start = jnp.broadcast_to(jnp.arange(ancestors.shape[2], dtype=jnp.int32),
+                             ancestors.shape[1:])
+
+    def body(idx, a):
+        return jnp.take_along_axis(a, idx, axis=1), None
+
+    out, _ = lax.scan(body, start, ancestors, reverse=True)
+    return out
+
+
+def num_lineages(ancestors):
+    """``[G]`` int32: how many distinct initial particles the ``K`` final particles descend from
+    (``K`` without resampling; 1 when a group collapsed to one lineage)."""
+    roots = initial_ancestors(ancestors)
+    k = roots.shape[1]
+    present = jnp.any(roots[:, :, None] == jnp.arange(k, dtype=jnp.int32)[None, None, :], axis=1)
+    return jnp.sum(present, axis=1, dtype=jnp.int32)
 
 
 def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialFn,

@@ -78,14 +78,29 @@ def energy_distance(x, y):
     return 2 * _mean_dist(x, y) - _mean_dist(x, x) - _mean_dist(y, y)
 
 
-def frechet_distance(feats_a, feats_b):
-    """Frechet distance between Gaussians fitted to two feature sets (float64 NumPy)."""
-    from scipy import linalg
+def _psd_sqrt(c):
+    """Symmetric square root of a positive semi-definite matrix (eigenvalues below 0 from
+    rounding are set to 0)."""
+    vals, vecs = np.linalg.eigh(c)
+    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
 
+
+def frechet_distance(feats_a, feats_b):
+    """Frechet distance between Gaussians fitted to two feature sets (float64 NumPy).
+
+    ``|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^{1/2})``, with the trace of the matrix square
+    root taken as ``sum_i sqrt(lambda_i)`` over the eigenvalues of the symmetric positive
+    semi-definite ``C_a^{1/2} C_b C_a^{1/2}`` (similar to ``C_a C_b``). This stays exact when a
+    covariance is singular (a feature constant over a set, such as a ReLU unit that never fires),
+    where a general matrix square root of ``C_a C_b`` is ill-posed.
+    """
     a = np.asarray(feats_a, np.float64)
     b = np.asarray(feats_b, np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
-    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = linalg.sqrtm(ca @ cb)
-    covmean = np.real(covmean)
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(ca + cb - 2 * covmean))
+    ca = np.atleast_2d(np.cov(a, rowvar=False))
+    cb = np.atleast_2d(np.cov(b, rowvar=False))
+    root_a = _psd_sqrt(ca)
+    middle = root_a @ cb @ root_a
+    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+    trace_sqrt = float(np.sum(np.sqrt(np.clip(eig, 0.0, None))))
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(ca) + np.trace(cb) - 2 * trace_sqrt)

@@ -79,7 +79,9 @@ def test_image_and_shapes_configs_validate():
     ImageConfig()
     ShapesConfig()
     for bad in ({"chunk": 300}, {"ks": (0, 2)}, {"resample_levels": (0, 5)}, {"replicates": 0},
-                {"model": "vit"}, {"methods": ("PF-Hybrid",)}, {"methods": ("plain", "best")}):
+                {"model": "vit"}, {"methods": ("PF-Hybrid",)}, {"methods": ("plain", "best")},
+                {"model_replicates": 0}, {"hybrid_disc_weights": (-0.5,)},
+                {"ablation_ks": (0,)}, {"ablation_ks": (2,), "ablation_methods": ("PF-Detector",)}):
         with pytest.raises(ValueError, match="ImageConfig"):
             ImageConfig(**bad)
     with pytest.raises(ValueError, match="ShapesConfig"):
