@@ -59,6 +59,7 @@ from jax import lax
 from jax.custom_batching import custom_vmap
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.smc._scan import (
     count_prefix_sum,
     has_hashed_uniforms,
@@ -97,6 +98,7 @@ def _compiled_when_eager(scheme):
 
     @functools.wraps(scheme)
     def kernel(key, weights, num_samples=None):
+        check_key(key)
         if not checks.is_concrete(key, weights):
             return scheme(key, weights, num_samples)
         weights, num_samples = _checked(weights, num_samples)
