@@ -737,7 +737,11 @@ def classify(case: Case, kind, arg, call) -> tuple[str, str]:
     leaves = [np.asarray(v) for v in jax.tree_util.tree_leaves(result)
               if hasattr(v, "dtype") and not _is_key(v)]
     nonfinite = any(np.issubdtype(v.dtype, np.inexact) and np.any(np.isnan(v)) for v in leaves)
-    claims_valid = None if case.flag is None else bool(np.all(np.asarray(case.flag(result))))
+    try:
+        claims_valid = (None if case.flag is None
+                        else bool(np.all(np.asarray(case.flag(result)))))
+    except AttributeError:  # the result has no such flag
+        claims_valid = None
     if claims_valid is False:
         return "flagged", "validity flag False"
     nan_documented = (kind.nan_ok if isinstance(kind, Special) else kind in case.nan_ok)

@@ -136,5 +136,7 @@ def fit_hypers(key, params: GPParams, x, y, mask=None, *, kernel: str = "se",
     score = jnp.where(jnp.isfinite(lml), lml, -jnp.inf)
     best = jnp.argmax(score)
     found = jnp.isfinite(score[best])  # no fallback to restart 0 when every restart failed
-    best_log = jax.tree_util.tree_map(lambda v: jnp.where(found, v[best], jnp.nan), final)
-    return FitResult(to_params(best_log), jnp.where(found, lml[best], jnp.nan), lml)
+    best_log = jax.tree_util.tree_map(lambda v: v[best], final)
+    best_params = jax.tree_util.tree_map(lambda v: jnp.where(found, v, jnp.nan),
+                                         to_params(best_log))
+    return FitResult(best_params, jnp.where(found, lml[best], jnp.nan), lml)

@@ -53,6 +53,10 @@ def gp_params(lengthscale, variance=1.0, noise=1e-4, dim: int | None = None,
     dtype = jnp.result_type(float) if dtype is None else dtype
     checks.require(jnp.issubdtype(dtype, jnp.floating),
                    f"dtype must be a floating dtype; got {jnp.dtype(dtype).name}")
+    for name, value in (("lengthscale", lengthscale), ("variance", variance), ("noise", noise)):
+        kind = jnp.asarray(value).dtype
+        checks.require(jnp.issubdtype(kind, jnp.floating) or jnp.issubdtype(kind, jnp.integer),
+                       f"{name} must be real (floating or integer); got dtype {kind}")
     ls = jnp.asarray(lengthscale, dtype)
     checks.require(ls.ndim <= 1, f"lengthscale must be a scalar or have shape (d,); got "
                    f"{ls.shape}")
@@ -180,5 +184,5 @@ KERNELS = {"se": se_ard, "matern52": matern52}
 def get_kernel(name: str):
     """The kernel function for ``name`` (``"se"`` or ``"matern52"``); ValueError otherwise."""
     if name not in KERNELS:
-        raise ValueError(f"kernel must be one of {sorted(KERNELS)}; got {name!r}")
+        raise ValueError(f"kernel name must be one of {sorted(KERNELS)}; got {name!r}")
     return KERNELS[name]

@@ -253,9 +253,11 @@ def predict(posterior: Posterior, xs):
       ``posterior.ok`` is False.
 
     Raises:
-      ValueError: when ``xs`` is not a floating ``[P, d]`` array with the posterior's ``d``.
+      ValueError: when ``xs`` is not a floating ``[P, d]`` array with the posterior's ``d``;
+        eagerly, when ``xs`` holds NaN or inf.
     """
     xs = check_points(xs, "xs", posterior.x.shape[1])
+    checks.raise_if_concrete(lambda a: ~jnp.all(jnp.isfinite(a)), "xs must be finite", xs)
     kernel = get_kernel(posterior.kernel)
     kxs = kernel(posterior.params, xs, posterior.x)  # [P, B]
     kxs = jnp.where(posterior.mask[None, :], kxs, 0.0)
