@@ -251,6 +251,11 @@ def _run_bo(key, masks, costs, scales, budget, noise_sd, lengthscale, policy=Non
     return bocvs.run_bo(key, spec, policy, objective, config)
 
 
+def _validated_optimizer_config(**kwargs):
+    from jaxpapers import bocvs
+    return bocvs.OptimizerConfig(**kwargs).validate()
+
+
 def _value_fn(mask_row, x):
     return -jnp.sum((mask_row * x - 0.5) ** 2)
 
@@ -266,7 +271,8 @@ def _bocvs_cases():
             Special("noise_variance", "noise_variance <= 0", bad_positive),
             Special("buckets", "bad buckets", st.sampled_from([(), (8, 4), (0,)])),
             Special("jitter", "jitter < 0 or NaN", st.one_of(neg, nanv)))),
-        "OptimizerConfig": Case(lambda: (bocvs.OptimizerConfig, {}), specials=(
+        # a NamedTuple: every consumer (BOConfig, maximize_*) calls its validate()
+        "OptimizerConfig": Case(lambda: (_validated_optimizer_config, {}), specials=(
             Special("num_raw", "num_raw <= 0", bad_count),
             Special("learning_rate", "learning_rate <= 0 or NaN", bad_positive),
             Special("method", "unknown method", st.just("lbfgs")))),
@@ -358,6 +364,8 @@ def _bocvs_cases():
             arrays={"values": ("nonfinite", "shape", "dtype"), "costs": ALL_KINDS,
                     "allowed": ("shape",)},
             traced=("values", "costs", "eps", "allowed"), flag=lambda r: r >= 0,
+            # one NaN value marks an unavailable set (documented, used by run_bo): not bad input
+            nonfinite_values=(math.inf, -math.inf),
             specials=(Special("values", "all NaN", st.just(jnp.full(3, jnp.nan))),
                       Special("allowed", "nothing allowed", st.just(jnp.zeros(3, bool))),
                       Special("eps", "eps < 0 or NaN", st.one_of(neg, nanv)))),

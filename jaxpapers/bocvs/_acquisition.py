@@ -159,7 +159,30 @@ def raw_candidates(key, num_sets: int, d: int, config: OptimizerConfig, dtype):
     return jax.random.uniform(key, (num_sets, config.num_raw, d), dtype, _EDGE, 1.0 - _EDGE)
 
 
+def nan_for_bad_sets(masks, value):
+    """``value [m, ...]`` with NaN for the sets whose mask row is not finite or whose value is
+    ``-inf`` (``value_fn`` NaN at every candidate): such a set can never be selected."""
+    bad = ~jnp.all(jnp.isfinite(masks), axis=1)
+    bad = bad.reshape(bad.shape + (1,) * (value.ndim - 1))
+    return jnp.where(bad | (value == -jnp.inf), jnp.nan, value)
+
+
 def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerConfig, *,
+                             point_fn: Callable | None = None, w=None,
+                             score_fn: Callable | None = None,
+                             derivatives: Callable | None = None, candidates=None):
+    """Maximise ``value_fn(mask_row, x)`` over ``x in [0, 1]^d`` separately for every control set.
+
+    See :func:`_maximize_per_control_set` for the arguments; a set's value is NaN when its
+    mask row is not finite or ``value_fn`` is NaN at every candidate.
+    """
+    x_hat, value = _maximize_per_control_set(key, value_fn, masks, config, point_fn=point_fn,
+                                             w=w, score_fn=score_fn, derivatives=derivatives,
+                                             candidates=candidates)
+    return x_hat, nan_for_bad_sets(jnp.asarray(masks), value)
+
+
+def _maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerConfig, *,
                              point_fn: Callable | None = None, w=None,
                              score_fn: Callable | None = None,
                              derivatives: Callable | None = None, candidates=None):
@@ -352,3 +375,6 @@ def rff_posterior_sample(key, params: GPParams, x, y, mask, num_features: int) -
     resid = jnp.where(mask, y - phi @ theta0 - jnp.sqrt(params.noise) * e, 0.0)
     theta = theta0 + phi.T @ cho_solve((chol, True), resid)
     return RFFSample(omega, phase, theta, amplitude)
+
+
+maximize_per_control_set.__doc__ = _maximize_per_control_set.__doc__

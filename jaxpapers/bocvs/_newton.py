@@ -183,6 +183,15 @@ def autodiff_derivatives(value_fn: Callable, masks) -> Callable:
 
 
 def newton_refine(derivatives: Callable, masks, starts, num_steps: int):
+    """Projected trust-region Newton ascent; see :func:`_newton_refine`. Values are NaN for the
+    sets whose mask row is not finite."""
+    from jaxpapers.bocvs._acquisition import nan_for_bad_sets
+
+    x, value, iterations = _newton_refine(derivatives, masks, starts, num_steps)
+    return x, nan_for_bad_sets(jnp.asarray(masks), value), iterations
+
+
+def _newton_refine(derivatives: Callable, masks, starts, num_steps: int):
     """Projected trust-region Newton ascent in ``[0, 1]^d`` from ``starts [m, R, d]``.
 
     Args:
@@ -311,3 +320,6 @@ def maximize_expected_ucb(key, posterior: Posterior, masks, w, beta, config):
         key, lambda mask_row, x: expected_ucb(posterior, mask_row, x, w, beta), masks, config,
         point_fn=lambda z: ucb(posterior, z, beta), w=w,
         **closed_form_hooks(posterior, masks, w, beta, config))
+
+
+newton_refine.__doc__ = _newton_refine.__doc__

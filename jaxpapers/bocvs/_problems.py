@@ -334,7 +334,7 @@ def make_problem(name: str, costs: str | Sequence[float] = "moderate",
         variance or budget that is not finite and positive.
     """
     if name not in PROBLEMS:
-        raise ValueError(f"problem must be one of {sorted(PROBLEMS)}; got {name!r}")
+        raise ValueError(f"name must be one of the problems {sorted(PROBLEMS)}; got {name!r}")
     if isinstance(costs, str):
         if costs not in COST_REGIMES:
             raise ValueError(f"costs must be one of {sorted(COST_REGIMES)} or a sequence; "
