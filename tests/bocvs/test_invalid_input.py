@@ -96,7 +96,7 @@ def test_run_bo_traced_nan_budget_is_a_fault():
 
 
 def test_raise_for_status_unknown_code():
-    history = bocvs.History(*([jnp.zeros(1)] * 12), jnp.int32(99), jnp.int32(-1))
+    history = bocvs.History(*([jnp.zeros(1)] * 13), jnp.int32(99), jnp.int32(-1))
     with pytest.raises(bocvs.BOError, match="unknown status code 99"):
         bocvs.raise_for_status(history)
 
