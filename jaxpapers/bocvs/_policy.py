@@ -96,8 +96,8 @@ def select_control_set(values, costs, eps, allowed=None):
 
     Returns:
       int32 index, or ``-1`` under ``jit`` when no set can be selected (every allowed value NaN,
-      nothing allowed, an infinite allowed value, or ``eps`` negative or NaN): never a fallback
-      to set 0.
+      nothing allowed, an infinite allowed value, an allowed cost not finite and positive, or
+      ``eps`` negative or NaN): never a fallback to set 0.
 
     Raises:
       ValueError: on bad shapes or dtypes; eagerly, when ``-1`` would be returned or a cost is
@@ -108,7 +108,7 @@ def select_control_set(values, costs, eps, allowed=None):
     checks.raise_if_concrete(lambda e: ~(jnp.asarray(e) >= 0), f"eps must be >= 0; got {eps}", eps)
     checks.raise_if_concrete(lambda f: ~jnp.any(f), _no_choice_message(values, allowed),
                              allowed & ~jnp.isnan(values))
-    infinite = jnp.any(allowed & jnp.isinf(values))
+    infinite = jnp.any(allowed & (jnp.isinf(values) | ~(jnp.isfinite(costs) & (costs > 0))))
     checks.raise_if_concrete(lambda f: f, "values must not be infinite (NaN marks an "
                              f"unavailable set); got {values}", infinite)
     return jnp.where(infinite, -1, _select(values, costs, eps, allowed)).astype(jnp.int32)

@@ -101,7 +101,8 @@ def init(particles, log_weights=None) -> SMCState:
     if not jnp.issubdtype(log_weights.dtype, jnp.floating):
         log_weights = log_weights.astype(jnp.result_type(float))
     checks.require(log_weights.shape == (num_particles,),
-                   f"log_weights must have shape ({num_particles},); got {log_weights.shape}")
+                   f"log_weights must have shape ({num_particles},), one per particle "
+                   f"(particles' leading axis); got {log_weights.shape}")
     checks.raise_if_concrete(lambda lw: ~log_weights_are_valid(lw),
                              "log_weights must have no NaN or +inf and at least one finite "
                              "entry", log_weights)

@@ -64,7 +64,8 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
 
     Returns:
       ``(x_batch [B, ...], ds_id [B] int32)``. Under ``jit`` an item drawn from an empty
-      dataset, or whose row falls outside ``x``, is a row of NaN (eagerly the bad ``counts``,
+      dataset, or whose row falls outside ``x``, is a row of NaN, and so is every item when
+      ``log_probs`` holds NaN or ``+inf`` (eagerly the bad ``counts``,
       ``offsets`` or ``log_probs`` raise ``ValueError``).
     """
     check_key(key)
@@ -90,7 +91,8 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
     u = jax.random.uniform(key_i, (batch_size,))
     within = jnp.minimum(jnp.floor(u * counts[ds_id]).astype(jnp.int32), counts[ds_id] - 1)
     row = offsets[ds_id] + within
-    good = (counts[ds_id] > 0) & (row >= 0) & (row < x.shape[0])
+    probs_ok = ~jnp.any(jnp.isnan(log_probs) | (log_probs == jnp.inf)) & jnp.any(drawn)
+    good = (counts[ds_id] > 0) & (row >= 0) & (row < x.shape[0]) & probs_ok
     out = x[jnp.clip(row, 0, x.shape[0] - 1)]
     if jnp.issubdtype(x.dtype, jnp.floating):
         out = jnp.where(good.reshape((-1,) + (1,) * (x.ndim - 1)), out, jnp.nan)
