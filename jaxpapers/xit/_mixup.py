@@ -58,8 +58,7 @@ def xd_mixup(key, x, ds_id, alpha, per_sample: bool = True, cross_dataset: bool 
 
     check_key(key)
     x = chk.floats(x, "x")
-    checks_ok = x.ndim >= 1 and x.shape[0] >= 1
-    if not checks_ok:
+    if x.ndim < 1 or x.shape[0] < 1:
         raise ValueError(f"x must have shape (B, ...) with B >= 1; got {x.shape}")
     batch = x.shape[0]
     ds_id = chk.ints(ds_id, "ds_id", (batch,))

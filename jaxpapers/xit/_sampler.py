@@ -77,11 +77,10 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
     offsets = chk.ints(offsets, "offsets", (num_sets,)).astype(jnp.int32)
     counts = chk.ints(counts, "counts", (num_sets,)).astype(jnp.int32)
     drawn = log_probs > -jnp.inf
-    rows_ok = chk.all_ok((offsets, counts, drawn), "offsets and counts",
-                         lambda oc: ~oc[2] | ((oc[1] > 0) & (oc[0] >= 0)
-                                              & (oc[0] + oc[1] <= x.shape[0])),
-                         f"such that every dataset drawn has rows inside x (0..{x.shape[0]})")
-    del rows_ok
+    chk.all_ok((offsets, counts, drawn), "offsets and counts",  # eager check; traced: NaN rows
+               lambda oc: ~oc[2] | ((oc[1] > 0) & (oc[0] >= 0)
+                                    & (oc[0] + oc[1] <= x.shape[0])),
+               f"such that every dataset drawn has rows inside x (0..{x.shape[0]})")
     checks.raise_if_concrete(lambda lp: jnp.any(jnp.isnan(lp) | (lp == jnp.inf))
                              | ~jnp.any(lp > -jnp.inf),
                              "log_probs must be free of NaN and +inf with one finite entry",
