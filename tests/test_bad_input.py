@@ -306,7 +306,7 @@ def _bocvs_cases():
         "ucb_cvs": Case(lambda: (bocvs.ucb_cvs, dict(num_sets=7, eps=0.1)), specials=(
             Special("num_sets", "num_sets <= 0", bad_count),
             Special("eps", "eps < 0 or NaN", st.one_of(neg, nanv)),
-            Special("num_stages", "num_stages < 0", st.integers(max_value=-1)))),
+            Special("num_stages", "num_stages < 1", st.integers(max_value=0)))),
         "ucb_psq": Case(lambda: (bocvs.ucb_psq, dict(num_sets=7)), specials=(
             Special("num_sets", "num_sets <= 0", bad_count),)),
         "ucb_psq_per_cost": Case(lambda: (bocvs.ucb_psq_per_cost, dict(num_sets=7)), specials=(

@@ -207,8 +207,8 @@ def ucb_cvs(num_sets: int, eps: float = 0.0, num_stages: int = 2,
     ``eps_rounds = R > 0``, the decaying slack ``eps_t = eps * max(0, 1 - t / R)`` (the linear
     schedule of the reference code's history, ``eps = 2``; any ``eps_t`` with ``sum_t eps_t =
     o(T)`` keeps UCB-CVS no-regret, Tay et al. 2023, Sec. 3)."""
-    checks.require(isinstance(num_stages, int) and num_stages >= 0,
-                   f"num_stages must be an int >= 0; got {num_stages!r}")
+    checks.require(isinstance(num_stages, int) and num_stages >= 1,
+                   f"num_stages must be an int >= 1; got {num_stages!r}")
     return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages, eps,
                    eps_rounds=eps_rounds)
 
@@ -220,8 +220,8 @@ def ucb_psq(num_sets: int, num_stages: int = 2) -> Policy:
 
 def ucb_psq_per_cost(num_sets: int, num_stages: int = 2) -> Policy:
     """UCB-PSQ per cost: ``argmax_i v_i / c_i``."""
-    checks.require(isinstance(num_stages, int) and num_stages >= 0,
-                   f"num_stages must be an int >= 0; got {num_stages!r}")
+    checks.require(isinstance(num_stages, int) and num_stages >= 1,
+                   f"num_stages must be an int >= 1; got {num_stages!r}")
     return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages,
                    per_cost=True)
 

@@ -71,14 +71,14 @@ def _objective(x):
 
 def test_run_bo_refuses_a_missing_config():
     with pytest.raises(ValueError, match="config must be a BOConfig"):
-        bocvs.run_bo(jax.random.key(0), _spec(), bocvs.ucb_cvs(2, num_stages=0), _objective,
+        bocvs.run_bo(jax.random.key(0), _spec(), bocvs.ucb_cvs(2, num_stages=1), _objective,
                      None)
 
 
 def test_run_bo_refuses_a_nan_budget_eagerly():
     config = bocvs.BOConfig(num_samples=4, num_eval_samples=4, num_init=2, buckets=(4,))
     with pytest.raises(ValueError, match="invalid problem spec"):
-        bocvs.run_bo(jax.random.key(0), _spec(float("nan")), bocvs.ucb_cvs(2, num_stages=0),
+        bocvs.run_bo(jax.random.key(0), _spec(float("nan")), bocvs.ucb_cvs(2, num_stages=1),
                      _objective, config)
 
 
@@ -88,7 +88,7 @@ def test_run_bo_traced_nan_budget_is_a_fault():
                             optimizer=bocvs.OptimizerConfig(num_raw=4, num_restarts=1,
                                                             num_steps=0))
     run = jax.jit(lambda spec: bocvs.run_bo(jax.random.key(0), spec,
-                                            bocvs.ucb_cvs(2, num_stages=0), _objective, config))
+                                            bocvs.ucb_cvs(2, num_stages=1), _objective, config))
     history = run(_spec(float("nan")))
     assert int(history.status) == INVALID_INPUT and int(history.num_rounds) == 0
     with pytest.raises(bocvs.BOError, match="invalid problem spec"):
