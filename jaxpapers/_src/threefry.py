@@ -17,13 +17,34 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["key_words", "threefry2x32", "normal"]
+__all__ = ["check_key", "key_words", "threefry2x32", "normal"]
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
+def check_key(key, name: str = "key"):
+    """Return ``key`` if it is a PRNG key, else raise ``ValueError`` naming ``name``.
+
+    Accepted: typed keys (``jax.random.key(seed)``) and legacy raw keys (``uint32`` arrays from
+    ``jax.random.PRNGKey(seed)``), as ``jax.random`` accepts both. A Python or NumPy int, a
+    float or an ``int32`` array (a seed passed where a key belongs) is refused at call or trace
+    time, jit or not.
+    """
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and (jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+                              or (dtype == jnp.uint32 and jnp.ndim(key) >= 1)):
+        return key
+    shown = f"{type(key).__name__} {key!r}" if dtype is None else f"{dtype}{list(jnp.shape(key))}"
+    raise ValueError(f"{name} must be a PRNG key (jax.random.key(seed), or a legacy uint32 key "
+                     f"from jax.random.PRNGKey); got {shown[:80]}")
+
+
 def key_words(key):
-    """The two key words of a threefry2x32 key (typed or raw ``uint32[2]``), else ``None``."""
+    """The two key words of a threefry2x32 key (typed or raw ``uint32[2]``), else ``None``.
+
+    Raises ``ValueError`` (see :func:`check_key`) when ``key`` is not a key at all.
+    """
+    check_key(key)
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         if str(jax.random.key_impl(key)) != "threefry2x32":
             return None

@@ -20,6 +20,13 @@ Seeds in parallel, compiled once::
     run = jax.jit(jax.vmap(lambda k: run_bo(k, problem_spec(problem), etc_ada(problem.costs),
                                             problem.objective, BOConfig(num_samples=64))))
     history = run(jax.random.split(jax.random.key(0), 10))
+
+Bad input (the rule of every function here): a wrong shape, dtype or setting raises
+``ValueError`` naming the argument, at call or trace time. A bad value (NaN/inf, out of range)
+raises eagerly; under ``jit`` ``select_control_set`` returns ``-1`` (never set 0), ``run_bo``
+stops with a fault status (``INVALID_INPUT``, ``NO_CONTROL_SET``) and the acquisition functions
+return NaN, as documented.
+
 """
 
 from jaxpapers.bocvs._acquisition import (

@@ -23,6 +23,7 @@ import optax
 from jax.scipy.linalg import cho_solve
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.gp import GPParams, Posterior, ucb
 
 __all__ = [
@@ -35,6 +36,39 @@ __all__ = [
     "rff_posterior_sample",
     "rff_evaluate",
 ]
+
+
+def check_masks(masks, name: str = "masks", shape: tuple | None = None):
+    """``masks`` as a floating array of ``shape`` (default ``(m, d)``), else ``ValueError``.
+
+    Eagerly, entries other than 0 and 1 raise; under ``jit`` they pass through (a NaN mask
+    gives NaN values, documented by the callers)."""
+    masks = jnp.asarray(masks)
+    if shape is None:
+        checks.require(masks.ndim == 2 and masks.shape[0] > 0 and masks.shape[1] > 0,
+                       f"{name} must have shape (m, d); got {masks.shape}")
+    else:
+        checks.require(masks.shape == shape, f"{name} must have shape {shape}; got {masks.shape}")
+    checks.require(jnp.issubdtype(masks.dtype, jnp.floating),
+                   f"{name} must be a floating 0/1 array; got dtype {masks.dtype}")
+    checks.raise_if_concrete(lambda a: ~jnp.all((a == 0) | (a == 1)),
+                             f"{name} must hold only 0 and 1; got {masks}", masks)
+    return masks
+
+
+def check_floats(a, name: str, shape: tuple):
+    """``a`` as a floating array of ``shape`` (``None`` entries: any size), else ``ValueError``.
+    Eagerly NaN/inf raise; under ``jit`` they give NaN results (documented by the callers)."""
+    a = jnp.asarray(a)
+    checks.require(a.ndim == len(shape) and all(s is None or s == t
+                                                for s, t in zip(shape, a.shape, strict=True)),
+                   f"{name} must have shape {tuple('n' if s is None else s for s in shape)}; "
+                   f"got {a.shape}")
+    checks.require(jnp.issubdtype(a.dtype, jnp.floating),
+                   f"{name} must be floating; got dtype {a.dtype}")
+    checks.raise_if_concrete(lambda v: ~jnp.all(jnp.isfinite(v)), f"{name} must be finite",
+                             a)
+    return a
 
 
 def assemble(mask_row, x, w):
@@ -58,8 +92,13 @@ def expected_ucb(posterior: Posterior, mask_row, x, w, beta):
       beta: scalar; ``beta = 0`` gives the sample mean of the posterior mean.
 
     Returns:
-      Scalar.
+      Scalar; NaN when an input holds NaN/inf or ``beta`` is negative under ``jit`` (eagerly
+      those raise ``ValueError``).
     """
+    d = posterior.x.shape[1]
+    mask_row = check_masks(mask_row, "mask_row", (d,))
+    x = check_floats(x, "x", (d,))
+    w = check_floats(w, "w", (None, d))
     return expected_value(lambda z: ucb(posterior, z, beta), mask_row, x, w)
 
 
@@ -120,7 +159,30 @@ def raw_candidates(key, num_sets: int, d: int, config: OptimizerConfig, dtype):
     return jax.random.uniform(key, (num_sets, config.num_raw, d), dtype, _EDGE, 1.0 - _EDGE)
 
 
+def nan_for_bad_sets(masks, value):
+    """``value [m, ...]`` with NaN for the sets whose mask row is not finite or whose value is
+    ``-inf`` (``value_fn`` NaN at every candidate): such a set can never be selected."""
+    bad = ~jnp.all(jnp.isfinite(masks), axis=1)
+    bad = bad.reshape(bad.shape + (1,) * (value.ndim - 1))
+    return jnp.where(bad | (value == -jnp.inf), jnp.nan, value)
+
+
 def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerConfig, *,
+                             point_fn: Callable | None = None, w=None,
+                             score_fn: Callable | None = None,
+                             derivatives: Callable | None = None, candidates=None):
+    """Maximise ``value_fn(mask_row, x)`` over ``x in [0, 1]^d`` separately for every control set.
+
+    See :func:`_maximize_per_control_set` for the arguments; a set's value is NaN when its
+    mask row is not finite or ``value_fn`` is NaN at every candidate.
+    """
+    x_hat, value = _maximize_per_control_set(key, value_fn, masks, config, point_fn=point_fn,
+                                             w=w, score_fn=score_fn, derivatives=derivatives,
+                                             candidates=candidates)
+    return x_hat, nan_for_bad_sets(jnp.asarray(masks), value)
+
+
+def _maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerConfig, *,
                              point_fn: Callable | None = None, w=None,
                              score_fn: Callable | None = None,
                              derivatives: Callable | None = None, candidates=None):
@@ -153,11 +215,18 @@ def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerCo
         from ``key`` (see :func:`raw_candidates`).
 
     Returns:
-      ``(x_hat [m, d], value [m])``.
+      ``(x_hat [m, d], value [m])``; a value is NaN when its set's ``value_fn`` is NaN at every
+      candidate (NaN in the masks or in what ``value_fn`` closes over).
+
+    Raises:
+      ValueError: on a bad ``config``, ``key`` or ``masks`` shape or dtype; eagerly on masks
+        other than 0/1.
     """
     from jaxpapers.bocvs._newton import autodiff_derivatives, newton_refine
 
+    check_key(key)
     config = OptimizerConfig(*config).validate()
+    masks = check_masks(masks)
     m, d = masks.shape
     dtype = masks.dtype
     if candidates is None:
@@ -306,3 +375,6 @@ def rff_posterior_sample(key, params: GPParams, x, y, mask, num_features: int) -
     resid = jnp.where(mask, y - phi @ theta0 - jnp.sqrt(params.noise) * e, 0.0)
     theta = theta0 + phi.T @ cho_solve((chol, True), resid)
     return RFFSample(omega, phase, theta, amplitude)
+
+
+maximize_per_control_set.__doc__ = _maximize_per_control_set.__doc__

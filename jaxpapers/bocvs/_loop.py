@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.bocvs._acquisition import (
     OptimizerConfig,
     assemble,
@@ -54,8 +55,8 @@ __all__ = [
     "raise_for_status",
 ]
 
-RUNNING, BUDGET_EXHAUSTED, NOT_POSITIVE_DEFINITE, NAN_OBSERVATION, BUFFER_FULL, NAN_ACQUISITION = \
-    range(6)
+(RUNNING, BUDGET_EXHAUSTED, NOT_POSITIVE_DEFINITE, NAN_OBSERVATION, BUFFER_FULL, NAN_ACQUISITION,
+ INVALID_INPUT, NO_CONTROL_SET) = range(8)
 STATUS = {
     RUNNING: "running",
     BUDGET_EXHAUSTED: "budget exhausted (normal end)",
@@ -63,6 +64,9 @@ STATUS = {
     NAN_OBSERVATION: "observation is NaN or infinite",
     BUFFER_FULL: "observation buffer full (raise the last bucket size)",
     NAN_ACQUISITION: "acquisition value of the chosen control set is NaN",
+    INVALID_INPUT: "invalid problem spec (a NaN, infinite or out-of-range budget, cost, scale, "
+                   "noise_sd, lengthscale or mask); no round was played",
+    NO_CONTROL_SET: "no control set could be selected (every acquisition value NaN)",
 }
 
 
@@ -137,8 +141,10 @@ class BOConfig:
         if not self.beta >= 0:
             raise ValueError(f"beta must be >= 0; got {self.beta}")
         for name in ("signal_variance", "noise_variance"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0; got {getattr(self, name)}")
+            if not 0 < getattr(self, name) < float("inf"):
+                raise ValueError(f"{name} must be finite and > 0; got {getattr(self, name)}")
+        if not 0 <= self.jitter < float("inf"):
+            raise ValueError(f"jitter must be finite and >= 0; got {self.jitter}")
         object.__setattr__(self, "optimizer", OptimizerConfig(*self.optimizer).validate())
 
     @property
@@ -170,8 +176,11 @@ class ProblemSpec(NamedTuple):
 
 
 def problem_spec(problem: Problem, dtype=None) -> ProblemSpec:
-    """:class:`ProblemSpec` of ``problem`` (default dtype: JAX's default float)."""
+    """:class:`ProblemSpec` of ``problem`` (default dtype: JAX's default float; ``dtype`` must
+    be floating, ValueError otherwise)."""
     dtype = jnp.result_type(float) if dtype is None else dtype
+    checks.require(jnp.issubdtype(dtype, jnp.floating),
+                   f"dtype must be a floating dtype; got {jnp.dtype(dtype).name}")
     return ProblemSpec(jnp.asarray(problem.masks, dtype), jnp.asarray(problem.costs, dtype),
                        jnp.asarray(problem.scales, dtype), jnp.asarray(problem.budget, dtype),
                        jnp.asarray(problem.noise_sd, dtype),
@@ -235,6 +244,10 @@ class BOError(checks.InvalidInputError):
         self.history = history
 
 
+def _status_text(code: int) -> str:
+    return STATUS.get(code, f"unknown status code {code} (not a run_bo history?)")
+
+
 def raise_for_status(history: History) -> History:
     """Return ``history`` if every run ended normally, else raise :class:`BOError`.
 
@@ -244,8 +257,8 @@ def raise_for_status(history: History) -> History:
     bad = np.flatnonzero((status != BUDGET_EXHAUSTED) & (status != RUNNING))
     if bad.size:
         rounds = np.atleast_1d(np.asarray(history.num_rounds))
-        detail = "; ".join(f"run {i}: {STATUS[int(status[i])]} after {int(rounds[i])} rounds"
-                           for i in bad[:5])
+        detail = "; ".join(f"run {i}: {_status_text(int(status[i]))} after {int(rounds[i])} "
+                           "rounds" for i in bad[:5])
         raise BOError(f"BO run stopped on a fault ({detail}); the history up to the fault is "
                       "attached as .history", history)
     return history
@@ -325,6 +338,17 @@ def _exploration_phases(policy: Policy, masks, num_init: int):
     return phases
 
 
+def _spec_valid(spec: ProblemSpec):
+    """Scalar bool: every value of ``spec`` in its range (see :class:`ProblemSpec`)."""
+    def finite(a, low, strict):
+        a = jnp.asarray(a)
+        return jnp.all(jnp.isfinite(a) & ((a > low) if strict else (a >= low)))
+    masks = jnp.asarray(spec.masks)
+    return (jnp.all((masks == 0) | (masks == 1)) & finite(spec.costs, 0, True)
+            & finite(spec.scales, 0, True) & finite(spec.budget, 0, False)
+            & finite(spec.noise_sd, 0, False) & finite(spec.lengthscale, 0, True))
+
+
 def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
            config: BOConfig) -> History:
     """One BO run with cost-varying variable subsets (UCB-CVS / ETC / UCB-PSQ / TS-PSQ).
@@ -345,17 +369,37 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
       marks a fault (the log up to it is kept; see :func:`raise_for_status`).
 
     Raises:
-      ValueError: on mismatched shapes.
+      ValueError: on a wrong ``config``, ``spec`` or ``policy`` type, mismatched shapes or
+        non-floating arrays; eagerly (concrete ``spec``) on NaN, infinite or out-of-range spec
+        values. Under ``jit`` (traced ``spec``) those end the run at once with status
+        ``INVALID_INPUT`` and no round played.
     """
+    checks.require(isinstance(config, BOConfig),
+                   f"config must be a BOConfig; got {type(config).__name__}")
+    checks.require(isinstance(spec, ProblemSpec),
+                   f"spec must be a ProblemSpec (see problem_spec); got {type(spec).__name__}")
+    checks.require(isinstance(policy, Policy),
+                   f"policy must be a Policy (ucb_cvs, etc, ...); got {type(policy).__name__}")
+    check_key(key)
     masks = jnp.asarray(spec.masks)
+    checks.require(masks.ndim == 2 and masks.shape[0] > 0 and masks.shape[1] > 0,
+                   f"masks must have shape (m, d); got {masks.shape}")
     m, d = masks.shape
     dtype = masks.dtype
-    checks.require(spec.costs.shape == (m,), f"costs must have shape ({m},); got "
-                   f"{spec.costs.shape}")
-    checks.require(spec.scales.shape == (d,), f"scales must have shape ({d},); got "
-                   f"{spec.scales.shape}")
+    want = {"costs": (m,), "scales": (d,), "budget": (), "noise_sd": (), "lengthscale": (d,)}
+    for name, shape in want.items():
+        checks.require(jnp.shape(getattr(spec, name)) == shape,
+                       f"{name} must have shape {shape}; got {jnp.shape(getattr(spec, name))}")
+    for name in ("masks",) + tuple(want):
+        checks.require(jnp.issubdtype(jnp.result_type(getattr(spec, name)), jnp.floating),
+                       f"{name} must be floating; got {jnp.result_type(getattr(spec, name))}")
     checks.require(policy.stage_of_set.shape == (m,), "policy.stage_of_set must have shape "
                    f"({m},); got {policy.stage_of_set.shape}")
+    spec_ok = _spec_valid(spec)
+    checks.raise_if_concrete(
+        lambda ok: ~ok, "invalid problem spec: masks must be 0/1, costs and scales finite and > 0, "
+        "budget finite and >= 0, noise_sd finite and >= 0, lengthscale finite and > 0; got "
+        f"{spec}", spec_ok)
     buckets = [b for b in config.buckets if b > config.num_init] or [config.buckets[-1]]
     t_max = config.max_rounds
     tol = 1e-6 * jnp.maximum(spec.budget, 1.0)
@@ -384,7 +428,8 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
         ybuf=jnp.zeros((b0,), dtype).at[:config.num_init].set(jnp.where(init_bad, 0.0, y_init)),
         n=jnp.int32(config.num_init), counts=jnp.zeros(m, jnp.int32),
         plays=jnp.zeros(policy.targets.shape, jnp.int32),
-        status=jnp.where(init_bad, NAN_OBSERVATION, RUNNING).astype(jnp.int32),
+        status=jnp.select([~spec_ok, init_bad], [INVALID_INPUT, NAN_OBSERVATION],
+                          RUNNING).astype(jnp.int32),
         last_choice=jnp.int32(-1), log=log)
 
     def make_body(size, subset):
@@ -416,9 +461,9 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
             y_new = (objective(x_new).astype(dtype)
                      + spec.noise_sd * jax.random.normal(k_obs, (), dtype))
             status = jnp.select(
-                [~gp_ok, jnp.isnan(values[index]), ~affordable, ~jnp.isfinite(y_new)],
-                [NOT_POSITIVE_DEFINITE, NAN_ACQUISITION, BUDGET_EXHAUSTED, NAN_OBSERVATION],
-                RUNNING).astype(jnp.int32)
+                [~gp_ok, index < 0, jnp.isnan(values[index]), ~affordable, ~jnp.isfinite(y_new)],
+                [NOT_POSITIVE_DEFINITE, NO_CONTROL_SET, NAN_ACQUISITION, BUDGET_EXHAUSTED,
+                 NAN_OBSERVATION], RUNNING).astype(jnp.int32)
             accept = status == RUNNING
             r = s.n - config.num_init
             f_value = jnp.mean(f_batch(assemble(mask_row, query, w_eval)))

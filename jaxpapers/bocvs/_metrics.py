@@ -15,6 +15,13 @@ import numpy as np
 __all__ = ["simple_regret_curve", "final_simple_regret", "cumulative_regret", "commit_budget"]
 
 
+def _finite_f_star(f_star) -> float:
+    f_star = float(f_star)
+    if not np.isfinite(f_star):
+        raise ValueError(f"f_star must be finite; got {f_star}")
+    return f_star
+
+
 def _per_run(fn, history, *args):
     value = np.asarray(history.value)
     if value.ndim == 1:
@@ -39,7 +46,10 @@ def _curve(history, f_star, grid):
 
 def simple_regret_curve(history, f_star: float, grid) -> np.ndarray:
     """``S(c)`` on ``grid`` budgets, ``[G]`` or ``[runs, G]`` (NaN before the first round)."""
-    return _per_run(_curve, history, float(f_star), np.asarray(grid, float))
+    grid = np.asarray(grid, float)
+    if grid.ndim != 1 or not np.all(np.isfinite(grid)):
+        raise ValueError(f"grid must be a 1-D array of finite budgets; got shape {grid.shape}")
+    return _per_run(_curve, history, _finite_f_star(f_star), grid)
 
 
 def final_simple_regret(history, f_star: float) -> np.ndarray:
@@ -47,7 +57,7 @@ def final_simple_regret(history, f_star: float) -> np.ndarray:
     def one(h, f):
         v = np.asarray(h.value)[np.asarray(h.set_index) >= 0]
         return np.asarray(f - v.max() if v.size else np.nan)
-    return _per_run(one, history, float(f_star))
+    return _per_run(one, history, _finite_f_star(f_star))
 
 
 def cumulative_regret(history, f_star: float) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +66,7 @@ def cumulative_regret(history, f_star: float) -> tuple[np.ndarray, np.ndarray]:
         valid = np.asarray(h.set_index) >= 0
         r = f - np.asarray(h.value)[valid]
         return np.array([np.sum(np.asarray(h.cost)[valid] * r), np.sum(r)])
-    out = _per_run(one, history, float(f_star))
+    out = _per_run(one, history, _finite_f_star(f_star))
     return out[..., 0], out[..., 1]
 
 

@@ -183,6 +183,15 @@ def autodiff_derivatives(value_fn: Callable, masks) -> Callable:
 
 
 def newton_refine(derivatives: Callable, masks, starts, num_steps: int):
+    """Projected trust-region Newton ascent; see :func:`_newton_refine`. Values are NaN for the
+    sets whose mask row is not finite."""
+    from jaxpapers.bocvs._acquisition import nan_for_bad_sets
+
+    x, value, iterations = _newton_refine(derivatives, masks, starts, num_steps)
+    return x, nan_for_bad_sets(jnp.asarray(masks), value), iterations
+
+
+def _newton_refine(derivatives: Callable, masks, starts, num_steps: int):
     """Projected trust-region Newton ascent in ``[0, 1]^d`` from ``starts [m, R, d]``.
 
     Args:
@@ -193,8 +202,18 @@ def newton_refine(derivatives: Callable, masks, starts, num_steps: int):
 
     Returns:
       ``(x [m, R, d], value [m, R], iterations)``; every accepted step increased the value, so the
-      result is never worse than its start.
+      result is never worse than its start (NaN values where a start or a mask holds NaN).
+
+    Raises:
+      ValueError: on bad shapes or dtypes, ``num_steps`` not an int ``>= 0``; eagerly on masks
+        other than 0/1 or non-finite starts.
     """
+    from jaxpapers.bocvs._acquisition import check_floats, check_masks
+
+    checks.require(isinstance(num_steps, int) and num_steps >= 0,
+                   f"num_steps must be an int >= 0; got {num_steps!r}")
+    masks = check_masks(masks)
+    starts = check_floats(starts, "starts", (masks.shape[0], None, masks.shape[1]))
     m, num_starts, d = starts.shape
     set_index = jnp.broadcast_to(jnp.arange(m)[:, None], (m, num_starts))
     evaluate = jax.vmap(jax.vmap(derivatives))
@@ -280,17 +299,27 @@ def maximize_expected_ucb(key, posterior: Posterior, masks, w, beta, config):
     :func:`jaxpapers.bocvs.expected_ucb` on all of ``w``.
 
     Returns:
-      ``(x_hat [m, d], value [m])``.
+      ``(x_hat [m, d], value [m])``; NaN values when ``w`` holds NaN or ``beta`` is negative
+      under ``jit`` (eagerly those raise ``ValueError``, as bad shapes always do).
     """
     from jaxpapers.bocvs._acquisition import (
         OptimizerConfig,
+        check_floats,
+        check_masks,
         expected_ucb,
         maximize_per_control_set,
     )
 
     config = OptimizerConfig(*config).validate()
-    masks = jnp.asarray(masks, posterior.x.dtype)
+    masks = check_masks(masks)
+    checks.require(masks.shape[1] == posterior.x.shape[1],
+                   f"masks must have shape (m, {posterior.x.shape[1]}); got {masks.shape}")
+    masks = masks.astype(posterior.x.dtype)
+    w = check_floats(w, "w", (None, masks.shape[1]))
     return maximize_per_control_set(
         key, lambda mask_row, x: expected_ucb(posterior, mask_row, x, w, beta), masks, config,
         point_fn=lambda z: ucb(posterior, z, beta), w=w,
         **closed_form_hooks(posterior, masks, w, beta, config))
+
+
+newton_refine.__doc__ = _newton_refine.__doc__

@@ -20,6 +20,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers._src import checks
+
 __all__ = [
     "Policy",
     "select_control_set",
@@ -57,37 +59,86 @@ class Policy(NamedTuple):
     eps_rounds: jnp.ndarray
 
 
+def _checked_selection(values, costs, allowed):
+    values, costs = jnp.asarray(values), jnp.asarray(costs)
+    checks.require(values.ndim == 1 and values.shape[0] > 0,
+                   f"values must have shape (m,) with m >= 1; got {values.shape}")
+    checks.require(costs.shape == values.shape,
+                   f"costs must have shape {values.shape}; got {costs.shape}")
+    for name, a in (("values", values), ("costs", costs)):
+        checks.require(jnp.issubdtype(a.dtype, jnp.floating),
+                       f"{name} must be a floating array; got dtype {a.dtype}")
+    allowed = jnp.ones(values.shape, bool) if allowed is None else jnp.asarray(allowed)
+    checks.require(allowed.shape == values.shape and allowed.dtype == bool,
+                   f"allowed must be a bool array of shape {values.shape}; got "
+                   f"{allowed.dtype}{list(allowed.shape)}")
+    checks.raise_if_concrete(lambda c: ~jnp.all(jnp.isfinite(c) & (c > 0)),
+                             f"costs must be finite and > 0; got {costs}", costs)
+    return values, costs, allowed
+
+
+def _no_choice_message(values, allowed):
+    return (f"no control set can be selected: values {values} (NaN counts as unavailable), "
+            f"allowed {allowed}")
+
+
 def select_control_set(values, costs, eps, allowed=None):
     """Cost-aware epsilon rule of UCB-CVS (Tay et al. 2023).
 
     ``S = {i allowed : v_i + eps >= max_allowed v}``; returns the cheapest member of ``S``, ties
-    broken by the larger ``v`` (then the lower index).
+    broken by the larger ``v`` (then the lower index). NaN values are never selected.
 
     Args:
       values: ``[m]`` optimistic values ``v_i``.
-      costs: ``[m]`` costs.
-      eps: scalar slack ``>= 0``.
+      costs: ``[m]`` positive costs.
+      eps: scalar slack ``>= 0`` (``inf`` allowed).
       allowed: ``[m]`` bool (default all).
 
     Returns:
-      int32 index.
+      int32 index, or ``-1`` under ``jit`` when no set can be selected (every allowed value NaN,
+      nothing allowed, an infinite allowed value, an allowed cost not finite and positive, or
+      ``eps`` negative or NaN): never a fallback to set 0.
+
+    Raises:
+      ValueError: on bad shapes or dtypes; eagerly, when ``-1`` would be returned or a cost is
+        not finite and positive.
     """
-    values = jnp.asarray(values)
-    allowed = jnp.ones(values.shape, bool) if allowed is None else allowed
+    values, costs, allowed = _checked_selection(values, costs, allowed)
+    checks.require(jnp.ndim(eps) == 0, f"eps must be a scalar; got shape {jnp.shape(eps)}")
+    checks.raise_if_concrete(lambda e: ~(jnp.asarray(e) >= 0), f"eps must be >= 0; got {eps}", eps)
+    checks.raise_if_concrete(lambda f: ~jnp.any(f), _no_choice_message(values, allowed),
+                             allowed & ~jnp.isnan(values))
+    infinite = jnp.any(allowed & (jnp.isinf(values) | ~(jnp.isfinite(costs) & (costs > 0))))
+    checks.raise_if_concrete(lambda f: f, "values must not be infinite (NaN marks an "
+                             f"unavailable set); got {values}", infinite)
+    return jnp.where(infinite, -1, _select(values, costs, eps, allowed)).astype(jnp.int32)
+
+
+def _select(values, costs, eps, allowed):
+    """:func:`select_control_set` without the checks (``-1``: no set can be selected)."""
     finite = allowed & ~jnp.isnan(values)
     best = jnp.max(jnp.where(finite, values, -jnp.inf))
     in_set = finite & (values + eps >= best)
     cheapest = jnp.min(jnp.where(in_set, costs, jnp.inf))
     tied = in_set & (costs == cheapest)
-    return jnp.argmax(jnp.where(tied, values, -jnp.inf)).astype(jnp.int32)
+    index = jnp.argmax(jnp.where(tied, values, -jnp.inf))
+    return jnp.where(jnp.any(tied) & (eps >= 0), index, -1).astype(jnp.int32)
 
 
 def select_per_cost(values, costs, allowed=None):
-    """``argmax_i v_i / c_i`` over allowed sets (per-cost baselines; not shift invariant)."""
-    values = jnp.asarray(values)
-    allowed = jnp.ones(values.shape, bool) if allowed is None else allowed
-    ratio = jnp.where(allowed & ~jnp.isnan(values), values / costs, -jnp.inf)
-    return jnp.argmax(ratio).astype(jnp.int32)
+    """``argmax_i v_i / c_i`` over allowed sets (per-cost baselines; not shift invariant);
+    ``-1`` under ``jit`` when no allowed value is finite (eagerly ``ValueError``)."""
+    values, costs, allowed = _checked_selection(values, costs, allowed)
+    checks.raise_if_concrete(lambda f: ~jnp.any(f), _no_choice_message(values, allowed),
+                             allowed & ~jnp.isnan(values))
+    return _select_per_cost(values, costs, allowed)
+
+
+def _select_per_cost(values, costs, allowed):
+    finite = allowed & ~jnp.isnan(values)
+    ratio = jnp.where(finite, values / costs, -jnp.inf)
+    index = jnp.argmax(ratio)
+    return jnp.where(jnp.any(finite), index, -1).astype(jnp.int32)
 
 
 def slack(policy: Policy, round_index):
@@ -109,21 +160,24 @@ def choose(policy: Policy, plays, values, costs, round_index=0):
       round_index: the round (0-based), for a decaying slack.
 
     Returns:
-      ``(index int32, new_plays [S] int32, stage int32)``; ``stage = S`` in the final phase.
+      ``(index int32, new_plays [S] int32, stage int32)``; ``stage = S`` in the final phase;
+      ``index = -1`` when no set can be selected (every candidate value NaN).
     """
     num_stages = policy.targets.shape[0]
     active = plays < policy.targets
     exploring = jnp.any(active)
     stage = jnp.where(exploring, jnp.argmax(active), num_stages).astype(jnp.int32)
-    explore_i = select_control_set(values, costs, 0.0, policy.stage_of_set == stage)
-    final_i = jnp.where(policy.per_cost, select_per_cost(values, costs),
-                        select_control_set(values, costs, slack(policy, round_index)))
+    everything = jnp.ones(values.shape, bool)
+    explore_i = _select(values, costs, 0.0, policy.stage_of_set == stage)
+    final_i = jnp.where(policy.per_cost, _select_per_cost(values, costs, everything),
+                        _select(values, costs, slack(policy, round_index), everything))
     index = jnp.where(exploring, explore_i, final_i).astype(jnp.int32)
     new_plays = plays + (jnp.arange(num_stages) == stage).astype(plays.dtype)
     return index, new_plays, stage
 
 
 def _policy(num_sets, groups, targets, eps=0.0, per_cost=False, eps_rounds=0):
+    num_sets = checks.require_positive_int(num_sets, "num_sets")
     stage = -np.ones(num_sets, np.int32)
     for s, group in enumerate(groups):
         if not group:
@@ -153,6 +207,8 @@ def ucb_cvs(num_sets: int, eps: float = 0.0, num_stages: int = 2,
     ``eps_rounds = R > 0``, the decaying slack ``eps_t = eps * max(0, 1 - t / R)`` (the linear
     schedule of the reference code's history, ``eps = 2``; any ``eps_t`` with ``sum_t eps_t =
     o(T)`` keeps UCB-CVS no-regret, Tay et al. 2023, Sec. 3)."""
+    checks.require(isinstance(num_stages, int) and num_stages >= 1,
+                   f"num_stages must be an int >= 1; got {num_stages!r}")
     return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages, eps,
                    eps_rounds=eps_rounds)
 
@@ -164,6 +220,8 @@ def ucb_psq(num_sets: int, num_stages: int = 2) -> Policy:
 
 def ucb_psq_per_cost(num_sets: int, num_stages: int = 2) -> Policy:
     """UCB-PSQ per cost: ``argmax_i v_i / c_i``."""
+    checks.require(isinstance(num_stages, int) and num_stages >= 1,
+                   f"num_stages must be an int >= 1; got {num_stages!r}")
     return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages,
                    per_cost=True)
 
@@ -179,5 +237,11 @@ def etc_ada(costs: Sequence[float], groups=DEFAULT_GROUPS, units: float = 4.0) -
     With the paper's regimes (equal costs inside a group) this is ``(40, 20)`` for moderate,
     ``(400, 40)`` for cheap and ``(6, 5)`` for expensive costs.
     """
+    costs = [float(c) for c in costs]
+    checks.require(all(math.isfinite(c) and c > 0 for c in costs),
+                   f"costs must be finite and > 0; got {costs}")
+    checks.require(math.isfinite(units) and units > 0, f"units must be finite and > 0; got {units}")
+    checks.require(all(0 <= i < len(costs) for g in groups for i in g),
+                   f"groups {groups} name control sets outside the {len(costs)} costs")
     targets = [math.floor(units / max(costs[i] for i in g) + 1e-9) for g in groups]
     return _policy(len(costs), groups, targets)

@@ -330,15 +330,23 @@ def make_problem(name: str, costs: str | Sequence[float] = "moderate",
       seed: seed of the GP-sample objective (ignored otherwise).
 
     Raises:
-      ValueError: on an unknown name or regime.
+      ValueError: on an unknown name or regime, costs that are not 7 finite positive numbers, a
+        variance or budget that is not finite and positive.
     """
     if name not in PROBLEMS:
-        raise ValueError(f"problem must be one of {sorted(PROBLEMS)}; got {name!r}")
+        raise ValueError(f"name must be one of the problems {sorted(PROBLEMS)}; got {name!r}")
     if isinstance(costs, str):
         if costs not in COST_REGIMES:
             raise ValueError(f"costs must be one of {sorted(COST_REGIMES)} or a sequence; "
                              f"got {costs!r}")
         costs = COST_REGIMES[costs]
+    costs = tuple(float(c) for c in costs)
+    if len(costs) != 7 or not all(math.isfinite(c) and c > 0 for c in costs):
+        raise ValueError(f"costs must be 7 finite positive numbers (one per control set); got "
+                         f"{costs}")
+    for label, value in (("variance", variance), ("budget", 50.0 if budget is None else budget)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{label} must be a finite number > 0; got {value!r}")
     dim, kwargs = PROBLEMS[name](seed)
     return Problem(name=name, dim=dim, control_sets=block_control_sets(dim), costs=tuple(costs),
                    variance=variance, budget=50.0 if budget is None else budget, **kwargs)

@@ -17,6 +17,13 @@ Fixed-shape use inside a jitted loop::
     mean, var = predict(post, xs)
 
 Everything follows the input dtype; enable ``jax_enable_x64`` for float64.
+
+Bad input (the rule of every function here): a wrong shape, dtype or setting raises
+``ValueError`` naming the argument, at call or trace time. A bad value (NaN/inf, out of range)
+raises eagerly; under ``jit`` ``condition``'s ``ok`` flag is False, and the functions without
+a flag (kernels, ``predict``, ``ucb``/``lcb``, ``log_marginal_likelihood``, ``fit_hypers``,
+``gp_params``) return NaN, as documented in each.
+
 """
 
 from jaxpapers.gp._fit import FitResult, fit_hypers

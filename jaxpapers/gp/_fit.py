@@ -3,11 +3,14 @@
 Parameters are optimised in log space (``log l``, ``log s^2``, ``log lambda``), clipped to a box so
 that a diverging restart cannot produce an unusable model. Restart 0 starts at ``init``; the others
 start at ``init`` times log-uniform factors in ``[1/spread, spread]``. All restarts run in one
-``vmap``; the best finite final log marginal likelihood wins.
+``vmap``; the best finite final log marginal likelihood wins. When no restart ends finite (NaN
+or infinite data under ``jit``) the result is NaN throughout (documented; eagerly such data
+raise ``ValueError``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -15,8 +18,14 @@ import jax.numpy as jnp
 import optax
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.gp._kernels import GPParams
-from jaxpapers.gp._posterior import log_marginal_likelihood
+from jaxpapers.gp._posterior import (
+    _check_jitter,
+    _check_values,
+    _checked_inputs,
+    log_marginal_likelihood,
+)
 
 __all__ = ["FitResult", "fit_hypers"]
 
@@ -57,14 +66,30 @@ def fit_hypers(key, params: GPParams, x, y, mask=None, *, kernel: str = "se",
       jitter: fixed diagonal jitter inside the objective.
 
     Returns:
-      A :class:`FitResult`.
+      A :class:`FitResult`; every field NaN when no restart ends with a finite log marginal
+      likelihood (NaN or infinite data under ``jit``).
 
     Raises:
-      ValueError: on bad sizes.
+      ValueError: on bad sizes, shapes, dtypes or settings (``learning_rate`` not finite and
+        positive, ``log_bounds`` not three finite ``lo < hi`` pairs, ``spread < 1``, a negative
+        ``jitter``); eagerly on NaN/inf data or bad starting hyper-parameters.
     """
+    check_key(key)
     num_restarts = checks.require_positive_int(num_restarts, "num_restarts")
     num_steps = checks.require_positive_int(num_steps, "num_steps")
     checks.require(spread >= 1.0, f"spread must be >= 1; got {spread}")
+    checks.require(isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)
+                   and learning_rate > 0,
+                   f"learning_rate must be a finite number > 0; got {learning_rate!r}")
+    bounds = [tuple(b) for b in log_bounds]
+    checks.require(len(bounds) == 3 and all(len(b) == 2 and math.isfinite(b[0])
+                                            and math.isfinite(b[1]) and b[0] < b[1]
+                                            for b in bounds),
+                   "log_bounds must be three finite (lo, hi) pairs with lo < hi (log "
+                   f"lengthscale, log variance, log noise); got {log_bounds!r}")
+    _check_jitter(jitter)
+    x, y, mask = _checked_inputs(params, x, y, mask)
+    _check_values(params, x, y, mask)
     dtype = jnp.asarray(x).dtype
     dim = jnp.shape(x)[1]
     log0 = GPParams(jnp.log(jnp.broadcast_to(jnp.asarray(params.lengthscale, dtype), (dim,))),
@@ -110,5 +135,8 @@ def fit_hypers(key, params: GPParams, x, y, mask=None, *, kernel: str = "se",
     final, lml = jax.vmap(run)(starts)
     score = jnp.where(jnp.isfinite(lml), lml, -jnp.inf)
     best = jnp.argmax(score)
+    found = jnp.isfinite(score[best])  # no fallback to restart 0 when every restart failed
     best_log = jax.tree_util.tree_map(lambda v: v[best], final)
-    return FitResult(to_params(best_log), lml[best], lml)
+    best_params = jax.tree_util.tree_map(lambda v: jnp.where(found, v, jnp.nan),
+                                         to_params(best_log))
+    return FitResult(best_params, jnp.where(found, lml[best], jnp.nan), lml)

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+from jaxpapers._src import checks
+
 __all__ = ["GPParams", "gp_params", "se_ard", "matern52", "KERNELS", "get_kernel"]
 
 
@@ -42,12 +44,88 @@ def gp_params(lengthscale, variance=1.0, noise=1e-4, dim: int | None = None,
 
     Returns:
       A :class:`GPParams`.
+
+    Raises:
+      ValueError: on a non-floating ``dtype``, a bad shape or ``dim``; eagerly, on a value that
+        is not finite and positive (the noise may be 0). Under ``jit`` such a value becomes NaN (and
+        :func:`condition` then reports ``ok = False``).
     """
     dtype = jnp.result_type(float) if dtype is None else dtype
+    checks.require(jnp.issubdtype(dtype, jnp.floating),
+                   f"dtype must be a floating dtype; got {jnp.dtype(dtype).name}")
+    for name, value in (("lengthscale", lengthscale), ("variance", variance), ("noise", noise)):
+        kind = jnp.asarray(value).dtype
+        checks.require(jnp.issubdtype(kind, jnp.floating) or jnp.issubdtype(kind, jnp.integer),
+                       f"{name} must be real (floating or integer); got dtype {kind}")
     ls = jnp.asarray(lengthscale, dtype)
+    checks.require(ls.ndim <= 1, f"lengthscale must be a scalar or have shape (d,); got "
+                   f"{ls.shape}")
     if dim is not None:
+        dim = checks.require_positive_int(dim, "dim")
+        checks.require(ls.shape in ((), (dim,)),
+                       f"lengthscale must be a scalar or have shape ({dim},); got {ls.shape}")
         ls = jnp.broadcast_to(ls, (dim,))
-    return GPParams(ls, jnp.asarray(variance, dtype), jnp.asarray(noise, dtype))
+    values = {"lengthscale": ls, "variance": jnp.asarray(variance, dtype),
+              "noise": jnp.asarray(noise, dtype)}
+    for name, value in values.items():
+        checks.require(name == "lengthscale" or value.ndim == 0,
+                       f"{name} must be a scalar; got shape {value.shape}")
+        bound = ">= 0" if name == "noise" else "> 0"
+        checks.raise_if_concrete(lambda v, name=name: ~_in_range(name, v),
+                                 f"{name} must be finite and {bound}; got {value}", value)
+    # under jit a bad value becomes NaN, so that condition's ``ok`` flag is False
+    return GPParams(*(jnp.where(_in_range(name, v), v, jnp.nan) for name, v in values.items()))
+
+
+def _in_range(name, value):
+    """Finite and positive (the noise may be 0: a noise-free GP)."""
+    value = jnp.asarray(value)
+    return jnp.isfinite(value) & ((value >= 0) if name == "noise" else (value > 0))
+
+
+def check_points(x, name: str, dim: int | None = None):
+    """``x`` as a floating ``[n, d]`` array, or ``ValueError`` naming ``name`` and the shape."""
+    x = jnp.asarray(x)
+    want = f"(n, {dim})" if dim is not None else "(n, d)"
+    checks.require(x.ndim == 2 and (dim is None or x.shape[1] == dim),
+                   f"{name} must have shape {want}; got {x.shape}")
+    checks.require(jnp.issubdtype(x.dtype, jnp.floating),
+                   f"{name} must be a floating array; got dtype {x.dtype}")
+    return x
+
+
+def check_params(params: GPParams, dim: int):
+    """Shape and dtype checks of ``params`` against ``d = dim`` inputs (no value checks)."""
+    checks.require(isinstance(params, GPParams),
+                   f"params must be a GPParams (see gp_params); got {type(params).__name__}")
+    ls = jnp.shape(params.lengthscale)
+    checks.require(ls in ((), (dim,)),
+                   f"params.lengthscale must be a scalar or have shape ({dim},); got {ls}")
+    for name in ("variance", "noise"):
+        checks.require(jnp.shape(getattr(params, name)) == (),
+                       f"params.{name} must be a scalar; got shape "
+                       f"{jnp.shape(getattr(params, name))}")
+    for name, value in params._asdict().items():
+        checks.require(jnp.issubdtype(jnp.result_type(value), jnp.floating),
+                       f"params.{name} must be floating; got {jnp.result_type(value)}")
+
+
+def params_valid(params: GPParams):
+    """Scalar bool: every hyper-parameter finite and positive (the noise may be 0)."""
+    return jnp.all(jnp.stack([jnp.all(_in_range(name, v))
+                              for name, v in params._asdict().items()]))
+
+
+def _check_pair(params, x1, x2):
+    """Checked ``(x1, x2)``: shapes and dtypes raise; non-finite points raise eagerly and
+    become NaN under ``jit`` (an infinite input would otherwise give a plausible 0)."""
+    x1 = check_points(x1, "x1")
+    x2 = check_points(x2, "x2", x1.shape[1])
+    check_params(params, x1.shape[1])
+    for name, x in (("x1", x1), ("x2", x2)):
+        checks.raise_if_concrete(lambda a: ~jnp.all(jnp.isfinite(a)), f"{name} must be finite",
+                                 x)
+    return (jnp.where(jnp.isfinite(x1), x1, jnp.nan), jnp.where(jnp.isfinite(x2), x2, jnp.nan))
 
 
 def _scaled_sq_dist(lengthscale, x1, x2):
@@ -72,8 +150,9 @@ def se_ard(params: GPParams, x1, x2):
       x2: ``[n2, d]`` points.
 
     Returns:
-      ``[n1, n2]`` covariance matrix.
+      ``[n1, n2]`` covariance matrix (NaN where an input or hyper-parameter is NaN).
     """
+    x1, x2 = _check_pair(params, x1, x2)
     return params.variance * jnp.exp(-0.5 * _scaled_sq_dist(params.lengthscale, x1, x2))
 
 
@@ -89,8 +168,9 @@ def matern52(params: GPParams, x1, x2):
       x2: ``[n2, d]`` points.
 
     Returns:
-      ``[n1, n2]`` covariance matrix.
+      ``[n1, n2]`` covariance matrix (NaN where an input or hyper-parameter is NaN).
     """
+    x1, x2 = _check_pair(params, x1, x2)
     r2 = _scaled_sq_dist(params.lengthscale, x1, x2)
     tiny = jnp.finfo(r2.dtype).tiny
     r = jnp.where(r2 > 0, jnp.sqrt(jnp.maximum(r2, tiny)), 0.0)
@@ -104,5 +184,5 @@ KERNELS = {"se": se_ard, "matern52": matern52}
 def get_kernel(name: str):
     """The kernel function for ``name`` (``"se"`` or ``"matern52"``); ValueError otherwise."""
     if name not in KERNELS:
-        raise ValueError(f"kernel must be one of {sorted(KERNELS)}; got {name!r}")
+        raise ValueError(f"kernel name must be one of {sorted(KERNELS)}; got {name!r}")
     return KERNELS[name]

@@ -11,6 +11,11 @@ finite, ``j`` is multiplied by 10, at most ``max_tries`` times. If it still fail
 ``ok`` flag is ``False``; eagerly :func:`condition` raises
 :class:`~jaxpapers._src.checks.InvalidInputError` with the jitter reached.
 
+Bad input: shapes and dtypes are checked at call or trace time (``ValueError`` naming the
+argument). NaN or infinite data on real rows, or hyper-parameters that are not finite and
+positive, raise eagerly; under ``jit`` :func:`condition` reports ``ok = False``. Query points
+with NaN give NaN predictions (documented, no flag involved).
+
 Shapes: ``B`` buffer rows, ``d`` input dimensions, ``P`` query points.
 """
 
@@ -21,11 +26,18 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 from jaxpapers._src import checks
-from jaxpapers.gp._kernels import GPParams, get_kernel
+from jaxpapers.gp._kernels import (
+    GPParams,
+    check_params,
+    check_points,
+    get_kernel,
+    params_valid,
+)
 
 __all__ = [
     "Posterior",
@@ -75,7 +87,11 @@ jax.tree_util.register_dataclass(
 
 
 def bucket_size(n: int, minimum: int = 8) -> int:
-    """Smallest power of two ``>= max(n, minimum)``: the buffer size used for ``n`` points."""
+    """Smallest power of two ``>= max(n, minimum)``: the buffer size used for ``n`` points.
+
+    ``n >= 0`` and ``minimum >= 1`` (ValueError otherwise)."""
+    checks.require(int(n) >= 0, f"n must be >= 0; got {n}")
+    checks.require_positive_int(minimum, "minimum")
     n = max(int(n), int(minimum))
     return 1 << math.ceil(math.log2(n))
 
@@ -89,10 +105,8 @@ def pad_data(x, y, size: int | None = None):
     Raises:
       ValueError: on rank/shape mismatch or ``size < n``.
     """
-    x = jnp.asarray(x)
-    y = jnp.asarray(y)
-    checks.require(x.ndim == 2, f"x must have shape (n, d); got {x.shape}")
-    checks.require(y.shape == x.shape[:1], f"y must have shape ({x.shape[0]},); got {y.shape}")
+    x = check_points(x, "x")
+    y = _check_targets(y, x.shape[0])
     n = x.shape[0]
     size = bucket_size(n) if size is None else checks.require_positive_int(size, "size")
     checks.require(size >= n, f"size must be >= the number of points {n}; got {size}")
@@ -109,17 +123,39 @@ def _masked_gram(params: GPParams, x, mask, kernel: str):
     return jnp.where(both, k + params.noise * eye, eye)
 
 
-def _checked_inputs(params, x, y, mask):
-    x = jnp.asarray(x)
+def _check_targets(y, n):
     y = jnp.asarray(y)
-    checks.require(x.ndim == 2, f"x must have shape (B, d); got {x.shape}")
-    checks.require(y.shape == x.shape[:1], f"y must have shape ({x.shape[0]},); got {y.shape}")
-    mask = jnp.ones(x.shape[0], bool) if mask is None else jnp.asarray(mask, bool)
+    checks.require(y.shape == (n,), f"y must have shape ({n},); got {y.shape}")
+    checks.require(jnp.issubdtype(y.dtype, jnp.floating),
+                   f"y must be a floating array; got dtype {y.dtype}")
+    return y
+
+
+def _checked_inputs(params, x, y, mask):
+    x = check_points(x, "x")
+    y = _check_targets(y, x.shape[0])
+    mask = jnp.ones(x.shape[0], bool) if mask is None else jnp.asarray(mask)
     checks.require(mask.shape == y.shape, f"mask must have shape {y.shape}; got {mask.shape}")
-    ls = jnp.shape(params.lengthscale)
-    checks.require(ls in ((), (x.shape[1],)),
-                   f"lengthscale must be a scalar or have shape ({x.shape[1]},); got {ls}")
-    return x, y, mask
+    checks.require(mask.dtype == bool or jnp.issubdtype(mask.dtype, jnp.integer),
+                   f"mask must be boolean; got dtype {mask.dtype}")
+    check_params(params, x.shape[1])
+    return x, y, mask.astype(bool)
+
+
+def _data_valid(params, x, y, mask):
+    """Scalar bool: real rows finite and hyper-parameters finite and positive."""
+    rows = jnp.all(jnp.isfinite(x), axis=1) & jnp.isfinite(y)
+    return jnp.all(rows | ~mask) & params_valid(params)
+
+
+def _check_values(params, x, y, mask):
+    """Eager value checks (NaN/inf data on real rows, bad hyper-parameters)."""
+    checks.raise_if_concrete(lambda x, y, m: ~jnp.all(
+        (jnp.all(jnp.isfinite(x), axis=1) & jnp.isfinite(y)) | ~m),
+        "x and y must be finite on real (mask=True) rows", x, y, mask)
+    checks.raise_if_concrete(lambda *p: ~params_valid(GPParams(*p)),
+                             "params (lengthscale, variance, noise) must be finite and > 0 "
+                             "(noise >= 0)", *params)
 
 
 def _cholesky_with_jitter(gram, mask, jitter, max_tries):
@@ -148,6 +184,12 @@ def _cholesky_with_jitter(gram, mask, jitter, max_tries):
     return chol, j, ok
 
 
+def _check_jitter(jitter):
+    if checks.is_concrete(jitter):
+        checks.require(bool(np.all(np.asarray(jitter) >= 0)),
+                       f"jitter must be finite and >= 0; got {jitter}")
+
+
 def condition(params: GPParams, x, y, mask=None, *, kernel: str = "se", jitter: float = 1e-8,
               max_tries: int = 6, with_inverse: bool = False) -> Posterior:
     """Condition a zero-mean GP on (padded) data.
@@ -165,21 +207,26 @@ def condition(params: GPParams, x, y, mask=None, *, kernel: str = "se", jitter: 
         points on CPU (at a small cost in accuracy for ill-conditioned matrices).
 
     Returns:
-      A :class:`Posterior`. Under ``jit`` check ``posterior.ok``: when False no jitter up to
-      ``jitter * 10**max_tries`` gave a finite factor (non-positive-definite kernel matrix, NaN
-      inputs or a negative noise) and predictions are NaN.
+      A :class:`Posterior`. Under ``jit`` check ``posterior.ok``: it is False when ``x`` or
+      ``y`` holds NaN or inf on a real row, when a hyper-parameter is not finite and positive,
+      or when no jitter up to ``jitter * 10**max_tries`` gave a finite factor (a
+      non-positive-definite kernel matrix); predictions are then meaningless.
 
     Raises:
-      ValueError: on bad shapes or an unknown kernel.
+      ValueError: on bad shapes or dtypes, an unknown kernel, a negative ``jitter``; eagerly on
+        non-finite data on real rows or bad hyper-parameters.
       InvalidInputError: eagerly, when the matrix is not positive definite even with the largest
         jitter.
     """
     get_kernel(kernel)
     max_tries = int(max_tries)
     checks.require(max_tries >= 0, f"max_tries must be >= 0; got {max_tries}")
+    _check_jitter(jitter)
     x, y, mask = _checked_inputs(params, x, y, mask)
+    _check_values(params, x, y, mask)
     gram = _masked_gram(params, x, mask, kernel)
     chol, used, ok = _cholesky_with_jitter(gram, mask, jitter, max_tries)
+    ok = ok & _data_valid(params, x, y, mask)
     checks.raise_if_concrete(
         lambda flag: ~flag,
         f"kernel matrix is not positive definite (Cholesky failed with jitter up to "
@@ -202,8 +249,15 @@ def predict(posterior: Posterior, xs):
 
     Returns:
       ``(mean [P], var [P])``; ``var = s^2 - |L^{-1} k(X, xs)|^2`` (not floored; may be slightly
-      negative from round-off).
+      negative from round-off). NaN at query points holding NaN, and everywhere when
+      ``posterior.ok`` is False.
+
+    Raises:
+      ValueError: when ``xs`` is not a floating ``[P, d]`` array with the posterior's ``d``;
+        eagerly, when ``xs`` holds NaN or inf.
     """
+    xs = check_points(xs, "xs", posterior.x.shape[1])
+    checks.raise_if_concrete(lambda a: ~jnp.all(jnp.isfinite(a)), "xs must be finite", xs)
     kernel = get_kernel(posterior.kernel)
     kxs = kernel(posterior.params, xs, posterior.x)  # [P, B]
     kxs = jnp.where(posterior.mask[None, :], kxs, 0.0)
@@ -217,6 +271,10 @@ def predict(posterior: Posterior, xs):
 
 
 def _bound(posterior: Posterior, xs, beta, sign):
+    checks.require(jnp.ndim(beta) == 0, f"beta must be a scalar; got shape {jnp.shape(beta)}")
+    checks.raise_if_concrete(lambda b: ~(jnp.asarray(b) >= 0), f"beta must be >= 0; got {beta}",
+                             beta)
+    beta = jnp.where(beta >= 0, beta, jnp.nan)  # traced: a negative or NaN beta gives NaN
     mean, var = predict(posterior, xs)
     return mean + sign * beta * jnp.sqrt(jnp.maximum(var, MIN_VARIANCE))
 
@@ -232,7 +290,8 @@ def ucb(posterior: Posterior, xs, beta):
       beta: scalar exploration weight.
 
     Returns:
-      ``[P]`` values.
+      ``[P]`` values; NaN where ``xs`` holds NaN, and everywhere when ``beta`` is negative or
+      NaN under ``jit`` (eagerly that raises ``ValueError``).
     """
     return _bound(posterior, xs, beta, 1.0)
 
@@ -258,9 +317,12 @@ def log_marginal_likelihood(params: GPParams, x, y, mask=None, *, kernel: str = 
       jitter: fixed extra diagonal term.
 
     Returns:
-      Scalar log marginal likelihood.
+      Scalar log marginal likelihood; NaN under ``jit`` for NaN/inf data on real rows or bad
+      hyper-parameters (eagerly those raise ``ValueError``).
     """
+    _check_jitter(jitter)
     x, y, mask = _checked_inputs(params, x, y, mask)
+    _check_values(params, x, y, mask)
     gram = _masked_gram(params, x, mask, kernel)
     gram = gram + jitter * jnp.diag(mask.astype(gram.dtype))
     chol = jnp.linalg.cholesky(gram)

@@ -35,6 +35,13 @@ and the filter batch the same way::
     keys = jax.random.split(key, G)
     indices = jax.vmap(lambda k, lw: resample(k, lw, "systematic"))(keys, log_weights)  # [G, K]
     states, infos = jax.vmap(step)(keys, states, log_potentials)                     # [G, K]
+
+Bad input (the rule of every function here): a wrong shape, dtype or setting raises
+``ValueError`` naming the argument, at call or trace time. A bad value (NaN/inf, out of range)
+raises eagerly; under ``jit`` the result carries a ``valid`` flag that is False
+(``SMCInfo.valid``, ``FilterOutput.valid``; the resamplers' documented fallback) or is NaN where
+documented (``ess``, ``normalize_log_weights``, ``kalman_log_likelihood``).
+
 """
 
 from jaxpapers.smc._adaptive import maybe_resample, resample

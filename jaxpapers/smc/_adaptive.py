@@ -57,7 +57,8 @@ def maybe_resample(key, log_weights, threshold: float = 0.5, scheme: str = "syst
       key: PRNG key.
       log_weights: ``[N]`` unnormalised log-weights.
       threshold: in ``[0, 1]``; 1 resamples whenever the weights are not uniform, 0 never.
-        May be traced (then it is not range-checked).
+        May be traced: a traced value outside ``[0, 1]`` (or NaN) makes the returned
+        log-weights NaN (invalid, see :func:`log_weights_are_valid`) and never resamples.
       scheme: resampling scheme name.
 
     Returns:
@@ -72,9 +73,12 @@ def maybe_resample(key, log_weights, threshold: float = 0.5, scheme: str = "syst
     log_weights = jnp.asarray(log_weights)
     weights, valid = _weights_from_log(log_weights)
     num_particles = log_weights.shape[0]
-    do_resample = valid & (log_ess(log_weights) < jnp.log(threshold * num_particles))
+    threshold_ok = (threshold >= 0) & (threshold <= 1)
+    do_resample = (valid & threshold_ok
+                   & (log_ess(log_weights) < jnp.log(threshold * num_particles)))
     indices = jnp.where(do_resample, resampler(key, weights, num_particles),
                         jnp.arange(num_particles, dtype=jnp.int32))
     uniform = jnp.full_like(log_weights, -jnp.log(num_particles))
-    new_log_weights = jnp.where(do_resample, uniform, log_weights)
+    new_log_weights = jnp.where(do_resample, uniform,
+                                jnp.where(threshold_ok, log_weights, jnp.nan))
     return indices, new_log_weights, do_resample

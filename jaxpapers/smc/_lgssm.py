@@ -12,12 +12,14 @@ Model (scalar state and observation)::
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.smc._step import particle_filter
 
 __all__ = ["LGSSM", "simulate", "kalman_log_likelihood", "bootstrap_particle_filter",
@@ -32,14 +34,17 @@ class LGSSM:
     initial_scale: float = 1.0       # s0
 
     def __post_init__(self):
+        if not isinstance(self.transition, (int, float)) or not math.isfinite(self.transition):
+            raise ValueError(f"transition must be a finite number; got {self.transition!r}")
         for name in ("transition_scale", "observation_scale", "initial_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be finite and positive; got {getattr(self, name)}")
 
 
 def simulate(key, model: LGSSM, num_steps: int):
     """Draw ``(states [T], observations [T])``."""
     num_steps = checks.require_positive_int(num_steps, "num_steps")
+    check_key(key)
     key_x0, key_e, key_n = jax.random.split(key, 3)
     x0 = model.initial_scale * jax.random.normal(key_x0)
     noise = model.transition_scale * jax.random.normal(key_e, (num_steps,))
@@ -56,8 +61,24 @@ def simulate(key, model: LGSSM, num_steps: int):
     return states, observations
 
 
+def _checked_observations(observations):
+    observations = jnp.asarray(observations)
+    checks.require(observations.ndim == 1 and observations.shape[0] > 0,
+                   f"observations must have shape (T,) with T >= 1; got {observations.shape}")
+    checks.require(jnp.issubdtype(observations.dtype, jnp.floating),
+                   f"observations must be floating; got dtype {observations.dtype}")
+    checks.raise_if_concrete(lambda y: ~jnp.all(jnp.isfinite(y)),
+                             "observations must be finite (NaN or inf found)", observations)
+    return observations
+
+
 def kalman_log_likelihood(model: LGSSM, observations):
-    """Exact ``log p(y_{0:T-1})`` by the Kalman filter."""
+    """Exact ``log p(y_{0:T-1})`` by the Kalman filter.
+
+    ``observations`` must be a floating ``[T]`` array (ValueError otherwise, and eagerly for a
+    NaN or infinite observation); under ``jit`` a non-finite observation gives NaN.
+    """
+    observations = _checked_observations(observations)
 
     def step(carry, y):
         mean, var = carry
@@ -79,6 +100,8 @@ class FilterOutput(NamedTuple):
     log_likelihood: jax.Array   # [] estimate of log p(y)
     num_resamples: jax.Array    # [] int32
     ess: jax.Array              # [T] ESS before each resampling decision
+    valid: jax.Array            # [] bool: every step's weights were valid and no observation
+                                #    was NaN or infinite (False: the estimate is meaningless)
 
 
 def bootstrap_particle_filter(key, model: LGSSM, observations, num_particles: int,
@@ -100,11 +123,17 @@ def bootstrap_particle_filter(key, model: LGSSM, observations, num_particles: in
       ess_threshold: resample when ``ESS < ess_threshold * N`` (in ``[0, 1]``).
 
     Returns:
-      :class:`FilterOutput`: ``log_likelihood []``, ``num_resamples [] int32`` and ``ess [T]``
-      (before each resampling decision).
+      :class:`FilterOutput`: ``log_likelihood []``, ``num_resamples [] int32``, ``ess [T]``
+      (before each resampling decision) and ``valid []`` (False when an observation is NaN or
+      infinite or a step's weights were invalid).
+
+    Raises:
+      ValueError: on a bad key, shape, dtype, size, scheme or ``ess_threshold``; eagerly on a
+        NaN or infinite observation.
     """
     num_particles = checks.require_positive_int(num_particles, "num_particles")
-    observations = jnp.asarray(observations)
+    check_key(key)
+    observations = _checked_observations(observations)
     key_init, key_steps = jax.random.split(key)
     particles = model.initial_scale * jax.random.normal(key_init, (num_particles,))
 
@@ -119,4 +148,6 @@ def bootstrap_particle_filter(key, model: LGSSM, observations, num_particles: in
 
     state, infos = particle_filter(key_steps, transition_fn, log_potential_fn, particles,
                                    observations, scheme=scheme, ess_threshold=ess_threshold)
-    return FilterOutput(state.log_likelihood, state.num_resamples, infos.ess)
+    valid = (jnp.all(infos.valid) & jnp.all(infos.num_nan == 0)
+             & jnp.all(jnp.isfinite(observations)) & jnp.isfinite(state.log_likelihood))
+    return FilterOutput(state.log_likelihood, state.num_resamples, infos.ess, valid)

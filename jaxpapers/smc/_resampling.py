@@ -59,6 +59,7 @@ from jax import lax
 from jax.custom_batching import custom_vmap
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.smc._scan import (
     count_prefix_sum,
     has_hashed_uniforms,
@@ -68,7 +69,7 @@ from jaxpapers.smc._scan import (
     uniform_open_closed,
     work_dtype,
 )
-from jaxpapers.smc._weights import weights_are_valid
+from jaxpapers.smc._weights import check_real, weights_are_valid
 
 __all__ = ["multinomial", "stratified", "systematic", "residual", "RESAMPLERS"]
 
@@ -97,6 +98,7 @@ def _compiled_when_eager(scheme):
 
     @functools.wraps(scheme)
     def kernel(key, weights, num_samples=None):
+        check_key(key)
         if not checks.is_concrete(key, weights):
             return scheme(key, weights, num_samples)
         weights, num_samples = _checked(weights, num_samples)
@@ -109,6 +111,7 @@ def _compiled_when_eager(scheme):
 def _checked(weights, num_samples):
     """Static checks and eager value checks; ``(weights as a float array, M)``."""
     weights = jnp.asarray(weights)
+    check_real(weights, "weights")
     if not jnp.issubdtype(weights.dtype, jnp.floating):
         weights = weights.astype(jnp.result_type(float))
     checks.require(weights.ndim == 1, "weights must be a 1-D array of shape (num_particles,); "

@@ -29,6 +29,7 @@ from jax import lax
 from jax.scipy.special import logsumexp
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.smc._adaptive import maybe_resample, resample
 from jaxpapers.smc._resampling import RESAMPLERS
 from jaxpapers.smc._weights import ess, log_weights_are_valid
@@ -87,17 +88,24 @@ def init(particles, log_weights=None) -> SMCState:
       ``num_resamples = 0`` (int32).
 
     Raises:
-      ValueError: leaves with different or missing leading axes, or log-weights of the wrong
-        shape.
+      ValueError: leaves with different or missing leading axes, log-weights of the wrong
+        shape or dtype; eagerly, invalid log-weights (NaN, +inf, or no finite entry).
     """
     num_particles = _num_particles(particles)
     if log_weights is None:
         log_weights = jnp.full((num_particles,), -jnp.log(num_particles), jnp.result_type(float))
     log_weights = jnp.asarray(log_weights)
+    checks.require(jnp.issubdtype(log_weights.dtype, jnp.floating)
+                   or jnp.issubdtype(log_weights.dtype, jnp.signedinteger),
+                   f"log_weights must be real (floating); got dtype {log_weights.dtype}")
     if not jnp.issubdtype(log_weights.dtype, jnp.floating):
         log_weights = log_weights.astype(jnp.result_type(float))
     checks.require(log_weights.shape == (num_particles,),
-                   f"log_weights must have shape ({num_particles},); got {log_weights.shape}")
+                   f"log_weights must have shape ({num_particles},), one per particle "
+                   f"(particles' leading axis); got {log_weights.shape}")
+    checks.raise_if_concrete(lambda lw: ~log_weights_are_valid(lw),
+                             "log_weights must have no NaN or +inf and at least one finite "
+                             "entry", log_weights)
     return SMCState(particles, log_weights, jnp.zeros((), log_weights.dtype),
                     jnp.zeros((), jnp.int32))
 
@@ -137,7 +145,11 @@ def reweight(state: SMCState, log_potential, normalize: bool = True):
     """
     log_weights = state.log_weights
     num_particles = log_weights.shape[0]
-    log_potential = jnp.asarray(log_potential, log_weights.dtype)
+    log_potential = jnp.asarray(log_potential)
+    checks.require(jnp.issubdtype(log_potential.dtype, jnp.floating)
+                   or jnp.issubdtype(log_potential.dtype, jnp.signedinteger),
+                   f"log_potential must be real (floating); got dtype {log_potential.dtype}")
+    log_potential = log_potential.astype(log_weights.dtype)
     checks.require(log_potential.shape == (num_particles,),
                    f"log_potential must have shape ({num_particles},); got "
                    f"{log_potential.shape}")
@@ -205,6 +217,7 @@ def make_step(scheme: str = "systematic", ess_threshold: float | None = None,
                        f"ess_threshold must be None or lie in [0, 1]; got {ess_threshold}")
 
     def step(key, state: SMCState, log_potential):
+        check_key(key)
         state, info = reweight(state, log_potential, normalize)
         log_weights = state.log_weights
         num_particles = log_weights.shape[0]
@@ -272,6 +285,7 @@ def particle_filter(key, transition_fn, log_potential_fn, particles, inputs, *,
       ((), (5, 64))
     """
     step = make_step(scheme, ess_threshold)
+    check_key(key)
     leaves = jax.tree_util.tree_leaves(inputs)
     checks.require(bool(leaves), "inputs must be a pytree with at least one array leaf")
     lengths = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}

@@ -15,6 +15,14 @@ def check_vector(x, name: str) -> None:
     checks.require(x.ndim == 1, f"{name} must be a 1-D array of shape (num_particles,); got shape "
                                 f"{x.shape}. For groups of particles use jax.vmap.")
     checks.require(x.shape[0] > 0, f"{name} must not be empty")
+    check_real(x, name)
+
+
+def check_real(x, name: str) -> None:
+    """Floating or integer dtype (bool and complex are refused, not silently cast)."""
+    dtype = jnp.asarray(x).dtype
+    checks.require(jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer),
+                   f"{name} must be real (floating or integer); got dtype {dtype}")
 
 
 def normalize_log_weights(log_weights):

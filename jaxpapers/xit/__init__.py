@@ -30,6 +30,13 @@ Public API::
 The paper's body could not be read: XD-MixUp's Beta(alpha, alpha), SICC's form, temperature and
 weight, the classifier input and the training lengths are inferred config values (see
 :class:`PretrainConfig` and the spec). ``jaxpapers reproduce xit`` runs the reduced experiment.
+
+Bad input (the rule of every function here): a wrong shape, dtype or setting raises
+``ValueError`` naming the argument, at call or trace time. A bad value (NaN/inf, out of range)
+raises eagerly; under ``jit`` losses, metrics, augmentations and XD-MixUp return NaN
+(documented in each) rather than a plausible number. Keys must be PRNG keys
+(``jax.random.key``), not ints.
+
 """
 
 from jaxpapers.xit._augment import jitter, segment_permute, strong_augment, weak_scale

@@ -16,19 +16,41 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxpapers._src.threefry import check_key
+from jaxpapers.xit import _validate as chk
+
+
+def _series(key, x):
+    check_key(key)
+    x = chk.floats(x, "x")
+    if x.ndim < 1 or x.shape[-1] < 1:
+        raise ValueError(f"x must have shape (C, L) with L >= 1; got {x.shape}")
+    return x
+
+
+def _sigma_ok(sigma, name="sigma"):
+    return chk.scalar_ok(sigma, name, lambda s: jnp.isfinite(s) & (s >= 0), "finite and >= 0")
+
 __all__ = ["weak_scale", "jitter", "segment_permute", "strong_augment"]
 
 
 def weak_scale(key, x, sigma: float):
-    """``x * s``, ``s ~ N(2, sigma^2)`` of shape ``(L,)`` shared over channels."""
+    """``x * s``, ``s ~ N(2, sigma^2)`` of shape ``(L,)`` shared over channels.
+
+    ``sigma`` must be finite and >= 0 (eagerly ValueError; under ``jit`` the result is NaN);
+    NaN in ``x`` stays NaN."""
+    x = _series(key, x)
+    ok = _sigma_ok(sigma)
     shape = (1,) * (x.ndim - 1) + x.shape[-1:]
     s = 2.0 + sigma * jax.random.normal(key, shape, x.dtype)
-    return x * s
+    return chk.nan_unless(ok, x * s)
 
 
 def jitter(key, x, sigma: float):
-    """``x + N(0, sigma^2)`` noise, independent per value."""
-    return x + sigma * jax.random.normal(key, x.shape, x.dtype)
+    """``x + N(0, sigma^2)`` noise, independent per value (``sigma`` as in :func:`weak_scale`)."""
+    x = _series(key, x)
+    ok = _sigma_ok(sigma)
+    return chk.nan_unless(ok, x + sigma * jax.random.normal(key, x.shape, x.dtype))
 
 
 def segment_permute(key, x, max_segments: int):
@@ -37,8 +59,11 @@ def segment_permute(key, x, max_segments: int):
     first ``m - 1`` of a random permutation of ``0 .. L - 3`` (so distinct, as the
     reference's ``choice(..., replace=False)``); segment ``s`` of position ``t`` is
     the number of active cuts ``<= t``; positions are gathered by ``argsort`` of (new segment
-    rank, position)."""
+    rank, position). NaN in ``x`` moves with its value."""
+    x = _series(key, x)
     length = x.shape[-1]
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int):
+        raise ValueError(f"max_segments must be a Python int >= 2; got {max_segments!r}")
     if max_segments < 2:
         raise ValueError(f"max_segments must be >= 2; got {max_segments}")
     if length < 3:
@@ -59,6 +84,8 @@ def segment_permute(key, x, max_segments: int):
 
 
 def strong_augment(key, x, jitter_sigma: float, max_segments: int):
-    """``jitter(segment_permute(x))``, TS-TCC's strong view."""
+    """``jitter(segment_permute(x))``, TS-TCC's strong view (checks as in both)."""
+    check_key(key)
+    _sigma_ok(jitter_sigma, "jitter_sigma")
     key_p, key_j = jax.random.split(key)
     return jitter(key_j, segment_permute(key_p, x, max_segments), jitter_sigma)

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers._src import checks
+from jaxpapers.xit import _validate as chk
 from jaxpapers.xit._config import FinetuneConfig, ModelConfig
 from jaxpapers.xit._model import Classifier
 
@@ -108,20 +110,41 @@ def make_finetune_update(model: ModelConfig, cfg: FinetuneConfig, num_classes: i
     return update
 
 
+def _labels_ok(labels, n, num_classes, name="labels"):
+    """Integer ``[n]`` labels in ``[0, num_classes)``: shapes raise, values raise eagerly and
+    give a False scalar under ``jit``."""
+    labels = chk.ints(labels, name, (n,))
+    ok = chk.all_ok(labels, name, lambda a: (a >= 0) & (a < num_classes),
+                    f"in [0, {num_classes})")
+    return labels, ok
+
+
 def accuracy(logits, labels):
-    """Fraction of ``argmax(logits) == labels``."""
-    return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+    """Fraction of ``argmax(logits) == labels`` for ``logits [N, C]``, integer ``labels [N]``
+    in ``[0, C)``. Under ``jit`` a label out of range or a NaN logit gives NaN (eagerly
+    ValueError)."""
+    logits = chk.floats(logits, "logits", ndim=2)
+    labels, ok = _labels_ok(labels, logits.shape[0], logits.shape[1])
+    ok = ok & chk.all_ok(logits, "logits", lambda a: ~jnp.isnan(a), "free of NaN")
+    return chk.nan_unless(ok, jnp.mean(jnp.argmax(logits, axis=-1) == labels))
 
 
 def macro_f1(predictions, labels, num_classes: int):
     """Unweighted mean over classes of ``2 TP / (2 TP + FP + FN)`` (0 where the denominator is
-    0, as sklearn's default ``zero_division``)."""
+    0, as sklearn's default ``zero_division``). Integer ``predictions`` and ``labels [N]`` in
+    ``[0, num_classes)``; under ``jit`` an entry out of range gives NaN (eagerly ValueError)."""
+    num_classes = checks.require_positive_int(num_classes, "num_classes")
+    labels, ok = _labels_ok(labels, jnp.shape(labels)[0] if jnp.ndim(labels) else -1,
+                            num_classes)
+    predictions, ok_p = _labels_ok(predictions, labels.shape[0], num_classes, "predictions")
+    ok = ok & ok_p
     classes = jnp.arange(num_classes)
     pred = predictions[:, None] == classes[None, :]
     true = labels[:, None] == classes[None, :]
     tp = jnp.sum(pred & true, axis=0)
     denom = jnp.sum(pred, axis=0) + jnp.sum(true, axis=0)
-    return jnp.mean(jnp.where(denom > 0, 2.0 * tp / jnp.maximum(denom, 1), 0.0))
+    return chk.nan_unless(ok, jnp.mean(jnp.where(denom > 0, 2.0 * tp / jnp.maximum(denom, 1),
+                                                 0.0)))
 
 
 def _binary_auroc(score, positive):
@@ -137,11 +160,27 @@ def _binary_auroc(score, positive):
 def auroc(scores, labels, num_classes: int | None = None):
     """AUROC. ``scores [N]`` with binary ``labels`` (1 = positive): the binary AUROC.
     ``scores [N, C]`` (probabilities or logits): one-vs-rest AUROC of each class, averaged over
-    the classes present with both outcomes (macro, sklearn's ``multi_class="ovr"``)."""
-    labels = jnp.asarray(labels)
+    the classes present with both outcomes (macro, sklearn's ``multi_class="ovr"``).
+
+    Labels must be integers in ``[0, C)`` (``[0, 2)`` for binary); under ``jit`` a label out of
+    range or a NaN score gives NaN (eagerly ValueError)."""
+    scores = jnp.asarray(scores)
+    checks.require(scores.ndim in (1, 2), f"scores must have shape (N,) or (N, C); got "
+                   f"{scores.shape}")
+    scores = chk.floats(scores, "scores")
+    if scores.ndim == 2:
+        num_classes = scores.shape[1] if num_classes is None else num_classes
+        checks.require(num_classes == scores.shape[1],
+                       f"num_classes ({num_classes}) must equal scores.shape[1]; got "
+                       f"{scores.shape}")
+    labels, ok = _labels_ok(labels, scores.shape[0], 2 if scores.ndim == 1 else num_classes)
+    ok = ok & chk.all_ok(scores, "scores", lambda a: ~jnp.isnan(a), "free of NaN")
+    return chk.nan_unless(ok, _auroc(scores, labels, num_classes))
+
+
+def _auroc(scores, labels, num_classes):
     if scores.ndim == 1:
         return _binary_auroc(scores, labels == 1)
-    num_classes = scores.shape[1] if num_classes is None else num_classes
     if num_classes == 2:
         return _binary_auroc(scores[:, 1] - scores[:, 0], labels == 1)
     per_class = jax.vmap(lambda c: _binary_auroc(scores[:, c], labels == c))(

@@ -21,6 +21,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxpapers.xit import _validate as chk
+
 __all__ = ["l2_normalize", "nt_xent", "tc_infonce", "sicc"]
 
 _MASKED = -1e9
@@ -31,15 +33,25 @@ def l2_normalize(x, axis: int = -1, eps: float = 1e-8):
     return x * jax.lax.rsqrt(jnp.sum(x * x, axis=axis, keepdims=True) + eps)
 
 
-def _check_pair(name, a, b):
+def _check_pair(name, a, b, names):
+    a, b = jnp.asarray(a), jnp.asarray(b)
     if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(f"{name}: expected two [B, D] arrays of the same shape; got {a.shape} "
-                         f"and {b.shape}")
+        raise ValueError(f"{name}: expected two [B, D] arrays of the same shape ({names}); got "
+                         f"{a.shape} and {b.shape}")
+    return chk.floats(a, names.split(", ")[0]), chk.floats(b, names.split(", ")[1])
+
+
+def _tau_ok(tau):
+    return chk.scalar_ok(tau, "tau", lambda t: jnp.isfinite(t) & (t > 0), "finite and > 0")
 
 
 def nt_xent(u, v, tau):
-    """NT-Xent of the pairs ``(u_i, v_i)`` among the ``2B`` vectors ``[u; v]`` (``[B, D]`` each)."""
-    _check_pair("nt_xent", u, v)
+    """NT-Xent of the pairs ``(u_i, v_i)`` among the ``2B`` vectors ``[u; v]`` (``[B, D]`` each).
+
+    ``tau`` must be finite and > 0: eagerly ValueError, under ``jit`` the loss is NaN (as it is
+    for NaN in ``u`` or ``v``)."""
+    u, v = _check_pair("nt_xent", u, v, "u, v")
+    tau_ok = _tau_ok(tau)
     batch = u.shape[0]
     q = l2_normalize(jnp.concatenate([u, v], axis=0))
     logits = q @ q.T / tau
@@ -47,15 +59,19 @@ def nt_xent(u, v, tau):
     logits = jnp.where(eye, _MASKED, logits)
     positive = (jnp.arange(2 * batch) + batch) % (2 * batch)
     log_p = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.mean(jnp.take_along_axis(log_p, positive[:, None], axis=-1))
+    loss = -jnp.mean(jnp.take_along_axis(log_p, positive[:, None], axis=-1))
+    return chk.nan_unless(tau_ok, loss)
 
 
 def tc_infonce(pred, fut):
     """Temporal contrasting: ``pred``, ``fut`` ``[K, B, D]`` (predictions ``W_k c`` of one view,
-    normalised true futures of the other). ``-mean_{k,b} log softmax_c(fut_kb . pred_kc)[b]``."""
+    normalised true futures of the other). ``-mean_{k,b} log softmax_c(fut_kb . pred_kc)[b]``.
+    NaN in, NaN out."""
+    pred, fut = jnp.asarray(pred), jnp.asarray(fut)
     if pred.ndim != 3 or pred.shape != fut.shape:
-        raise ValueError(f"tc_infonce: expected two [K, B, D] arrays of the same shape; got "
-                         f"{pred.shape} and {fut.shape}")
+        raise ValueError(f"tc_infonce: expected two [K, B, D] arrays of the same shape (pred, "
+                         f"fut); got {pred.shape} and {fut.shape}")
+    pred, fut = chk.floats(pred, "pred"), chk.floats(fut, "fut")
     scores = jnp.einsum("kbd,kcd->kbc", fut, pred)
     log_p = jax.nn.log_softmax(scores, axis=-1)
     return -jnp.mean(jnp.diagonal(log_p, axis1=1, axis2=2))
@@ -73,13 +89,17 @@ def sicc(m, r, perm, lam, tau, extra_negatives: bool = False):
       extra_negatives: also contrast against the other mixed contexts (``2B - 1`` candidates).
 
     Returns:
-      ``-mean_i [lam_i log p_{i,i} + (1 - lam_i) log p_{i,perm(i)}]``.
+      ``-mean_i [lam_i log p_{i,i} + (1 - lam_i) log p_{i,perm(i)}]``; NaN under ``jit`` when
+      ``tau`` is not finite and positive, a ``perm`` entry is outside ``[0, B)``, a ``lam``
+      outside ``[0, 1]``, or an input is NaN (eagerly the first three raise ``ValueError``).
     """
-    _check_pair("sicc", m, r)
+    m, r = _check_pair("sicc", m, r, "m, r")
     batch = m.shape[0]
-    if perm.shape != (batch,) or jnp.shape(lam) != (batch,):
-        raise ValueError(f"sicc: perm and lam must have shape ({batch},); got {perm.shape} and "
-                         f"{jnp.shape(lam)}")
+    perm = chk.ints(perm, "perm", (batch,))
+    lam = chk.floats(lam, "lam", shape=(batch,))
+    valid = (_tau_ok(tau)
+             & chk.all_ok(perm, "perm", lambda p: (p >= 0) & (p < batch), f"in [0, {batch})")
+             & chk.all_ok(lam, "lam", lambda a: (a >= 0) & (a <= 1), "in [0, 1]"))
     mn, rn = l2_normalize(m), l2_normalize(r)
     logits = mn @ rn.T / tau
     if extra_negatives:
@@ -88,4 +108,4 @@ def sicc(m, r, perm, lam, tau, extra_negatives: bool = False):
     log_p = jax.nn.log_softmax(logits, axis=-1)
     own = jnp.take_along_axis(log_p, jnp.arange(batch)[:, None], axis=-1)[:, 0]
     partner = jnp.take_along_axis(log_p, perm[:, None].astype(jnp.int32), axis=-1)[:, 0]
-    return -jnp.mean(lam * own + (1.0 - lam) * partner)
+    return chk.nan_unless(valid, -jnp.mean(lam * own + (1.0 - lam) * partner))

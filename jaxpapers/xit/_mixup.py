@@ -17,6 +17,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxpapers._src.threefry import check_key
+from jaxpapers.xit import _validate as chk
+
 __all__ = ["xd_permutation", "xd_mixup"]
 
 
@@ -46,17 +49,27 @@ def xd_mixup(key, x, ds_id, alpha, per_sample: bool = True, cross_dataset: bool 
 
     Returns ``(x_mix, perm, lam)``: ``x_mix = lam x + (1 - lam) x[perm]`` (``lam`` broadcast over
     the trailing axes), ``perm [B] int32``, ``lam [B]`` float32 drawn from
-    ``distrax.Beta(alpha, alpha)``.
+    ``distrax.Beta(alpha, alpha)``. ``x`` must be floating with ``B >= 1`` rows, ``ds_id`` an
+    integer ``[B]`` array and ``alpha`` finite and > 0: eagerly a bad ``alpha`` raises
+    ``ValueError``; under ``jit`` ``x_mix`` and ``lam`` are then NaN. NaN in ``x`` gives NaN in
+    the rows that mix it.
     """
     import distrax
 
-    key_perm, key_lam = jax.random.split(key)
+    check_key(key)
+    x = chk.floats(x, "x")
+    if x.ndim < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (B, ...) with B >= 1; got {x.shape}")
     batch = x.shape[0]
+    ds_id = chk.ints(ds_id, "ds_id", (batch,))
+    alpha_ok = chk.scalar_ok(alpha, "alpha", lambda a: jnp.isfinite(a) & (a > 0),
+                             "finite and > 0")
+    key_perm, key_lam = jax.random.split(key)
     perm = xd_permutation(key_perm, ds_id, cross_dataset)
     alpha = jnp.asarray(alpha, jnp.float32)
     beta = distrax.Beta(alpha, alpha)
     lam = beta.sample(seed=key_lam, sample_shape=(batch if per_sample else 1,))
-    lam = jnp.broadcast_to(lam, (batch,)).astype(x.dtype)
+    lam = chk.nan_unless(alpha_ok, jnp.broadcast_to(lam, (batch,)).astype(x.dtype))
     lam_b = lam.reshape((batch,) + (1,) * (x.ndim - 1))
     x_mix = lam_b * x + (1.0 - lam_b) * x[perm]
     return x_mix, perm, lam

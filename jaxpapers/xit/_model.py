@@ -16,6 +16,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["Conv1D", "Encoder", "ContextTransformer", "TemporalContrast", "Classifier",
            "encoder_length"]
@@ -53,7 +54,12 @@ class Conv1D(nn.Module):
 
 
 def encoder_length(length: int, k1: int = 8, s1: int = 1, kernel: int = 8) -> int:
-    """Encoder output length ``T'`` for input length ``length`` (spec Sec. 3.1 recursion)."""
+    """Encoder output length ``T'`` for input length ``length`` (spec Sec. 3.1 recursion).
+
+    All arguments must be positive ints (ValueError otherwise)."""
+    for name, value in (("length", length), ("k1", k1), ("s1", s1), ("kernel", kernel)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
     n = int(length)
     for k, s in ((k1, s1), (kernel, 1), (kernel, 1)):
         n = (n + 2 * (k // 2) - k) // s + 1

@@ -16,6 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
+from jaxpapers.xit import _validate as chk
+
 __all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch"]
 
 SAMPLING_MODES = ("proportional", "uniform_over_datasets", "temperature")
@@ -30,6 +34,8 @@ def dataset_probabilities(counts, mode: str = "uniform_over_datasets",
     negative temperature, or no active non-empty dataset.
     """
     counts = np.asarray(counts, np.float64)
+    if counts.ndim != 1 or not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError(f"counts must be a 1-D array of finite non-negative sizes; got {counts}")
     if mode not in SAMPLING_MODES:
         raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}; got {mode!r}")
     if not temperature >= 0:
@@ -57,11 +63,36 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
       batch_size: static.
 
     Returns:
-      ``(x_batch [B, ...], ds_id [B] int32)``.
+      ``(x_batch [B, ...], ds_id [B] int32)``. Under ``jit`` an item drawn from an empty
+      dataset, or whose row falls outside ``x``, is a row of NaN, and so is every item when
+      ``log_probs`` holds NaN or ``+inf`` (eagerly the bad ``counts``,
+      ``offsets`` or ``log_probs`` raise ``ValueError``).
     """
-    offsets, counts = jnp.asarray(offsets, jnp.int32), jnp.asarray(counts, jnp.int32)
+    check_key(key)
+    batch_size = checks.require_positive_int(batch_size, "batch_size")
+    x = jnp.asarray(x)
+    checks.require(x.ndim >= 1, f"x must have shape (N, ...); got {x.shape}")
+    log_probs = chk.floats(log_probs, "log_probs", ndim=1)
+    num_sets = log_probs.shape[0]
+    offsets = chk.ints(offsets, "offsets", (num_sets,)).astype(jnp.int32)
+    counts = chk.ints(counts, "counts", (num_sets,)).astype(jnp.int32)
+    drawn = log_probs > -jnp.inf
+    chk.all_ok((offsets, counts, drawn), "offsets and counts",  # eager check; traced: NaN rows
+               lambda oc: ~oc[2] | ((oc[1] > 0) & (oc[0] >= 0)
+                                    & (oc[0] + oc[1] <= x.shape[0])),
+               f"such that every dataset drawn has rows inside x (0..{x.shape[0]})")
+    checks.raise_if_concrete(lambda lp: jnp.any(jnp.isnan(lp) | (lp == jnp.inf))
+                             | ~jnp.any(lp > -jnp.inf),
+                             "log_probs must be free of NaN and +inf with one finite entry",
+                             log_probs)
     key_d, key_i = jax.random.split(key)
     ds_id = jax.random.categorical(key_d, log_probs, shape=(batch_size,)).astype(jnp.int32)
     u = jax.random.uniform(key_i, (batch_size,))
     within = jnp.minimum(jnp.floor(u * counts[ds_id]).astype(jnp.int32), counts[ds_id] - 1)
-    return x[offsets[ds_id] + within], ds_id
+    row = offsets[ds_id] + within
+    probs_ok = ~jnp.any(jnp.isnan(log_probs) | (log_probs == jnp.inf)) & jnp.any(drawn)
+    good = (counts[ds_id] > 0) & (row >= 0) & (row < x.shape[0]) & probs_ok
+    out = x[jnp.clip(row, 0, x.shape[0] - 1)]
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        out = jnp.where(good.reshape((-1,) + (1,) * (x.ndim - 1)), out, jnp.nan)
+    return out, ds_id

@@ -222,6 +222,9 @@ def k_per_class(labels: np.ndarray, k: int, seed: int, num_classes: int | None =
     """Indices of ``k`` examples of every class (stratified, without replacement), sorted,
     determined by ``seed``. Raises ``ValueError`` when a class has fewer than ``k``."""
     labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or np.any(labels < 0):
+        raise ValueError(f"labels must be a 1-D array of non-negative integers; got "
+                         f"{labels.dtype}{list(labels.shape)}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer; got {k!r}")
     classes = np.arange(num_classes) if num_classes is not None else np.unique(labels)

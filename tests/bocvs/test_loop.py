@@ -21,7 +21,7 @@ from jaxpapers.bocvs import (
     simple_regret_curve,
     ucb_psq,
 )
-from jaxpapers.bocvs._loop import BUDGET_EXHAUSTED, NAN_OBSERVATION, NOT_POSITIVE_DEFINITE
+from jaxpapers.bocvs._loop import BUDGET_EXHAUSTED, INVALID_INPUT, NAN_OBSERVATION
 from jaxpapers.bocvs._problems import hartmann3
 from tests.contracts import check_kernel_contract
 
@@ -115,14 +115,16 @@ def test_nan_observation_stops_the_run_and_keeps_the_history():
     assert err.value.history is h
 
 
-def test_non_positive_definite_kernel_is_reported():
+def test_invalid_traced_spec_is_reported():
+    # a NaN lengthscale used to surface as a non-positive-definite kernel in round 0; the spec
+    # check now reports it before any round
     problem = make_problem("hartmann3", "moderate", 0.02)
     spec = problem_spec(problem)._replace(lengthscale=jnp.full(3, jnp.nan))
     keys = jax.random.split(jax.random.key(0), 2)
     h = _runner(hartmann3)(keys, spec, etc_ada(problem.costs))
-    assert np.all(np.asarray(h.status) == NOT_POSITIVE_DEFINITE)
+    assert np.all(np.asarray(h.status) == INVALID_INPUT)
     assert np.all(np.asarray(h.num_rounds) == 0)
-    with pytest.raises(BOError, match="positive definite"):
+    with pytest.raises(BOError, match="invalid problem spec"):
         raise_for_status(h)
 
 

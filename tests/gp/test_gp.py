@@ -7,6 +7,7 @@ import pytest
 
 from jaxpapers import InvalidInputError
 from jaxpapers.gp import (
+    GPParams,
     bucket_size,
     condition,
     fit_hypers,
@@ -115,12 +116,15 @@ def test_ucb_lcb():
 def test_jitter_escalates_then_errors():
     x = np.array([[0.1, 0.2], [0.1, 0.2], [0.5, 0.5]])  # duplicate rows: singular K
     y = np.array([1.0, 1.0, 0.0])
-    post = condition(gp_params(0.3, 1.0, -5e-8), x, y, jitter=1e-8)  # needs jitter > 5e-8
-    assert bool(post.ok) and float(post.jitter) == pytest.approx(1e-7)
+    # noise 0: the second pivot is 1 + j - 1, zero in float64 until j reaches 1e-15
+    post = condition(gp_params(0.3, 1.0, 0.0), x, y, jitter=1e-17)
+    assert bool(post.ok) and float(post.jitter) == pytest.approx(1e-15)
     with pytest.raises(InvalidInputError, match="not positive definite"):
-        condition(gp_params(0.3, 1.0, -1.0), x, y)
+        condition(gp_params(0.3, 1.0, 0.0), x, y, jitter=1e-17, max_tries=1)
+    with pytest.raises(InvalidInputError, match="noise must be finite and >= 0"):
+        gp_params(0.3, 1.0, -1.0)
     jitted = jax.jit(lambda p: condition(p, x, y).ok)
-    assert not bool(jitted(gp_params(0.3, 1.0, -1.0)))
+    assert not bool(jitted(GPParams(jnp.asarray(0.3), jnp.asarray(1.0), jnp.asarray(-1.0))))
     assert bool(jitted(gp_params(0.3, 1.0, 1e-4)))
 
 
