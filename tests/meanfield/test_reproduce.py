@@ -77,3 +77,13 @@ def test_decay_sweeps_and_rows(tmp_path):
     metrics = {}
     rows = _decay_rows({row: run_decay(ctx, key, *row, scale)}, [runs, steps], scale, metrics)
     assert len(rows) == 5 + 2 * 4 and len(metrics["decay_sweeps"]) == 2
+
+
+def test_paper_decay_rows_are_the_grid_rows_with_negative_lambda_bar():
+    from jaxpapers.meanfield import kernel_constants
+    from jaxpapers.meanfield._experiments._reproduce import _PAPER_DECAY_ROWS
+
+    expected = tuple((a, d, s) for a in ("relu", "silu", "sigmoid", "tanh")
+                     for d in (5, 64, 128) for s in (0.0, 0.1)
+                     if float(kernel_constants(a, d, s, s).lambda_bar) < 0)
+    assert _PAPER_DECAY_ROWS == expected

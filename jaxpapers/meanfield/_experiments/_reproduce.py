@@ -109,6 +109,13 @@ class MeanfieldScale:
 _DECAY_ROWS = (("relu", 64, 0.1), ("silu", 64, 0.1), ("tanh", 64, 0.1), ("sigmoid", 5, 0.0),
                ("sigmoid", 5, 0.1), ("sigmoid", 64, 0.0), ("sigmoid", 64, 0.1))
 
+#: every (activation, d, sigma) of the paper grid with lambda_bar < 0, written out (computing it
+#: here would touch a device on import; tests/meanfield checks it against kernel_constants)
+_PAPER_DECAY_ROWS = (("relu", 64, 0.1), ("relu", 128, 0.1), ("silu", 64, 0.1), ("silu", 128, 0.1),
+                     ("sigmoid", 5, 0.0), ("sigmoid", 5, 0.1), ("sigmoid", 64, 0.0),
+                     ("sigmoid", 64, 0.1), ("sigmoid", 128, 0.0), ("sigmoid", 128, 0.1),
+                     ("tanh", 64, 0.1), ("tanh", 128, 0.1))
+
 SCALES = {
     "smoke": MeanfieldScale(tokens=16, layers=20, horizon=5.0, width=32, runs=4, dims=(5,),
                             sigmas=(0.0, 0.1), activations=("relu",),
@@ -147,10 +154,7 @@ SCALES = {
                             lyap_horizon=None, lyap_dt=0.01, lyap_width=256, lyap_runs=64,
                             oracle_runs=8000, oracle_layers=80,
                             chaos_tokens=(16, 64, 256, 1024), chaos_reference=8192,
-                            chaos_runs=32, decay_rows=tuple(
-                                (a, d, s) for a in ("relu", "silu", "sigmoid", "tanh")
-                                for d in (5, 64, 128) for s in (0.0, 0.1)
-                                if float(kernel_constants(a, d, s, s).lambda_bar) < 0),
+                            chaos_runs=32, decay_rows=_PAPER_DECAY_ROWS,
                             decay_runs=256, decay_width=256),
 }
 
