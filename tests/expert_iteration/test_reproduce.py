@@ -31,6 +31,10 @@ def test_smoke_reproduction(tmp_path):
     expert = metrics["expert_vs_apprentice"]   # [iterations + 1, runs], rates in [0, 1]
     assert len(expert) == iterations + 1 and all(len(row) == runs for row in expert)
     assert all(0.0 <= v <= 1.0 for row in expert for v in row)
+    losses = metrics["imitation_final_loss"]   # the TPT-vs-CAT sweep's networks trained
+    assert {"tpt", "cat", "tpt-t50", "mcts-tpt", "mcts-cat"} <= set(losses)
+    assert "argmax_agreement" in metrics["imitation_targets"]
+    assert "inferred choices swept" in (tmp_path / "report.md").read_text()
 
 
 def test_sweep_grid_and_scales():
@@ -121,3 +125,47 @@ def test_sharded_runs_equal_single_device():
     devices (``shard_map``, as ``--devices 8`` does) give what one device gives, bit for bit.
     The training step goes through the same ``over_runs`` mapping."""
     assert "ok" in run_with_devices(SHARDED)
+
+
+def test_relabel_by_pure_mcts_and_target_stats():
+    """The TPT-vs-CAT sweep's helpers: relabelled visit counts are pure MCTS's (each valid row
+    sums to the budget, zero on occupied cells, rows past the valid count untouched), and the
+    target statistics match a float64 NumPy computation (entropy falls as the target sharpens)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxpapers.expert_iteration import hex
+    from jaxpapers.expert_iteration._experiments._reproduce import (
+        SCALES,
+        _relabel,
+        _target_stats,
+    )
+    from jaxpapers.expert_iteration._selfplay import Positions
+
+    n, runs, capacity, valid, sims = 3, 2, 8, 5, 8
+    state = hex.step(hex.init(n), jnp.int32(4))          # one stone in the centre
+    states = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (runs, capacity) + x.shape),
+                                    state)
+    rng = np.random.default_rng(0)
+    old = rng.integers(0, 5, (runs, capacity, n * n)).astype(np.int32)
+    old[:, :, 4] = 0
+    buffer = Positions(states, jnp.asarray(old), jnp.zeros((runs, capacity)))
+    count = jnp.array([valid, valid], jnp.int32)
+    new = np.asarray(_relabel(buffer, count, sims, jax.random.key(0), chunk=4).visit_counts)
+    assert (new[:, :valid].sum(-1) == sims).all()
+    assert (new[:, :, 4] == 0).all()
+    np.testing.assert_array_equal(new[:, valid:], old[:, valid:])
+
+    scale = SCALES["smoke"]
+    stats = _target_stats(buffer, count, None, scale)
+    p = old[:, :valid].astype(np.float64)
+    for r in range(runs):
+        rows = p[r][p[r].sum(-1) > 0]
+        q = rows / rows.sum(-1, keepdims=True)
+        ent = np.mean(-np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1)), 0), -1))
+        np.testing.assert_allclose(stats["expert-t100"]["entropy"][r], ent, rtol=1e-5)
+        np.testing.assert_allclose(stats["expert-t100"]["top_share"][r], q.max(-1).mean(),
+                                   rtol=1e-5)
+    assert all(a < b for a, b in zip(stats["expert-t50"]["entropy"],
+                                     stats["expert-t100"]["entropy"], strict=True))

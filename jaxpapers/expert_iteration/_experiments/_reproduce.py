@@ -54,7 +54,12 @@ from jaxpapers.expert_iteration._experiments._training import (
 )
 from jaxpapers.expert_iteration._network import ApprenticeConfig, make_apprentice
 from jaxpapers.expert_iteration._reinforce import ReinforceConfig
-from jaxpapers.expert_iteration._search import SearchConfig
+from jaxpapers.expert_iteration._search import (
+    SearchConfig,
+    search,
+    tree_policy_target,
+    uniform_evaluator,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +74,11 @@ class ExItScale:
       imitation_steps: Adam steps of the TPT and CAT imitation networks.
       league: :class:`LeagueConfig`.
       reinforce_chunk: REINFORCE updates between checks of the evaluation count.
+      target_temperatures: extra TPT imitation networks on the same dataset, one per target
+        temperature (the sweep of the TPT-vs-CAT comparison's inferred target sharpening).
+      relabel_simulations: if positive, ExIt's final dataset is also relabelled by pure MCTS
+        with this many simulations (the paper imitated pure MCTS, not N-MCTS) and a TPT and a
+        CAT network imitate those labels too.
     """
 
     exit: ExItConfig
@@ -78,12 +88,22 @@ class ExItScale:
     imitation_steps: int
     league: LeagueConfig
     reinforce_chunk: int = 4
+    target_temperatures: tuple = ()
+    relabel_simulations: int = 0
 
     def __post_init__(self):
         for name in ("iterations", "runs", "imitation_steps", "reinforce_chunk"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ExItScale.{name} must be a positive int; got {value!r}")
+        for t in self.target_temperatures:
+            if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0 \
+                    or not math.isfinite(t):
+                raise ValueError(f"ExItScale.target_temperatures must hold finite values > 0; "
+                                 f"got {self.target_temperatures!r}")
+        s = self.relabel_simulations
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"ExItScale.relabel_simulations must be an int >= 0; got {s!r}")
         if (self.reinforce.board_size, self.reinforce.network) != (self.exit.board_size,
                                                                    self.exit.network):
             raise ValueError("ExItScale.reinforce must use ExIt's board size and network")
@@ -91,7 +111,8 @@ class ExItScale:
 
 def _scale(n, sims, network, *, games, per_game, iterations, runs, capacity, epochs, max_steps,
            imitation_steps, anchors, extra, rf_games, expert, step_chunk=50, repeats=1,
-           snapshot=8, pool=10, batch=128, target_temperature=1.0):
+           snapshot=8, pool=10, batch=128, target_temperature=1.0, target_temperatures=(),
+           relabel_simulations=0):
     search = SearchConfig(num_simulations=sims, **expert)
     exit_cfg = ExItConfig(board_size=n, network=network, search=search, games=games,
                           positions_per_game=per_game, dataset="exponential", capacity=capacity,
@@ -103,7 +124,8 @@ def _scale(n, sims, network, *, games, per_game, iterations, runs, capacity, epo
         reinforce=ReinforceConfig(board_size=n, network=network, games=rf_games,
                                   pool_size=pool, snapshot_every=snapshot),
         imitation_steps=imitation_steps,
-        league=LeagueConfig(anchors=anchors, extra_anchors=extra, repeats=repeats))
+        league=LeagueConfig(anchors=anchors, extra_anchors=extra, repeats=repeats),
+        target_temperatures=tuple(target_temperatures), relabel_simulations=relabel_simulations)
 
 
 def _landed(n, sims):
@@ -137,7 +159,8 @@ SCALES = {
     "smoke": _scale(3, 8, ApprenticeConfig(channels=8, depth=1, value_hidden=8), games=8,
                     per_game=2, iterations=2, runs=2, capacity=64, epochs=2.0, max_steps=10,
                     step_chunk=10, imitation_steps=10, anchors=(8,), extra=(16,), rf_games=8,
-                    batch=16, snapshot=2, pool=4, expert=EXPERT5),
+                    batch=16, snapshot=2, pool=4, expert=EXPERT5, target_temperatures=(0.5,),
+                    relabel_simulations=8),
     "quick": _scale(5, 64, ApprenticeConfig(channels=32, depth=3), games=64, per_game=6,
                     iterations=6, runs=3, capacity=4096, epochs=20.0, max_steps=600,
                     imitation_steps=400, anchors=(16, 64), extra=(128,), rf_games=64,
@@ -145,7 +168,7 @@ SCALES = {
     "board7": _scale(7, 128, ApprenticeConfig(channels=32, depth=4), games=64, per_game=6,
                      iterations=10, runs=3, capacity=8192, epochs=20.0, max_steps=800,
                      imitation_steps=800, anchors=(32, 128), extra=(256,), rf_games=64,
-                     expert=EXPERT7),
+                     expert=EXPERT7, target_temperatures=(0.5, 0.25), relabel_simulations=256),
     "paper": _scale(9, 400, ApprenticeConfig(channels=64, depth=8, residual=True), games=1024,
                     per_game=1, iterations=100, runs=2, capacity=1_000_000, epochs=2.0,
                     max_steps=4000, imitation_steps=20000, anchors=(256, 1024), extra=(2048,),
@@ -224,9 +247,11 @@ def _experts(scale: ExItScale, exit_run):
         exit_run.snapshots, i), r))) for r in range(scale.runs) for i in range(scale.iterations)]
 
 
-def _panel(scale: ExItScale, exit_run, rf_run, tpt_params, cat_params):
+def _panel(scale: ExItScale, exit_run, rf_run, tpt_params, cat_params, variants=None):
     """The per-run players: ExIt snapshots and REINFORCE snapshots (greedy), the imitation
-    networks (greedy) and N-MCTS with the final apprentice (the expert's budget and settings)."""
+    networks (greedy; ``variants``: name -> params ``[R]`` of the swept ones) and N-MCTS with
+    the final apprentice (the expert's budget and settings)."""
+    variants = variants or {}
     players = []
     for r in range(scale.runs):
         for i in range(scale.iterations + 1):
@@ -237,6 +262,8 @@ def _panel(scale: ExItScale, exit_run, rf_run, tpt_params, cat_params):
             players.append(Player(f"reinforce-{i}", r, make_agent(params)))
         players.append(Player("imitation-tpt", r, make_agent(_stack_runs(tpt_params, r))))
         players.append(Player("imitation-cat", r, make_agent(_stack_runs(cat_params, r))))
+        for name, params in variants.items():
+            players.append(Player(name, r, make_agent(_stack_runs(params, r))))
         final = _stack_runs(_stack_runs(exit_run.snapshots, scale.iterations), r)
         players.append(Player("nmcts-exit", r, _expert(scale, final)))
     return players
@@ -357,8 +384,21 @@ def run(ctx: RunContext, scale: ExItScale | SweepScale) -> RunResult:
     cat_cfg = dataclasses.replace(exit_cfg, target="cat")
     cat_params, cat_loss = train_imitation(ctx, cat_cfg, buffer, count, fresh,
                                            scale.imitation_steps, k_tpt, "cat")
+    variants, variant_loss, relabelled = {}, {}, None
+    for t in scale.target_temperatures:
+        name = _tpt_name(t)
+        cfg = dataclasses.replace(exit_cfg, target_temperature=float(t))
+        variants[name], variant_loss[name] = train_imitation(
+            ctx, cfg, buffer, count, fresh, scale.imitation_steps, k_tpt, name[10:])
+    if scale.relabel_simulations:
+        relabelled = _relabel(buffer, count, scale.relabel_simulations,
+                              jax.random.fold_in(key, 7))
+        for target, cfg in (("tpt", exit_cfg), ("cat", cat_cfg)):
+            name = f"imitation-mcts-{target}"
+            variants[name], variant_loss[name] = train_imitation(
+                ctx, cfg, relabelled, count, fresh, scale.imitation_steps, k_tpt, name[10:])
 
-    panel = _panel(scale, exit_run, rf_run, tpt_params, cat_params)
+    panel = _panel(scale, exit_run, rf_run, tpt_params, cat_params, variants)
     h2h = list(zip(_by_name(panel, f"exit-{iters}"), _by_name(panel, f"reinforce-{iters}"),
                    strict=True))
     h2h += list(zip(_by_name(panel, "imitation-tpt"), _by_name(panel, "imitation-cat"),
@@ -371,10 +411,119 @@ def run(ctx: RunContext, scale: ExItScale | SweepScale) -> RunResult:
     module = make_apprentice(exit_cfg.network)
     league = run_league(ctx, scale.league, module, exit_cfg.board_size, panel, h2h,
                         _stack_runs(initial, 0), k_league, extras=experts)
-    return _result(ctx, scale, exit_run, rf_run, league, tpt_loss, cat_loss)
+    targets = _target_stats(buffer, count, relabelled, scale)
+    return _result(ctx, scale, exit_run, rf_run, league, tpt_loss, cat_loss,
+                   variant_loss, targets)
 
 
-def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss) -> RunResult:
+def _tpt_name(temperature) -> str:
+    return f"imitation-tpt-t{round(100 * float(temperature))}"
+
+
+def _relabel(buffer, count, simulations: int, key, chunk: int = 256):
+    """The buffers ``[R, capacity]`` with the visit counts of their valid positions replaced
+    by pure MCTS's (uniform prior, random-fill rollouts, ``simulations`` per search)."""
+    capacity = buffer.value_target.shape[1]
+    runs = buffer.value_target.shape[0]
+    valid = int(np.max(np.minimum(np.asarray(count), capacity)))
+    chunk = min(chunk, capacity)
+    config = SearchConfig(num_simulations=simulations)
+
+    @jax.jit
+    def label(k, states):
+        def one_run(k_run, run_states):
+            keys = jax.random.split(k_run, chunk)
+            return jax.vmap(lambda kk, st: search(kk, st, None, uniform_evaluator,
+                                                  config).visit_counts)(keys, run_states)
+        return jax.vmap(one_run)(jax.random.split(k, runs), states)
+
+    counts = np.asarray(buffer.visit_counts).copy()
+    for i in range(math.ceil(valid / chunk)):
+        start = min(i * chunk, capacity - chunk)
+        states = jax.tree_util.tree_map(lambda x, a=start: x[:, a:a + chunk], buffer.states)
+        end = min(start + chunk, valid)   # rows past the valid count stay as they were
+        labels = np.asarray(label(jax.random.fold_in(key, i), states))
+        counts[:, start:end] = labels[:, :end - start]
+    return buffer._replace(visit_counts=jax.numpy.asarray(counts))
+
+
+def _target_stats(buffer, count, relabelled, scale: ExItScale) -> dict:
+    """Entropy (nats) and top share of the TPT targets of the valid positions, per run, for
+    each target temperature; the same for the pure-MCTS labels and how often their most visited
+    move is the expert's."""
+    capacity = buffer.value_target.shape[1]
+    valid = np.minimum(np.asarray(count), capacity)
+
+    def stats(visits, temperature):
+        ent, top = [], []
+        for r, v in enumerate(np.asarray(visits)):
+            v = v[:valid[r]]
+            v = v[v.sum(-1) > 0]
+            p = np.asarray(tree_policy_target(v, float(temperature)), np.float64)
+            ent.append(float(np.mean(-np.sum(np.where(p > 0, p * np.log(np.where(
+                p > 0, p, 1.0)), 0.0), -1))))
+            top.append(float(np.mean(p.max(-1))))
+        return {"entropy": ent, "top_share": top}
+
+    out = {f"expert-t{round(100 * t)}": stats(buffer.visit_counts, t)
+           for t in (1.0, *scale.target_temperatures)}
+    if relabelled is not None:
+        out["mcts-t100"] = stats(relabelled.visit_counts, 1.0)
+        agree = []
+        for r in range(valid.shape[0]):
+            a = np.asarray(buffer.visit_counts[r, :valid[r]])
+            b = np.asarray(relabelled.visit_counts[r, :valid[r]])
+            keep = (a.sum(-1) > 0) & (b.sum(-1) > 0)
+            agree.append(float(np.mean(a[keep].argmax(-1) == b[keep].argmax(-1))))
+        out["argmax_agreement"] = agree
+    return out
+
+
+def _target_rows(league, scale: ExItScale, runs: int, cat, targets) -> list:
+    """The TPT-vs-CAT comparison's inferred choices, swept: the target temperature and the
+    expert that labels the dataset. Differences are paired by run; z in the note (these rows
+    explain the claim's verdict and are not claims of their own)."""
+    section = ("TPT − CAT: the inferred choices swept (same dataset states, steps and initial "
+               "weights; paired by run)")
+    rows = []
+
+    def diff_row(label, a, b, note):
+        d = estimate(a - b)
+        z = d.mean / d.se if d.se > 0 else float("nan")
+        rows.append(Row(label, d, unit="Elo", section=section, note=f"{note}; z = {z:.1f}"))
+
+    tpt = lookup(league, "imitation-tpt", runs)
+    diff_row("TPT (target temperature 1) − CAT, N-MCTS labels", tpt, cat,
+             "the claim's row: the visit distribution n(s, a) / n(s)")
+    for t in scale.target_temperatures:
+        diff_row(f"TPT (target temperature {t:g}) − CAT, N-MCTS labels",
+                 lookup(league, _tpt_name(t), runs), cat, f"targets n(s, a)^(1/{t:g}), "
+                 "sharper than the visit distribution")
+    if scale.relabel_simulations:
+        s_ = scale.relabel_simulations
+        diff_row(f"TPT − CAT, pure MCTS-{s_} labels",
+                 lookup(league, "imitation-mcts-tpt", runs),
+                 lookup(league, "imitation-mcts-cat", runs),
+                 "the paper's protocol: imitation of pure MCTS (10,000 simulations on 9x9)")
+        diff_row(f"TPT on MCTS-{s_} labels − TPT on N-MCTS labels",
+                 lookup(league, "imitation-mcts-tpt", runs), tpt, "which expert to imitate")
+    for name, st in (targets or {}).items():
+        if name == "argmax_agreement":
+            rows.append(Row(f"pure MCTS-{scale.relabel_simulations}'s most visited move = "
+                            "the N-MCTS expert's, share of positions",
+                            estimate(np.asarray(st)), section=section))
+            continue
+        who, t = name.split("-t")
+        label = ("N-MCTS expert" if who == "expert"
+                 else f"pure MCTS-{scale.relabel_simulations}")
+        rows.append(Row(f"target entropy, {label}, temperature {int(t) / 100:g}",
+                        estimate(np.asarray(st["entropy"])), unit="nats", section=section,
+                        note=f"top move's share {np.mean(st['top_share']):.2f}"))
+    return rows
+
+
+def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss,
+            variant_loss=None, targets=None) -> RunResult:
     runs, iters = scale.runs, scale.iterations
     sims = scale.exit.search.num_simulations
     top = max(scale.league.anchors)
@@ -488,6 +637,9 @@ def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss)
                     note="(2 sd / mean)^2 of the per-run differences, taking this run's mean "
                          "and spread as the truth; fewer runs leave the verdict a tie"))
 
+    if variant_loss:
+        rows += _target_rows(league, scale, runs, cat, targets)
+
     section = "Win rates of the final agents (mean ± s.e. over runs)"
     for anchor in league.win_rate:
         for label, name in ((f"ExIt apprentice (iteration {iters})", f"exit-{iters}"),
@@ -515,7 +667,10 @@ def _result(ctx, scale: ExItScale, exit_run, rf_run, league, tpt_loss, cat_loss)
         "expert_vs_apprentice": expert_rates,
         "exit_train_loss": exit_run.losses,
         "exit_chunks_per_iteration": exit_run.chunks,
-        "imitation_final_loss": {"tpt": tpt_loss[-10:].mean(0), "cat": cat_loss[-10:].mean(0)},
+        "imitation_final_loss": {"tpt": tpt_loss[-10:].mean(0), "cat": cat_loss[-10:].mean(0),
+                                 **{k[10:]: v[-10:].mean(0)
+                                    for k, v in (variant_loss or {}).items()}},
+        "imitation_targets": targets or {},
         "league": {"games": int(league.games.sum() // 2)},
     }
     notes = [
