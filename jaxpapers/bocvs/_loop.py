@@ -75,7 +75,7 @@ class BOConfig:
     """Static settings of a run (defaults: accelerator-scale values close to the paper's).
 
     Attributes:
-      acquisition: ``"ucb"`` (expected UCB; UCB-PSQ, UCB-CVS, ETC-*), ``"ts"`` (TS-PSQ with
+      acquisition: ``"ucb"`` (expected UCB; UCB-PSQ, UCB-CVS, ``ETC-*``), ``"ts"`` (TS-PSQ with
         random Fourier features) or ``"ei"`` (expected improvement of the set's averaged value,
         for EI-PSQ per cost: ``mean_s max(0, mean_n f_s([x^i, w_n]) - max_obs f_s)`` over
         ``num_ei_samples`` posterior samples ``f_s``; the reference code draws them jointly over
