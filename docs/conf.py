@@ -47,10 +47,10 @@ myst_heading_anchors = 3
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
-templates_path = ["_templates"]
 
-autosummary_generate = False  # one page per package (api/*.rst): a page per name made the build 5x slower
-autosummary_imported_members = True
+# One API page per package (docs/api/*.rst: a summary table, then one directive per name); a
+# generated page per name made the build about five times slower.
+autosummary_generate = False
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_member_order = "bysource"
