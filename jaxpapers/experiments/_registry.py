@@ -1,7 +1,6 @@
 """The method table: name -> title, paper and runner module.
 
-A runner is a module (``jaxpapers.<method>._experiments._reproduce`` or
-``jaxpapers.<method>._reproduce``) that defines::
+A runner is the module ``jaxpapers.<method>._experiments._reproduce``, which defines::
 
     SCALES: dict[str, ScaleConfig]            # frozen dataclasses, one per scale name
     def run(ctx: RunContext, config) -> RunResult
@@ -58,12 +57,12 @@ def _check_name(name: str) -> Method:
 
 
 def implemented(name: str) -> bool:
-    """Whether ``name``'s runner module exists (imports the method's package to find out)."""
-    method = _check_name(name)
-    try:
-        return importlib.util.find_spec(method.runner) is not None
-    except ModuleNotFoundError:
-        return False
+    """Whether ``name``'s runner module exists (imports the method's package to find out).
+
+    Raises:
+      ValueError: ``name`` is not in :data:`METHODS`.
+    """
+    return importlib.util.find_spec(_check_name(name).runner) is not None
 
 
 def runner(name: str) -> ModuleType:
