@@ -40,9 +40,16 @@ StepFn = Callable[[Any, "SMCState", jax.Array], tuple["SMCState", "SMCInfo"]]
 
 
 class SMCState(NamedTuple):
-    """What the next SMC step needs.
+    """What the next SMC step needs (made by :func:`init`).
 
     Shapes: ``N`` particles (add a leading ``G`` under ``vmap`` over groups).
+
+    Attributes:
+      particles: any pytree, every leaf ``[N, ...]``.
+      log_weights: float ``[N]`` log-weights (normalised or not, see :func:`make_step`).
+      log_likelihood: float scalar, the running log of the product of mean weight increments
+        (the log of an unbiased estimate of the normalising constant).
+      num_resamples: int32 scalar, the steps that resampled so far.
     """
 
     particles: Any              # pytree, every leaf [N, ...]
@@ -52,7 +59,19 @@ class SMCState(NamedTuple):
 
 
 class SMCInfo(NamedTuple):
-    """Diagnostics of one SMC step (stacked to ``[T, ...]`` by :func:`particle_filter`)."""
+    """Diagnostics of one SMC step (stacked to ``[T, ...]`` by :func:`particle_filter`).
+
+    Attributes:
+      ancestors: int32 ``[N]``, the ancestor of each new particle (the identity if the step did
+        not resample).
+      log_likelihood_increment: float scalar, ``log sum_i W_i exp(g_i)`` with ``W`` the previous
+        normalised weights.
+      ess: float scalar, the ESS of the reweighted weights (NaN if invalid).
+      resampled: bool scalar, the step resampled.
+      valid: bool scalar, the reweighted log-weights are valid (no NaN or ``+inf``, at least one
+        finite entry).
+      num_nan: int32 scalar, NaN log-potentials (counted as zero weight).
+    """
 
     ancestors: jax.Array                 # [N] int32 ancestor of each new particle (identity if
                                          #     the step did not resample)
