@@ -81,5 +81,15 @@ def _drop_type_docstrings(app, what, name, obj, options, lines):
             lines.clear()
 
 
+def _skip_namedtuple_aliases(app, what, name, obj, skip, options):
+    """A NamedTuple's fields are documented in its ``Attributes:`` section; skip the generated
+    "Alias for field number k" members."""
+    doc = getattr(obj, "__doc__", None)
+    if isinstance(doc, str) and doc.startswith("Alias for field number"):
+        return True
+    return None
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _drop_type_docstrings)
+    app.connect("autodoc-skip-member", _skip_namedtuple_aliases)
