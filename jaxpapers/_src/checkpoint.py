@@ -36,7 +36,23 @@ def canonical_config(config: Any) -> Any:
 
 
 def config_hash(config: Any) -> str:
-    """First 12 hex digits of the SHA-256 of ``config`` as canonical JSON."""
+    """First 12 hex digits of the SHA-256 of ``config`` as canonical JSON.
+
+    Args:
+      config: dataclasses, NamedTuples, dicts, sequences and scalars (as :class:`Checkpointer`
+        takes them); dict order does not matter.
+
+    Returns:
+      A 12-character hex string.
+
+    Raises:
+      TypeError: a value with no JSON form.
+
+    Example:
+      >>> from jaxpapers.experiments import config_hash
+      >>> config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+      True
+    """
     text = json.dumps(canonical_config(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -180,6 +196,7 @@ class Checkpointer:
         return self._manager
 
     def latest_step(self) -> int | None:
+        """The newest saved step when resuming, else None (never restores without ``resume``)."""
         if not self.resume or not os.path.isdir(os.path.join(self.directory, "steps")):
             return None
         return self._open().latest_step()
@@ -198,11 +215,16 @@ class Checkpointer:
         return int(step), _to_local(tree)
 
     def save(self, step: int, tree: Any) -> None:
+        """Save ``tree`` (a pytree of arrays) as step ``step``, keeping the newest ``keep``.
+
+        Every process must call it (orbax), with the same ``step``.
+        """
         import orbax.checkpoint as ocp
 
         self._open().save(int(step), args=ocp.args.StandardSave(_to_global(tree)), force=True)
 
     def close(self) -> None:
+        """Release orbax's manager (a later call opens it again)."""
         if self._manager is not None:
             self._manager.close()
             self._manager = None

@@ -16,6 +16,21 @@ def data_mesh(num_devices: int | None = None):
     The axis type is ``Auto`` (classic jit sharding propagation). With several processes the
     devices are those of every process (``jax.devices()``), so ``num_devices`` must then be None
     or the global count.
+
+    Args:
+      num_devices: how many devices, from the first; None for all.
+
+    Returns:
+      A :class:`jax.sharding.Mesh` with the one axis ``"data"``.
+
+    Raises:
+      ValueError: ``num_devices`` outside ``[1, jax.device_count()]``, or not the global count
+        with several processes.
+
+    Example:
+      >>> from jaxpapers.sharding import data_mesh
+      >>> data_mesh(1).axis_names
+      ('data',)
     """
     import jax
     import numpy as np
@@ -58,6 +73,15 @@ def shard_batch(tree: Any, mesh) -> Any:
 
     Every process must pass the same values (they are the global batch).
 
+    Args:
+      tree: a pytree of arrays (PRNG key arrays included), each with a leading batch axis
+        ``[B, ...]``.
+      mesh: a mesh from :func:`data_mesh`.
+
+    Returns:
+      The same tree of global ``jax.Array`` s, each ``[B, ...]`` sharded ``B / devices`` rows
+      per device, dtypes unchanged.
+
     Raises:
       ValueError: a leaf's leading axis is not divisible by the number of devices.
     """
@@ -76,7 +100,16 @@ def shard_batch(tree: Any, mesh) -> Any:
 
 
 def replicate(tree: Any, mesh) -> Any:
-    """Place every leaf, whole, on every device of ``mesh`` (multi-process safe)."""
+    """Place every leaf, whole, on every device of ``mesh`` (multi-process safe).
+
+    Args:
+      tree: a pytree of arrays (the same value in every process), e.g. parameters used beside
+        sharded data.
+      mesh: a mesh from :func:`data_mesh`.
+
+    Returns:
+      The same tree of replicated global ``jax.Array`` s, shapes and dtypes unchanged.
+    """
     import jax
     from jax.sharding import NamedSharding, PartitionSpec
 
@@ -89,6 +122,13 @@ def gather(tree: Any) -> Any:
 
     Arrays whose shards all live in this process are simply copied to the host; arrays sharded
     over several processes are all-gathered. PRNG key arrays come back as their key data.
+
+    Args:
+      tree: a pytree of arrays, sharded or not.
+
+    Returns:
+      The same tree of NumPy arrays (shapes and dtypes of the global values; a key array as
+      its ``uint32`` key data).
     """
     import jax
     import numpy as np

@@ -21,6 +21,15 @@ __all__ = ["METHODS", "Method", "implemented", "runner", "scales"]
 
 @dataclasses.dataclass(frozen=True)
 class Method:
+    """One method of the table.
+
+    Attributes:
+      name: the CLI's name (``smc``, ``meanfield``, ...).
+      title: the report's title.
+      paper: the paper, in words.
+      runner: the module defining ``SCALES`` and ``run(ctx, config)``.
+    """
+
     name: str
     title: str
     paper: str
@@ -66,7 +75,17 @@ def implemented(name: str) -> bool:
 
 
 def runner(name: str) -> ModuleType:
-    """The runner module of an implemented method."""
+    """The runner module of a method (imported: it touches no device).
+
+    Args:
+      name: a method of :data:`METHODS`.
+
+    Returns:
+      The module defining ``SCALES`` and ``run(ctx, config)``.
+
+    Raises:
+      ValueError: an unknown method, or one whose runner module does not exist.
+    """
     method = _check_name(name)
     if not implemented(name):
         raise ValueError(f"method {name!r} is not implemented yet (see `jaxpapers list`)")
@@ -74,5 +93,20 @@ def runner(name: str) -> ModuleType:
 
 
 def scales(name: str) -> dict:
-    """``{scale name: frozen config dataclass}`` declared by ``name``'s runner."""
+    """The scales ``name``'s runner declares.
+
+    Args:
+      name: a method of :data:`METHODS`.
+
+    Returns:
+      ``{scale name: frozen config dataclass}`` (a copy of the runner's ``SCALES``).
+
+    Raises:
+      ValueError: as :func:`runner`.
+
+    Example:
+      >>> from jaxpapers.experiments import scales
+      >>> sorted(scales("smc"))
+      ['paper', 'quick', 'smoke']
+    """
     return dict(runner(name).SCALES)
