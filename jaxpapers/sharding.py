@@ -43,7 +43,11 @@ def process_count() -> int:
 
 
 def is_primary() -> bool:
-    """True in process 0 (the one that writes results, reports and plots)."""
+    """Whether this is process 0, the one that writes results, reports and plots.
+
+    Returns:
+      A Python bool (True with one process).
+    """
     import jax
 
     return jax.process_index() == 0

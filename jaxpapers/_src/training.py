@@ -155,6 +155,9 @@ def train_loop(update: Callable[..., tuple[Any, Any]], state: Any, key, num_step
 
     Returns:
       ``(state, metrics)`` with each metrics leaf stacked to ``[num_steps]``.
+
+    Raises:
+      ValueError: ``num_steps`` or ``chunk`` not a positive int, or an unknown ``loop``.
     """
     import jax
     import jax.numpy as jnp

@@ -68,6 +68,12 @@ def _check_name(name: str) -> Method:
 def implemented(name: str) -> bool:
     """Whether ``name``'s runner module exists (imports the method's package to find out).
 
+    Args:
+      name: a method of :data:`METHODS`.
+
+    Returns:
+      A Python bool.
+
     Raises:
       ValueError: ``name`` is not in :data:`METHODS`.
     """

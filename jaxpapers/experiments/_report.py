@@ -165,6 +165,9 @@ def save_figure(ctx, fig, name: str, dpi: int = 110) -> str:
 
     Returns:
       The figure's path (also in processes that did not write it).
+
+    Raises:
+      OSError: the folder or the file cannot be written.
     """
     import matplotlib.pyplot as plt
 

@@ -160,6 +160,9 @@ def reweight(state: SMCState, log_potential, normalize: bool = True):
       ``(state, info)``: the reweighted state (same particles) and :class:`SMCInfo` with
       identity ``ancestors`` and ``resampled = False``.
 
+    Raises:
+      ValueError: ``log_potential`` not floating or not of shape ``[N]``.
+
     Shapes: ``log_potential [N]`` with ``N = state.log_weights.shape[0]``.
     """
     log_weights = state.log_weights
@@ -285,6 +288,12 @@ def particle_filter(key, transition_fn, log_potential_fn, particles, inputs, *,
       ``(state, infos)``: the final :class:`SMCState` (``state.log_likelihood`` is the estimate
       of ``log p(inputs)``, the log of an unbiased estimate of ``p``) and the :class:`SMCInfo`
       of every step stacked to ``[T, ...]``.
+
+    Raises:
+      ValueError: an unknown scheme, a concrete ``ess_threshold`` outside ``[0, 1]``, a bad
+        key, particles whose leaves disagree on the leading axis, inputs with no array leaf or
+        whose leaves disagree on a non-empty time axis, or a ``transition_fn`` that changes the
+        particles' structure, shapes or dtypes.
 
     Shapes: ``particles`` leaves ``[N, ...]``, ``inputs`` leaves ``[T, ...]``; for ``G``
     independent filters ``jax.vmap`` over keys, particles and (or) inputs::
