@@ -52,6 +52,7 @@ exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 # generated page per name made the build about five times slower.
 autosummary_generate = False
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"  # no empty "Parameters:" lists
 autodoc_typehints_format = "short"
 autodoc_member_order = "bysource"
 autodoc_preserve_defaults = True
@@ -66,6 +67,7 @@ html_theme_options = {
     "use_repository_button": True,
     "show_toc_level": 2,
 }
+napoleon_attr_annotations = False  # shapes and dtypes are in the text; no "jax.jaxlib._jax.Array"
 napoleon_use_ivar = True  # "Attributes:" as fields, so NamedTuple fields are not described twice
 
 
