@@ -1,12 +1,13 @@
-"""jaxpapers: pure-functional JAX kernels for six research papers.
+"""jaxpapers: pure-functional JAX kernels for seven research papers.
 
 Subpackages are imported by the user (``from jaxpapers import smc``); importing the top-level
 package imports nothing heavy (no jax).
 
-Public modules: :mod:`jaxpapers.smc`, :mod:`jaxpapers.gp`, :mod:`jaxpapers.meanfield`,
-:mod:`jaxpapers.bocvs`, :mod:`jaxpapers.diffusion_resampling` (the methods and shared kernels),
-:mod:`jaxpapers.sharding` (meshes over one or many hosts) and :mod:`jaxpapers.experiments` (the
-kit the reproduction runners are built on).
+The methods: :mod:`jaxpapers.smc`, :mod:`jaxpapers.meanfield`, :mod:`jaxpapers.bocvs` (with the
+exact GP kernels of :mod:`jaxpapers.gp`), :mod:`jaxpapers.diffusion_resampling`,
+:mod:`jaxpapers.xit`, :mod:`jaxpapers.expert_iteration` and :mod:`jaxpapers.moving_targets`.
+Shared: :mod:`jaxpapers.sharding` (meshes over one or many hosts) and
+:mod:`jaxpapers.experiments` (the kit the reproduction runners are built on).
 """
 
 from jaxpapers._src.errors import InvalidInputError

@@ -60,7 +60,9 @@ def _tolerance(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def _positive_arg(text: str) -> int:
+    """An argparse type: a positive integer from the command line (config fields use
+    :func:`jaxpapers._src.checks.require_positive_int_field`)."""
     value = _non_negative_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("expected a positive integer, got 0")
@@ -95,7 +97,7 @@ def _build_parser(method_scales: dict[str, list[str]]) -> argparse.ArgumentParse
     rep.add_argument("--seed", type=_seed, default=0, help=f"base seed, 0 to {MAX_SEED}")
     rep.add_argument("--out", type=_out_dir, default="runs",
                      help="output folder, relative to the working folder (default: runs/)")
-    rep.add_argument("--devices", type=_positive_int, default=None,
+    rep.add_argument("--devices", type=_positive_arg, default=None,
                      help="devices of the data mesh (on a CPU: simulated devices)")
     rep.add_argument("--resume", action="store_true",
                      help="resume trainings from their checkpoints in --out (same seed and "
@@ -108,9 +110,9 @@ def _build_parser(method_scales: dict[str, list[str]]) -> argparse.ArgumentParse
         "many hosts (jax.distributed; auto-detected on SLURM, Open MPI, Cloud TPU, Kubernetes)")
     dist.add_argument("--coordinator", metavar="ADDR", default=None,
                       help="coordinator address host:port (process 0's host)")
-    dist.add_argument("--num-processes", type=_positive_int, default=None)
+    dist.add_argument("--num-processes", type=_positive_arg, default=None)
     dist.add_argument("--process-id", type=_non_negative_int, default=None)
-    dist.add_argument("--coordinator-timeout", type=_positive_int, default=30, metavar="SECONDS",
+    dist.add_argument("--coordinator-timeout", type=_positive_arg, default=30, metavar="SECONDS",
                       help="give up when the coordinator or a process does not answer within "
                            "this many seconds (default: 30)")
 

@@ -21,117 +21,33 @@ On a CPU, simulate devices with ``XLA_FLAGS=--xla_force_host_platform_device_cou
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from jaxpapers._src.mesh import (  # noqa: F401 (DATA_AXIS: the mesh axis's name)
+    DATA_AXIS,
+    data_mesh,
+    gather,
+    replicate,
+    shard_batch,
+)
 
 __all__ = ["data_mesh", "shard_batch", "replicate", "gather", "initialize", "is_primary",
            "process_count"]
 
-DATA_AXIS = "data"
-
-
-def data_mesh(num_devices: int | None = None):
-    """A 1-D mesh named ``data`` over the first ``num_devices`` devices (all when None).
-
-    The axis type is ``Auto`` (classic jit sharding propagation). With several processes the
-    devices are those of every process (``jax.devices()``), so ``num_devices`` must then be None
-    or the global count.
-    """
-    import jax
-    import numpy as np
-    from jax.sharding import AxisType, Mesh
-
-    devices = jax.devices()
-    num_devices = len(devices) if num_devices is None else num_devices
-    if not 1 <= num_devices <= len(devices):
-        raise ValueError(f"num_devices must be in [1, {len(devices)}]; got {num_devices}")
-    if jax.process_count() > 1 and num_devices != len(devices):
-        raise ValueError(f"with {jax.process_count()} processes the mesh spans all "
-                         f"{len(devices)} devices; got num_devices={num_devices}")
-    return Mesh(np.array(devices[:num_devices]), (DATA_AXIS,), axis_types=(AxisType.Auto,))
-
-
-def _is_key(x) -> bool:
-    import jax
-
-    return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
-
-
-def _put_global(x, sharding):
-    """A global array from a value every process holds in full (multi-process safe)."""
-    import jax
-    import numpy as np
-
-    if sharding.is_fully_addressable:
-        return jax.device_put(x, sharding)
-    if _is_key(x):
-        impl = jax.random.key_impl(x)
-        data = _put_global(jax.random.key_data(x), sharding)
-        return jax.jit(lambda d: jax.random.wrap_key_data(d, impl=impl),
-                       out_shardings=sharding)(data)
-    host = np.asarray(x)
-    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
-
-
-def shard_batch(tree: Any, mesh) -> Any:
-    """Place every leaf with its leading axis split over ``data`` (it must divide evenly).
-
-    Every process must pass the same values (they are the global batch).
-
-    Raises:
-      ValueError: a leaf's leading axis is not divisible by the number of devices.
-    """
-    import jax
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    size = mesh.devices.size
-    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-
-    def put(x):
-        if x.shape[0] % size:
-            raise ValueError(f"leading axis {x.shape[0]} is not divisible by {size} devices")
-        return _put_global(x, sharding)
-
-    return jax.tree_util.tree_map(put, tree)
-
-
-def replicate(tree: Any, mesh) -> Any:
-    """Place every leaf, whole, on every device of ``mesh`` (multi-process safe)."""
-    import jax
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    sharding = NamedSharding(mesh, PartitionSpec())
-    return jax.tree_util.tree_map(lambda x: _put_global(x, sharding), tree)
-
-
-def gather(tree: Any) -> Any:
-    """Every leaf as a NumPy array holding the whole (global) value, on every process.
-
-    Arrays whose shards all live in this process are simply copied to the host; arrays sharded
-    over several processes are all-gathered. PRNG key arrays come back as their key data.
-    """
-    import jax
-    import numpy as np
-
-    def get(x):
-        if _is_key(x):
-            x = jax.random.key_data(x)
-        if isinstance(x, jax.Array) and not x.is_fully_addressable:
-            from jax.experimental import multihost_utils
-
-            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-        return np.asarray(x)
-
-    return jax.tree_util.tree_map(get, tree)
-
 
 def process_count() -> int:
+    """The number of processes (``jax.process_count()``; 1 unless :func:`initialize` started
+    several)."""
     import jax
 
     return jax.process_count()
 
 
 def is_primary() -> bool:
-    """True in process 0 (the one that writes results, reports and plots)."""
+    """Whether this is process 0, the one that writes results, reports and plots.
+
+    Returns:
+      A Python bool (True with one process).
+    """
     import jax
 
     return jax.process_index() == 0

@@ -18,14 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from typing import Any
 
 from jaxpapers._src.jsonify import jsonify
 
-__all__ = ["Checkpointer", "config_hash", "canonical_config"]
+__all__ = ["Checkpointer", "config_hash", "canonical_config", "folder_name"]
 
 _CONFIG_FILE = "config.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def canonical_config(config: Any) -> Any:
@@ -34,9 +36,47 @@ def canonical_config(config: Any) -> Any:
 
 
 def config_hash(config: Any) -> str:
-    """First 12 hex digits of the SHA-256 of ``config`` as canonical JSON."""
+    """First 12 hex digits of the SHA-256 of ``config`` as canonical JSON.
+
+    Args:
+      config: dataclasses, NamedTuples, dicts, sequences and scalars (as :class:`Checkpointer`
+        takes them); dict order does not matter.
+
+    Returns:
+      A 12-character hex string.
+
+    Raises:
+      TypeError: a value with no JSON form.
+
+    Example:
+      >>> from jaxpapers.experiments import config_hash
+      >>> config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+      True
+    """
     text = json.dumps(canonical_config(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def folder_name(name: str) -> str:
+    """The folder-safe form of a training name: ``name`` itself when it holds only
+    ``[A-Za-z0-9._-]`` and does not start with a dot; otherwise every other character becomes
+    ``_`` and 8 hex digits of the SHA-256 of ``name`` follow, so that distinct names stay distinct.
+
+    orbax's storage layer cannot open a folder whose path holds brackets, and a ``/`` would nest
+    folders; this is the one place where a name becomes a path.
+
+    >>> folder_name("denoiser-rep0")
+    'denoiser-rep0'
+    >>> folder_name("encoder[0]")
+    'encoder_0__aa489fcb'
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a training name must be a non-empty string; got {name!r}")
+    safe = _UNSAFE.sub("_", name)
+    if safe == name and not name.startswith("."):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{safe.lstrip('.') or '_'}_{digest}"
 
 
 def _process_index() -> int:
@@ -56,7 +96,7 @@ def _barrier(name: str) -> None:
 
 
 def _global_mesh():
-    from jaxpapers.sharding import data_mesh
+    from jaxpapers._src.mesh import data_mesh
 
     return data_mesh()
 
@@ -68,7 +108,7 @@ def _to_global(tree: Any) -> Any:
 
     if jax.process_count() == 1:
         return tree
-    from jaxpapers.sharding import replicate
+    from jaxpapers._src.mesh import replicate
 
     return replicate(tree, _global_mesh())
 
@@ -90,7 +130,9 @@ class Checkpointer:
         (orbax refuses relative paths).
       method: method name (part of the key).
       seed: the run's seed (part of the key).
-      name: which training of the run (``"denoiser-rep0"``, ``"discriminator-rep1"``).
+      name: which training of the run (``"denoiser-rep0"``, ``"discriminator-rep1"``); any
+        string: characters outside ``[A-Za-z0-9._-]`` are replaced in the folder's name
+        (:func:`folder_name`).
       config: everything that determines the trained state besides the seed (model and training
         settings, data sizes); dataclasses, dicts, tuples and scalars.
       resume: restore the newest checkpoint if one exists (the CLI's ``--resume``).
@@ -106,11 +148,12 @@ class Checkpointer:
         self.config = canonical_config(config)
         self.hash = config_hash(self.config)
         self.name = name
+        self.folder = folder_name(name)
         self.resume = resume
         self.keep = keep
         root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         parent = os.path.join(root, method, f"seed{seed}")
-        self.directory = os.path.join(parent, f"{name}-{self.hash}")
+        self.directory = os.path.join(parent, f"{self.folder}-{self.hash}")
         if resume:
             self._refuse_mismatch(parent)
         elif os.path.isdir(self.directory) and _process_index() == 0:
@@ -123,7 +166,7 @@ class Checkpointer:
             return
         for entry in sorted(os.listdir(parent)):
             stem, _, other_hash = entry.rpartition("-")
-            if stem != self.name or other_hash == self.hash:
+            if stem != self.folder or other_hash == self.hash:
                 continue
             path = os.path.join(parent, entry, _CONFIG_FILE)
             try:
@@ -153,6 +196,7 @@ class Checkpointer:
         return self._manager
 
     def latest_step(self) -> int | None:
+        """The newest saved step when resuming, else None (never restores without ``resume``)."""
         if not self.resume or not os.path.isdir(os.path.join(self.directory, "steps")):
             return None
         return self._open().latest_step()
@@ -171,11 +215,16 @@ class Checkpointer:
         return int(step), _to_local(tree)
 
     def save(self, step: int, tree: Any) -> None:
+        """Save ``tree`` (a pytree of arrays) as step ``step``, keeping the newest ``keep``.
+
+        Every process must call it (orbax), with the same ``step``.
+        """
         import orbax.checkpoint as ocp
 
         self._open().save(int(step), args=ocp.args.StandardSave(_to_global(tree)), force=True)
 
     def close(self) -> None:
+        """Release orbax's manager (a later call opens it again)."""
         if self._manager is not None:
             self._manager.close()
             self._manager = None

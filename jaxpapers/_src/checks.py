@@ -30,6 +30,7 @@ __all__ = [
     "raise_if_concrete",
     "require",
     "require_positive_int",
+    "require_positive_int_field",
 ]
 
 
@@ -55,6 +56,30 @@ def require_positive_int(value: Any, name: str) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive; got {value}")
     return int(value)
+
+
+def require_positive_int_field(owner: str, name: str, value: Any) -> None:
+    """Raise ``ValueError`` unless the setting ``owner.name`` is a positive Python ``int``.
+
+    The one check of a positive integer field of a frozen config (a dataclass's
+    ``__post_init__``): bools, floats, NumPy scalars and arrays are refused.
+
+    Args:
+      owner: the config's name, e.g. ``type(self).__name__``.
+      name: the field's name.
+      value: the field's value.
+
+    Raises:
+      ValueError: ``"{owner}.{name} must be a positive int; got {value!r}"``.
+
+    >>> require_positive_int_field("Budget", "evaluations", 3)
+    >>> require_positive_int_field("Budget", "evaluations", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Budget.evaluations must be a positive int; got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}.{name} must be a positive int; got {value!r}")
 
 
 def raise_if_concrete(predicate: Callable[..., Any], message: str, *arrays: Any) -> None:

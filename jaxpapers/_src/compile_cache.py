@@ -29,6 +29,10 @@ def enable_compile_cache(path: str | None = None, min_compile_seconds: float = 0
       path: the cache folder; None reads ``$JAXPAPERS_COMPILE_CACHE`` and falls back to
         :func:`default_cache_dir`.
       min_compile_seconds: programs that compile faster than this are not cached.
+
+    Returns:
+      The cache folder in use (an already configured ``jax_compilation_cache_dir`` wins), or
+      None when ``$JAXPAPERS_COMPILE_CACHE`` is ``off`` or the folder cannot be made.
     """
     import jax
 

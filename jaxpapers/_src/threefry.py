@@ -2,8 +2,7 @@
 
 ``jax.random``'s CPU lowering of the hash is a loop over its 20 rounds, several passes over the
 data per iteration. For the small per-step draws of a ``lax.scan`` (a few thousand numbers) the
-loop's fixed cost dominates: the 64 x 65 x 5 normals of one step of the mean-field benchmark
-took about 0.65 ms that way, against about 0.07 ms fused (profiled on a 2-core CPU). The
+loop's fixed cost dominates (timings: the docs' benchmark pages, "Timing notes"). The
 functions here give the same numbers bitwise as ``jax.random`` (tested), and fall back on it for
 anything else (other key types, other dtypes, the legacy non-partitionable bit layout).
 """

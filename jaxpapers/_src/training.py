@@ -9,9 +9,8 @@ steps the state and the per-step metrics so far are saved through a :class:`Chec
 
 Convolutions on the CPU: XLA's CPU backend leaves the weight- and input-gradient convolutions
 of a step in a non-canonical layout when the step sits inside a loop body (``lax.scan``), and
-runs them 10-60 times slower than the same step compiled on its own (measured with jax 0.10.2
-on 2 cores: a 3-layer Conv1D step 47 ms alone, 2.7 s per step in a scan; a 3-layer 5x5 Conv2D
-step 45 ms alone, 1.06 s in a scan). ``loop="auto"`` therefore runs one jitted call per step
+runs them many times slower than the same step compiled on its own (timings: the docs'
+benchmark pages, "Timing notes"). ``loop="auto"`` therefore runs one jitted call per step
 when the backend is the CPU and the step contains a convolution, and scans chunks otherwise.
 """
 
@@ -156,6 +155,9 @@ def train_loop(update: Callable[..., tuple[Any, Any]], state: Any, key, num_step
 
     Returns:
       ``(state, metrics)`` with each metrics leaf stacked to ``[num_steps]``.
+
+    Raises:
+      ValueError: ``num_steps`` or ``chunk`` not a positive int, or an unknown ``loop``.
     """
     import jax
     import jax.numpy as jnp

@@ -1,32 +1,18 @@
 """Bayesian optimisation with cost-varying variable subsets (BOCVS; Tay et al., NeurIPS 2023).
 
-Public API::
-
-    make_problem(name, costs="moderate", variance=0.02) -> Problem      # hartmann3, gp_sample, ...
-    problem_spec(problem) -> ProblemSpec                                # arrays of a Problem
-    etc_ada(costs), etc(m, targets), ucb_psq(m), ucb_psq_per_cost(m), ucb_cvs(m, eps) -> Policy
-    BOConfig(acquisition="ucb"|"ts", beta=2.0, num_samples=1024, ...)
-    run_bo(key, spec, policy, objective, config) -> History             # traceable; vmap over keys
-    raise_for_status(history)                                           # BOError keeps the history
-    simple_regret_curve(history, f_star, grid), cumulative_regret(history, f_star)
-    expected_ucb(posterior, mask_row, x, w, beta), maximize_per_control_set(key, fn, masks, cfg)
-    maximize_expected_ucb(key, posterior, masks, w, beta, cfg)          # SE kernel, closed form
-    OptimizerConfig(method="adam"|"newton"), newton_refine(derivatives, masks, starts, steps)
-    select_control_set(values, costs, eps, allowed=None)
-
-Seeds in parallel, compiled once::
+Problems (``make_problem``, ``problem_spec``), policies (UCB-CVS, UCB-PSQ, ETC-50/100/Ada:
+``ucb_cvs``, ``ucb_psq``, ``etc``, ``etc_ada``), the expected UCB and its maximisation per
+control set, and ``run_bo``, one traceable BO loop. Seeds in parallel, compiled once::
 
     problem = make_problem("hartmann3", "moderate", 0.02)
     run = jax.jit(jax.vmap(lambda k: run_bo(k, problem_spec(problem), etc_ada(problem.costs),
                                             problem.objective, BOConfig(num_samples=64))))
     history = run(jax.random.split(jax.random.key(0), 10))
 
-Bad input (the rule of every function here): a wrong shape, dtype or setting raises
-``ValueError`` naming the argument, at call or trace time. A bad value (NaN/inf, out of range)
-raises eagerly; under ``jit`` ``select_control_set`` returns ``-1`` (never set 0), ``run_bo``
-stops with a fault status (``INVALID_INPUT``, ``NO_CONTROL_SET``) and the acquisition functions
-return NaN, as documented.
-
+Bad input: a wrong shape, dtype or setting raises ``ValueError`` naming the argument, at call or
+trace time. A bad value (NaN/inf, out of range) raises eagerly; under ``jit``
+``select_control_set`` returns ``-1`` (never set 0), ``run_bo`` stops with a fault status
+(:data:`STATUS`; :func:`raise_for_status` raises) and the acquisition functions return NaN.
 """
 
 from jaxpapers.bocvs._acquisition import (

@@ -92,8 +92,12 @@ def expected_ucb(posterior: Posterior, mask_row, x, w, beta):
       beta: scalar; ``beta = 0`` gives the sample mean of the posterior mean.
 
     Returns:
-      Scalar; NaN when an input holds NaN/inf or ``beta`` is negative under ``jit`` (eagerly
-      those raise ``ValueError``).
+      Scalar of the posterior's dtype; NaN when an input holds NaN/inf or ``beta`` is negative
+      under ``jit``.
+
+    Raises:
+      ValueError: ``mask_row``, ``x`` or ``w`` of the wrong shape (``[d]``, ``[d]``, ``[N, d]``)
+        or dtype; eagerly, NaN/inf inputs or a negative ``beta``.
     """
     d = posterior.x.shape[1]
     mask_row = check_masks(mask_row, "mask_row", (d,))

@@ -75,7 +75,7 @@ class BOConfig:
     """Static settings of a run (defaults: accelerator-scale values close to the paper's).
 
     Attributes:
-      acquisition: ``"ucb"`` (expected UCB; UCB-PSQ, UCB-CVS, ETC-*), ``"ts"`` (TS-PSQ with
+      acquisition: ``"ucb"`` (expected UCB; UCB-PSQ, UCB-CVS, ``ETC-*``), ``"ts"`` (TS-PSQ with
         random Fourier features) or ``"ei"`` (expected improvement of the set's averaged value,
         for EI-PSQ per cost: ``mean_s max(0, mean_n f_s([x^i, w_n]) - max_obs f_s)`` over
         ``num_ei_samples`` posterior samples ``f_s``; the reference code draws them jointly over
@@ -176,8 +176,19 @@ class ProblemSpec(NamedTuple):
 
 
 def problem_spec(problem: Problem, dtype=None) -> ProblemSpec:
-    """:class:`ProblemSpec` of ``problem`` (default dtype: JAX's default float; ``dtype`` must
-    be floating, ValueError otherwise)."""
+    """The arrays of ``problem`` that :func:`run_bo` traces over.
+
+    Args:
+      problem: a :class:`Problem`.
+      dtype: a floating dtype (default: JAX's default float).
+
+    Returns:
+      A :class:`ProblemSpec`: masks ``[m, d]``, costs ``[m]``, scales ``[d]``, budget, noise
+      standard deviation and length-scales ``[d]``, all of ``dtype``.
+
+    Raises:
+      ValueError: ``dtype`` is not floating.
+    """
     dtype = jnp.result_type(float) if dtype is None else dtype
     checks.require(jnp.issubdtype(dtype, jnp.floating),
                    f"dtype must be a floating dtype; got {jnp.dtype(dtype).name}")
@@ -237,7 +248,15 @@ class _State(NamedTuple):
 
 
 class BOError(checks.InvalidInputError):
-    """A run stopped on a fault; ``.history`` holds everything done before it."""
+    """A run stopped on a fault; ``.history`` holds everything done before it.
+
+    Raised by :func:`raise_for_status`; a subclass of :class:`jaxpapers.InvalidInputError`
+    (so of ``ValueError``).
+
+    Args:
+      message: what went wrong, per run.
+      history: the :class:`History` up to the fault.
+    """
 
     def __init__(self, message: str, history: History):
         super().__init__(message)
@@ -251,7 +270,15 @@ def _status_text(code: int) -> str:
 def raise_for_status(history: History) -> History:
     """Return ``history`` if every run ended normally, else raise :class:`BOError`.
 
-    Works on a single run or a batch (leading seed axis): the message lists the faulty runs.
+    Args:
+      history: a :class:`History` of one run or of a batch (leading seed axis).
+
+    Returns:
+      ``history`` itself, when every run's status is running or budget exhausted.
+
+    Raises:
+      BOError: a run stopped on a fault (:data:`STATUS`); the message lists the faulty runs
+        (up to 5) and ``.history`` holds everything done before the fault.
     """
     status = np.atleast_1d(np.asarray(history.status))
     bad = np.flatnonzero((status != BUDGET_EXHAUSTED) & (status != RUNNING))

@@ -45,7 +45,19 @@ def _curve(history, f_star, grid):
 
 
 def simple_regret_curve(history, f_star: float, grid) -> np.ndarray:
-    """``S(c)`` on ``grid`` budgets, ``[G]`` or ``[runs, G]`` (NaN before the first round)."""
+    """Simple regret ``S(c) = f* - max_{t : C_t <= c} F_{i_t}(x_t)`` at the budgets ``grid``.
+
+    Args:
+      history: a :class:`History` of one run, or of a batch with a leading seed axis.
+      f_star: the optimum ``f*`` (finite).
+      grid: ``[G]`` finite budgets.
+
+    Returns:
+      float64 NumPy ``[G]`` (one run) or ``[runs, G]``; NaN before the first paid round.
+
+    Raises:
+      ValueError: a non-finite ``f_star``, or ``grid`` not a 1-D array of finite numbers.
+    """
     grid = np.asarray(grid, float)
     if grid.ndim != 1 or not np.all(np.isfinite(grid)):
         raise ValueError(f"grid must be a 1-D array of finite budgets; got shape {grid.shape}")
@@ -53,7 +65,18 @@ def simple_regret_curve(history, f_star: float, grid) -> np.ndarray:
 
 
 def final_simple_regret(history, f_star: float) -> np.ndarray:
-    """Simple regret after the whole budget (scalar or ``[runs]``)."""
+    """Simple regret after the whole budget, ``f* - max_t F_{i_t}(x_t)``.
+
+    Args:
+      history: a :class:`History` of one run, or of a batch with a leading seed axis.
+      f_star: the optimum ``f*`` (finite).
+
+    Returns:
+      A float64 NumPy scalar (one run) or ``[runs]``; NaN for a run with no paid round.
+
+    Raises:
+      ValueError: a non-finite ``f_star``.
+    """
     def one(h, f):
         v = np.asarray(h.value)[np.asarray(h.set_index) >= 0]
         return np.asarray(f - v.max() if v.size else np.nan)
@@ -61,7 +84,18 @@ def final_simple_regret(history, f_star: float) -> np.ndarray:
 
 
 def cumulative_regret(history, f_star: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(cost-weighted R_T, unweighted sum r_t)`` (scalars or ``[runs]`` each)."""
+    """Cumulative regret over the paid rounds, ``r_t = f* - F_{i_t}(x_t)``.
+
+    Args:
+      history: a :class:`History` of one run, or of a batch with a leading seed axis.
+      f_star: the optimum ``f*`` (finite).
+
+    Returns:
+      ``(sum_t c_t r_t, sum_t r_t)``: float64 NumPy scalars (one run) or ``[runs]`` each.
+
+    Raises:
+      ValueError: a non-finite ``f_star``.
+    """
     def one(h, f):
         valid = np.asarray(h.set_index) >= 0
         r = f - np.asarray(h.value)[valid]

@@ -298,9 +298,21 @@ def maximize_expected_ucb(key, posterior: Posterior, masks, w, beta, config):
     from :func:`expected_ucb_derivatives`). Reported values are those of
     :func:`jaxpapers.bocvs.expected_ucb` on all of ``w``.
 
+    Args:
+      key: PRNG key (the random starts of the ascent).
+      posterior: a :class:`jaxpapers.gp.Posterior` with the SE kernel.
+      masks: ``[m, d]`` 0/1 control-set masks.
+      w: ``[N, d]`` fixed samples of the uncontrolled variables.
+      beta: scalar UCB weight on sigma.
+      config: an :class:`OptimizerConfig` (or its fields as a tuple).
+
     Returns:
-      ``(x_hat [m, d], value [m])``; NaN values when ``w`` holds NaN or ``beta`` is negative
-      under ``jit`` (eagerly those raise ``ValueError``, as bad shapes always do).
+      ``(x_hat [m, d], value [m])`` of the posterior's dtype; NaN values when ``w`` holds NaN
+      or ``beta`` is negative under ``jit``.
+
+    Raises:
+      ValueError: bad shapes (masks not ``[m, d]`` with the posterior's ``d``) or config;
+        eagerly, NaN in ``w`` or a negative ``beta``.
     """
     from jaxpapers.bocvs._acquisition import (
         OptimizerConfig,

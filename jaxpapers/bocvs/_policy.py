@@ -203,10 +203,27 @@ def _policy(num_sets, groups, targets, eps=0.0, per_cost=False, eps_rounds=0):
 
 def ucb_cvs(num_sets: int, eps: float = 0.0, num_stages: int = 2,
             eps_rounds: float = 0) -> Policy:
-    """UCB-CVS with no exploration stages and a constant slack ``eps`` or, with
-    ``eps_rounds = R > 0``, the decaying slack ``eps_t = eps * max(0, 1 - t / R)`` (the linear
+    """UCB-CVS with no exploration stages and a constant or decaying slack.
+
+    With ``eps_rounds = R > 0`` the slack is ``eps_t = eps * max(0, 1 - t / R)`` (the linear
     schedule of the reference code's history, ``eps = 2``; any ``eps_t`` with ``sum_t eps_t =
-    o(T)`` keeps UCB-CVS no-regret, Tay et al. 2023, Sec. 3)."""
+    o(T)`` keeps UCB-CVS no-regret, Tay et al. 2023, Sec. 3).
+
+    Args:
+      num_sets: number of control sets ``m``.
+      eps: slack of the epsilon rule, ``>= 0`` (``inf``: always the cheapest set).
+      num_stages: length of the (empty) exploration-stage arrays; keep it equal to the ETC
+        policies' (2) so that every policy has one pytree structure and one compiled loop
+        serves them all.
+      eps_rounds: ``0`` (constant slack) or the rounds ``R`` over which the slack decays.
+
+    Returns:
+      A :class:`Policy` (arrays).
+
+    Raises:
+      ValueError: a ``num_sets`` that is not a positive int or a ``num_stages`` below 1, a
+        negative ``eps``, or a decaying slack with an infinite ``eps``.
+    """
     checks.require(isinstance(num_stages, int) and num_stages >= 1,
                    f"num_stages must be an int >= 1; got {num_stages!r}")
     return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages, eps,
@@ -214,12 +231,43 @@ def ucb_cvs(num_sets: int, eps: float = 0.0, num_stages: int = 2,
 
 
 def ucb_psq(num_sets: int, num_stages: int = 2) -> Policy:
-    """UCB-PSQ: cost-agnostic ``argmax_{i, x} U_i`` (equal to ``ucb_cvs(eps=0)``)."""
+    """UCB-PSQ: cost-agnostic ``argmax_{i, x} U_i`` (equal to ``ucb_cvs(eps=0)``).
+
+    Args:
+      num_sets: number of control sets ``m``.
+      num_stages: length of the (empty) exploration-stage arrays; keep it equal to the ETC
+        policies' (2) so that every policy has one pytree structure and one compiled loop
+        serves them all.
+
+    Returns:
+      A :class:`Policy` (arrays).
+
+    Raises:
+      ValueError: a ``num_sets`` that is not a positive int or a ``num_stages`` below 1.
+
+    Example:
+      >>> from jaxpapers.bocvs import ucb_psq
+      >>> ucb_psq(7).targets.tolist(), float(ucb_psq(7).eps)
+      ([0, 0], 0.0)
+    """
     return ucb_cvs(num_sets, 0.0, num_stages)
 
 
 def ucb_psq_per_cost(num_sets: int, num_stages: int = 2) -> Policy:
-    """UCB-PSQ per cost: ``argmax_i v_i / c_i``."""
+    """UCB-PSQ per cost: the set maximising ``v_i / c_i``.
+
+    Args:
+      num_sets: number of control sets ``m``.
+      num_stages: length of the (empty) exploration-stage arrays; keep it equal to the ETC
+        policies' (2) so that every policy has one pytree structure and one compiled loop
+        serves them all.
+
+    Returns:
+      A :class:`Policy` (arrays).
+
+    Raises:
+      ValueError: a ``num_sets`` that is not a positive int or a ``num_stages`` below 1.
+    """
     checks.require(isinstance(num_stages, int) and num_stages >= 1,
                    f"num_stages must be an int >= 1; got {num_stages!r}")
     return _policy(num_sets, [(i,) for i in range(num_stages)], [0] * num_stages,
@@ -227,7 +275,22 @@ def ucb_psq_per_cost(num_sets: int, num_stages: int = 2) -> Policy:
 
 
 def etc(num_sets: int, targets: Sequence[int], groups=DEFAULT_GROUPS, eps: float = 0.0) -> Policy:
-    """Explore-then-commit with per-group play targets (ETC-50: (50, 50); ETC-100: (100, 100))."""
+    """Explore-then-commit with per-group play targets (ETC-50: (50, 50); ETC-100: (100, 100)).
+
+    Args:
+      num_sets: number of control sets ``m``.
+      targets: plays of each exploration group, non-negative ints, one per group.
+      groups: the exploration groups, disjoint tuples of set indices (default: sets 0-2, then
+        3-5).
+      eps: slack of the final epsilon rule.
+
+    Returns:
+      A :class:`Policy` (arrays).
+
+    Raises:
+      ValueError: an empty, overlapping or out-of-range group, targets that do not match the
+        groups or are negative, or a negative ``eps``.
+    """
     return _policy(num_sets, groups, targets, eps)
 
 
@@ -236,6 +299,22 @@ def etc_ada(costs: Sequence[float], groups=DEFAULT_GROUPS, units: float = 4.0) -
 
     With the paper's regimes (equal costs inside a group) this is ``(40, 20)`` for moderate,
     ``(400, 40)`` for cheap and ``(6, 5)`` for expensive costs.
+
+    Args:
+      costs: the ``m`` control sets' costs, finite and positive.
+      groups: the exploration groups (default: sets 0-2, then 3-5).
+      units: the budget units each group may spend.
+
+    Returns:
+      A :class:`Policy` (arrays).
+
+    Raises:
+      ValueError: costs or ``units`` not finite and positive, or groups outside the costs.
+
+    Example:
+      >>> from jaxpapers.bocvs import COST_REGIMES, etc_ada
+      >>> etc_ada(COST_REGIMES["moderate"]).targets.tolist()
+      [40, 20]
     """
     costs = [float(c) for c in costs]
     checks.require(all(math.isfinite(c) and c > 0 for c in costs),

@@ -329,6 +329,9 @@ def make_problem(name: str, costs: str | Sequence[float] = "moderate",
       budget: total budget (default 50).
       seed: seed of the GP-sample objective (ignored otherwise).
 
+    Returns:
+      A :class:`Problem` (static; pass it through :func:`problem_spec` into :func:`run_bo`).
+
     Raises:
       ValueError: on an unknown name or regime, costs that are not 7 finite positive numbers, a
         variance or budget that is not finite and positive.

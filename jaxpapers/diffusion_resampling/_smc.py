@@ -230,8 +230,9 @@ def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialF
 
     Shapes: ``G`` groups x ``K`` particles, ``S = T`` steps.
 
-    References: Liu, Zhang, Jaakkola & Chang, *Correcting Diffusion Generation through
-      Resampling*, CVPR 2024 (particle filter with ratio ``phi_t / phi_t'``; final argmax).
+    References:
+      Liu, Zhang, Jaakkola & Chang, *Correcting Diffusion Generation through Resampling*,
+      CVPR 2024 (particle filter with ratio ``phi_t / phi_t'``; final argmax).
     """
     x_init, num_particles = _check_init(x_init, num_particles)
     num_steps = checks.require_positive_int(num_steps, "num_steps")

@@ -7,26 +7,11 @@ A runner is a module that declares its scales and one function::
     def run(ctx: RunContext, config: MyScale) -> RunResult: ...
 
 and is listed in :data:`METHODS`. :func:`reproduce` validates the scale, runs it, and writes
-``results.json`` (one schema for every method, see :data:`SCHEMA`) and ``report.md``.
-
-What a runner uses:
-
-* **numbers**: :func:`estimate` (mean, standard error, median of samples) -> :class:`Estimate`;
-  claims tested with :func:`compare` (independent estimates or exact values), :func:`paired`
-  (paired samples) or :func:`agree` (equality) -> :class:`Comparison` whose verdict is one of
-  :data:`VERDICTS` (``held`` / ``tie`` / ``reversed``, with the ``z`` used);
-* **table**: :class:`Row` (numbers and units, never pre-formatted strings) in a
-  :class:`RunResult`;
-* **devices**: ``ctx.shard(tree)`` splits the run axis over the mesh, ``ctx.replicate``,
-  ``ctx.gather`` (back to NumPy on every process), ``ctx.mesh()``;
-* **time**: ``ctx.timer.jit(fn)`` compiles ahead of time and records compile and run seconds
-  separately (``results.json["compile_s"]``);
-* **training**: :func:`train_loop` (jitted scan chunks, resumable bitwise) with
-  ``ctx.checkpointer(name, config)`` (orbax, keyed by method, seed and config hash; restores
-  only with ``--resume``);
-* **output**: :func:`save_figure` (PNG, process 0 only), ``ctx.progress`` (a progress bar);
-* **entry points** (CLI, benchmarks, notebooks): :func:`enable_compile_cache`, a persistent
-  XLA compilation cache.
+``results.json`` (one schema for every method, see :data:`SCHEMA`) and ``report.md``. A runner
+uses :func:`estimate` and :func:`compare` / :func:`paired` / :func:`agree` for numbers and
+verdicts, :class:`Row` and :class:`RunResult` for the table, the :class:`RunContext` for
+devices, time, checkpoints and progress, :func:`train_loop` for training and
+:func:`save_figure` for plots. The documentation's "Experiments" page has the whole tour.
 """
 
 from jaxpapers._src.checkpoint import Checkpointer, config_hash

@@ -56,6 +56,7 @@ class RunContext:
 
     # -- files ---------------------------------------------------------------------------------
     def path(self, name: str) -> str:
+        """``name`` inside this run's folder (``out_dir``)."""
         return os.path.join(self.out_dir, name)
 
     @property
@@ -74,6 +75,7 @@ class RunContext:
 
     @property
     def num_devices(self) -> int:
+        """The devices of the mesh: ``devices``, or every device of every process."""
         import jax
 
         return self.devices or jax.device_count()
@@ -136,5 +138,6 @@ class RunContext:
                             config, resume=self.resume)
 
     def warn(self, message: str) -> None:
+        """Print ``jaxpapers: <method>: message`` to stderr (process 0 only)."""
         if self.is_primary:
             print(f"jaxpapers: {self.method or 'run'}: {message}", file=sys.stderr)

@@ -1,7 +1,6 @@
 """The method table: name -> title, paper and runner module.
 
-A runner is a module (``jaxpapers.<method>._experiments._reproduce`` or
-``jaxpapers.<method>._reproduce``) that defines::
+A runner is the module ``jaxpapers.<method>._experiments._reproduce``, which defines::
 
     SCALES: dict[str, ScaleConfig]            # frozen dataclasses, one per scale name
     def run(ctx: RunContext, config) -> RunResult
@@ -22,6 +21,15 @@ __all__ = ["METHODS", "Method", "implemented", "runner", "scales"]
 
 @dataclasses.dataclass(frozen=True)
 class Method:
+    """One method of the table.
+
+    Attributes:
+      name: the CLI's name (``smc``, ``meanfield``, ...).
+      title: the report's title.
+      paper: the paper, in words.
+      runner: the module defining ``SCALES`` and ``run(ctx, config)``.
+    """
+
     name: str
     title: str
     paper: str
@@ -58,16 +66,32 @@ def _check_name(name: str) -> Method:
 
 
 def implemented(name: str) -> bool:
-    """Whether ``name``'s runner module exists (imports the method's package to find out)."""
-    method = _check_name(name)
-    try:
-        return importlib.util.find_spec(method.runner) is not None
-    except ModuleNotFoundError:
-        return False
+    """Whether ``name``'s runner module exists (imports the method's package to find out).
+
+    Args:
+      name: a method of :data:`METHODS`.
+
+    Returns:
+      A Python bool.
+
+    Raises:
+      ValueError: ``name`` is not in :data:`METHODS`.
+    """
+    return importlib.util.find_spec(_check_name(name).runner) is not None
 
 
 def runner(name: str) -> ModuleType:
-    """The runner module of an implemented method."""
+    """The runner module of a method (imported: it touches no device).
+
+    Args:
+      name: a method of :data:`METHODS`.
+
+    Returns:
+      The module defining ``SCALES`` and ``run(ctx, config)``.
+
+    Raises:
+      ValueError: an unknown method, or one whose runner module does not exist.
+    """
     method = _check_name(name)
     if not implemented(name):
         raise ValueError(f"method {name!r} is not implemented yet (see `jaxpapers list`)")
@@ -75,5 +99,20 @@ def runner(name: str) -> ModuleType:
 
 
 def scales(name: str) -> dict:
-    """``{scale name: frozen config dataclass}`` declared by ``name``'s runner."""
+    """The scales ``name``'s runner declares.
+
+    Args:
+      name: a method of :data:`METHODS`.
+
+    Returns:
+      ``{scale name: frozen config dataclass}`` (a copy of the runner's ``SCALES``).
+
+    Raises:
+      ValueError: as :func:`runner`.
+
+    Example:
+      >>> from jaxpapers.experiments import scales
+      >>> sorted(scales("smc"))
+      ['paper', 'quick', 'smoke']
+    """
     return dict(runner(name).SCALES)

@@ -35,7 +35,21 @@ def _decimals_for(se: float) -> int:
 
 def format_value(value: Any, unit: str = "") -> str:
     """A table cell: a number, an estimate ``mean ± se`` (the mean to the standard error's
-    precision), or text; with the unit appended."""
+    precision), or text; with the unit appended.
+
+    Args:
+      value: a number, None (shown as ``–``), a string (returned as it is), or an estimate as
+        results.json holds it (``{"mean", "se", ...}``).
+      unit: appended after a space when given.
+
+    Returns:
+      The cell's text.
+
+    Example:
+      >>> from jaxpapers.experiments import format_value
+      >>> format_value({"mean": 3.32512, "se": 0.0341}), format_value(0.5, "s")
+      ('3.325 ± 0.034', '0.5 s')
+    """
     if isinstance(value, dict) and "mean" in value:
         mean, se = value["mean"], value.get("se")
         if mean is None:
@@ -82,7 +96,17 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(path: str, method: Any, results: dict[str, Any]) -> None:
-    """``report.md``: our numbers beside the paper's, section by section, and the verdict."""
+    """Write ``report.md``: our numbers beside the paper's, section by section, and the verdict.
+
+    Args:
+      path: the file to write.
+      method: the :class:`Method` (its title and paper head the report).
+      results: a results dictionary (the content of ``results.json``).
+
+    Raises:
+      OSError: the file cannot be written.
+      KeyError: ``results`` lacks a field of the schema.
+    """
     verdict = results["verdict"]
     counts = ", ".join(f"{verdict[v]} {v}" for v in ("held", "tie", "reversed"))
     lines = [
@@ -117,7 +141,11 @@ def write_report(path: str, method: Any, results: dict[str, Any]) -> None:
 
 
 def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend (runners run headless)."""
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (runners run headless).
+
+    Returns:
+      The ``matplotlib.pyplot`` module.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,7 +155,20 @@ def pyplot():
 
 
 def save_figure(ctx, fig, name: str, dpi: int = 110) -> str:
-    """Save ``fig`` as ``ctx.path(name)`` (process 0 only), close it, return the path."""
+    """Save ``fig`` as ``ctx.path(name)`` (process 0 only) and close it.
+
+    Args:
+      ctx: the run's :class:`RunContext`.
+      fig: a matplotlib figure.
+      name: the file name inside the run's folder, e.g. ``"regret.png"``.
+      dpi: resolution of the PNG.
+
+    Returns:
+      The figure's path (also in processes that did not write it).
+
+    Raises:
+      OSError: the folder or the file cannot be written.
+    """
     import matplotlib.pyplot as plt
 
     path = ctx.path(name)

@@ -84,8 +84,16 @@ class Row:
 class RunResult:
     """What a runner returns to :func:`reproduce`.
 
-    ``summary`` is one sentence on the paper's claims at this scale, in the verdict vocabulary;
-    the verdict counts are added from the rows' comparisons.
+    Attributes:
+      experiment: what was run, in words.
+      metrics: method-specific nested dicts of numbers (results.json's ``metrics``).
+      table: the :class:`Row` s of the report.
+      summary: one sentence on the paper's claims at this scale, in the verdict vocabulary; the
+        verdict counts are added from the rows' comparisons.
+      paper: the paper's numbers and where they come from.
+      config: the runner's settings beyond the scale's dataclass.
+      plots: paths of the PNGs written (:func:`save_figure`).
+      notes: free-text notes for the report.
     """
 
     experiment: str
@@ -110,7 +118,14 @@ def reproduce(name: str, ctx: RunContext) -> dict[str, Any]:
     """Run ``name``'s headline experiment at ``ctx.scale``; write results.json, report.md.
 
     Only process 0 writes (with several processes every process runs the experiment, as SPMD
-    programs must). Returns the results dictionary.
+    programs must).
+
+    Args:
+      name: a method of :data:`METHODS`.
+      ctx: the run's :class:`RunContext` (scale, seed, devices, output folder).
+
+    Returns:
+      The results dictionary, as written to ``results.json`` (schema :data:`SCHEMA`).
 
     Raises:
       ValueError: unknown or unimplemented method, or a scale the method does not declare.
@@ -169,6 +184,12 @@ def reproduce(name: str, ctx: RunContext) -> dict[str, Any]:
 def load_results(path: str) -> dict[str, Any]:
     """Read a ``results.json`` (or the one inside a run folder) and check its schema.
 
+    Args:
+      path: a ``results.json`` file or the folder holding one.
+
+    Returns:
+      The results dictionary.
+
     Raises:
       OSError: the file cannot be read.
       ValueError: the file is not JSON, not a results object, or of another schema; the message
@@ -216,6 +237,21 @@ def diff_results(a: dict[str, Any], b: dict[str, Any], *, rtol: float = 0.0,
     Compares ``config``, ``metrics`` and ``table`` leaf by leaf (table rows are matched by
     section and quantity). Numbers within ``rtol`` count as equal; timings (keys ending in
     ``_s``, ``seconds``, ``timings``) are skipped unless ``include_timing``.
+
+    Args:
+      a: a results dictionary (:func:`load_results`).
+      b: another, of the same method and scale.
+      rtol: relative tolerance for numbers (0: bitwise equal).
+      include_timing: compare the timings too.
+
+    Returns:
+      ``[(path, value_a, value_b)]`` sorted by path; a leaf missing on one side is
+      ``"<missing>"``. Empty when the runs agree.
+
+    Example:
+      >>> from jaxpapers.experiments import diff_results
+      >>> diff_results({"metrics": {"x": 1.0, "wall_s": 3}}, {"metrics": {"x": 1.5, "wall_s": 4}})
+      [('metrics.x', 1.0, 1.5)]
     """
     def leaves(results):
         out: dict[str, Any] = {}

@@ -29,10 +29,14 @@ _BETTER = ("lower", "higher", "equal")
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """A mean with its standard error over ``n`` independent samples.
+    """A mean with its standard error over ``n`` independent samples (made by :func:`estimate`).
 
-    ``se`` is None for an exact value (``n = 0``) or a single sample; ``median`` is kept where
-    the samples were available.
+    Attributes:
+      mean: the sample mean (float).
+      se: its standard error, ``std(ddof=1) / sqrt(n)``; None for an exact value (``n = 0``) or
+        a single sample.
+      n: the number of samples (0: an exact value, see :meth:`exact`).
+      median: the sample median where the samples were available, else None.
     """
 
     mean: float
@@ -41,6 +45,7 @@ class Estimate:
     median: float | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """``{"mean", "se", "n"}`` and ``"median"`` when known: the form in results.json."""
         out = {"mean": self.mean, "se": self.se, "n": self.n}
         if self.median is not None:
             out["median"] = self.median
@@ -48,6 +53,7 @@ class Estimate:
 
     @staticmethod
     def exact(value: float) -> Estimate:
+        """An exact value (no standard error, ``n = 0``), e.g. a closed form or a bound."""
         return Estimate(float(value), None, 0)
 
 
@@ -58,8 +64,17 @@ def estimate(samples: Sequence[float] | np.ndarray, *, drop_nonfinite: bool = Fa
       samples: a 1-D sequence of numbers (flattened if not 1-D).
       drop_nonfinite: leave out NaN/inf samples (``n`` counts the rest); otherwise they raise.
 
+    Returns:
+      An :class:`Estimate` (float64 statistics; ``se`` None for one sample; a NaN mean with
+      ``n = 0`` when ``drop_nonfinite`` left nothing).
+
     Raises:
       ValueError: no samples, or a non-finite sample without ``drop_nonfinite``.
+
+    Example:
+      >>> from jaxpapers.experiments import estimate
+      >>> estimate([1.0, 2.0, 3.0])
+      Estimate(mean=2.0, se=0.5773502691896258, n=3, median=2.0)
     """
     values = np.asarray(samples, np.float64).ravel()
     finite = np.isfinite(values)
@@ -80,8 +95,15 @@ def estimate(samples: Sequence[float] | np.ndarray, *, drop_nonfinite: bool = Fa
 class Comparison:
     """The outcome of testing a claim ``a <better> b`` (``a`` lower / higher than / equal to ``b``).
 
-    ``difference`` is ``a - b`` and ``se`` its standard error; ``z = difference / se`` (infinite
-    when ``se`` is 0 and the difference is not); ``threshold`` is the ``|z|`` that decides.
+    Attributes:
+      verdict: one of :data:`VERDICTS` (``held``, ``tie``, ``reversed``).
+      better: ``"lower"``, ``"higher"`` or ``"equal"``.
+      difference: ``a - b``.
+      se: its standard error (NaN when unknown, which gives ``tie``).
+      z: ``difference / se``; infinite when ``se`` is 0 and the difference is not.
+      threshold: the ``|z|`` that decides.
+      claim: the claim in words, for the report.
+      paired: whether the samples were paired (:func:`paired`).
     """
 
     verdict: str
@@ -94,6 +116,7 @@ class Comparison:
     paired: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """Every field, as results.json's ``comparison`` holds it."""
         return dataclasses.asdict(self)
 
 
@@ -140,6 +163,19 @@ def compare(a: Estimate | float, b: Estimate | float, *, better: str = "lower",
       better: ``"lower"`` (claim: ``a < b``), ``"higher"`` (``a > b``) or ``"equal"``.
       threshold: the ``|z|`` beyond which a difference counts.
       claim: the claim in words, kept for the report.
+
+    Returns:
+      A :class:`Comparison`. An ordering is ``held`` beyond ``threshold`` standard errors on the
+      claimed side, ``reversed`` beyond them on the other, ``tie`` within; an equality is
+      ``held`` within ``threshold`` and ``reversed`` beyond.
+
+    Raises:
+      ValueError: an unknown ``better`` or a ``threshold`` that is not positive.
+
+    Example:
+      >>> from jaxpapers.experiments import Estimate, compare
+      >>> compare(Estimate(1.0, 0.1, 10), 2.0, better="lower").verdict
+      'held'
     """
     ea, eb = _as_estimate(a), _as_estimate(b)
     se = math.hypot(ea.se or 0.0, eb.se or 0.0)
@@ -152,6 +188,25 @@ def paired(a_samples, b_samples, *, better: str = "lower", threshold: float = 2.
 
     The difference is the mean of ``a_i - b_i`` and its standard error that of the per-pair
     differences. A single pair has no standard error and gives ``tie``.
+
+    Args:
+      a_samples: the ``a`` side, one number per pair (flattened).
+      b_samples: the ``b`` side, in the same order.
+      better: ``"lower"``, ``"higher"`` or ``"equal"``, as in :func:`compare`.
+      threshold: the ``|z|`` beyond which a difference counts.
+      claim: the claim in words, kept for the report.
+
+    Returns:
+      A :class:`Comparison` with ``paired=True``.
+
+    Raises:
+      ValueError: the sides differ in length or are empty, a sample is not finite, or
+        ``better``/``threshold`` are bad.
+
+    Example:
+      >>> from jaxpapers.experiments import paired
+      >>> paired([1.0, 2.0, 3.0], [1.5, 2.4, 3.6], better="lower").verdict
+      'held'
     """
     a = np.asarray(a_samples, np.float64).ravel()
     b = np.asarray(b_samples, np.float64).ravel()
@@ -165,5 +220,18 @@ def paired(a_samples, b_samples, *, better: str = "lower", threshold: float = 2.
 
 def agree(value: Estimate | float, reference: Estimate | float, *, threshold: float = 3.0,
           claim: str = "") -> Comparison:
-    """Test the equality claim ``value == reference`` within ``threshold`` standard errors."""
+    """Test the equality claim ``value == reference`` within ``threshold`` standard errors.
+
+    Args:
+      value: an :class:`Estimate` or an exact number.
+      reference: an :class:`Estimate` or an exact number (e.g. the paper's value).
+      threshold: the ``|z|`` within which the two agree (default 3).
+      claim: the claim in words, kept for the report.
+
+    Returns:
+      A :class:`Comparison` (``better="equal"``): ``held`` or ``reversed``.
+
+    Raises:
+      ValueError: a ``threshold`` that is not positive.
+    """
     return compare(value, reference, better="equal", threshold=threshold, claim=claim)

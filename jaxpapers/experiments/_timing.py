@@ -37,6 +37,11 @@ class Timer:
     signature, adding the compile seconds to :attr:`compile_s`, and waits for each call's result,
     adding the seconds to :attr:`run_s`. The compiled program is the one ``jax.jit`` would run,
     so results are identical.
+
+    Attributes:
+      compile_s: seconds spent compiling (results.json's ``compile_s``).
+      run_s: seconds spent running compiled programs, results waited for.
+      compilations: how many programs were compiled.
     """
 
     def __init__(self) -> None:
@@ -45,6 +50,14 @@ class Timer:
         self.compilations = 0
 
     def jit(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` jitted, compiled ahead of time once per argument signature, timed.
+
+        Args:
+          fn: a function of arrays (pytrees); static values are closed over.
+
+        Returns:
+          A function with ``fn``'s signature that returns ``jax.jit(fn)``'s results, waited for.
+        """
         import jax
 
         jitted = jax.jit(fn)

@@ -150,7 +150,11 @@ def se_ard(params: GPParams, x1, x2):
       x2: ``[n2, d]`` points.
 
     Returns:
-      ``[n1, n2]`` covariance matrix (NaN where an input or hyper-parameter is NaN).
+      ``[n1, n2]`` covariance matrix of the inputs' dtype (NaN where an input or
+      hyper-parameter is NaN).
+    Raises:
+      ValueError: ``x1``/``x2`` not 2-D real arrays with the same ``d``, or a ``lengthscale`` of
+        another length; eagerly, NaN/inf inputs or non-positive hyper-parameters.
     """
     x1, x2 = _check_pair(params, x1, x2)
     return params.variance * jnp.exp(-0.5 * _scaled_sq_dist(params.lengthscale, x1, x2))
@@ -168,7 +172,11 @@ def matern52(params: GPParams, x1, x2):
       x2: ``[n2, d]`` points.
 
     Returns:
-      ``[n1, n2]`` covariance matrix (NaN where an input or hyper-parameter is NaN).
+      ``[n1, n2]`` covariance matrix of the inputs' dtype (NaN where an input or
+      hyper-parameter is NaN).
+    Raises:
+      ValueError: ``x1``/``x2`` not 2-D real arrays with the same ``d``, or a ``lengthscale`` of
+        another length; eagerly, NaN/inf inputs or non-positive hyper-parameters.
     """
     x1, x2 = _check_pair(params, x1, x2)
     r2 = _scaled_sq_dist(params.lengthscale, x1, x2)
@@ -182,7 +190,17 @@ KERNELS = {"se": se_ard, "matern52": matern52}
 
 
 def get_kernel(name: str):
-    """The kernel function for ``name`` (``"se"`` or ``"matern52"``); ValueError otherwise."""
+    """The kernel function for ``name``.
+
+    Args:
+      name: ``"se"`` (:func:`se_ard`) or ``"matern52"`` (:func:`matern52`).
+
+    Returns:
+      ``kernel(params, x1, x2) -> [n1, n2]``.
+
+    Raises:
+      ValueError: any other name.
+    """
     if name not in KERNELS:
         raise ValueError(f"kernel name must be one of {sorted(KERNELS)}; got {name!r}")
     return KERNELS[name]

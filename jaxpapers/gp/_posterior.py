@@ -89,7 +89,21 @@ jax.tree_util.register_dataclass(
 def bucket_size(n: int, minimum: int = 8) -> int:
     """Smallest power of two ``>= max(n, minimum)``: the buffer size used for ``n`` points.
 
-    ``n >= 0`` and ``minimum >= 1`` (ValueError otherwise)."""
+    Args:
+      n: number of points, ``n >= 0``.
+      minimum: smallest size, a positive Python int.
+
+    Returns:
+      A Python int.
+
+    Raises:
+      ValueError: ``n < 0`` or ``minimum`` not a positive int.
+
+    Example:
+      >>> from jaxpapers.gp import bucket_size
+      >>> bucket_size(3), bucket_size(9), bucket_size(64)
+      (8, 16, 64)
+    """
     checks.require(int(n) >= 0, f"n must be >= 0; got {n}")
     checks.require_positive_int(minimum, "minimum")
     n = max(int(n), int(minimum))
@@ -98,6 +112,11 @@ def bucket_size(n: int, minimum: int = 8) -> int:
 
 def pad_data(x, y, size: int | None = None):
     """Pad ``x [n, d]`` and ``y [n]`` to ``size`` rows (default :func:`bucket_size`).
+
+    Args:
+      x: ``[n, d]`` real inputs.
+      y: ``[n]`` floating targets.
+      size: static number of rows ``B >= n`` (default ``bucket_size(n)``).
 
     Returns:
       ``(x_pad [B, d], y_pad [B], mask [B] bool)``; padded rows are zeros.
@@ -290,14 +309,30 @@ def ucb(posterior: Posterior, xs, beta):
       beta: scalar exploration weight.
 
     Returns:
-      ``[P]`` values; NaN where ``xs`` holds NaN, and everywhere when ``beta`` is negative or
-      NaN under ``jit`` (eagerly that raises ``ValueError``).
+      ``[P]`` values of the posterior's dtype; NaN where ``xs`` holds NaN, and everywhere when
+      ``beta`` is negative or NaN under ``jit``.
+
+    Raises:
+      ValueError: ``xs`` not ``[P, d]`` with the posterior's ``d``; eagerly, a negative or NaN
+        ``beta``.
     """
     return _bound(posterior, xs, beta, 1.0)
 
 
 def lcb(posterior: Posterior, xs, beta):
-    """Lower confidence bound ``mu - beta * sigma`` (see :func:`ucb`)."""
+    """Lower confidence bound ``mu - beta * sigma`` (``sigma`` as in :func:`ucb`).
+
+    Args:
+      posterior: from :func:`condition`.
+      xs: ``[P, d]`` query points.
+      beta: scalar exploration weight.
+
+    Returns:
+      ``[P]`` values; NaN as for :func:`ucb`.
+
+    Raises:
+      ValueError: as :func:`ucb`.
+    """
     return _bound(posterior, xs, beta, -1.0)
 
 
@@ -318,7 +353,12 @@ def log_marginal_likelihood(params: GPParams, x, y, mask=None, *, kernel: str = 
 
     Returns:
       Scalar log marginal likelihood; NaN under ``jit`` for NaN/inf data on real rows or bad
-      hyper-parameters (eagerly those raise ``ValueError``).
+      hyper-parameters.
+
+    Raises:
+      ValueError: shapes that do not match (``x [B, d]``, ``y [B]``, ``mask [B]``), an unknown
+        ``kernel`` or a negative ``jitter``; eagerly, NaN/inf data on real rows or bad
+        hyper-parameters.
     """
     _check_jitter(jitter)
     x, y, mask = _checked_inputs(params, x, y, mask)

@@ -86,7 +86,7 @@ def free_run(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
 
 
 def one_step(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
-    """One-step predictions ``f(xhat)`` ``[S, T-1, N]`` for ``t = 1 .. T-1``: each step starts
+    """One-step predictions ``f(xhat)`` ``[S, T-1, N]`` for ``t = 1, ..., T-1``: each step starts
     from the composed previous step (data and moving targets)."""
     _check_weights(W, spec)
     f = activation_fns(activation)[0]

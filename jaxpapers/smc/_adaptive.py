@@ -43,7 +43,11 @@ def resample(key, log_weights, scheme: str = "systematic", num_samples=None):
       num_samples: static output size ``M`` (default ``N``).
 
     Returns:
-      ``[M]`` int32 ancestor indices.
+      ``[M]`` int32 ancestor indices, sorted.
+
+    Raises:
+      ValueError: an unknown scheme, a rank other than 1, an empty array, a bad
+        ``num_samples``; eagerly, invalid log-weights.
     """
     resampler = _resampler(scheme)
     weights, _ = _weights_from_log(log_weights)
@@ -66,6 +70,10 @@ def maybe_resample(key, log_weights, threshold: float = 0.5, scheme: str = "syst
       new log-weights are uniform (``-log N``, so ``logsumexp`` is 0); otherwise the input
       log-weights are carried forward with identity indices. Invalid log-weights never
       resample: identity indices, the input log-weights (NaN stays visible) and ``False``.
+
+    Raises:
+      ValueError: an unknown scheme, a rank other than 1, an empty array, or a concrete
+        ``threshold`` outside ``[0, 1]``.
     """
     if checks.is_concrete(threshold) and not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1]; got {threshold}")

@@ -28,6 +28,21 @@ __all__ = ["LGSSM", "simulate", "kalman_log_likelihood", "bootstrap_particle_fil
 
 @dataclasses.dataclass(frozen=True)
 class LGSSM:
+    """A scalar linear-Gaussian state-space model, validated on construction.
+
+    ``x_0 ~ N(0, s0^2)``, ``x_t = a x_{t-1} + sx e_t``, ``y_t = x_t + sy n_t`` with standard
+    normal ``e_t``, ``n_t``.
+
+    Attributes:
+      transition: ``a``, any finite number.
+      transition_scale: ``sx > 0``.
+      observation_scale: ``sy > 0``.
+      initial_scale: ``s0 > 0``.
+
+    Raises:
+      ValueError: a non-finite ``transition`` or a scale that is not finite and positive.
+    """
+
     transition: float = 0.9          # a
     transition_scale: float = 1.0    # sx
     observation_scale: float = 1.0   # sy
@@ -42,7 +57,19 @@ class LGSSM:
 
 
 def simulate(key, model: LGSSM, num_steps: int):
-    """Draw ``(states [T], observations [T])``."""
+    """Draw a trajectory of ``model`` and its observations.
+
+    Args:
+      key: PRNG key.
+      model: the :class:`LGSSM`.
+      num_steps: static ``T >= 1``.
+
+    Returns:
+      ``(states, observations)``, each float ``[T]`` (the default float dtype).
+
+    Raises:
+      ValueError: ``num_steps`` is not a positive Python int, or ``key`` is not a PRNG key.
+    """
     num_steps = checks.require_positive_int(num_steps, "num_steps")
     check_key(key)
     key_x0, key_e, key_n = jax.random.split(key, 3)
@@ -75,8 +102,23 @@ def _checked_observations(observations):
 def kalman_log_likelihood(model: LGSSM, observations):
     """Exact ``log p(y_{0:T-1})`` by the Kalman filter.
 
-    ``observations`` must be a floating ``[T]`` array (ValueError otherwise, and eagerly for a
-    NaN or infinite observation); under ``jit`` a non-finite observation gives NaN.
+    Args:
+      model: the :class:`LGSSM`.
+      observations: floating ``[T]`` observations, ``T >= 1``.
+
+    Returns:
+      A scalar of the observations' dtype; under ``jit`` a non-finite observation gives NaN.
+
+    Raises:
+      ValueError: observations not a floating ``[T]`` array; eagerly, a NaN or infinite
+        observation.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxpapers.smc import LGSSM, kalman_log_likelihood
+      >>> model = LGSSM(transition=0.0, transition_scale=1.0, observation_scale=1.0)
+      >>> round(float(kalman_log_likelihood(model, jnp.zeros(1))), 4)  # log N(0; 0, 2)
+      -1.2655
     """
     observations = _checked_observations(observations)
 
@@ -97,6 +139,16 @@ def kalman_log_likelihood(model: LGSSM, observations):
 
 
 class FilterOutput(NamedTuple):
+    """What :func:`bootstrap_particle_filter` returns.
+
+    Attributes:
+      log_likelihood: scalar, the estimate of ``log p(y)``.
+      num_resamples: scalar int32, the steps that resampled.
+      ess: ``[T]`` ESS before each resampling decision.
+      valid: scalar bool: every step's weights were valid and no observation was NaN or infinite
+        (False: the estimate is meaningless).
+    """
+
     log_likelihood: jax.Array   # [] estimate of log p(y)
     num_resamples: jax.Array    # [] int32
     ess: jax.Array              # [T] ESS before each resampling decision

@@ -36,8 +36,8 @@ scatter, no loop and a smaller program to compile. For multinomial at middle siz
 (``max(N, M) <= 4096``: groups of 32 to 4096 particles, vmapped, or one such filter) the
 ancestors are ``A = searchsorted(C, U, 'left')`` over the sorted uniforms, bitwise the same as the
 counts give, in one binary search (12 gathers at most per draw) and a smaller program; above that
-the histograms' few passes beat ``log2 N`` scattered gathers per draw. (Measured: the other
-schemes, whose counts are a closed form, were faster on their histogram path at every size.)
+the histograms' few passes beat ``log2 N`` scattered gathers per draw. (The timings behind
+these thresholds: the docs' benchmark pages.)
 
 Cost on a CPU is a handful of passes over ``N`` and ``M``: prefix sums are 16-wide triangular
 matmuls (``jnp.cumsum`` is an associative scan there, about ``2 log2 N`` passes), the threefry
@@ -314,7 +314,17 @@ def multinomial(key, weights, num_samples=None):
 def stratified(key, weights, num_samples=None):
     """Stratified resampling: one uniform in each of the ``M`` strata ``[m/M, (m+1)/M)``.
 
-    Arguments, returns and errors as :func:`multinomial`.
+    Args:
+      key: PRNG key.
+      weights: ``[N]`` non-negative weights with a positive sum (normalised inside).
+      num_samples: static number of draws ``M`` (default ``N``).
+
+    Returns:
+      ``[M]`` int32 ancestor indices, sorted; under ``jit``, invalid weights give the identity
+      ancestry ``arange(M) % N`` (see :func:`multinomial`).
+
+    Raises:
+      ValueError: bad rank, empty weights, bad ``num_samples``; eagerly also invalid weights.
     """
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
     if cdf.dtype == jnp.float32 and num_samples < 2**32 and has_hashed_uniforms(key):
@@ -334,8 +344,19 @@ def stratified(key, weights, num_samples=None):
 def systematic(key, weights, num_samples=None):
     """Systematic resampling: ``U_m = (m + V) / M`` with a single ``V ~ U(0, 1]``.
 
-    Each particle gets ``floor(M W_i)`` or ``ceil(M W_i)`` copies. Arguments, returns and errors
-    as :func:`multinomial`.
+    Each particle gets ``floor(M W_i)`` or ``ceil(M W_i)`` copies.
+
+    Args:
+      key: PRNG key.
+      weights: ``[N]`` non-negative weights with a positive sum (normalised inside).
+      num_samples: static number of draws ``M`` (default ``N``).
+
+    Returns:
+      ``[M]`` int32 ancestor indices, sorted; under ``jit``, invalid weights give the identity
+      ancestry ``arange(M) % N`` (see :func:`multinomial`).
+
+    Raises:
+      ValueError: bad rank, empty weights, bad ``num_samples``; eagerly also invalid weights.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -354,7 +375,24 @@ def residual(key, weights, num_samples=None):
     """Residual resampling: ``floor(M W_i)`` copies, then ``R`` multinomial draws on the remainders.
 
     ``R = M - sum_i floor(M W_i)`` and the remainder law is ``r_i ∝ M W_i - floor(M W_i)``.
-    Arguments, returns and errors as :func:`multinomial`.
+
+    Args:
+      key: PRNG key.
+      weights: ``[N]`` non-negative weights with a positive sum (normalised inside).
+      num_samples: static number of draws ``M`` (default ``N``).
+
+    Returns:
+      ``[M]`` int32 ancestor indices, sorted; under ``jit``, invalid weights give the identity
+      ancestry ``arange(M) % N`` (see :func:`multinomial`).
+
+    Raises:
+      ValueError: bad rank, empty weights, bad ``num_samples``; eagerly also invalid weights.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxpapers.smc import residual
+      >>> residual(jax.random.key(0), jnp.array([0.5, 0.5, 0.0]), 4).tolist()
+      [0, 0, 1, 1]
     """
     weights, _, valid, num_particles, num_samples = _prepare(weights, num_samples)
     expected = num_samples * (weights / jnp.sum(weights))

@@ -40,9 +40,16 @@ StepFn = Callable[[Any, "SMCState", jax.Array], tuple["SMCState", "SMCInfo"]]
 
 
 class SMCState(NamedTuple):
-    """What the next SMC step needs.
+    """What the next SMC step needs (made by :func:`init`).
 
     Shapes: ``N`` particles (add a leading ``G`` under ``vmap`` over groups).
+
+    Attributes:
+      particles: any pytree, every leaf ``[N, ...]``.
+      log_weights: float ``[N]`` log-weights (normalised or not, see :func:`make_step`).
+      log_likelihood: float scalar, the running log of the product of mean weight increments
+        (the log of an unbiased estimate of the normalising constant).
+      num_resamples: int32 scalar, the steps that resampled so far.
     """
 
     particles: Any              # pytree, every leaf [N, ...]
@@ -52,7 +59,19 @@ class SMCState(NamedTuple):
 
 
 class SMCInfo(NamedTuple):
-    """Diagnostics of one SMC step (stacked to ``[T, ...]`` by :func:`particle_filter`)."""
+    """Diagnostics of one SMC step (stacked to ``[T, ...]`` by :func:`particle_filter`).
+
+    Attributes:
+      ancestors: int32 ``[N]``, the ancestor of each new particle (the identity if the step did
+        not resample).
+      log_likelihood_increment: float scalar, ``log sum_i W_i exp(g_i)`` with ``W`` the previous
+        normalised weights.
+      ess: float scalar, the ESS of the reweighted weights (NaN if invalid).
+      resampled: bool scalar, the step resampled.
+      valid: bool scalar, the reweighted log-weights are valid (no NaN or ``+inf``, at least one
+        finite entry).
+      num_nan: int32 scalar, NaN log-potentials (counted as zero weight).
+    """
 
     ancestors: jax.Array                 # [N] int32 ancestor of each new particle (identity if
                                          #     the step did not resample)
@@ -140,6 +159,9 @@ def reweight(state: SMCState, log_potential, normalize: bool = True):
     Returns:
       ``(state, info)``: the reweighted state (same particles) and :class:`SMCInfo` with
       identity ``ancestors`` and ``resampled = False``.
+
+    Raises:
+      ValueError: ``log_potential`` not floating or not of shape ``[N]``.
 
     Shapes: ``log_potential [N]`` with ``N = state.log_weights.shape[0]``.
     """
@@ -266,6 +288,12 @@ def particle_filter(key, transition_fn, log_potential_fn, particles, inputs, *,
       ``(state, infos)``: the final :class:`SMCState` (``state.log_likelihood`` is the estimate
       of ``log p(inputs)``, the log of an unbiased estimate of ``p``) and the :class:`SMCInfo`
       of every step stacked to ``[T, ...]``.
+
+    Raises:
+      ValueError: an unknown scheme, a concrete ``ess_threshold`` outside ``[0, 1]``, a bad
+        key, particles whose leaves disagree on the leading axis, inputs with no array leaf or
+        whose leaves disagree on a non-empty time axis, or a ``transition_fn`` that changes the
+        particles' structure, shapes or dtypes.
 
     Shapes: ``particles`` leaves ``[N, ...]``, ``inputs`` leaves ``[T, ...]``; for ``G``
     independent filters ``jax.vmap`` over keys, particles and (or) inputs::

@@ -53,7 +53,24 @@ def normalize_log_weights(log_weights):
 
 
 def log_ess(log_weights):
-    """Log effective sample size, ``2 lse(l) - lse(2 l)``, in ``[0, log N]``."""
+    """Log effective sample size, ``2 lse(l) - lse(2 l)``, in ``[0, log N]``.
+
+    Args:
+      log_weights: ``[N]`` unnormalised log-weights, floating or integer.
+
+    Returns:
+      A scalar of the log-weights' floating dtype; NaN if the log-weights are invalid (NaN,
+      ``+inf``, or all ``-inf``).
+
+    Raises:
+      ValueError: a rank other than 1, an empty array, or a bool or complex dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxpapers.smc import log_ess
+      >>> round(float(log_ess(jnp.zeros(8))), 4)  # log 8
+      2.0794
+    """
     log_weights = jnp.asarray(log_weights)
     check_vector(log_weights, "log_weights")
     return 2.0 * logsumexp(log_weights) - logsumexp(2.0 * log_weights)
@@ -62,13 +79,36 @@ def log_ess(log_weights):
 def ess(log_weights):
     """Effective sample size ``(sum w)^2 / sum w^2`` from unnormalised log-weights, in ``[1, N]``.
 
-    Invariant to adding a constant to the log-weights. NaN if the weights are invalid.
+    Invariant to adding a constant to the log-weights.
+
+    Args:
+      log_weights: ``[N]`` unnormalised log-weights, floating or integer.
+
+    Returns:
+      A scalar of the log-weights' floating dtype; NaN if the log-weights are invalid.
+
+    Raises:
+      ValueError: a rank other than 1, an empty array, or a bool or complex dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxpapers.smc import ess
+      >>> round(float(ess(jnp.log(jnp.array([1.0, 1.0, 0.0, 0.0])))), 4)
+      2.0
     """
     return jnp.exp(log_ess(log_weights))
 
 
 def weights_are_valid(weights):
-    """Jittable flag: weights finite, non-negative, with a positive finite sum."""
+    """Jittable flag: weights finite, non-negative, with a positive finite sum.
+
+    Args:
+      weights: an array of weights (any shape; usually ``[N]``).
+
+    Returns:
+      A scalar bool array; the resamplers fall back on the identity ancestry under ``jit``
+      where this is False.
+    """
     weights = jnp.asarray(weights)
     total = jnp.sum(weights)
     finite = jnp.all(jnp.isfinite(weights)) & jnp.isfinite(total)
@@ -76,7 +116,15 @@ def weights_are_valid(weights):
 
 
 def log_weights_are_valid(log_weights):
-    """Jittable flag: no NaN or ``+inf`` and at least one finite log-weight."""
+    """Jittable flag: no NaN or ``+inf`` and at least one finite log-weight.
+
+    Args:
+      log_weights: an array of log-weights (any shape; usually ``[N]``); ``-inf`` is a zero
+        weight.
+
+    Returns:
+      A scalar bool array.
+    """
     log_weights = jnp.asarray(log_weights)
     return (~jnp.any(jnp.isnan(log_weights)) & ~jnp.any(log_weights == jnp.inf)
             & jnp.any(jnp.isfinite(log_weights)))

@@ -210,7 +210,7 @@ def znormalize(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 def split_channels(x: np.ndarray) -> np.ndarray:
     """``(N, C, L) -> (N * C, 1, L)``: every channel becomes its own univariate series (series
-    ``i``'s channels are rows ``i * C ... i * C + C - 1``)."""
+    ``i``'s channels are rows ``i * C`` to ``i * C + C - 1``)."""
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError(f"split_channels expects (N, C, L); got shape {x.shape}")
