@@ -12,7 +12,10 @@ every opening with both colours; the anchors play each other; ExIt meets REINFOR
 meets CAT head to head; the expert of every iteration meets its own greedy apprentice; one
 Bradley-Terry fit gives Elo (random = 0).
 
-board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; results/expert_iteration/board7/).
+board7: the same on 7x7 (spec Sec. 7.2's main CPU scale; results/expert_iteration/board7/),
+plus the TPT-vs-CAT comparison's inferred choices swept: TPT networks at sharper target
+temperatures, and a TPT and a CAT network imitating the dataset relabelled by pure MCTS (the
+paper's protocol).
 sweep5, sweep7: the expert's tuning sweeps (``_sweep.py``; results/expert_iteration/sweep*/).
 paper: 9x9 with thousands of parallel games and a residual network (spec Sec. 7.3), sized
 for one accelerator; it has not been run at size.
