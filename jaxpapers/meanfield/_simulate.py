@@ -19,7 +19,7 @@ from jaxpapers._src import checks, threefry
 from jaxpapers.meanfield._config import Coefficients, ModelConfig
 from jaxpapers.meanfield._kernel import activation_fn, kappa_grid, kernel_constants
 from jaxpapers.meanfield._layers import (
-    attention,
+    attend,
     layer_norm,
     mlp_field,
     sample_layer_weights,
@@ -31,6 +31,7 @@ from jaxpapers.meanfield._metrics import (
     one_minus_mean_cos_sq,
     order_parameter,
 )
+from jaxpapers.meanfield._validate import check_coeffs
 
 __all__ = [
     "Saved",
@@ -68,6 +69,7 @@ class Trajectory(NamedTuple):
 
 def uniform_sphere(key, num_tokens: int, d: int, dtype=None):
     """``num_tokens`` i.i.d. uniform points on ``S^{d-1}``; shape ``[N, d]``."""
+    threefry.check_key(key)
     num_tokens = checks.require_positive_int(num_tokens, "num_tokens")
     d = checks.require_positive_int(d, "d")
     checks.require(d >= 2, f"d must be >= 2; got {d}")
@@ -75,7 +77,9 @@ def uniform_sphere(key, num_tokens: int, d: int, dtype=None):
     return layer_norm(jax.random.normal(key, (num_tokens, d), dtype))
 
 
-def _check_tokens(x0):
+def _check_tokens(x0, ok=True):
+    """``x0`` checked; rows set to NaN under ``jit`` where a row is not a unit vector or where
+    ``ok`` (the coefficients' value check) is False."""
     x0 = jnp.asarray(x0)
     checks.require(x0.ndim == 2, f"x0 must have shape (N, d); got shape {x0.shape}")
     checks.require(jnp.issubdtype(x0.dtype, jnp.floating), f"x0 must be float; got {x0.dtype}")
@@ -88,8 +92,18 @@ def _check_tokens(x0):
     checks.raise_if_concrete(lambda nrm: ~(jnp.abs(nrm - 1.0) <= _UNIT_TOL), message, norms)
     # Under jit/vmap (no host callback: it would be unrolled over the vmapped runs) a bad row
     # becomes NaN, and attention spreads it, so a bad input gives a NaN output, never garbage.
-    bad = ~(jnp.abs(norms - 1.0) <= _UNIT_TOL)  # NaN compares False -> bad
+    bad = ~(jnp.abs(norms - 1.0) <= _UNIT_TOL) | ~jnp.asarray(ok)  # NaN compares False
     return jnp.where(bad[:, None], jnp.nan, x0)
+
+
+def _check_run(key, x0, config, coeffs):
+    """The shared checks of a run: key, config, coefficients, tokens (see :func:`sde_solve`)."""
+    threefry.check_key(key)
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
+    x0 = jnp.asarray(x0)
+    checks.require(x0.ndim == 2, f"x0 must have shape (N, d); got shape {x0.shape}")
+    return _check_tokens(x0, check_coeffs(coeffs, x0.shape[1]))
 
 
 class _Noise(NamedTuple):
@@ -182,8 +196,8 @@ def _make_step(config: ModelConfig, coeffs, noise_factory, d: int, dtype):
     dt = jnp.asarray(config.dt, dtype)
 
     def attn(x):
-        return attention(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value,
-                         config.block_size)
+        return attend(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value,
+                      config.block_size)
 
     def step(x, layer):
         noise = noise_factory(layer)
@@ -235,18 +249,16 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
       :class:`Trajectory` with the final ``[N, d]`` tokens and the saved diagnostics.
 
     Raises:
-      ValueError: ``x0`` not ``(N, d)`` with ``d >= 2``; non-unit or NaN rows (eagerly; under
-        ``jit``/``vmap`` such rows are set to NaN, so the output is NaN).
+      ValueError: ``x0`` not ``(N, d)`` with ``d >= 2``, ``key`` not a PRNG key, ``config``
+        not a :class:`ModelConfig`, ``coeffs`` not a :class:`Coefficients` with scalar
+        coefficients and ``[d, d]`` matrices (at call or trace time); non-unit or NaN rows,
+        negative or NaN ``beta``/``sigma_u``/``sigma_w``, a non-finite ``attn_scale`` or matrix
+        (eagerly; under ``jit``/``vmap`` the tokens are set to NaN, so the output is NaN:
+        documented NaN in, NaN out).
     """
-    x0 = _check_tokens(x0)
-    if not isinstance(config, ModelConfig):
-        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
+    x0 = _check_run(key, x0, config, coeffs)
     n, d = x0.shape
     dtype = x0.dtype
-    for name in ("sigma_u", "sigma_w", "beta"):
-        value = getattr(coeffs, name)
-        checks.raise_if_concrete(lambda v: ~(jnp.asarray(v) >= 0),
-                                 f"coeffs.{name} must be >= 0; got {value}", value)
     factory = _noise_setup(key, config, coeffs, d, dtype)
     step = _make_step(config, coeffs, factory, d, dtype)
 
@@ -278,6 +290,8 @@ def transformer_forward(key, x0, config: ModelConfig,
     ``fold_in(key, l)`` (:func:`sample_layer_weights`). ``config.noise`` must be ``"mlp"`` or
     ``"none"`` (no MLP) and ``config.scheme`` ``"ln"``; see :func:`sde_solve` for the rest.
     """
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
     checks.require(config.scheme == "ln" and config.noise in ("mlp", "none"),
                    "transformer_forward needs scheme='ln' and noise in ('mlp', 'none'); got "
                    f"scheme={config.scheme!r}, noise={config.noise!r} (use sde_solve)")
@@ -298,9 +312,9 @@ def lyapunov_exponent(key, x0, config: ModelConfig, coeffs: Coefficients = Coeff
       config, coeffs: as in :func:`sde_solve` (``save_every`` is ignored).
 
     Returns:
-      scalar estimate of ``lambda_1``.
+      scalar estimate of ``lambda_1`` (NaN under ``jit`` for bad input, as :func:`sde_solve`).
     """
-    x0 = _check_tokens(x0)
+    x0 = _check_run(key, x0, config, coeffs)
     n, d = x0.shape
     dtype = x0.dtype
     key_v, key_run = jax.random.split(key)
@@ -332,6 +346,8 @@ def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients 
     Returns:
       ``[len(num_layers)]`` errors for this run (average over runs outside).
     """
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
     checks.require(config.noise == "features", "strong_error needs noise='features' (a fixed "
                    f"field shared across step sizes); got {config.noise!r}")
     ref_layers = config.num_layers
@@ -341,7 +357,7 @@ def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients 
     for levels in num_layers:
         levels = checks.require_positive_int(levels, "num_layers entry")
         checks.require(ref_layers % levels == 0,
-                       f"each L must divide L_ref={ref_layers}; got {levels}")
+                       f"each num_layers entry must divide L_ref={ref_layers}; got {levels}")
         r = ref_layers // levels
         cfg = base.replace(num_layers=levels, brownian_substeps=r)
         states = sde_solve(key, x0, cfg, coeffs).saved.states
