@@ -87,6 +87,8 @@ def make_agent(params: Any, *, use_network: bool = True, simulations: int = 0,
 
 def expert_settings(config: SearchConfig) -> dict:
     """The keyword arguments of :func:`make_agent` that make an agent search as ``config``."""
+    if not isinstance(config, SearchConfig):
+        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
     return {"prior_weight": config.prior_weight, "value_weight": config.value_weight,
             "uct_c": config.uct_c, "prior_temperature": config.prior_temperature,
             "unvisited_value": config.unvisited_value}
@@ -236,7 +238,9 @@ def bradley_terry(wins, *, anchor: int = 0, prior_games: float = 1.0, max_iter: 
       prior_games: virtual games per played pair (0: plain maximum likelihood).
 
     Raises:
-      ValueError: not square, negative counts, or a player with no games.
+      ValueError: not square, negative counts, a player with no games, ``anchor`` outside
+        ``[0, K)``, ``prior_games`` negative or not finite, ``max_iter < 1`` or ``tol``
+        negative; no convergence (a singular information matrix).
     """
     w = np.asarray(wins, np.float64)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
@@ -244,6 +248,15 @@ def bradley_terry(wins, *, anchor: int = 0, prior_games: float = 1.0, max_iter: 
     if np.any(w < 0) or not np.all(np.isfinite(w)):
         raise ValueError("wins must be finite and non-negative")
     k = w.shape[0]
+    if isinstance(anchor, bool) or not isinstance(anchor, (int, np.integer)) or \
+            not 0 <= anchor < k:
+        raise ValueError(f"anchor must be a player index in [0, {k}); got {anchor!r}")
+    if not (np.isfinite(prior_games) and prior_games >= 0):
+        raise ValueError(f"prior_games must be finite and >= 0; got {prior_games}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int; got {max_iter!r}")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be finite and >= 0; got {tol}")
     games = w + w.T
     np.fill_diagonal(games, 0.0)
     if k > 1 and np.any(games.sum(1) == 0):
@@ -258,14 +271,21 @@ def bradley_terry(wins, *, anchor: int = 0, prior_games: float = 1.0, max_iter: 
         grad = (w - n * p).sum(1)
         info = n * p * (1 - p)
         hess = np.diag(info.sum(1)) - info
-        step = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+        try:
+            step = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+        except np.linalg.LinAlgError as exc:
+            raise ValueError("wins: the Bradley-Terry information matrix is singular (a group "
+                             "of players never met the others?)") from exc
         r[free] += step
         if np.max(np.abs(step)) < tol:
             break
     p = 1.0 / (1.0 + np.exp(-(r[:, None] - r[None, :])))
     info = n * p * (1 - p)
     hess = np.diag(info.sum(1)) - info
-    cov = np.linalg.inv(hess[np.ix_(free, free)])
+    try:
+        cov = np.linalg.inv(hess[np.ix_(free, free)])
+    except np.linalg.LinAlgError as exc:
+        raise ValueError("wins: the Bradley-Terry information matrix is singular") from exc
     se = np.zeros(k)
     se[free] = np.sqrt(np.diag(cov))
     return EloFit(r * ELO_PER_NAT, se * ELO_PER_NAT)

@@ -25,7 +25,7 @@ from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import (
     ApprenticeConfig,
     make_apprentice,
-    policy_distribution,
+    masked_policy,
 )
 from jaxpapers.expert_iteration._selfplay import broadcast_state
 
@@ -116,7 +116,7 @@ def _play(key, params, opponent, config: ReinforceConfig):
 
     def policy(p, states, k):
         logits, _ = module.apply(p, jax.vmap(hex.features)(states))
-        dist = policy_distribution(logits, jax.vmap(hex.legal_mask)(states), config.temperature)
+        dist = masked_policy(logits, jax.vmap(hex.legal_mask)(states), config.temperature)
         return dist.sample(seed=k).astype(jnp.int32)
 
     def ply(states, xs):
@@ -171,7 +171,7 @@ def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
 
     def loss_fn(p):
         logits, _ = module.apply(p, features)
-        log_prob = policy_distribution(logits, legal, config.temperature).log_prob(
+        log_prob = masked_policy(logits, legal, config.temperature).log_prob(
             actions.reshape(-1))
         l2 = sum(jnp.sum(w ** 2) for w in jax.tree_util.tree_leaves(p) if w.ndim > 1)
         return -jnp.sum(weight * log_prob) / config.games + config.l2 * l2

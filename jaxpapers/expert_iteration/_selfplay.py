@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jaxpapers._src import checks
 from jaxpapers.expert_iteration import hex
-from jaxpapers.expert_iteration._network import policy_distribution
+from jaxpapers.expert_iteration._network import masked_policy
 from jaxpapers.expert_iteration._search import Evaluator, SearchConfig, search
 
 __all__ = ["Games", "Positions", "self_play", "sample_positions", "label_positions",
@@ -80,7 +80,7 @@ def self_play(key, params: Any, apply_fn, board_size: int, num_games: int,
 
     def ply(states, k):
         logits, _ = apply_fn(params, jax.vmap(hex.features)(states))
-        dist = policy_distribution(logits, jax.vmap(hex.legal_mask)(states), temperature)
+        dist = masked_policy(logits, jax.vmap(hex.legal_mask)(states), temperature)
         actions = dist.sample(seed=k).astype(jnp.int32)
         alive = ~states.done
         return jax.vmap(hex.play)(states, actions), (states, actions, alive)
