@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import _distrax, network_evaluator
 from jaxpapers.expert_iteration._search import SearchConfig, search, uniform_evaluator
@@ -152,6 +153,22 @@ def play_matches(key, agents_a: Agent, agents_b: Agent, module, board_size: int,
       :class:`MatchResult` ``[P, 2, O]``.
     """
     n = board_size
+    threefry.check_key(key)
+    if not isinstance(config, SearchConfig):
+        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
+    n = hex._check_size(n)
+    for name, agents in (("agents_a", agents_a), ("agents_b", agents_b)):
+        if checks.is_concrete(agents.simulations):
+            sims = np.asarray(agents.simulations)
+            checks.require(np.all((sims >= 0) & (sims <= config.num_simulations)),
+                           f"{name}: simulations must lie in [0, config.num_simulations = "
+                           f"{config.num_simulations}] (the tree's capacity); got {sims}")
+    if openings is not None:
+        checks.require(jnp.issubdtype(jnp.asarray(openings).dtype, jnp.integer),
+                       f"openings must be integer cells; got {jnp.asarray(openings).dtype}")
+        checks.raise_if_concrete(lambda o: jnp.any((o < 0) | (o >= n * n)),
+                                 f"openings must be cells in [0, {n * n}); got {openings}",
+                                 jnp.asarray(openings))
     openings = jnp.arange(n * n, dtype=jnp.int32) if openings is None else jnp.asarray(
         openings, jnp.int32)
     num_open = openings.shape[0]

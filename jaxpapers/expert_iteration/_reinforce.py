@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import (
     ApprenticeConfig,
@@ -95,8 +96,14 @@ def _optimizer(learning_rate: float):
     return optax.adam(learning_rate)
 
 
+def _check_config(config) -> None:
+    if not isinstance(config, ReinforceConfig):
+        raise ValueError(f"config must be a ReinforceConfig; got {type(config).__name__}")
+
+
 def reinforce_init(params: Any, config: ReinforceConfig) -> ReinforceState:
     """Start from ``params`` (the same initial network as ExIt); the pool holds them once."""
+    _check_config(config)
     pool = jax.tree_util.tree_map(
         lambda p: jnp.broadcast_to(p, (config.pool_size,) + p.shape), params)
     return ReinforceState(params, _optimizer(config.learning_rate).init(params), pool,
@@ -155,6 +162,13 @@ def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
     Returns:
       ``(state, metrics)`` with metrics ``{"loss", "win_rate", "mean_length"}``.
     """
+    threefry.check_key(key)
+    _check_config(config)
+    step = jnp.asarray(step)
+    checks.require(step.ndim == 0 and jnp.issubdtype(step.dtype, jnp.integer),
+                   f"step must be an integer scalar; got {step.dtype}{list(step.shape)}")
+    checks.raise_if_concrete(lambda s: s < 0, f"step must be >= 0; got {step}", step)
+    step_ok = step >= 0
     module = make_apprentice(config.network)
     key_pick, key_play = jax.random.split(key)
     available = jnp.minimum(state.pool_count, config.pool_size)
@@ -186,6 +200,6 @@ def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
                                   params)
     new = ReinforceState(params, opt_state, pool, state.pool_count + snap.astype(jnp.int32),
                          state.evaluations + moves.astype(jnp.float32))
-    metrics = {"loss": loss, "win_rate": jnp.mean(returns > 0),
+    metrics = {"loss": jnp.where(step_ok, loss, jnp.nan), "win_rate": jnp.mean(returns > 0),
                "mean_length": moves.astype(jnp.float32) / config.games}
     return new, metrics
