@@ -1146,7 +1146,7 @@ def _match(key, simulations=0, openings=None):
     module = ei.make_apprentice(_ei_net())
     a = ei.make_agent(_ei_params(), simulations=simulations)
     b = ei.make_agent(_ei_params(), use_network=False, greedy=False)
-    return ei.play_match(key, a, b, module, _EI_N, _ei_search_config(), openings).a_won
+    return ei.play_match(key, a, b, module, _EI_N, _ei_search_config(), openings)
 
 
 def _expert_iteration_cases():
@@ -1288,7 +1288,7 @@ def _expert_iteration_cases():
                                                   st.just(None)),)),
         "play_match": Case(
             lambda: (_match, dict(key=_key())), arrays={"key": KEY_KINDS},
-            traced=("key",),
+            traced=("key",), flag=lambda r: r.valid,
             specials=(Special("openings", "opening cell outside the board",
                               st.sampled_from([(-1,), (_EI_N * _EI_N,), (0, 99)])),
                       Special("simulations", "simulations above the capacity",

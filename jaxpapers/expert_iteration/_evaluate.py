@@ -22,7 +22,13 @@ import numpy as np
 from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import _distrax, network_evaluator
-from jaxpapers.expert_iteration._search import SearchConfig, search, uniform_evaluator
+from jaxpapers.expert_iteration._search import (
+    _RANGES,
+    SearchConfig,
+    _traced_ok,
+    search,
+    uniform_evaluator,
+)
 from jaxpapers.expert_iteration._selfplay import broadcast_state
 
 __all__ = ["Agent", "MatchResult", "EloFit", "make_agent", "expert_settings", "play_match",
@@ -102,10 +108,24 @@ class MatchResult(NamedTuple):
       a_won: ``bool[2, O]``: agent A won; row 0: A played Black, row 1: A played White;
         column ``o`` opened on cell ``openings[o]``.
       length: ``int32[2, O]`` moves played.
+      valid: ``bool[2, O]``: False where the game means nothing: an opening cell outside the
+        board, or an agent setting out of range (a search budget above the tree's capacity,
+        NaN or a negative weight), which a traced agent cannot raise.
     """
 
     a_won: jax.Array
     length: jax.Array
+    valid: jax.Array
+
+
+def _agents_ok(agents: Agent, config: SearchConfig):
+    """``bool[P]``: every setting of each agent lies in the range a search accepts."""
+    ok = (agents.simulations >= 0) & (agents.simulations <= config.num_simulations)
+    for name in ("prior_weight", "value_weight", "uct_c", "prior_temperature",
+                 "unvisited_value"):
+        low, high = next((lo, hi) for nm, lo, hi in _RANGES if nm == name)
+        ok &= _traced_ok(name, getattr(agents, name), low, high)
+    return ok
 
 
 def _evaluator(module, use_network):
@@ -207,7 +227,9 @@ def play_matches(key, agents_a: Agent, agents_b: Agent, module, board_size: int,
     _, final = jax.lax.while_loop(more, ply, (jnp.int32(1), states))
     winner = jax.vmap(jax.vmap(jax.vmap(hex.winner)))(final)
     a_won = winner == jnp.arange(2, dtype=jnp.int8)[None, :, None]
-    return MatchResult(a_won, final.num_moves)
+    valid = (_agents_ok(agents_a, config) & _agents_ok(agents_b, config))[:, None, None] & \
+        ((openings >= 0) & (openings < n * n))[None, None, :]
+    return MatchResult(a_won, final.num_moves, jnp.broadcast_to(valid, a_won.shape))
 
 
 def play_match(key, agent_a: Agent, agent_b: Agent, module, board_size: int,
