@@ -1517,6 +1517,8 @@ def _moving_targets_cases():
     }
 
 
+_XIT_DRIVER = "Flax training driver: not walked (a case needs a model, a pool, optimiser state)"
+
 EXEMPT = {
     "gp": {
         "KERNELS": "constant (name -> kernel function)",
@@ -1548,12 +1550,12 @@ EXEMPT = {
         "available_datasets": "lists files in a directory; no array input",
         "load_dataset": "reads files; the file format checks are tested in tests/xit/test_data.py",
         "build_pool": "reads files through load_dataset",
-        "init_finetune": "Flax training driver: not walked (needs a model, pool and optimiser state per case)",
-        "init_pretrain": "Flax training driver: not walked (needs a model, pool and optimiser state per case)",
-        "make_finetune_update": "Flax training driver: not walked (needs a model, pool and optimiser state per case)",
-        "make_pretrain_update": "Flax training driver: not walked (needs a model, pool and optimiser state per case)",
-        "pretrain_loss": "Flax training driver: not walked (needs a model, pool and optimiser state per case)",
-        "evaluate": "Flax training driver: not walked (needs a model, pool and optimiser state per case)",
+        "init_finetune": _XIT_DRIVER,
+        "init_pretrain": _XIT_DRIVER,
+        "make_finetune_update": _XIT_DRIVER,
+        "make_pretrain_update": _XIT_DRIVER,
+        "pretrain_loss": _XIT_DRIVER,
+        "evaluate": _XIT_DRIVER,
     },
     "meanfield": {
         "ACTIVATIONS": "constant", "DecayFit": "result type", "DecayWindows": "result type",
