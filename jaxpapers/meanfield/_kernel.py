@@ -117,6 +117,12 @@ def kernel_constants(activation: str, d: int, sigma_u=0.0, sigma_w=0.0) -> Kerne
     phi = activation_fn(activation)
     d = _check_d(d)
     ok = _sigmas_ok(sigma_u, sigma_w)
+    return KernelConstants(*(jnp.where(ok, v, jnp.nan)
+                             for v in _kernel_constants(phi, activation, d, sigma_u, sigma_w)))
+
+
+def _kernel_constants(phi, activation, d, sigma_u, sigma_w) -> KernelConstants:
+    """:func:`kernel_constants` without its value checks (the simulators check once)."""
     s = _scale(d, sigma_u)
     sw2 = _float(sigma_w) ** 2
     if activation == "relu":
@@ -134,7 +140,7 @@ def kernel_constants(activation: str, d: int, sigma_u=0.0, sigma_w=0.0) -> Kerne
         dk1 = jnp.sum(w * dphi**2) / d
     lambda_bar = (d - 1) * dk1 - (d - 3) * k1
     lambda1 = 0.5 * (d - 3) * dk1 - 0.5 * (d - 1) * k1
-    return KernelConstants(*(jnp.where(ok, v, jnp.nan) for v in (k1, dk1, lambda1, lambda_bar)))
+    return KernelConstants(k1, dk1, lambda1, lambda_bar)
 
 
 def _sigmas_ok(sigma_u, sigma_w):
@@ -206,7 +212,9 @@ def kappa_grid(activation: str, d: int, sigma_u=0.0, sigma_w=0.0, num_points: in
     """
     num_points = checks.require_positive_int(num_points, "num_points")
     grid = jnp.linspace(-1.0, 1.0, num_points, dtype=jnp.result_type(float))
-    return grid, kappa(grid, activation, d, sigma_u, sigma_w)
+    # unchecked: the simulators check the coefficients once per run
+    return grid, _kappa(grid, activation_fn(activation), activation, _check_d(d), sigma_u,
+                        sigma_w)
 
 
 def lambda_bar_prime(beta, activation: str, d: int, sigma_u=0.0, sigma_w=0.0,

@@ -101,10 +101,15 @@ def energy(x, beta=1.0, block_size: int | None = None):
     Shapes: ``x: [N, d]`` -> scalar. NaN in ``x`` gives NaN; ``beta`` negative or not finite
     raises eagerly and gives NaN under ``jit``.
     """
-    n = _check(x)
-    ok = check_non_negative(beta, "beta")
+    _check(x)
+    return nan_unless(check_non_negative(beta, "beta"), _energy(x, beta, block_size))
+
+
+def _energy(x, beta, block_size):
+    """:func:`energy` without its checks (the simulators check ``beta`` once per run)."""
+    n = x.shape[0]
     total = _pairwise_sum(x, block_size, lambda d2: -jnp.expm1(-0.5 * beta * d2))
-    return nan_unless(ok, 0.5 * jnp.exp(beta) * total / n**2)
+    return 0.5 * jnp.exp(beta) * total / n**2
 
 
 def order_parameter(x):

@@ -17,7 +17,7 @@ from jax import lax
 
 from jaxpapers._src import checks, threefry
 from jaxpapers.meanfield._config import Coefficients, ModelConfig
-from jaxpapers.meanfield._kernel import activation_fn, kappa_grid, kernel_constants
+from jaxpapers.meanfield._kernel import _kernel_constants, activation_fn, kappa_grid
 from jaxpapers.meanfield._layers import (
     attend,
     layer_norm,
@@ -26,7 +26,7 @@ from jaxpapers.meanfield._layers import (
     tangent_project,
 )
 from jaxpapers.meanfield._metrics import (
-    energy,
+    _energy,
     one_minus_mean_cos,
     one_minus_mean_cos_sq,
     order_parameter,
@@ -77,9 +77,7 @@ def uniform_sphere(key, num_tokens: int, d: int, dtype=None):
     return layer_norm(jax.random.normal(key, (num_tokens, d), dtype))
 
 
-def _check_tokens(x0, ok=True):
-    """``x0`` checked; rows set to NaN under ``jit`` where a row is not a unit vector or where
-    ``ok`` (the coefficients' value check) is False."""
+def _check_tokens(x0):
     x0 = jnp.asarray(x0)
     checks.require(x0.ndim == 2, f"x0 must have shape (N, d); got shape {x0.shape}")
     checks.require(jnp.issubdtype(x0.dtype, jnp.floating), f"x0 must be float; got {x0.dtype}")
@@ -92,18 +90,26 @@ def _check_tokens(x0, ok=True):
     checks.raise_if_concrete(lambda nrm: ~(jnp.abs(nrm - 1.0) <= _UNIT_TOL), message, norms)
     # Under jit/vmap (no host callback: it would be unrolled over the vmapped runs) a bad row
     # becomes NaN, and attention spreads it, so a bad input gives a NaN output, never garbage.
-    bad = ~(jnp.abs(norms - 1.0) <= _UNIT_TOL) | ~jnp.asarray(ok)  # NaN compares False
+    bad = ~(jnp.abs(norms - 1.0) <= _UNIT_TOL)  # NaN compares False -> bad
     return jnp.where(bad[:, None], jnp.nan, x0)
 
 
 def _check_run(key, x0, config, coeffs):
-    """The shared checks of a run: key, config, coefficients, tokens (see :func:`sde_solve`)."""
+    """The shared checks of a run: key, config, coefficients, tokens (see :func:`sde_solve`).
+
+    Returns the checked tokens and the coefficients' ``bool[]`` value flag; the run's outputs
+    are made NaN where it is False, last (so a good run's graph and numbers are unchanged)."""
     threefry.check_key(key)
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
     x0 = jnp.asarray(x0)
     checks.require(x0.ndim == 2, f"x0 must have shape (N, d); got shape {x0.shape}")
-    return _check_tokens(x0, check_coeffs(coeffs, x0.shape[1]))
+    ok = check_coeffs(coeffs, x0.shape[1])
+    return _check_tokens(x0), ok
+
+
+def _nan_unless(ok, tree):
+    return jax.tree_util.tree_map(lambda a: jnp.where(ok, a, jnp.nan), tree)
 
 
 class _Noise(NamedTuple):
@@ -126,7 +132,8 @@ def _noise_setup(key, config: ModelConfig, coeffs, d: int, dtype):
         zero = _Noise(lambda y: jnp.zeros_like(y), lambda y: jnp.zeros(y.shape[:1], dtype))
         return lambda layer: zero
     if noise == "mlp":
-        k1 = kernel_constants(config.activation, d, coeffs.sigma_u, coeffs.sigma_w).kappa1
+        k1 = _kernel_constants(activation_fn(config.activation), config.activation, d,
+                               coeffs.sigma_u, coeffs.sigma_w).kappa1
 
         def factory(layer):
             weights = sample_layer_weights(jax.random.fold_in(key, layer), d, config.width,
@@ -225,7 +232,8 @@ def _make_step(config: ModelConfig, coeffs, noise_factory, d: int, dtype):
 
 
 def _diagnostics(x, config: ModelConfig, coeffs) -> Saved:
-    return Saved(energy(x, coeffs.beta, config.block_size), one_minus_mean_cos(x),
+    # unchecked energy: the run checked beta once (the check would only re-fuse the graph)
+    return Saved(_energy(x, coeffs.beta, config.block_size), one_minus_mean_cos(x),
                  one_minus_mean_cos_sq(x), order_parameter(x),
                  x if config.save_states else None)
 
@@ -253,10 +261,10 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
         not a :class:`ModelConfig`, ``coeffs`` not a :class:`Coefficients` with scalar
         coefficients and ``[d, d]`` matrices (at call or trace time); non-unit or NaN rows,
         negative or NaN ``beta``/``sigma_u``/``sigma_w``, a non-finite ``attn_scale`` or matrix
-        (eagerly; under ``jit``/``vmap`` the tokens are set to NaN, so the output is NaN:
-        documented NaN in, NaN out).
+        (eagerly; under ``jit``/``vmap`` bad rows are set to NaN at the start and bad
+        coefficients make every output NaN at the end: documented NaN in, NaN out).
     """
-    x0 = _check_run(key, x0, config, coeffs)
+    x0, ok = _check_run(key, x0, config, coeffs)
     n, d = x0.shape
     dtype = x0.dtype
     factory = _noise_setup(key, config, coeffs, d, dtype)
@@ -267,7 +275,7 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
 
     if not config.save_every:
         x, _ = lax.scan(body, x0, jnp.arange(config.num_layers))
-        return Trajectory(x, None)
+        return Trajectory(_nan_unless(ok, x), None)
 
     k = config.save_every
 
@@ -278,7 +286,7 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
     x, saved = lax.scan(outer, x0, jnp.arange(config.num_layers // k))
     first = _diagnostics(x0, config, coeffs)
     saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
-    return Trajectory(x, saved)
+    return _nan_unless(ok, Trajectory(x, saved))
 
 
 def transformer_forward(key, x0, config: ModelConfig,
@@ -314,7 +322,7 @@ def lyapunov_exponent(key, x0, config: ModelConfig, coeffs: Coefficients = Coeff
     Returns:
       scalar estimate of ``lambda_1`` (NaN under ``jit`` for bad input, as :func:`sde_solve`).
     """
-    x0 = _check_run(key, x0, config, coeffs)
+    x0, ok = _check_run(key, x0, config, coeffs)
     n, d = x0.shape
     dtype = x0.dtype
     key_v, key_run = jax.random.split(key)
@@ -331,7 +339,7 @@ def lyapunov_exponent(key, x0, config: ModelConfig, coeffs: Coefficients = Coeff
 
     (_, _, acc), _ = lax.scan(body, (x0, v0, jnp.zeros((), dtype)),
                               jnp.arange(config.num_layers))
-    return acc / config.horizon
+    return jnp.where(ok, acc / config.horizon, jnp.nan)
 
 
 def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients = Coefficients()):
