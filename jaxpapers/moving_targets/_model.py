@@ -32,8 +32,9 @@ __all__ = ["compose", "preacts", "free_run", "one_step", "free_run_error", "one_
 
 def _check_weights(W, spec: EventSpec) -> None:
     n = spec.kind.shape[-1]
-    checks.require(jnp.shape(W) == (n, n), f"weights W must be [N, N] = [{n}, {n}] for the "
-                                           f"events' N = {n} nodes; got {jnp.shape(W)}")
+    checks.require(jnp.shape(W) == (n, n), f"weights must be [N, N] = [{n}, {n}] for the "
+                                           f"events' N = {n} nodes; got W of shape "
+                                           f"{jnp.shape(W)}")
     checks.require(jnp.issubdtype(jnp.result_type(W), jnp.floating),
                    f"weights W must be a real float array; got {jnp.result_type(W)}")
 

@@ -123,7 +123,7 @@ def parity_task(hidden: int = 3, *, pulses=DEFAULT_PULSES, length: int = 16, low
         raise ValueError("parity_task: pulses needs at least one sequence")
     for times in pulses:
         if any(not 0 <= int(t) < t_len - 1 for t in times):
-            raise ValueError(f"parity_task: pulses times must lie in [0, {t_len - 2}]; got "
+            raise ValueError(f"parity_task: pulse times must lie in [0, {t_len - 2}] (pulses); got "
                              f"{tuple(times)}")
     kind, value = _base(len(pulses), t_len, 1, 1, h, low)
     for s, times in enumerate(pulses):
