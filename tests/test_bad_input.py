@@ -623,6 +623,7 @@ def _meanfield_cases():
                            jnp.float32)
     times = jnp.linspace(0.0, 3.0, 12)  # the main window is reached (a flag of the fits)
     neg_nan = st.one_of(neg, nanv)
+    free_runs = ("nonfinite", "dtype")
     bad_d = Special("d", "d < 2", st.integers(max_value=1))
     coeff_specials = (Special("beta", "beta < 0 or NaN", neg_nan, nan_ok=True),
                       Special("sigma_u", "sigma_u < 0 or NaN", neg_nan, nan_ok=True),
@@ -692,8 +693,9 @@ def _meanfield_cases():
             arrays={"x": ALL_KINDS, "y": ALL_KINDS, "key": KEY_KINDS},
             traced=("key", "x", "y"), nan_ok=("nonfinite",),
             specials=(Special("num_projections", "num_projections <= 0", bad_count),)),
+        # energies [R, S]: another R or S is legal (S must match times: tested by times)
         "energy_rate": Case(lambda: (mf.energy_rate, dict(energies=energies, horizon=3.0)),
-                            arrays={"energies": ALL_KINDS}, traced=("energies", "horizon"),
+                            arrays={"energies": free_runs}, traced=("energies", "horizon"),
                             nan_ok=("nonfinite",),
                             specials=(Special("horizon", "horizon <= 0 or NaN", bad_positive,
                                               nan_ok=True),
@@ -713,23 +715,24 @@ def _meanfield_cases():
                               nan_ok=True))),
         "energy_decay_fit": Case(
             lambda: (mf.energy_decay_fit, dict(energies=energies, times=times, min_points=3)),
-            arrays={"energies": ALL_KINDS, "times": ALL_KINDS},
+            arrays={"energies": free_runs, "times": ALL_KINDS},
             traced=("energies", "times"), flag=lambda r: r.reached,
             specials=(Special("drop", "drop outside (0, 1) or NaN", bad_unit),
                       Special("floor", "floor <= 0 or NaN", bad_positive))),
         "energy_decay_bootstrap": Case(
             lambda: (mf.energy_decay_bootstrap, dict(key=_key(), energies=energies, times=times,
                                                      num_resamples=8, min_points=3)),
-            arrays={"energies": ALL_KINDS, "times": ALL_KINDS, "key": KEY_KINDS},
+            arrays={"energies": free_runs, "times": ALL_KINDS, "key": KEY_KINDS},
             traced=("key", "energies", "times"), nan_ok=("nonfinite",),
             specials=(Special("num_resamples", "num_resamples <= 1", st.integers(max_value=1)),)),
         "expected_initial_energy": Case(
             lambda: (mf.expected_initial_energy, dict(num_tokens=8, d=3, beta=1.0)),
             specials=(Special("num_tokens", "num_tokens <= 0", bad_count), bad_d,
                       Special("beta", "beta <= 0 or NaN", bad_positive))),
+        # u is clipped to [-1, 1] (documented): an infinity is not bad input, NaN gives NaN
         "kappa": Case(lambda: (mf.kappa, dict(u=jnp.linspace(-1, 1, 5), activation="relu", d=3)),
                       arrays={"u": ("nonfinite", "dtype")}, traced=("u", "sigma_u", "sigma_w"),
-                      nan_ok=("nonfinite",),
+                      nan_ok=("nonfinite",), nonfinite_values=(math.nan,),
                       specials=(Special("activation", "unknown", st.just("gelu")), bad_d,
                                 Special("sigma_u", "sigma_u < 0 or NaN", neg_nan, nan_ok=True),
                                 Special("sigma_w", "sigma_w < 0 or NaN", neg_nan,

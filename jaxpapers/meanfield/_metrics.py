@@ -175,9 +175,9 @@ def energy_rate(energies, horizon):
       horizon: ``T``.
 
     Returns:
-      ``(rate, standard_error)``; the standard error is the delta-method one over runs. NaN in
-      ``energies`` gives NaN; a negative energy or ``horizon`` not finite and > 0 raise eagerly
-      and give NaN under ``jit``.
+      ``(rate, standard_error)``; the standard error is the delta-method one over runs. A
+      non-finite or negative energy, or ``horizon`` not finite and > 0, raise eagerly and give
+      NaN under ``jit``.
     """
     energies = _check_energies(energies)
     ok = check_positive(horizon, "horizon") & _energies_ok(energies)
@@ -202,9 +202,10 @@ def _check_energies(energies):
 
 
 def _energies_ok(energies):
-    """``bool[]``: no energy is negative (NaN is left to propagate); raises eagerly."""
-    checks.raise_if_concrete(lambda e: jnp.any(e < 0), "energies must be >= 0", energies)
-    return ~jnp.any(energies < 0)
+    """``bool[]``: every energy is finite and ``>= 0``; raises eagerly if not."""
+    good = lambda e: jnp.all(jnp.isfinite(e) & (e >= 0))  # noqa: E731
+    checks.raise_if_concrete(lambda e: ~good(e), "energies must be finite and >= 0", energies)
+    return good(energies)
 
 
 def _check_series(values, name: str, size: int | None = None):
@@ -212,8 +213,8 @@ def _check_series(values, name: str, size: int | None = None):
     checks.require(values.ndim == 1 and values.shape[0] >= 2,
                    f"{name} must have shape (S,) with S >= 2; got {values.shape}")
     if size is not None:
-        checks.require(values.shape[0] == size, f"{name} must have shape ({size},); got "
-                                                f"{values.shape}")
+        checks.require(values.shape[0] == size, f"{name} must have shape ({size},), the S of "
+                                                f"times/energies; got {values.shape}")
     checks.require(jnp.issubdtype(values.dtype, jnp.floating),
                    f"{name} must be a real float array; got {values.dtype}")
     return values
