@@ -1594,9 +1594,27 @@ _CASE_BUILDERS = {"gp": _gp_cases, "bocvs": _bocvs_cases, "smc": _smc_cases, "xi
                   "moving_targets": _moving_targets_cases}
 
 
+#: compile-heavy names of the later packages, run with ``-m slow`` only (the default run must stay
+#: well under 90 s on two cores; measured per name with a timing pass over every bad input)
+SLOW = {
+    "meanfield": {"lyapunov_exponent", "sliced_wasserstein", "chaos_proxies",
+                  "energy_decay_bootstrap"},
+    "diffusion_resampling": {"smc_sample", "plain_sample", "epsilon_loss",
+                             "detection_probabilities", "ddpm_transition", "make_ddpm_step",
+                             "discriminator_guidance"},
+    "expert_iteration": {"search", "network_evaluator"},
+    "moving_targets": {"init", "step", "evaluate", "summarize", "moving_targets_of",
+                       "solve_weights", "reduced_act_grad"},
+}
+
+
 @functools.cache
 def cases(package: str) -> dict:
-    return _CASE_BUILDERS[package]()
+    built_cases = _CASE_BUILDERS[package]()
+    slow = SLOW.get(package, set())
+    assert slow <= set(built_cases), f"SLOW names without a case: {slow - set(built_cases)}"
+    return {name: dataclasses.replace(case, slow=True) if name in slow else case
+            for name, case in built_cases.items()}
 
 
 # ----------------------------------------------------------------------------------------------
