@@ -1804,9 +1804,9 @@ def _all_names(package):
     return importlib.import_module(f"jaxpapers.{package}").__all__
 
 
-def _params():
+def _params(packages=PACKAGES):
     out = []
-    for package in PACKAGES:
+    for package in packages:
         for name in _all_names(package):
             if name in EXEMPT.get(package, {}):
                 continue
@@ -1838,12 +1838,28 @@ def test_every_public_name_is_walked_or_exempt(package):
     assert not walked & exempt
 
 
-@pytest.mark.parametrize(("package", "name", "arg", "kind", "mode"), _params())
-@settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck),
-          phases=(Phase.explicit, Phase.generate), database=None)
-@given(data=st.data())
-def test_bad_input(package, name, arg, kind, mode, data):
+def _check_bad_input(package, name, arg, kind, mode, data):
     label = kind.label if isinstance(kind, Special) else kind
     outcome, detail = run_bad_input(package, name, arg, kind, mode, data.draw)
     _record(f"{package}.{name}[{arg}:{label}]-{mode}", outcome, detail)
     assert outcome in PASSING, f"{outcome}: {detail}"
+
+
+def _walker(package):
+    """The walk of one package as its own test function: hypothesis nests the settings of a
+    test function at each of its runs, and one function over every package's inputs (about
+    1,400) reached Python's recursion limit after about 950 of them."""
+
+    @pytest.mark.parametrize(("package", "name", "arg", "kind", "mode"), _params((package,)))
+    @settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck),
+              phases=(Phase.explicit, Phase.generate), database=None)
+    @given(data=st.data())
+    def test(package, name, arg, kind, mode, data):
+        _check_bad_input(package, name, arg, kind, mode, data)
+
+    test.__name__ = test.__qualname__ = f"test_bad_input_{package}"
+    return test
+
+
+for _package in PACKAGES:
+    globals()[f"test_bad_input_{_package}"] = _walker(_package)
