@@ -20,6 +20,13 @@ Public API::
 Every resampling step goes through :mod:`jaxpapers.smc`. Toy tasks with known answers (the
 8-Gaussian ring, its detectors and distances) are in :mod:`jaxpapers.diffusion_resampling.toy`;
 the reproduction's drivers (ring, digits, shapes) are private.
+
+Bad input (the rule of every function here): a wrong shape, dtype or setting raises
+``ValueError`` naming the argument, at call or trace time (so does a sampler asked for more steps
+than its transition was built for). A bad value (a level outside ``[0, T]``, NaN/inf data, a
+condition or ancestor index out of range) raises eagerly; under ``jit`` the affected results are
+NaN (never a clamped or wrapped level), ``smc_sample``'s ``valid`` is False for a group with a
+NaN, and a selection without a valid choice returns ``-1`` (never particle 0).
 """
 
 from jaxpapers.diffusion_resampling._diffusion import (

@@ -31,11 +31,13 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxpapers._src import checks
+from jaxpapers._src import checks, threefry
 
 __all__ = ["Schedule", "make_schedule", "q_sample", "predict_x0", "epsilon_loss",
-           "ddpm_transition", "make_ddpm_step", "make_ddim_step", "cfg_eps"]
+           "ddpm_transition", "make_ddpm_step", "make_ddim_step", "cfg_eps", "check_level",
+           "check_finite_scalar", "check_float_array", "step_levels", "nan_unless"]
 
 
 class Schedule(NamedTuple):
@@ -57,6 +59,8 @@ def make_schedule(num_steps: int, kind: str = "linear", beta_start: float = 1e-4
       ValueError: unknown kind, non-positive ``num_steps`` or betas outside ``(0, 1)``.
     """
     num_steps = checks.require_positive_int(num_steps, "num_steps")
+    checks.require(math.isfinite(cosine_s) and cosine_s >= 0,
+                   f"cosine_s must be finite and >= 0; got {cosine_s}")
     if kind == "linear":
         checks.require(0.0 < beta_start <= beta_end < 1.0,
                        f"need 0 < beta_start <= beta_end < 1; got {beta_start}, {beta_end}")
@@ -71,6 +75,68 @@ def make_schedule(num_steps: int, kind: str = "linear", beta_start: float = 1e-4
     betas = jnp.concatenate([jnp.zeros(1, jnp.float32), betas])
     alpha_bars = jnp.cumprod(1.0 - betas)
     return Schedule(betas, alpha_bars)
+
+
+def check_schedule(schedule) -> None:
+    checks.require(isinstance(schedule, Schedule),
+                   f"schedule must be a Schedule (make_schedule); got {type(schedule).__name__}")
+
+
+def check_float_array(x, name: str, min_ndim: int = 1):
+    """``x`` as a real float array with at least ``min_ndim`` axes (else ``ValueError``)."""
+    x = jnp.asarray(x)
+    checks.require(x.ndim >= min_ndim, f"{name} must have at least {min_ndim} axes; got shape "
+                                       f"{x.shape}")
+    checks.require(jnp.issubdtype(x.dtype, jnp.floating),
+                   f"{name} must be a real float array; got {x.dtype}")
+    return x
+
+
+def check_finite_scalar(value, name: str, positive: bool = False, non_negative: bool = False):
+    """A concrete ``value`` must be a finite real number (``> 0``/``>= 0`` if asked); a traced
+    one is returned as a ``bool[]`` validity flag (``True`` for a concrete value)."""
+    if checks.is_concrete(value):
+        v = float(np.asarray(value))  # jnp.asarray would be a tracer under an outer jit
+        ok = math.isfinite(v) and (not positive or v > 0) and (not non_negative or v >= 0)
+        need = " and > 0" if positive else " and >= 0" if non_negative else ""
+        checks.require(ok, f"{name} must be finite{need}; got {v}")
+        return jnp.bool_(True)
+    value = jnp.asarray(value)
+    ok = jnp.isfinite(value)
+    if positive:
+        ok &= value > 0
+    if non_negative:
+        ok &= value >= 0
+    return jnp.all(ok)
+
+
+def check_level(t, schedule: Schedule, low: int = 0, name: str = "t"):
+    """``bool`` (shaped like ``t``): the integer level(s) ``t`` lie in ``[low, T]``.
+
+    A float level or a non-integer dtype raises ``ValueError`` naming ``name``; a level out of
+    range raises eagerly (``InvalidInputError``); under ``jit`` the caller makes its result NaN
+    where the flag is False (never a clamped or wrapped level).
+    """
+    t = jnp.asarray(t)
+    checks.require(jnp.issubdtype(t.dtype, jnp.integer),
+                   f"{name} must be an integer level; got dtype {t.dtype}")
+    high = schedule.num_steps
+    checks.raise_if_concrete(lambda s: (s < low) | (s > high),
+                             f"{name} must lie in [{low}, {high}] (the schedule's levels); got "
+                             f"{t}", t)
+    return (t >= low) & (t <= high)
+
+
+def nan_unless(ok, x):
+    """``x`` where ``ok`` (broadcast from the left) and ``x`` is finite, else NaN: non-finite in,
+    NaN out (an infinity never passes as a value). Applied last (see the package docstring)."""
+    x = jnp.asarray(x)
+    return jnp.where(_bcast(ok, x) & jnp.isfinite(x), x, jnp.nan)
+
+
+def step_levels(fn):
+    """The ``T`` a transition built by :func:`make_ddpm_step`/:func:`make_ddim_step` is for."""
+    return getattr(fn, "num_steps", None)
 
 
 def _bcast(v, x):
@@ -118,17 +184,46 @@ def q_sample(key, x0, t, schedule: Schedule):
       schedule: :class:`Schedule`.
 
     Returns:
-      ``(x_t, eps)`` with the noise used.
+      ``(x_t, eps)`` with the noise used. NaN in ``x0`` gives NaN out.
+
+    Raises:
+      ValueError: ``key`` not a key, ``x0`` not a float array, ``t`` not integer or not
+        broadcastable to ``[B]`` (call or trace time); a level outside ``[0, T]`` (eagerly;
+        under ``jit`` those items of ``x_t`` are NaN).
     """
+    threefry.check_key(key)
+    check_schedule(schedule)
+    x0 = check_float_array(x0, "x0")
+    t = jnp.asarray(t)
+    checks.require(t.ndim == 0 or t.shape == x0.shape[:1],
+                   f"t must be a scalar or have shape ({x0.shape[0]},); got {t.shape}")
+    ok = _bcast(jnp.broadcast_to(check_level(t, schedule), x0.shape[:1]), x0)
     eps = jax.random.normal(key, x0.shape, x0.dtype)
     abar = _bcast(jnp.broadcast_to(schedule.alpha_bars[t], x0.shape[:1]), x0)
     q = _forward_kernel(x0, abar, x0.ndim - 1)
-    return q.mean() + q.stddev() * eps, eps
+    return nan_unless(ok, q.mean() + q.stddev() * eps), eps
 
 
 def predict_x0(x, eps, t, schedule: Schedule):
-    """``x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``; at level 0 this is ``x``."""
-    abar = schedule.alpha_bars[t]
+    """``x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``; at level 0 this is ``x``.
+
+    ``t``: an integer level in ``[0, T]``, scalar or broadcastable against ``x`` from the left
+    (``[B]`` for ``x [B, ...]``). A level out of range raises eagerly and gives NaN under ``jit``;
+    NaN in, NaN out. Shapes and dtypes are checked as in :func:`q_sample`.
+    """
+    check_schedule(schedule)
+    x = check_float_array(x, "x")
+    eps = check_float_array(eps, "eps")
+    checks.require(eps.shape == x.shape, f"eps must have the shape of x {x.shape}; got "
+                                         f"{eps.shape}")
+    t = jnp.asarray(t)
+    checks.require(t.ndim <= x.ndim and t.shape == x.shape[:t.ndim],
+                   f"t must be a scalar or match the leading axes of x {x.shape}; got {t.shape}")
+    return nan_unless(check_level(t, schedule), _predict_x0(x, eps, t, schedule))
+
+
+def _predict_x0(x, eps, t, schedule: Schedule):
+    abar = _bcast(schedule.alpha_bars[t], x)
     return (x - jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar)
 
 
@@ -145,10 +240,14 @@ def epsilon_loss(key, eps_fn, x0, schedule: Schedule, cond=None):
     Returns:
       Scalar mean squared error.
     """
+    threefry.check_key(key)
+    check_schedule(schedule)
+    x0 = check_float_array(x0, "x0")
     key_t, key_n = jax.random.split(key)
     t = jax.random.randint(key_t, x0.shape[:1], 1, schedule.num_steps + 1)
     x_t, eps = q_sample(key_n, x0, t, schedule)
-    return jnp.mean((_checked_eps(eps_fn(x_t, t, cond), x_t) - eps) ** 2)
+    loss = jnp.mean((_checked_eps(eps_fn(x_t, t, cond), x_t) - eps) ** 2)
+    return nan_unless(jnp.all(jnp.isfinite(x0)), loss)
 
 
 def _checked_eps(eps, x):
@@ -193,17 +292,25 @@ def ddpm_transition(eps_fn, schedule: Schedule, x, t, cond=None, clip_x0: float 
 
     Returns:
       A ``distrax.Independent`` normal with batch shape ``[G, K]`` and event shape ``event``.
+      A level outside ``[1, T]`` raises eagerly; under ``jit`` its mean is NaN.
     """
+    check_schedule(schedule)
+    x = check_float_array(x, "x", 2)
+    t = jnp.asarray(t)
+    checks.require(t.ndim == 0, f"t must be a scalar level; got shape {t.shape}")
+    ok = check_level(t, schedule, low=1)
     eps = _eps_at(eps_fn, x, t, cond)
     abar_t, abar_s = schedule.alpha_bars[t], schedule.alpha_bars[t - 1]
     beta = schedule.betas[t]
-    x0 = predict_x0(x, eps, t, schedule)
+    x0 = _predict_x0(x, eps, t, schedule)
     if clip_x0 is not None:
         x0 = jnp.clip(x0, -clip_x0, clip_x0)
     mean = (jnp.sqrt(abar_s) * beta / (1 - abar_t)) * x0 + \
         (jnp.sqrt(1 - beta) * (1 - abar_s) / (1 - abar_t)) * x
     var = beta * (1 - abar_s) / (1 - abar_t)
-    return _diagonal_normal(mean, jnp.sqrt(var), x.ndim - 2)
+    # the NaN of a bad level is applied last (a NaN constant fed to exp can give garbage
+    # under jit on the CPU)
+    return _diagonal_normal(nan_unless(ok, mean), jnp.sqrt(var), x.ndim - 2)
 
 
 def make_ddpm_step(eps_fn, schedule: Schedule, clip_x0: float | None = None):
@@ -213,18 +320,25 @@ def make_ddpm_step(eps_fn, schedule: Schedule, clip_x0: float | None = None):
     :func:`ddpm_transition`; the noise vanishes at ``t = 1``.
 
     Returns:
-      ``transition_fn(key, x [G, K, *event], t int32[], cond [G] | None) -> x``.
+      ``transition_fn(key, x [G, K, *event], t int32[], cond [G] | None) -> x``; its attribute
+      ``num_steps`` is ``T`` (the samplers refuse more steps). A level outside ``[1, T]`` raises
+      eagerly and gives NaN under ``jit``; ``clip_x0`` must be finite and > 0.
     """
+    check_schedule(schedule)
+    if clip_x0 is not None:
+        check_finite_scalar(clip_x0, "clip_x0", positive=True)
 
     def step(key, x, t, cond=None):
+        threefry.check_key(key)
         return ddpm_transition(eps_fn, schedule, x, t, cond, clip_x0).sample(seed=key)
 
+    step.num_steps = schedule.num_steps
     return step
 
 
 def _ddim_move(key, x, eps, t_from, t_to, schedule, eta, clip_x0):
     abar_t, abar_s = schedule.alpha_bars[t_from], schedule.alpha_bars[t_to]
-    x0 = predict_x0(x, eps, t_from, schedule)
+    x0 = _predict_x0(x, eps, t_from, schedule)
     if clip_x0 is not None:
         x0 = jnp.clip(x0, -clip_x0, clip_x0)
         eps = (x - jnp.sqrt(abar_t) * x0) / jnp.sqrt(1 - abar_t)
@@ -244,15 +358,24 @@ def make_ddim_step(eps_fn, schedule: Schedule, eta: float = 0.0, clip_x0: float 
     duplicates thus diverge even with ``eta = 0``.
 
     Returns:
-      ``transition_fn(key, x [G, K, *event], t int32[], cond [G] | None) -> x``.
+      ``transition_fn(key, x [G, K, *event], t int32[], cond [G] | None) -> x`` with attribute
+      ``num_steps = T``; a level outside ``[1, T]`` raises eagerly and gives NaN under ``jit``.
     """
-    checks.require(eta >= 0.0, f"eta must be >= 0; got {eta}")
+    check_schedule(schedule)
+    check_finite_scalar(eta, "eta", non_negative=True)
+    if clip_x0 is not None:
+        check_finite_scalar(clip_x0, "clip_x0", positive=True)
     churn_steps = int(churn_steps)
     checks.require(churn_steps >= 0, f"churn_steps must be >= 0; got {churn_steps}")
     churn_levels = jnp.asarray(tuple(int(c) for c in churn_levels) or (-1,), jnp.int32)
     num_steps = schedule.num_steps
 
     def step(key, x, t, cond=None):
+        threefry.check_key(key)
+        x = check_float_array(x, "x", 2)
+        t = jnp.asarray(t)
+        checks.require(t.ndim == 0, f"t must be a scalar level; got shape {t.shape}")
+        ok = check_level(t, schedule, low=1)
         key_churn, key_move = jax.random.split(key)
         if churn_steps:
             churn = jnp.any(churn_levels == t)
@@ -262,15 +385,25 @@ def make_ddim_step(eps_fn, schedule: Schedule, eta: float = 0.0, clip_x0: float 
         else:
             t_hat = t
         eps = _eps_at(eps_fn, x, t_hat, cond)
-        return _ddim_move(key_move, x, eps, t_hat, t - 1, schedule, eta, clip_x0)
+        return nan_unless(ok, _ddim_move(key_move, x, eps, t_hat, t - 1, schedule, eta,
+                                         clip_x0))
 
+    step.num_steps = num_steps
     return step
 
 
 def cfg_eps(eps_fn, null_label: int, guidance: float):
-    """Classifier-free guidance ``(1 + w) eps(x, y) - w eps(x, null)`` (Ho & Salimans 2022)."""
+    """Classifier-free guidance ``(1 + w) eps(x, y) - w eps(x, null)`` (Ho & Salimans 2022).
+
+    ``guidance`` must be a finite number (``ValueError``)."""
+    check_finite_scalar(guidance, "guidance")
 
     def guided(x, t, cond):
+        x = check_float_array(x, "x")
+        if cond is not None:
+            checks.require(jnp.shape(cond)[:1] == x.shape[:1],
+                           f"cond must have one entry per row of x ({x.shape[0]}); got shape "
+                           f"{jnp.shape(cond)}")
         conditional = eps_fn(x, t, cond)
         if guidance == 0.0 or cond is None:
             return conditional

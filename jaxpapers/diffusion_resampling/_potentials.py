@@ -28,7 +28,16 @@ import numpy as np
 from jax import lax
 
 from jaxpapers._src import checks
-from jaxpapers.diffusion_resampling._diffusion import Schedule, predict_x0
+from jaxpapers.diffusion_resampling._diffusion import (
+    Schedule,
+    _bcast,
+    _predict_x0,
+    check_finite_scalar,
+    check_float_array,
+    check_level,
+    check_schedule,
+    nan_unless,
+)
 
 __all__ = ["LOGIT_CLIP", "discriminator_log_potential", "detector_log_potential",
            "detector_term", "sum_log_potentials", "discriminator_guidance", "flatten_call",
@@ -50,26 +59,46 @@ def flatten_call(fn, x, t, cond):
     return jnp.reshape(out, lead + out.shape[1:])
 
 
+def _particles_ok(x):
+    """``[G, K]`` bool: every coordinate of the particle is finite. A potential is NaN for a
+    particle that is not (the sampler counts NaN as zero weight and reports it)."""
+    return jnp.all(jnp.isfinite(x), axis=tuple(range(2, x.ndim)))
+
+
 def discriminator_log_potential(logit_fn, clip: float = LOGIT_CLIP):
     """``log phi_t(x) = clip(logit d(x, t, cond))`` (spec Sec. 2.3; odds d/(1-d) as p_t / q_t).
 
     Args:
       logit_fn: ``(x [B, ...], t [B], y [B] | None) -> [B]`` discriminator logit.
-      clip: symmetric clip of the logit (default: the reference's 1e-6 clip of ``d``).
+      clip: symmetric clip of the logit (default: the reference's 1e-6 clip of ``d``); finite
+        and > 0 (``ValueError``). A NaN logit stays NaN (the sampler counts it as zero weight).
     """
+    check_finite_scalar(clip, "clip", positive=True)
 
     def log_potential(x, t, cond=None):
-        return jnp.clip(flatten_call(logit_fn, x, t, cond), -clip, clip)
+        x = check_float_array(x, "x", 2)
+        logit = flatten_call(logit_fn, x, t, cond)
+        checks.require(logit.shape == x.shape[:2],
+                       f"logit_fn must return one logit per particle, [G, K] = {x.shape[:2]} for "
+                       f"x of shape {x.shape}; got {logit.shape}")
+        return jnp.where(_particles_ok(x), jnp.clip(logit, -clip, clip), jnp.nan)
 
     return log_potential
 
 
 def predicted_x0(eps_fn, schedule: Schedule):
-    """``x0_hat(x [G, K, ...], t, cond)`` from an epsilon-predictor (identity at level 0)."""
+    """``x0_hat(x [G, K, ...], t, cond)`` from an epsilon-predictor (identity at level 0).
+
+    A scalar level outside ``[0, T]`` raises eagerly and gives NaN under ``jit``."""
+    check_schedule(schedule)
 
     def x0_fn(x, t, cond=None):
+        x = check_float_array(x, "x", 2)
+        t = jnp.asarray(t)
+        checks.require(t.ndim == 0, f"t must be a scalar level; got shape {t.shape}")
+        ok = check_level(t, schedule)
         eps = flatten_call(eps_fn, x, t, cond)
-        return jnp.where(t == 0, x, predict_x0(x, eps, t, schedule))
+        return jnp.where(ok, jnp.where(t == 0, x, _predict_x0(x, eps, t, schedule)), jnp.nan)
 
     return x0_fn
 
@@ -113,8 +142,10 @@ def detector_log_potential(x0_fn, detector_fn, prior: float = 0.2, miss_rate=Non
       ``log_potential_fn(x [G, K, ...], t, cond) -> [G, K]``.
     """
     checks.require(0.0 < prior < 1.0, f"prior must lie in (0, 1); got {prior}")
+    check_finite_scalar(threshold, "threshold")
 
     def log_potential(x, t, cond=None):
+        x = check_float_array(x, "x", 2)
         x0 = x0_fn(x, t, cond)
         probs = flatten_call(lambda z, _t, c: detector_fn(z, c), x0, t, cond)  # [G, K, C]
         fly = jnp.mean(probs < threshold, axis=1, keepdims=True)  # [G, 1, C]
@@ -124,7 +155,7 @@ def detector_log_potential(x0_fn, detector_fn, prior: float = 0.2, miss_rate=Non
             delta = jnp.asarray(miss_rate(t, cond), jnp.float32)
             if on_the_fly is not None:
                 delta = jnp.where(on_the_fly, fly, delta)
-        return detector_term(probs, delta, prior)
+        return jnp.where(_particles_ok(x), detector_term(probs, delta, prior), jnp.nan)
 
     return log_potential
 
@@ -141,17 +172,22 @@ def detection_probabilities(x0_fn, detector_fn, trajectory, levels, cond=None):
       cond: per-group condition ``[G]`` or None.
 
     Returns:
-      ``[len(levels), G, K, C]`` probabilities.
+      ``[len(levels), G, K, C]`` probabilities; all NaN if ``trajectory`` holds a NaN or inf.
     """
+    trajectory = check_float_array(trajectory, "trajectory", 3)
     num_steps = trajectory.shape[0]
     bad = [int(t) for t in levels if not 0 <= int(t) <= num_steps - 1]
-    checks.require(not bad, f"levels must lie in [0, {num_steps - 1}]; got {bad}")
+    checks.require(not bad, f"levels must lie in [0, T - 1] with T = trajectory.shape[0] = "
+                            f"{num_steps}; got {bad}")
     out = []
     for t in levels:
         x = trajectory[num_steps - 1 - int(t)]
         tt = jnp.int32(int(t))
-        out.append(flatten_call(lambda z, _t, c: detector_fn(z, c), x0_fn(x, tt, cond), tt, cond))
-    return jnp.stack(out)
+        probs = flatten_call(lambda z, _t, c: detector_fn(z, c), x0_fn(x, tt, cond), tt, cond)
+        ok = _particles_ok(x)
+        out.append(jnp.where(jnp.reshape(ok, ok.shape + (1,) * (probs.ndim - 2)), probs, jnp.nan))
+    # a non-finite state anywhere in the trajectory makes every probability NaN
+    return jnp.where(jnp.all(jnp.isfinite(trajectory)), jnp.stack(out), jnp.nan)
 
 
 def miss_rate_table(probs, conditions, num_conditions: int, threshold: float = 0.5):
@@ -167,9 +203,12 @@ def miss_rate_table(probs, conditions, num_conditions: int, threshold: float = 0
 
     Returns:
       ``[L, num_conditions, C]`` float32 miss rates; a condition without samples gets 0 (no
-      correction).
+      correction). A NaN probability makes its rate NaN; a condition outside
+      ``[0, num_conditions)`` raises eagerly and makes the whole table NaN under ``jit``.
     """
-    probs = jnp.asarray(probs)
+    num_conditions = checks.require_positive_int(num_conditions, "num_conditions")
+    check_finite_scalar(threshold, "threshold")
+    probs = check_float_array(probs, "probs", 3)
     if probs.ndim == 4:
         lead = probs.shape[1:3]
         if conditions is not None:
@@ -177,15 +216,23 @@ def miss_rate_table(probs, conditions, num_conditions: int, threshold: float = 0
         probs = jnp.reshape(probs, (probs.shape[0], -1, probs.shape[-1]))
     checks.require(probs.ndim == 3, f"probs must be [L, N, C] or [L, G, K, C]; got {probs.shape}")
     n = probs.shape[1]
+    if conditions is not None:
+        checks.require(jnp.issubdtype(jnp.asarray(conditions).dtype, jnp.integer),
+                       f"conditions must be integers; got {jnp.asarray(conditions).dtype}")
     conditions = (jnp.zeros(n, jnp.int32) if conditions is None
                   else jnp.reshape(jnp.asarray(conditions, jnp.int32), (-1,)))
-    checks.require(conditions.shape == (n,), f"conditions must have {n} entries; got "
-                                             f"{conditions.shape}")
+    checks.require(conditions.shape == (n,), f"conditions must have one entry per sample of probs "
+                                             f"({n}); got {conditions.shape}")
+    checks.raise_if_concrete(lambda c: (c < 0) | (c >= num_conditions),
+                             f"conditions must lie in [0, {num_conditions}); got "
+                             f"{conditions}", conditions)
+    ok = jnp.all((conditions >= 0) & (conditions < num_conditions))
     onehot = jax.nn.one_hot(conditions, num_conditions, dtype=jnp.float32)  # [N, M]
-    missed = (probs < threshold).astype(jnp.float32)                        # [L, N, C]
+    missed = jnp.where(~jnp.isfinite(probs), jnp.nan,
+                       (probs < threshold).astype(jnp.float32))             # [L, N, C]
     counts = jnp.sum(onehot, axis=0)                                         # [M]
     sums = jnp.einsum("nm,lnc->lmc", onehot, missed)
-    return sums / jnp.maximum(counts, 1.0)[None, :, None]
+    return jnp.where(ok, sums / jnp.maximum(counts, 1.0)[None, :, None], jnp.nan)
 
 
 def tabulated_miss_rate(table, levels, num_steps: int):
@@ -199,9 +246,15 @@ def tabulated_miss_rate(table, levels, num_steps: int):
     Returns:
       a function of the (traced) level ``t`` and the group conditions ``cond [G]`` (None: every
       group has condition 0). At a level not in ``levels`` it returns the row of the nearest
-      tabulated level below ``t`` (or the lowest row).
+      tabulated level below ``t`` (or the lowest row). A level outside ``[0, num_steps]`` or a
+      condition outside the table raises eagerly and gives NaN under ``jit``.
     """
-    table = jnp.asarray(table, jnp.float32)
+    num_steps = checks.require_positive_int(num_steps, "num_steps")
+    table = check_float_array(table, "table", 3).astype(jnp.float32)
+    in_range = lambda a: jnp.all((a >= 0) & (a <= 1))  # noqa: E731  (NaN fails)
+    checks.raise_if_concrete(lambda a: ~in_range(a), "table must hold miss rates in [0, 1]",
+                             table)
+    table_ok = in_range(table)
     levels = [int(t) for t in levels]
     checks.require(table.ndim == 3 and table.shape[0] == len(levels),
                    f"table must be [len(levels)={len(levels)}, M, C]; got {table.shape}")
@@ -213,11 +266,27 @@ def tabulated_miss_rate(table, levels, num_steps: int):
     below = np.searchsorted(sorted_levels, np.arange(num_steps + 1), side="right") - 1
     rows = jnp.asarray(order[np.maximum(below, 0)], jnp.int32)
 
+    num_conditions = table.shape[1]
+
     def miss_rate(t, cond=None):
+        t = jnp.asarray(t)
+        checks.require(t.ndim == 0 and jnp.issubdtype(t.dtype, jnp.integer),
+                       f"t must be a scalar integer level; got {t.dtype}{list(t.shape)}")
+        checks.raise_if_concrete(lambda s: (s < 0) | (s > num_steps),
+                                 f"t must lie in [0, {num_steps}]; got {t}", t)
+        ok = (t >= 0) & (t <= num_steps) & table_ok
         row = table[rows[t]]                                   # [M, C]
         if cond is None:
-            return row[0][None, None, :]
-        return row[jnp.asarray(cond, jnp.int32)][:, None, :]   # [G, 1, C]
+            return jnp.where(ok, row[0][None, None, :], jnp.nan)
+        cond = jnp.asarray(cond)
+        checks.require(cond.ndim == 1 and jnp.issubdtype(cond.dtype, jnp.integer),
+                       f"cond must be integer conditions [G]; got {cond.dtype}{list(cond.shape)}")
+        checks.raise_if_concrete(lambda c: (c < 0) | (c >= num_conditions),
+                                 f"cond must lie in [0, {num_conditions}) (the table's "
+                                 f"conditions); got {cond}", cond)
+        ok &= (cond >= 0) & (cond < num_conditions)
+        return jnp.where(_bcast(ok, row[cond][:, None, :]), row[cond][:, None, :],
+                         jnp.nan)                                # [G, 1, C]
 
     return miss_rate
 
@@ -238,6 +307,18 @@ def sum_log_potentials(*fns, weights=None):
     if weights is not None:
         checks.require(jnp.shape(weights) == (len(fns),),
                        f"weights must have shape ({len(fns)},); got {jnp.shape(weights)}")
+        checks.require(jnp.issubdtype(jnp.asarray(weights).dtype, jnp.floating)
+                       or jnp.issubdtype(jnp.asarray(weights).dtype, jnp.integer),
+                       f"weights must be real; got {jnp.asarray(weights).dtype}")
+        checks.raise_if_concrete(lambda w: ~jnp.all(jnp.isfinite(w)),
+                                 "weights must be finite", weights)
+
+    def term(fn, x, t, cond):
+        out = jnp.asarray(fn(x, t, cond), jnp.float32)
+        checks.require(out.shape == x.shape[:2],
+                       f"each log-potential must return [G, K] = {x.shape[:2]} for x of shape "
+                       f"{x.shape}; got {out.shape}")
+        return out
 
     def weighted(i, x, t, cond):
         # a zero weight skips the potential at run time (lax.cond on the traced weight), so
@@ -245,15 +326,20 @@ def sum_log_potentials(*fns, weights=None):
         # NaN) never arises; under vmap both branches run and the result is the same
         fn, w = fns[i], weights[i]
         zeros = jnp.zeros(x.shape[:2], jnp.float32)
-        return lax.cond(w != 0, lambda: w * jnp.asarray(fn(x, t, cond), jnp.float32),
-                        lambda: zeros)
+        return lax.cond(w != 0, lambda: w * term(fn, x, t, cond), lambda: zeros)
 
     def log_potential(x, t, cond=None):
+        x = check_float_array(x, "x", 2)
         total = None
         for i, fn in enumerate(fns):
-            term = fn(x, t, cond) if weights is None else weighted(i, x, t, cond)
-            total = term if total is None else total + term
-        return total
+            value = term(fn, x, t, cond) if weights is None else weighted(i, x, t, cond)
+            total = value if total is None else total + value
+        ok = _particles_ok(x)
+        if weights is not None:
+            # a non-finite weight (traced) makes the potential NaN: the sampler counts it as
+            # zero weight and reports it (num_nan, valid)
+            ok &= jnp.all(jnp.isfinite(jnp.asarray(weights)))
+        return jnp.where(ok, total, jnp.nan)
 
     return log_potential
 
@@ -265,13 +351,22 @@ def discriminator_guidance(eps_fn, logit_fn, schedule: Schedule, weight: float =
     ``eps - weight sqrt(1 - abar_t) grad_x logit d(x_t, t)``.
 
     Returns:
-      ``eps_fn(x [B, ...], t [B], y) -> [B, ...]`` usable by the DDPM/DDIM steps.
+      ``eps_fn(x [B, ...], t [B], y) -> [B, ...]`` usable by the DDPM/DDIM steps. A level
+      outside ``[0, T]`` or a non-finite ``weight`` raises eagerly and gives NaN under ``jit``.
     """
+    check_schedule(schedule)
+    weight_ok = check_finite_scalar(weight, "weight")
 
     def guided(x, t, y=None):
+        x = check_float_array(x, "x")
+        t = jnp.asarray(t)
+        checks.require(t.ndim <= 1 and t.shape == x.shape[:t.ndim],
+                       f"t must be a scalar or [B] with B = x.shape[0] = {x.shape[0]}; got "
+                       f"{t.shape}")
+        ok = check_level(t, schedule) & weight_ok
         grad = jax.grad(lambda z: jnp.sum(logit_fn(z, t, y)))(x)
         scale = jnp.sqrt(1.0 - schedule.alpha_bars[t])
         scale = jnp.reshape(scale, scale.shape + (1,) * (x.ndim - scale.ndim))
-        return eps_fn(x, t, y) - weight * scale * grad
+        return nan_unless(ok, eps_fn(x, t, y) - weight * scale * grad)
 
     return guided

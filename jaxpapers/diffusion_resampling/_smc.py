@@ -26,7 +26,8 @@ import numpy as np
 from jax import lax
 
 from jaxpapers import smc
-from jaxpapers._src import checks
+from jaxpapers._src import checks, threefry
+from jaxpapers.diffusion_resampling._diffusion import check_float_array, step_levels
 
 __all__ = ["SMCOutput", "smc_sample", "plain_sample", "select_best", "schedule_mask",
            "initial_ancestors", "num_lineages", "FINAL_CHOICES"]
@@ -44,7 +45,8 @@ class SMCOutput(NamedTuple):
     """
 
     samples: jax.Array        # [G, ...] the chosen particle (argmax/sample); [G, K, ...] for all
-    chosen: jax.Array         # [G] int32 index of the chosen particle (0..K-1; -1 for "all")
+    chosen: jax.Array         # [G] int32 index of the chosen particle (0..K-1; -1 for "all"
+    #                           or a group with no valid choice, whose sample is then NaN)
     particles: jax.Array      # [G, K, ...] final particles at level 0
     log_weights: jax.Array    # [G, K] final unnormalised log-weights (last increment + carried)
     log_potential: jax.Array  # [G, K] log phi_0 of the final particles
@@ -52,7 +54,8 @@ class SMCOutput(NamedTuple):
     resampled: jax.Array      # [S, G] bool: a resampling happened after step s
     ess: jax.Array            # [S, G] ESS of the weights at an event (NaN where no event)
     num_nan: jax.Array        # [G] int32 count of NaN log-potential evaluations
-    valid: jax.Array          # [G] bool: every weighting had a finite total weight
+    valid: jax.Array          # [G] bool: every weighting had a finite total weight, the final
+    #                           particles are finite and a particle could be chosen
     trajectory: jax.Array | None  # [S, G, K, ...] particles after each step (before resampling)
 
 
@@ -92,8 +95,18 @@ def _step_keys(key, num_steps: int):
     return step_keys, keys[num_steps]
 
 
+def _check_steps(transition_fn, num_steps: int) -> int:
+    """``num_steps``, refused when above the ``T`` the transition was built for."""
+    num_steps = checks.require_positive_int(num_steps, "num_steps")
+    built_for = step_levels(transition_fn)
+    checks.require(built_for is None or num_steps <= built_for,
+                   f"num_steps={num_steps} is more than the {built_for} levels the transition_fn "
+                   "was built for (its schedule's T)")
+    return num_steps
+
+
 def _check_init(x_init, num_particles):
-    x_init = jnp.asarray(x_init)
+    x_init = check_float_array(x_init, "x_init", 2)
     num_particles = checks.require_positive_int(num_particles, "num_particles")
     checks.require(x_init.ndim >= 2, "x_init must have shape [num_groups, num_particles, ...]; "
                                      f"got {x_init.shape}")
@@ -120,11 +133,17 @@ def plain_sample(key, transition_fn: TransitionFn, x_init, num_steps: int, cond=
       return_trajectory: also return ``[S, G, K, ...]`` states after each step.
 
     Returns:
-      ``x0 [G, K, ...]``, or ``(x0, trajectory)`` when ``return_trajectory``.
+      ``x0 [G, K, ...]``, or ``(x0, trajectory)`` when ``return_trajectory``. NaN in
+      ``x_init`` gives NaN out.
+
+    Raises:
+      ValueError: ``key`` not a key, ``x_init`` not a float ``[G, K, ...]``, ``num_steps`` not a
+        positive int or above the ``T`` that ``transition_fn`` was built for (the steps of
+        :func:`make_ddpm_step` / :func:`make_ddim_step` carry it).
     """
-    num_steps = checks.require_positive_int(num_steps, "num_steps")
-    x_init = jnp.asarray(x_init)
-    checks.require(x_init.ndim >= 2, f"x_init must be [G, K, ...]; got {x_init.shape}")
+    threefry.check_key(key)
+    num_steps = _check_steps(transition_fn, num_steps)
+    x_init = check_float_array(x_init, "x_init", 2)
     step_keys, _ = _step_keys(key, num_steps)
     levels = jnp.arange(num_steps, 0, -1, dtype=jnp.int32)
 
@@ -142,15 +161,38 @@ def select_best(particles, scores):
 
     Args:
       particles: ``[G, K, ...]``.
-      scores: ``[G, K]`` (NaN scores are never chosen unless a whole group is NaN).
+      scores: real ``[G, K]``; NaN scores are never chosen, ``-inf`` is a legal (worst) score.
 
     Returns:
-      ``(samples [G, ...], chosen [G] int32)``.
+      ``(samples [G, ...], chosen [G] int32)``. A group with no choice (every score NaN or
+      ``-inf``) or with a ``+inf`` score raises ``InvalidInputError`` eagerly; under ``jit`` its
+      ``chosen`` is ``-1`` and its sample NaN (never particle 0 by default).
     """
-    scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
-    chosen = jnp.argmax(scores, axis=1).astype(jnp.int32)
-    samples = jax.vmap(lambda xg, i: xg[i])(particles, chosen)
-    return samples, chosen
+    particles = check_float_array(particles, "particles", 2)
+    scores = jnp.asarray(scores)
+    checks.require(scores.shape == particles.shape[:2],
+                   f"scores must have shape [G, K] = particles.shape[:2] = {particles.shape[:2]}; "
+                   f"got scores {scores.shape}, particles {particles.shape}")
+    checks.require(jnp.issubdtype(scores.dtype, jnp.floating) or
+                   jnp.issubdtype(scores.dtype, jnp.integer),
+                   f"scores must be real; got {scores.dtype}")
+    checks.raise_if_concrete(lambda s: ~_choice_ok(s), "scores: a group has no finite score or "
+                             "an infinite one (no particle can be chosen)", scores)
+    return _select_best(particles, scores)
+
+
+def _choice_ok(scores):
+    """``[G]`` bool: the group has a finite score and none is ``+inf``."""
+    return jnp.any(jnp.isfinite(scores), axis=1) & ~jnp.any(jnp.isposinf(scores), axis=1)
+
+
+def _select_best(particles, scores):
+    ok = _choice_ok(scores)
+    chosen = jnp.argmax(jnp.where(jnp.isnan(scores), -jnp.inf, scores), axis=1)
+    chosen = jnp.where(ok, chosen, -1).astype(jnp.int32)
+    samples = jax.vmap(lambda xg, i: xg[jnp.maximum(i, 0)])(particles, chosen)
+    shape = ok.shape + (1,) * (samples.ndim - 1)
+    return jnp.where(jnp.reshape(ok, shape), samples, jnp.nan), chosen
 
 
 def initial_ancestors(ancestors):
@@ -161,27 +203,37 @@ def initial_ancestors(ancestors):
         after step ``s`` the new particle ``k`` is the old particle ``ancestors[s, g, k]``).
 
     Returns:
-      ``[G, K]`` int32: ``a_0[a_1[... a_{S-1}[k]]]`` per group.
+      ``[G, K]`` int32: ``a_0[a_1[... a_{S-1}[k]]]`` per group. An index outside ``[0, K)``
+      raises eagerly; under ``jit`` every lineage of a group that holds one is ``-1``.
     """
-    ancestors = jnp.asarray(ancestors, jnp.int32)
+    ancestors = jnp.asarray(ancestors)
     checks.require(ancestors.ndim == 3, f"ancestors must be [S, G, K]; got {ancestors.shape}")
-    start = jnp.broadcast_to(jnp.arange(ancestors.shape[2], dtype=jnp.int32),
-                             ancestors.shape[1:])
+    checks.require(jnp.issubdtype(ancestors.dtype, jnp.integer),
+                   f"ancestors must be integer indices; got {ancestors.dtype}")
+    ancestors = ancestors.astype(jnp.int32)
+    k = ancestors.shape[2]
+    checks.raise_if_concrete(lambda a: (a < 0) | (a >= k),
+                             f"ancestors must lie in [0, {k}); got values outside", ancestors)
+    start = jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32), ancestors.shape[1:])
 
     def body(idx, a):
-        return jnp.take_along_axis(a, idx, axis=1), None
+        # a lineage that met an index outside [0, K) stays -1
+        step = jnp.take_along_axis(a, jnp.maximum(idx, 0), axis=1)
+        return jnp.where((idx < 0) | (step < 0) | (step >= k), -1, step), None
 
     out, _ = lax.scan(body, start, ancestors, reverse=True)
-    return out
+    group_ok = jnp.all((ancestors >= 0) & (ancestors < k), axis=(0, 2))
+    return jnp.where(group_ok[:, None], out, -1)
 
 
 def num_lineages(ancestors):
     """``[G]`` int32: how many distinct initial particles the ``K`` final particles descend from
-    (``K`` without resampling; 1 when a group collapsed to one lineage)."""
+    (``K`` without resampling; 1 when a group collapsed to one lineage). Indices outside
+    ``[0, K)`` raise eagerly; under ``jit`` such a group counts 0."""
     roots = initial_ancestors(ancestors)
     k = roots.shape[1]
     present = jnp.any(roots[:, :, None] == jnp.arange(k, dtype=jnp.int32)[None, None, :], axis=1)
-    return jnp.sum(present, axis=1, dtype=jnp.int32)
+    return jnp.where(jnp.any(roots < 0, axis=1), 0, jnp.sum(present, axis=1, dtype=jnp.int32))
 
 
 def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialFn,
@@ -234,8 +286,13 @@ def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialF
       Liu, Zhang, Jaakkola & Chang, *Correcting Diffusion Generation through Resampling*,
       CVPR 2024 (particle filter with ratio ``phi_t / phi_t'``; final argmax).
     """
+    threefry.check_key(key)
     x_init, num_particles = _check_init(x_init, num_particles)
-    num_steps = checks.require_positive_int(num_steps, "num_steps")
+    num_steps = _check_steps(transition_fn, num_steps)
+    event_axes = tuple(range(1, x_init.ndim))
+    checks.raise_if_concrete(lambda x: ~jnp.all(jnp.isfinite(x)),
+                             "x_init must be finite (found NaN or inf)", x_init)
+    init_ok = jnp.all(jnp.isfinite(x_init), axis=event_axes)
     checks.require(scheme in smc.RESAMPLERS, f"scheme must be one of {sorted(smc.RESAMPLERS)}; "
                                               f"got {scheme!r}")
     checks.require(final in FINAL_CHOICES, f"final must be one of {FINAL_CHOICES}; got "
@@ -259,7 +316,8 @@ def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialF
         """``log phi_t(x)`` (NaN -> -inf, counted) and the increment over the parent's."""
         log_phi = jnp.asarray(log_potential_fn(x, t, cond), jnp.float32)
         checks.require(log_phi.shape == (num_groups, num_particles),
-                       f"log_potential_fn must return shape {(num_groups, num_particles)}; got "
+                       f"log_potential_fn must return shape [G, K] = "
+                       f"{(num_groups, num_particles)} for x_init of shape {x_init.shape}; got "
                        f"{log_phi.shape}")
         is_nan = jnp.isnan(log_phi)
         log_phi = jnp.where(is_nan, -jnp.inf, log_phi)
@@ -317,14 +375,20 @@ def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialF
     num_nan = num_nan + nan_count
     valid = valid_all & info.valid
 
+    # a group whose final particles or weights are not finite is not valid (NaN start, a
+    # transition that produced NaN): its flag never claims validity over a NaN result
+    valid = valid & init_ok & jnp.all(jnp.isfinite(x0), axis=event_axes)
     if final == "argmax":
-        samples, chosen = select_best(x0, log_phi0)
+        samples, chosen = _select_best(x0, log_phi0)
+        valid = valid & (chosen >= 0)
     elif final == "sample":
         group_keys = jax.random.split(final_key, num_groups)
         chosen = jax.vmap(lambda k, lw: smc.resample(k, lw, "multinomial", 1)[0])(
             group_keys, log_w)
-        chosen = jnp.where(valid, chosen, 0).astype(jnp.int32)
-        samples = jax.vmap(lambda xg, i: xg[i])(x0, chosen)
+        chosen = jnp.where(valid, chosen, -1).astype(jnp.int32)
+        samples = jax.vmap(lambda xg, i: xg[jnp.maximum(i, 0)])(x0, chosen)
+        samples = jnp.where(jnp.reshape(valid, valid.shape + (1,) * (samples.ndim - 1)),
+                            samples, jnp.nan)
     else:
         samples, chosen = x0, jnp.full(num_groups, -1, jnp.int32)
 

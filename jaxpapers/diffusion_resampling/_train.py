@@ -17,9 +17,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxpapers._src import checks
+from jaxpapers._src import checks, threefry
 from jaxpapers._src.training import train_loop
-from jaxpapers.diffusion_resampling._diffusion import Schedule, epsilon_loss, q_sample
+from jaxpapers.diffusion_resampling._diffusion import (
+    Schedule,
+    check_float_array,
+    check_level,
+    check_schedule,
+    epsilon_loss,
+    q_sample,
+)
 
 __all__ = ["TrainConfig", "TrainState", "train_denoiser", "train_discriminator",
            "discriminator_accuracy", "sample_levels"]
@@ -42,7 +49,7 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a positive int; got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0; got {self.learning_rate}")
-        if self.weight_decay < 0:
+        if not self.weight_decay >= 0:
             raise ValueError(f"TrainConfig.weight_decay must be >= 0; got {self.weight_decay}")
 
 
@@ -97,6 +104,16 @@ def _denoiser_loss(module, batch_size: int, label_dropout: float, conditional: b
     return loss_fn
 
 
+def _training_data(x, name: str):
+    """Float32 ``[N, *event]`` training data; refuses other dtypes, no rows, NaN/inf (the data
+    of a training driver are concrete, so the check is eager)."""
+    x = check_float_array(x, name, 2)
+    checks.require(x.shape[0] >= 1, f"{name} must hold at least one row; got {x.shape}")
+    checks.raise_if_concrete(lambda a: ~jnp.all(jnp.isfinite(a)),
+                             f"{name} must be finite (found NaN or inf)", x)
+    return x.astype(jnp.float32)
+
+
 def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, labels=None,
                    label_dropout: float = 0.1, checkpointer=None, show_progress: bool = False,
                    timer=None):
@@ -122,11 +139,17 @@ def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, l
     """
     checks.require(0.0 <= label_dropout <= 1.0, f"label_dropout must lie in [0, 1]; got "
                                                 f"{label_dropout}")
-    data = jnp.asarray(data, jnp.float32)
+    threefry.check_key(key)
+    check_schedule(schedule)
+    data = _training_data(data, "data")
     key_init, key_train = jax.random.split(key)
     conditional = labels is not None
     dummy_y = jnp.zeros(1, jnp.int32) if conditional else None
-    params = jax.jit(module.init)(key_init, data[:1], jnp.ones(1, jnp.int32), dummy_y)
+    try:
+        params = jax.jit(module.init)(key_init, data[:1], jnp.ones(1, jnp.int32), dummy_y)
+    except TypeError as exc:  # the module cannot take rows of this shape
+        raise ValueError(f"data rows of shape {data.shape[1:]} do not fit the module "
+                         f"{type(module).__name__}: {exc}") from exc
     labels = jnp.asarray(labels, jnp.int32) if conditional else jnp.zeros(1, jnp.int32)
     loss_fn = _denoiser_loss(module, config.batch_size, float(label_dropout), conditional)
     return _fit(key_train, params, loss_fn, (data, labels, schedule), config, checkpointer,
@@ -179,8 +202,12 @@ def train_discriminator(key, module, real, fake, schedule: Schedule, config: Tra
     Returns:
       ``(params, losses [steps])``.
     """
-    real = jnp.asarray(real, jnp.float32)
-    fake = jnp.asarray(fake, jnp.float32)
+    threefry.check_key(key)
+    check_schedule(schedule)
+    real = _training_data(real, "real")
+    fake = _training_data(fake, "fake")
+    checks.require(real.shape[1:] == fake.shape[1:],
+                   f"real and fake must share the event shape; got {real.shape}, {fake.shape}")
     conditional = real_labels is not None
     checks.require(conditional == (fake_labels is not None),
                    "give both real_labels and fake_labels or neither")
@@ -198,12 +225,26 @@ def train_discriminator(key, module, real, fake, schedule: Schedule, config: Tra
 
 def discriminator_accuracy(key, logit_fn, real, fake, schedule: Schedule, level: int,
                            real_labels=None, fake_labels=None):
-    """Balanced accuracy of ``logit > 0`` on real vs generated data noised to ``level``."""
+    """Balanced accuracy of ``logit > 0`` on real vs generated data noised to ``level``.
+
+    A level outside ``[0, T]`` or NaN/inf data (or logits) raise eagerly where concrete and give
+    NaN under ``jit``."""
+    threefry.check_key(key)
+    real = check_float_array(real, "real", 2)
+    fake = check_float_array(fake, "fake", 2)
+    for name, x in (("real", real), ("fake", fake)):
+        checks.raise_if_concrete(lambda a: ~jnp.all(jnp.isfinite(a)),
+                                 f"{name} must be finite (found NaN or inf)", x)
+    level = jnp.asarray(level)
+    checks.require(level.ndim == 0, f"level must be a scalar; got shape {level.shape}")
+    ok = check_level(level, schedule, name="level")
     k_r, k_f = jax.random.split(key)
-    xr, _ = q_sample(k_r, jnp.asarray(real, jnp.float32), level, schedule)
-    xf, _ = q_sample(k_f, jnp.asarray(fake, jnp.float32), level, schedule)
+    xr, _ = q_sample(k_r, real.astype(jnp.float32), level, schedule)
+    xf, _ = q_sample(k_f, fake.astype(jnp.float32), level, schedule)
     tr = jnp.full(xr.shape[:1], level, jnp.int32)
     tf = jnp.full(xf.shape[:1], level, jnp.int32)
-    acc_real = jnp.mean(logit_fn(xr, tr, real_labels) > 0)
-    acc_fake = jnp.mean(logit_fn(xf, tf, fake_labels) <= 0)
-    return 0.5 * (acc_real + acc_fake)
+    logit_r, logit_f = logit_fn(xr, tr, real_labels), logit_fn(xf, tf, fake_labels)
+    ok &= jnp.all(jnp.isfinite(logit_r)) & jnp.all(jnp.isfinite(logit_f))
+    acc_real = jnp.mean(logit_r > 0)
+    acc_fake = jnp.mean(logit_f <= 0)
+    return jnp.where(ok, 0.5 * (acc_real + acc_fake), jnp.nan)

@@ -18,6 +18,12 @@ Public API::
 Everything is a pure function of one game, tree or run (key first where random); batch with
 ``jax.vmap``; the library never jits for the caller. The reproduction
 (``jaxpapers reproduce expert_iteration``) drives iterations, checkpoints and evaluation.
+
+Bad input (the rule of every function here): a wrong shape, dtype, key or config raises
+``ValueError`` naming the argument, at call or trace time. A bad value (no legal move, NaN logits,
+negative counts, a target on an illegal cell, an override out of range) raises eagerly; under
+``jit`` ``search``'s ``valid`` and ``MatchResult.valid`` are False (a NaN evaluator output
+included) and the functions without a flag return NaN; no selection falls back to move 0.
 """
 
 from jaxpapers.expert_iteration import hex

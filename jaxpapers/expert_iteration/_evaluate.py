@@ -19,9 +19,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import _distrax, network_evaluator
-from jaxpapers.expert_iteration._search import SearchConfig, search, uniform_evaluator
+from jaxpapers.expert_iteration._search import (
+    _RANGES,
+    SearchConfig,
+    _traced_ok,
+    search,
+    uniform_evaluator,
+)
 from jaxpapers.expert_iteration._selfplay import broadcast_state
 
 __all__ = ["Agent", "MatchResult", "EloFit", "make_agent", "expert_settings", "play_match",
@@ -87,6 +94,8 @@ def make_agent(params: Any, *, use_network: bool = True, simulations: int = 0,
 
 def expert_settings(config: SearchConfig) -> dict:
     """The keyword arguments of :func:`make_agent` that make an agent search as ``config``."""
+    if not isinstance(config, SearchConfig):
+        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
     return {"prior_weight": config.prior_weight, "value_weight": config.value_weight,
             "uct_c": config.uct_c, "prior_temperature": config.prior_temperature,
             "unvisited_value": config.unvisited_value}
@@ -99,10 +108,24 @@ class MatchResult(NamedTuple):
       a_won: ``bool[2, O]``: agent A won; row 0: A played Black, row 1: A played White;
         column ``o`` opened on cell ``openings[o]``.
       length: ``int32[2, O]`` moves played.
+      valid: ``bool[2, O]``: False where the game means nothing: an opening cell outside the
+        board, or an agent setting out of range (a search budget above the tree's capacity,
+        NaN or a negative weight), which a traced agent cannot raise.
     """
 
     a_won: jax.Array
     length: jax.Array
+    valid: jax.Array
+
+
+def _agents_ok(agents: Agent, config: SearchConfig):
+    """``bool[P]``: every setting of each agent lies in the range a search accepts."""
+    ok = (agents.simulations >= 0) & (agents.simulations <= config.num_simulations)
+    for name in ("prior_weight", "value_weight", "uct_c", "prior_temperature",
+                 "unvisited_value"):
+        low, high = next((lo, hi) for nm, lo, hi in _RANGES if nm == name)
+        ok &= _traced_ok(name, getattr(agents, name), low, high)
+    return ok
 
 
 def _evaluator(module, use_network):
@@ -150,6 +173,22 @@ def play_matches(key, agents_a: Agent, agents_b: Agent, module, board_size: int,
       :class:`MatchResult` ``[P, 2, O]``.
     """
     n = board_size
+    threefry.check_key(key)
+    if not isinstance(config, SearchConfig):
+        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
+    n = hex._check_size(n)
+    for name, agents in (("agents_a", agents_a), ("agents_b", agents_b)):
+        if checks.is_concrete(agents.simulations):
+            sims = np.asarray(agents.simulations)
+            checks.require(np.all((sims >= 0) & (sims <= config.num_simulations)),
+                           f"{name}: simulations must lie in [0, config.num_simulations = "
+                           f"{config.num_simulations}] (the tree's capacity); got {sims}")
+    if openings is not None:
+        checks.require(jnp.issubdtype(jnp.asarray(openings).dtype, jnp.integer),
+                       f"openings must be integer cells; got {jnp.asarray(openings).dtype}")
+        checks.raise_if_concrete(lambda o: jnp.any((o < 0) | (o >= n * n)),
+                                 f"openings must be cells in [0, {n * n}); got {openings}",
+                                 jnp.asarray(openings))
     openings = jnp.arange(n * n, dtype=jnp.int32) if openings is None else jnp.asarray(
         openings, jnp.int32)
     num_open = openings.shape[0]
@@ -188,7 +227,9 @@ def play_matches(key, agents_a: Agent, agents_b: Agent, module, board_size: int,
     _, final = jax.lax.while_loop(more, ply, (jnp.int32(1), states))
     winner = jax.vmap(jax.vmap(jax.vmap(hex.winner)))(final)
     a_won = winner == jnp.arange(2, dtype=jnp.int8)[None, :, None]
-    return MatchResult(a_won, final.num_moves)
+    valid = (_agents_ok(agents_a, config) & _agents_ok(agents_b, config))[:, None, None] & \
+        ((openings >= 0) & (openings < n * n))[None, None, :]
+    return MatchResult(a_won, final.num_moves, jnp.broadcast_to(valid, a_won.shape))
 
 
 def play_match(key, agent_a: Agent, agent_b: Agent, module, board_size: int,
@@ -236,7 +277,9 @@ def bradley_terry(wins, *, anchor: int = 0, prior_games: float = 1.0, max_iter: 
       prior_games: virtual games per played pair (0: plain maximum likelihood).
 
     Raises:
-      ValueError: not square, negative counts, or a player with no games.
+      ValueError: not square, negative counts, a player with no games, ``anchor`` outside
+        ``[0, K)``, ``prior_games`` negative or not finite, ``max_iter < 1`` or ``tol``
+        negative; no convergence (a singular information matrix).
     """
     w = np.asarray(wins, np.float64)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
@@ -244,6 +287,15 @@ def bradley_terry(wins, *, anchor: int = 0, prior_games: float = 1.0, max_iter: 
     if np.any(w < 0) or not np.all(np.isfinite(w)):
         raise ValueError("wins must be finite and non-negative")
     k = w.shape[0]
+    if isinstance(anchor, bool) or not isinstance(anchor, (int, np.integer)) or \
+            not 0 <= anchor < k:
+        raise ValueError(f"anchor must be a player index in [0, {k}); got {anchor!r}")
+    if not (np.isfinite(prior_games) and prior_games >= 0):
+        raise ValueError(f"prior_games must be finite and >= 0; got {prior_games}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int; got {max_iter!r}")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be finite and >= 0; got {tol}")
     games = w + w.T
     np.fill_diagonal(games, 0.0)
     if k > 1 and np.any(games.sum(1) == 0):
@@ -258,14 +310,21 @@ def bradley_terry(wins, *, anchor: int = 0, prior_games: float = 1.0, max_iter: 
         grad = (w - n * p).sum(1)
         info = n * p * (1 - p)
         hess = np.diag(info.sum(1)) - info
-        step = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+        try:
+            step = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+        except np.linalg.LinAlgError as exc:
+            raise ValueError("wins: the Bradley-Terry information matrix is singular (a group "
+                             "of players never met the others?)") from exc
         r[free] += step
         if np.max(np.abs(step)) < tol:
             break
     p = 1.0 / (1.0 + np.exp(-(r[:, None] - r[None, :])))
     info = n * p * (1 - p)
     hess = np.diag(info.sum(1)) - info
-    cov = np.linalg.inv(hess[np.ix_(free, free)])
+    try:
+        cov = np.linalg.inv(hess[np.ix_(free, free)])
+    except np.linalg.LinAlgError as exc:
+        raise ValueError("wins: the Bradley-Terry information matrix is singular") from exc
     se = np.zeros(k)
     se[free] = np.sqrt(np.diag(cov))
     return EloFit(r * ELO_PER_NAT, se * ELO_PER_NAT)

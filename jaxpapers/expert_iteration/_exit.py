@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import (
     ApprenticeConfig,
@@ -164,8 +165,15 @@ def _optimizer(learning_rate: float):
     return optax.adam(learning_rate)
 
 
+def _check_config(config) -> None:
+    if not isinstance(config, ExItConfig):
+        raise ValueError(f"config must be an ExItConfig; got {type(config).__name__}")
+
+
 def exit_init(key, config: ExItConfig) -> ExItState:
     """A fresh apprentice (random weights), Adam's state and an empty buffer."""
+    threefry.check_key(key)
+    _check_config(config)
     n = config.board_size
     module = make_apprentice(config.network)
     params = module.init(key, jnp.zeros((1, n, n, hex.NUM_FEATURES), jnp.float32))
@@ -184,6 +192,8 @@ def generate_positions(key, params: Any, config: ExItConfig) -> tuple[Positions,
       ``(positions [chunk_size], evaluations)``: the labelled positions and the network
       evaluations spent (self-play moves + the expert's evaluator calls).
     """
+    threefry.check_key(key)
+    _check_config(config)
     module = make_apprentice(config.network)
     key_play, key_pick, key_label = jax.random.split(key, 3)
     games = self_play(key_play, params, module.apply, config.board_size, config.games,
@@ -196,7 +206,23 @@ def generate_positions(key, params: Any, config: ExItConfig) -> tuple[Positions,
 
 
 def add_positions(state: ExItState, positions: Positions, evaluations) -> ExItState:
-    """Write a chunk into the ring buffer (overwriting the oldest entries when full)."""
+    """Write a chunk into the ring buffer (overwriting the oldest entries when full).
+
+    ``positions`` must match the buffer's board size (``ValueError``); ``evaluations`` must be
+    finite and ``>= 0`` (raised eagerly; NaN in the state's count under ``jit``)."""
+    for name in ("visit_counts", "value_target"):
+        got, want = getattr(positions, name).shape[1:], getattr(state.buffer, name).shape[1:]
+        checks.require(got == want, f"positions.{name} must have trailing shape {want} (the "
+                                    f"buffer's board); got {got}")
+    checks.require(positions.states.board.shape[1:] == state.buffer.states.board.shape[1:],
+                   f"positions must be of the buffer's board size; got boards of shape "
+                   f"{positions.states.board.shape[1:]}")
+    evaluations = jnp.asarray(evaluations, jnp.float32)
+    checks.raise_if_concrete(lambda e: ~(jnp.isfinite(e) & (e >= 0)),
+                             f"evaluations must be finite and >= 0; got {evaluations}",
+                             evaluations)
+    evaluations = jnp.where(jnp.isfinite(evaluations) & (evaluations >= 0), evaluations,
+                            jnp.nan)
     capacity = state.buffer.value_target.shape[0]
     size = positions.value_target.shape[0]
     slots = (state.count + jnp.arange(size)) % capacity
@@ -228,8 +254,19 @@ def apprentice_update(key, params, opt_state, buffer: Positions, count, config: 
     Returns:
       ``(params, opt_state, metrics)`` with metrics ``{"loss", "policy_loss", "value_loss"}``.
     """
+    threefry.check_key(key)
+    _check_config(config)
     module = make_apprentice(config.network)
     capacity = buffer.value_target.shape[0]
+    n = config.board_size
+    checks.require(buffer.visit_counts.shape == (capacity, n * n),
+                   f"buffer.visit_counts must be [capacity, n * n] = {(capacity, n * n)}; got "
+                   f"{buffer.visit_counts.shape}")
+    count = jnp.asarray(count)
+    checks.require(count.ndim == 0 and jnp.issubdtype(count.dtype, jnp.integer),
+                   f"count must be an integer scalar; got {count.dtype}{list(count.shape)}")
+    checks.raise_if_concrete(lambda c: c < 0, f"count must be >= 0; got {count}", count)
+    count_ok = count >= 0
     key_pick, key_rot = jax.random.split(key)
     valid = jnp.maximum(jnp.minimum(count, capacity), 1)
     index = jax.random.randint(key_pick, (config.batch_size,), 0, valid)
@@ -254,8 +291,9 @@ def apprentice_update(key, params, opt_state, buffer: Positions, count, config: 
     (loss, (policy_loss, value_loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = _optimizer(config.learning_rate).update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    return params, opt_state, {"loss": loss, "policy_loss": policy_loss,
-                               "value_loss": value_loss}
+    nan = lambda v: jnp.where(count_ok, v, jnp.nan)  # noqa: E731
+    return params, opt_state, {"loss": nan(loss), "policy_loss": nan(policy_loss),
+                               "value_loss": nan(value_loss)}
 
 
 def chunks_for_iteration(config: ExItConfig, count: int) -> int:

@@ -15,12 +15,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import math
 import sys
 import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from jaxpapers._src import checks
 
 __all__ = ["ApprenticeConfig", "make_apprentice", "policy_distribution", "imitation_loss",
            "network_evaluator"]
@@ -38,16 +42,65 @@ def _distrax():
     return sys.modules["distrax"]
 
 
+def masked_policy(logits, legal, temperature=1.0):
+    """:func:`policy_distribution` without its checks (the drivers' hot loops; a row without a
+    legal move is uniform there and is never used)."""
+    masked = jnp.where(legal, logits / temperature, ILLEGAL_LOGIT)
+    return _distrax().Categorical(logits=masked)
+
+
+def _check_policy_arrays(logits, legal):
+    logits, legal = jnp.asarray(logits), jnp.asarray(legal)
+    checks.require(jnp.issubdtype(logits.dtype, jnp.floating),
+                   f"logits must be a real float array; got {logits.dtype}")
+    checks.require(legal.dtype == jnp.bool_, f"legal must be a bool mask; got {legal.dtype}")
+    checks.require(logits.ndim >= 1 and legal.shape == logits.shape,
+                   f"legal must have the shape of logits [..., A] {logits.shape}; got "
+                   f"{legal.shape}")
+    return logits, legal
+
+
+def _temperature_ok(temperature, name: str = "temperature"):
+    """A concrete temperature must be finite and > 0 (``ValueError``); a traced one gives the
+    ``bool[]`` of that test."""
+    if checks.is_concrete(temperature):
+        value = np.asarray(temperature)
+        checks.require(value.ndim == 0 and np.isreal(value) and value.dtype != np.bool_,
+                       f"{name} must be a real number; got {temperature!r}")
+        v = float(value)
+        checks.require(math.isfinite(v) and v > 0, f"{name} must be finite and > 0; got {v}")
+        return jnp.bool_(True)
+    temperature = jnp.asarray(temperature)
+    return jnp.isfinite(temperature) & (temperature > 0)
+
+
 def policy_distribution(logits, legal, temperature: float = 1.0):
     """``distrax.Categorical`` over cells with the illegal ones masked (logit ``-1e9``).
 
     Args:
       logits: ``float32[..., A]`` raw logits.
       legal: ``bool[..., A]``.
-      temperature: divides the legal logits (``< 1`` sharpens).
+      temperature: divides the legal logits (``< 1`` sharpens); finite and ``> 0``.
+
+    Raises:
+      ValueError: shapes or dtypes (call or trace time); a concrete temperature not finite and
+        > 0; eagerly, a row without a legal move or with a non-finite logit. Under ``jit`` such
+        a row (or every row, for a bad traced temperature) has NaN logits and log-probabilities:
+        never a uniform draw over illegal cells.
     """
-    masked = jnp.where(legal, logits / temperature, ILLEGAL_LOGIT)
-    return _distrax().Categorical(logits=masked)
+    logits, legal = _check_policy_arrays(logits, legal)
+    ok = _temperature_ok(temperature)
+    checks.raise_if_concrete(lambda m: ~jnp.any(m, axis=-1),
+                             "legal: a row has no legal move (the position is finished)", legal)
+    checks.raise_if_concrete(lambda x: ~jnp.all(jnp.isfinite(x)), "logits must be finite",
+                             logits)
+    ok = ok & jnp.any(legal, axis=-1) & jnp.all(jnp.isfinite(logits), axis=-1)
+    # normalised first, NaN applied last: a NaN put into the logits before the softmax came out
+    # as finite garbage under jit on the CPU (XLA, jax 0.10). The distribution's logits and
+    # log-probabilities of a bad row are then NaN; its .probs (a softmax of NaN) can still
+    # read finite there under jit on the CPU, so test .logits
+    masked = jax.nn.log_softmax(jnp.where(legal, logits / temperature, ILLEGAL_LOGIT), axis=-1)
+    return _distrax().Categorical(logits=jnp.where(ok[..., None], masked, jnp.nan))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,12 +127,18 @@ class ApprenticeConfig:
                                  f"{value!r}")
 
 
-@functools.lru_cache(maxsize=32)
 def make_apprentice(config: ApprenticeConfig = ApprenticeConfig()):
     """The Flax module ``(features [..., n, n, C]) -> (logits [..., n*n], value_logit [...])``.
 
     ``value_logit`` is the logit of the probability that the player to move wins.
     """
+    if not isinstance(config, ApprenticeConfig):
+        raise ValueError(f"config must be an ApprenticeConfig; got {type(config).__name__}")
+    return _make_apprentice(config)
+
+
+@functools.lru_cache(maxsize=32)
+def _make_apprentice(config: ApprenticeConfig):
     import flax.linen as nn
 
     class Apprentice(nn.Module):
@@ -117,6 +176,8 @@ def network_evaluator(module):
     from jaxpapers.expert_iteration import hex
 
     def evaluate(params: Any, state):
+        checks.require(isinstance(state, hex.State),
+                       f"state must be a hex.State (hex.init); got {type(state).__name__}")
         logits, value_logit = module.apply(params, hex.features(state))
         return logits, jnp.tanh(0.5 * value_logit)
 
@@ -138,10 +199,59 @@ def imitation_loss(logits, value_logit, legal, target, value_target, weight=None
 
     Returns:
       ``(loss, (policy_loss, value_loss))`` (weighted means).
+
+    Raises:
+      ValueError: shapes or dtypes (call or trace time); eagerly, non-finite inputs, a target
+        that is negative or puts mass on an illegal cell, a value target outside ``[0, 1]``, a
+        negative weight. Under ``jit`` those make the losses NaN.
     """
+
+    logits, legal = _check_policy_arrays(logits, legal)
+    checks.require(logits.ndim == 2, f"logits must be [B, A]; got shape {logits.shape}")
+    b, a = logits.shape
+    target = jnp.asarray(target)
+    checks.require(target.shape == (b, a), f"target must have shape [B, A] = {(b, a)} (that of "
+                                           f"logits); got {target.shape}")
+    arrays = {"target": target}
+    for name, value in (("value_logit", value_logit), ("value_target", value_target),
+                        ("weight", weight)):
+        if value is None:
+            continue
+        value = jnp.asarray(value)
+        checks.require(value.shape == (b,), f"{name} must have shape [B] = ({b},); got "
+                                            f"{value.shape}")
+        arrays[name] = value
+    for name, value in arrays.items():
+        checks.require(jnp.issubdtype(value.dtype, jnp.floating),
+                       f"{name} must be a real float array; got {value.dtype}")
+    value_logit, value_target = arrays["value_logit"], arrays["value_target"]
+    faults = {
+        "logits and value_logit must be finite":
+            lambda: ~jnp.all(jnp.isfinite(logits)) | ~jnp.all(jnp.isfinite(value_logit)),
+        "target must be finite, >= 0 and zero on illegal cells":
+            lambda: ~jnp.all(jnp.isfinite(target) & (target >= 0) & (legal | (target == 0))),
+        "value_target must lie in [0, 1]":
+            lambda: ~jnp.all((value_target >= 0) & (value_target <= 1)),
+        "weight must be finite and >= 0":
+            lambda: (~jnp.all(jnp.isfinite(arrays["weight"]) & (arrays["weight"] >= 0))
+                     if weight is not None else jnp.bool_(False)),
+    }
+    ok = jnp.bool_(True)
+    for message, fault in faults.items():
+        bad = fault()
+        checks.raise_if_concrete(lambda f: f, message, bad)
+        ok &= ~bad
+    loss, (policy_loss, value_loss) = _imitation_loss(
+        logits, value_logit, legal, target, value_target, arrays.get("weight"),
+        value_loss_weight)
+    nan = lambda v: jnp.where(ok, v, jnp.nan)  # noqa: E731
+    return nan(loss), (nan(policy_loss), nan(value_loss))
+
+
+def _imitation_loss(logits, value_logit, legal, target, value_target, weight, value_loss_weight):
     import optax
 
-    log_probs = policy_distribution(logits, legal).logits
+    log_probs = masked_policy(logits, legal).logits
     policy = -jnp.sum(jnp.where(target > 0, target * log_probs, 0.0), axis=-1)
     value = optax.sigmoid_binary_cross_entropy(value_logit, value_target)
     weight = jnp.ones_like(policy) if weight is None else weight

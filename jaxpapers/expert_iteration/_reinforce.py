@@ -21,11 +21,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import (
     ApprenticeConfig,
     make_apprentice,
-    policy_distribution,
+    masked_policy,
 )
 from jaxpapers.expert_iteration._selfplay import broadcast_state
 
@@ -95,8 +96,14 @@ def _optimizer(learning_rate: float):
     return optax.adam(learning_rate)
 
 
+def _check_config(config) -> None:
+    if not isinstance(config, ReinforceConfig):
+        raise ValueError(f"config must be a ReinforceConfig; got {type(config).__name__}")
+
+
 def reinforce_init(params: Any, config: ReinforceConfig) -> ReinforceState:
     """Start from ``params`` (the same initial network as ExIt); the pool holds them once."""
+    _check_config(config)
     pool = jax.tree_util.tree_map(
         lambda p: jnp.broadcast_to(p, (config.pool_size,) + p.shape), params)
     return ReinforceState(params, _optimizer(config.learning_rate).init(params), pool,
@@ -116,7 +123,7 @@ def _play(key, params, opponent, config: ReinforceConfig):
 
     def policy(p, states, k):
         logits, _ = module.apply(p, jax.vmap(hex.features)(states))
-        dist = policy_distribution(logits, jax.vmap(hex.legal_mask)(states), config.temperature)
+        dist = masked_policy(logits, jax.vmap(hex.legal_mask)(states), config.temperature)
         return dist.sample(seed=k).astype(jnp.int32)
 
     def ply(states, xs):
@@ -155,6 +162,13 @@ def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
     Returns:
       ``(state, metrics)`` with metrics ``{"loss", "win_rate", "mean_length"}``.
     """
+    threefry.check_key(key)
+    _check_config(config)
+    step = jnp.asarray(step)
+    checks.require(step.ndim == 0 and jnp.issubdtype(step.dtype, jnp.integer),
+                   f"step must be an integer scalar; got {step.dtype}{list(step.shape)}")
+    checks.raise_if_concrete(lambda s: s < 0, f"step must be >= 0; got {step}", step)
+    step_ok = step >= 0
     module = make_apprentice(config.network)
     key_pick, key_play = jax.random.split(key)
     available = jnp.minimum(state.pool_count, config.pool_size)
@@ -171,7 +185,7 @@ def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
 
     def loss_fn(p):
         logits, _ = module.apply(p, features)
-        log_prob = policy_distribution(logits, legal, config.temperature).log_prob(
+        log_prob = masked_policy(logits, legal, config.temperature).log_prob(
             actions.reshape(-1))
         l2 = sum(jnp.sum(w ** 2) for w in jax.tree_util.tree_leaves(p) if w.ndim > 1)
         return -jnp.sum(weight * log_prob) / config.games + config.l2 * l2
@@ -186,6 +200,6 @@ def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
                                   params)
     new = ReinforceState(params, opt_state, pool, state.pool_count + snap.astype(jnp.int32),
                          state.evaluations + moves.astype(jnp.float32))
-    metrics = {"loss": loss, "win_rate": jnp.mean(returns > 0),
+    metrics = {"loss": jnp.where(step_ok, loss, jnp.nan), "win_rate": jnp.mean(returns > 0),
                "mean_length": moves.astype(jnp.float32) / config.games}
     return new, metrics

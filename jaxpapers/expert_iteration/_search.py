@@ -42,9 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers._src import checks
+from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
-from jaxpapers.expert_iteration._network import policy_distribution
+from jaxpapers.expert_iteration._network import masked_policy
 
 __all__ = ["SearchConfig", "SearchOutput", "Tree", "search", "uniform_evaluator",
            "tree_policy_target", "chosen_action_target", "Evaluator"]
@@ -183,7 +183,8 @@ class SearchOutput(NamedTuple):
       prior: ``float32[A]`` the root prior.
       value: ``float32[]`` mean backed-up value of the root.
       num_evaluations: ``int32[]`` evaluator calls (root + one per simulation).
-      valid: ``bool[]`` False when the root position was already finished.
+      valid: ``bool[]`` False when the root position was already finished, a traced override
+        was out of range, or the evaluator returned a NaN or infinite logit or value.
       tree: the :class:`Tree`.
     """
 
@@ -201,23 +202,58 @@ class SearchOutput(NamedTuple):
 def uniform_evaluator(params: Any, state: hex.State) -> tuple[jax.Array, jax.Array]:
     """Pure MCTS: uniform prior logits and value 0 (``params`` is ignored)."""
     del params
+    check_state(state)
     return jnp.zeros(state.board.size, jnp.float32), jnp.float32(0.0)
+
+
+def check_state(state) -> None:
+    checks.require(isinstance(state, hex.State),
+                   f"state must be a hex.State (hex.init); got {type(state).__name__}")
+
+
+def _check_counts(visit_counts):
+    """Integer counts ``[..., A]``; ``[...]`` bool rows free of negative counts (raised eagerly;
+    the caller makes a bad row NaN under ``jit``)."""
+    counts = jnp.asarray(visit_counts)
+    checks.require(counts.ndim >= 1, f"visit_counts must be [..., A]; got shape {counts.shape}")
+    checks.require(jnp.issubdtype(counts.dtype, jnp.integer),
+                   f"visit_counts must be integer counts; got {counts.dtype}")
+    checks.raise_if_concrete(lambda c: jnp.any(c < 0), "visit_counts must be >= 0", counts)
+    return counts, ~jnp.any(counts < 0, axis=-1, keepdims=True)
 
 
 def tree_policy_target(visit_counts: jax.Array, temperature: float = 1.0) -> jax.Array:
     """TPT ``n(s, a)^(1/T) / sum_b n(s, b)^(1/T)`` over the last axis (``T = 1``: the paper's
-    visit distribution; ``T < 1`` sharpens). All-zero counts give all zeros."""
-    counts = jnp.asarray(visit_counts, jnp.float32)
+    visit distribution; ``T < 1`` sharpens). All-zero counts give all zeros.
+
+    ``visit_counts`` must be integers (``ValueError``) and ``temperature`` a finite number
+    ``> 0`` (``ValueError``; it is static). A negative count raises eagerly and makes its row
+    NaN under ``jit``.
+    """
+    counts, ok = _check_counts(visit_counts)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer,
+                                                                     np.floating)) \
+            or not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0 (static); got "
+                         f"{temperature!r}")
+    counts = counts.astype(jnp.float32)
     if temperature != 1.0:
         counts = jnp.where(counts > 0, counts ** (1.0 / temperature), 0.0)
     total = jnp.sum(counts, axis=-1, keepdims=True)
-    return counts / jnp.maximum(total, 1e-30)
+    return jnp.where(ok, counts / jnp.maximum(total, 1e-30), jnp.nan)
 
 
 def chosen_action_target(visit_counts: jax.Array) -> jax.Array:
-    """CAT: one-hot of the most visited action over the last axis (first on ties)."""
-    counts = jnp.asarray(visit_counts)
-    return jax.nn.one_hot(jnp.argmax(counts, axis=-1), counts.shape[-1], dtype=jnp.float32)
+    """CAT: one-hot of the most visited action over the last axis (first on ties); a row of
+    all-zero counts gives all zeros (no move was chosen: never a default move 0).
+
+    ``visit_counts`` must be integers (``ValueError``); a negative count raises eagerly and
+    makes its row NaN under ``jit``.
+    """
+    counts, ok = _check_counts(visit_counts)
+    hot = jax.nn.one_hot(jnp.argmax(counts, axis=-1), counts.shape[-1], dtype=jnp.float32)
+    visited = jnp.any(counts > 0, axis=-1, keepdims=True)
+    return jnp.where(ok, jnp.where(visited, hot, 0.0), jnp.nan)
 
 
 def _leaf_value(key, state, net_value, config: SearchConfig, value_weight):
@@ -232,7 +268,7 @@ def _leaf_value(key, state, net_value, config: SearchConfig, value_weight):
 
 
 def _prior(logits, legal, temperature):
-    return policy_distribution(logits, legal, temperature).probs * legal
+    return masked_policy(logits, legal, temperature).probs * legal
 
 
 def _select(tree: Tree, node, noise, uct_c, prior_weight, unvisited_value):
@@ -287,6 +323,10 @@ def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: Sear
 
     Shapes: ``n`` board size, ``A = n * n``, ``N = num_simulations + 1``.
     """
+    threefry.check_key(key)
+    check_state(state)
+    if not isinstance(config, SearchConfig):
+        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
     n = hex._size(state.board)
     num_actions, capacity = n * n, config.num_simulations + 1
     max_depth = min(num_actions, config.num_simulations)  # a path has at most this many edges
@@ -416,6 +456,8 @@ def search(key, state: hex.State, params: Any, evaluate: Evaluator, config: Sear
         prior=root_prior,
         value=tree.node_value[0] / tree.node_visits[0].astype(jnp.float32),
         num_evaluations=(jnp.asarray(sims, jnp.int32) + 1),
-        valid=~state.done & ok,
+        # NaN logits or values from the evaluator reach the priors or the backed-up values
+        valid=(~state.done & ok & jnp.all(jnp.isfinite(tree.children_prior))
+               & jnp.all(jnp.isfinite(tree.node_value))),
         tree=tree,
     )

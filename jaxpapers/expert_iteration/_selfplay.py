@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxpapers._src import checks
+from jaxpapers._src import checks, threefry
 from jaxpapers.expert_iteration import hex
-from jaxpapers.expert_iteration._network import policy_distribution
+from jaxpapers.expert_iteration._network import masked_policy
 from jaxpapers.expert_iteration._search import Evaluator, SearchConfig, search
 
 __all__ = ["Games", "Positions", "self_play", "sample_positions", "label_positions",
@@ -74,13 +74,18 @@ def self_play(key, params: Any, apply_fn, board_size: int, num_games: int,
     Returns:
       :class:`Games`.
     """
+    threefry.check_key(key)
     num_games = checks.require_positive_int(num_games, "num_games")
-    n = board_size
+    n = hex._check_size(board_size)
+    if not checks.is_concrete(temperature):
+        raise ValueError("temperature must be a static number (a configuration value)")
+    from jaxpapers.expert_iteration._network import _temperature_ok
+    _temperature_ok(temperature)
     start = broadcast_state(hex.init(n), (num_games,))
 
     def ply(states, k):
         logits, _ = apply_fn(params, jax.vmap(hex.features)(states))
-        dist = policy_distribution(logits, jax.vmap(hex.legal_mask)(states), temperature)
+        dist = masked_policy(logits, jax.vmap(hex.legal_mask)(states), temperature)
         actions = dist.sample(seed=k).astype(jnp.int32)
         alive = ~states.done
         return jax.vmap(hex.play)(states, actions), (states, actions, alive)
@@ -97,6 +102,7 @@ def sample_positions(key, games: Games, per_game: int) -> Positions:
     Returns:
       :class:`Positions` ``[G * per_game]`` (game-major) with zero visit counts.
     """
+    threefry.check_key(key)
     num_plies, num_games = games.alive.shape
     n = games.states.board.shape[-1]
     per_game = checks.require_positive_int(per_game, "per_game")
@@ -117,6 +123,9 @@ def label_positions(key, positions: Positions, params: Any, evaluate: Evaluator,
                     config: SearchConfig) -> tuple[Positions, jax.Array]:
     """Run the expert (a batch of searches) on every position; returns the labelled positions
     and the number of evaluator calls."""
+    threefry.check_key(key)
+    if not isinstance(config, SearchConfig):
+        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
     keys = jax.random.split(key, positions.value_target.shape[0])
     out = jax.vmap(lambda k, s: search(k, s, params, evaluate, config))(keys, positions.states)
     return positions._replace(visit_counts=out.visit_counts), jnp.sum(out.num_evaluations)

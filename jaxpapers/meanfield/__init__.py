@@ -23,6 +23,13 @@ all its tokens)::
     keys = jax.random.split(key, runs)
     x0 = jax.vmap(lambda k: uniform_sphere(k, 64, 5))(jax.random.split(key0, runs))
     out = jax.jit(jax.vmap(lambda k, x: transformer_forward(k, x, config, coeffs)))(keys, x0)
+
+Bad input (the rule of every function here): a wrong shape, dtype or setting (tokens not
+``(N, d)``, a ``Coefficients`` matrix not ``[d, d]``, an unknown activation) raises ``ValueError``
+naming the argument, at call or trace time. A bad value (non-unit or NaN tokens, ``beta`` or a bias
+scale negative or NaN, a non-finite ``attn_scale``) raises eagerly; under ``jit`` the result is
+NaN (these functions have no flag), and the decay fits report ``reached = False``. NaN in the
+tokens or energies gives NaN out.
 """
 
 from jaxpapers.meanfield._config import Coefficients, ModelConfig

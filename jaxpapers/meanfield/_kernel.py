@@ -116,6 +116,13 @@ def kernel_constants(activation: str, d: int, sigma_u=0.0, sigma_w=0.0) -> Kerne
     """
     phi = activation_fn(activation)
     d = _check_d(d)
+    ok = _sigmas_ok(sigma_u, sigma_w)
+    return KernelConstants(*(jnp.where(ok, v, jnp.nan)
+                             for v in _kernel_constants(phi, activation, d, sigma_u, sigma_w)))
+
+
+def _kernel_constants(phi, activation, d, sigma_u, sigma_w) -> KernelConstants:
+    """:func:`kernel_constants` without its value checks (the simulators check once)."""
     s = _scale(d, sigma_u)
     sw2 = _float(sigma_w) ** 2
     if activation == "relu":
@@ -136,6 +143,18 @@ def kernel_constants(activation: str, d: int, sigma_u=0.0, sigma_w=0.0) -> Kerne
     return KernelConstants(k1, dk1, lambda1, lambda_bar)
 
 
+def _sigmas_ok(sigma_u, sigma_w):
+    """``bool[]``: both bias scales finite and ``>= 0`` (raised eagerly; NaN out under jit)."""
+    ok = jnp.bool_(True)
+    for name, value in (("sigma_u", sigma_u), ("sigma_w", sigma_w)):
+        value = _float(value)
+        checks.require(value.ndim == 0, f"{name} must be a scalar; got shape {value.shape}")
+        checks.raise_if_concrete(lambda v: ~(jnp.isfinite(v) & (v >= 0)),
+                                 f"{name} must be finite and >= 0; got {value}", value)
+        ok &= jnp.isfinite(value) & (value >= 0)
+    return ok
+
+
 def kappa(u, activation: str, d: int, sigma_u=0.0, sigma_w=0.0):
     """The zonal kernel ``kappa(u)``, elementwise over an array of overlaps ``u``.
 
@@ -149,10 +168,19 @@ def kappa(u, activation: str, d: int, sigma_u=0.0, sigma_w=0.0):
       activation, d, sigma_u, sigma_w: as in :func:`kernel_constants`.
 
     Returns:
-      ``kappa(u)`` with the shape of ``u``.
+      ``kappa(u)`` with the shape of ``u`` (NaN where ``u`` is NaN; all NaN under ``jit`` for a
+      negative or non-finite ``sigma_u``/``sigma_w``, which raise eagerly).
     """
     phi = activation_fn(activation)
     d = _check_d(d)
+    u = jnp.asarray(u)
+    checks.require(jnp.issubdtype(u.dtype, jnp.integer) or jnp.issubdtype(u.dtype, jnp.floating),
+                   f"u must be a real array; got {u.dtype}")
+    return jnp.where(_sigmas_ok(sigma_u, sigma_w), _kappa(u, phi, activation, d, sigma_u, sigma_w),
+                     jnp.nan)
+
+
+def _kappa(u, phi, activation, d, sigma_u, sigma_w):
     u = jnp.clip(_float(u), -1.0, 1.0)
     s2 = _scale(d, sigma_u) ** 2
     su2 = _float(sigma_u) ** 2
@@ -184,7 +212,9 @@ def kappa_grid(activation: str, d: int, sigma_u=0.0, sigma_w=0.0, num_points: in
     """
     num_points = checks.require_positive_int(num_points, "num_points")
     grid = jnp.linspace(-1.0, 1.0, num_points, dtype=jnp.result_type(float))
-    return grid, kappa(grid, activation, d, sigma_u, sigma_w)
+    # unchecked: the simulators check the coefficients once per run
+    return grid, _kappa(grid, activation_fn(activation), activation, _check_d(d), sigma_u,
+                        sigma_w)
 
 
 def lambda_bar_prime(beta, activation: str, d: int, sigma_u=0.0, sigma_w=0.0,
@@ -206,12 +236,17 @@ def lambda_bar_prime(beta, activation: str, d: int, sigma_u=0.0, sigma_w=0.0,
       scalar ``lambda_bar'``; ``E E_beta(t) <= exp(lambda_bar' t) E E_beta(0)`` when ``V = I``.
     """
     d = _check_d(d)
+    num_points = checks.require_positive_int(num_points, "num_points")
+    checks.require(num_points >= 2, f"num_points must be >= 2; got {num_points}")
     beta = _float(beta)
-    checks.raise_if_concrete(lambda b: ~(b > 0), f"beta must be > 0; got {beta}", beta)
+    checks.require(beta.ndim == 0, f"beta must be a scalar; got shape {beta.shape}")
+    checks.raise_if_concrete(lambda b: ~((b > 0) & jnp.isfinite(b)),
+                             f"beta must be finite and > 0; got {beta}", beta)
+    ok = (beta > 0) & jnp.isfinite(beta) & _sigmas_ok(sigma_u, sigma_w)
     u = jnp.linspace(-1.0, 1.0, num_points, dtype=beta.dtype)[:-1]
     consts = kernel_constants(activation, d, sigma_u, sigma_w)
     ku = kappa(u, activation, d, sigma_u, sigma_w)
     g = ku * (d - 2 + u**2 - beta * u * (1 - u**2)) + consts.kappa1 * (
         beta * (1 - u**2) - (d - 1) * u)
     f = beta * jnp.exp(beta * u) * g / (jnp.exp(beta) - jnp.exp(beta * u))
-    return -jnp.minimum(jnp.min(f), -consts.lambda_bar)
+    return jnp.where(ok, -jnp.minimum(jnp.min(f), -consts.lambda_bar), jnp.nan)

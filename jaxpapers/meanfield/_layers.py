@@ -12,10 +12,18 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxpapers._src import checks, threefry
+from jaxpapers.meanfield._config import Coefficients
 from jaxpapers.meanfield._kernel import activation_fn
+from jaxpapers.meanfield._validate import (
+    check_coeffs,
+    check_positive,
+    check_tokens_array,
+    nan_unless,
+)
 
 __all__ = [
     "MLPWeights",
+    "attend",
     "attention",
     "layer_map",
     "layer_norm",
@@ -132,6 +140,17 @@ def _blocked_attention(q, keys, vals, beta, block: int):
     return out.reshape(nb * block, vals.shape[1])[:n]
 
 
+def attend(x, beta=1.0, attn_scale=1.0, qk=None, value=None, block_size: int | None = None):
+    """:func:`attention` without its input checks (the simulators check once per run)."""
+    q, vals = _queries_values(x, qk, value)
+    if block_size is None:
+        out = _dense_attention(q, x, vals, beta)
+    else:
+        out = _blocked_attention(q, x, vals, beta, checks.require_positive_int(block_size,
+                                                                              "block_size"))
+    return attn_scale * out
+
+
 def attention(x, beta=1.0, attn_scale=1.0, qk=None, value=None, block_size: int | None = None):
     """Softmax self-attention of the tokens on themselves (spec §2.1).
 
@@ -145,16 +164,16 @@ def attention(x, beta=1.0, attn_scale=1.0, qk=None, value=None, block_size: int 
         online softmax over key blocks, so it is exact for any logits).
 
     Returns:
-      ``[N, d]`` attention outputs (not projected).
+      ``[N, d]`` attention outputs (not projected). NaN in ``x`` gives NaN out.
+
+    Raises:
+      ValueError: ``x`` not a real float ``(N, d)``, ``qk``/``value`` not ``[d, d]`` (call or
+        trace time); ``beta`` negative or NaN, a non-finite ``attn_scale`` or matrix (eagerly;
+        under ``jit`` the output is NaN).
     """
-    checks.require(x.ndim == 2, f"x must have shape (N, d); got {x.shape}")
-    q, vals = _queries_values(x, qk, value)
-    if block_size is None:
-        out = _dense_attention(q, x, vals, beta)
-    else:
-        out = _blocked_attention(q, x, vals, beta, checks.require_positive_int(block_size,
-                                                                              "block_size"))
-    return attn_scale * out
+    x = check_tokens_array(x)
+    ok = check_coeffs(Coefficients(beta, attn_scale, 0.0, 0.0, qk, value), x.shape[1])
+    return nan_unless(ok, attend(x, beta, attn_scale, qk, value, block_size))
 
 
 def layer_map(x, weights: MLPWeights | None, dt, coeffs, activation: str,
@@ -171,10 +190,14 @@ def layer_map(x, weights: MLPWeights | None, dt, coeffs, activation: str,
       block_size: attention block size (``None``: dense).
 
     Returns:
-      ``[N, d]`` unit tokens after the layer.
+      ``[N, d]`` unit tokens after the layer (NaN under ``jit`` for the value faults that
+      :func:`attention` lists, or ``dt`` not finite and > 0; those raise eagerly).
     """
-    attn = attention(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value, block_size)
+    x = check_tokens_array(x)
+    activation_fn(activation)
+    ok = check_coeffs(coeffs, x.shape[1]) & check_positive(dt, "dt")
+    attn = attend(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value, block_size)
     y = layer_norm(x + dt * attn)
-    if weights is None:
-        return y
-    return layer_norm(y + jnp.sqrt(dt) * mlp_field(y, weights, activation))
+    if weights is not None:
+        y = layer_norm(y + jnp.sqrt(dt) * mlp_field(y, weights, activation))
+    return nan_unless(ok, y)

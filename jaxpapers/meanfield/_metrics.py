@@ -14,13 +14,22 @@ Tested against float64 down to ``E_beta = 1e-10``.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-from jaxpapers._src import checks
+from jaxpapers._src import checks, threefry
+from jaxpapers.meanfield._validate import (
+    check_non_negative,
+    check_positive,
+    check_static_unit,
+    check_tokens_array,
+    nan_unless,
+)
 
 __all__ = [
     "DecayFit",
@@ -40,9 +49,8 @@ __all__ = [
 ]
 
 
-def _check(x):
-    checks.require(x.ndim == 2, f"x must have shape (N, d); got {x.shape}")
-    return x.shape[0]
+def _check(x, name: str = "x"):
+    return check_tokens_array(x, name).shape[0]
 
 
 def _row_blocks(x, block: int):
@@ -90,9 +98,16 @@ def energy(x, beta=1.0, block_size: int | None = None):
     Zero exactly at a Dirac mass (paper §3). Computed as
     ``(e^beta / 2N^2) sum_ij -expm1(-beta |x_i - x_j|^2 / 2)`` from centred tokens (see the module
     docstring), so it keeps float32's relative precision near collapse.
-    Shapes: ``x: [N, d]`` -> scalar.
+    Shapes: ``x: [N, d]`` -> scalar. NaN in ``x`` gives NaN; ``beta`` negative or not finite
+    raises eagerly and gives NaN under ``jit``.
     """
-    n = _check(x)
+    _check(x)
+    return nan_unless(check_non_negative(beta, "beta"), _energy(x, beta, block_size))
+
+
+def _energy(x, beta, block_size):
+    """:func:`energy` without its checks (the simulators check ``beta`` once per run)."""
+    n = x.shape[0]
     total = _pairwise_sum(x, block_size, lambda d2: -jnp.expm1(-0.5 * beta * d2))
     return 0.5 * jnp.exp(beta) * total / n**2
 
@@ -160,8 +175,12 @@ def energy_rate(energies, horizon):
       horizon: ``T``.
 
     Returns:
-      ``(rate, standard_error)``; the standard error is the delta-method one over runs.
+      ``(rate, standard_error)``; the standard error is the delta-method one over runs. A
+      non-finite or negative energy, or ``horizon`` not finite and > 0, raise eagerly and give
+      NaN under ``jit``.
     """
+    energies = _check_energies(energies)
+    ok = check_positive(horizon, "horizon") & _energies_ok(energies)
     e0, et = energies[:, 0], energies[:, -1]
     r = energies.shape[0]
     m0, mt = jnp.mean(e0), jnp.mean(et)
@@ -169,7 +188,53 @@ def energy_rate(energies, horizon):
     # delta method for log(mean(et)) - log(mean(e0)) with the runs' covariance
     z = et / mt - e0 / m0
     se = jnp.std(z, ddof=1) / jnp.sqrt(r) / horizon
-    return rate, se
+    return nan_unless(ok, rate), nan_unless(ok, se)
+
+
+def _check_energies(energies):
+    energies = jnp.asarray(energies)
+    checks.require(energies.ndim == 2 and energies.shape[0] >= 1 and energies.shape[1] >= 2,
+                   f"energies must have shape (R, S) with R >= 1 runs and S >= 2 times; got "
+                   f"{energies.shape}")
+    checks.require(jnp.issubdtype(energies.dtype, jnp.floating),
+                   f"energies must be a real float array; got {energies.dtype}")
+    return energies
+
+
+def _energies_ok(energies):
+    """``bool[]``: every energy is finite and ``>= 0``; raises eagerly if not."""
+    good = lambda e: jnp.all(jnp.isfinite(e) & (e >= 0))  # noqa: E731
+    checks.raise_if_concrete(lambda e: ~good(e), "energies must be finite and >= 0", energies)
+    return good(energies)
+
+
+def _check_series(values, name: str, size: int | None = None):
+    values = jnp.asarray(values)
+    checks.require(values.ndim == 1 and values.shape[0] >= 2,
+                   f"{name} must have shape (S,) with S >= 2; got {values.shape}")
+    if size is not None:
+        checks.require(values.shape[0] == size, f"{name} must have shape ({size},), the S of "
+                                                f"times/energies; got {values.shape}")
+    checks.require(jnp.issubdtype(values.dtype, jnp.floating),
+                   f"{name} must be a real float array; got {values.dtype}")
+    return values
+
+
+def _check_rule(drop, floor, min_points):
+    check_static_unit(drop, "drop")
+    if checks.is_concrete(floor):
+        f = float(np.asarray(floor))
+        checks.require(math.isfinite(f) and f > 0, f"floor must be finite and > 0; got {f}")
+    if isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer)) or \
+            min_points < 2:
+        raise ValueError(f"min_points must be an int >= 2; got {min_points!r}")
+
+
+def _times_ok(times, name: str = "times"):
+    """``bool[]``: ``times`` finite and increasing; raises eagerly if not."""
+    good = lambda s: jnp.all(jnp.isfinite(s)) & jnp.all(jnp.diff(s) > 0)  # noqa: E731
+    checks.raise_if_concrete(lambda s: ~good(s), f"{name} must be finite and increasing", times)
+    return good(times)
 
 
 class DecayWindows(NamedTuple):
@@ -208,8 +273,22 @@ def decay_windows(mean_energy, min_energy, times, *, drop: float = 0.01, floor: 
 
     Returns:
       :class:`DecayWindows`. Pure and jittable; a usable start (``min_energy[0] >= floor``) is
-      assumed.
+      assumed. Non-finite ``mean_energy`` or ``times``, or times not increasing, raise eagerly;
+      under ``jit`` they give empty windows, ``reached = False`` and ``start = end = -1``.
     """
+    times = _check_series(times, "times")
+    mean_energy = _check_series(mean_energy, "mean_energy", times.shape[0])
+    min_energy = _check_series(min_energy, "min_energy", times.shape[0])
+    _check_rule(drop, floor, min_points)
+    checks.raise_if_concrete(lambda e: ~jnp.all(jnp.isfinite(e)), "mean_energy must be finite",
+                             mean_energy)
+    ok = _times_ok(times) & jnp.all(jnp.isfinite(mean_energy))
+    win = _decay_windows(mean_energy, min_energy, times, drop, floor, min_points)
+    return DecayWindows(win.main & ok, win.check & ok, win.reached & ok,
+                        jnp.where(ok, win.start, -1), jnp.where(ok, win.end, -1))
+
+
+def _decay_windows(mean_energy, min_energy, times, drop, floor, min_points) -> DecayWindows:
     idx = jnp.arange(times.shape[0])
     usable = jnp.cumprod(min_energy >= floor).astype(bool)   # NaN compares False
     end = jnp.sum(usable) - 1
@@ -268,12 +347,30 @@ def energy_decay_fit(energies, times, *, drop: float = 0.01, floor: float = 1e-1
     The windows come from :func:`decay_windows` applied to the mean and minimum over runs, so
     the rule is fixed before the data are seen; both slopes are ordinary least squares of the
     log of a run average on time, over the same window. Pure and jittable.
+
+    Bad input (non-finite or negative energies, times not finite and increasing) raises eagerly;
+    under ``jit`` every float field is NaN and ``reached`` is False.
     """
-    energies = jnp.asarray(energies)
-    times = jnp.asarray(times, energies.dtype)
+    energies = _check_energies(energies)
+    times = _check_series(times, "times", energies.shape[1]).astype(energies.dtype)
+    _check_rule(drop, floor, min_points)
+    ok = _fit_inputs_ok(energies, times)
+    fit = _energy_decay_fit(energies, times, drop, floor, min_points)
+    return fit._replace(**{name: nan_unless(ok, getattr(fit, name))
+                           for name in fit._fields if name != "reached"},
+                        reached=fit.reached & ok)
+
+
+def _fit_inputs_ok(energies, times):
+    """``bool[]``: finite non-negative energies, finite increasing times; raises eagerly."""
+    checks.raise_if_concrete(lambda e: ~jnp.all(jnp.isfinite(e)), "energies must be finite",
+                             energies)
+    return _energies_ok(energies) & _times_ok(times) & jnp.all(jnp.isfinite(energies))
+
+
+def _energy_decay_fit(energies, times, drop, floor, min_points) -> DecayFit:
     mean = jnp.mean(energies, axis=0)
-    win = decay_windows(mean, jnp.min(energies, axis=0), times, drop=drop, floor=floor,
-                        min_points=min_points)
+    win = _decay_windows(mean, jnp.min(energies, axis=0), times, drop, floor, min_points)
     log_mean = jnp.log(mean)
     logs = jnp.log(jnp.where(energies > 0, energies, 1.0))
     mean_log = jnp.mean(logs, axis=0)
@@ -295,13 +392,24 @@ def energy_decay_bootstrap(key, energies, times, num_resamples: int = 1000, **ru
     and whose ``reached`` is the fraction of resamples in which the main rule was reached.
     ``rule``: ``drop``, ``floor``, ``min_points`` as for :func:`energy_decay_fit`.
     """
-    energies = jnp.asarray(energies)
+    threefry.check_key(key)
+    energies = _check_energies(energies)
     num_resamples = checks.require_positive_int(num_resamples, "num_resamples")
+    checks.require(num_resamples >= 2, f"num_resamples must be >= 2 (a standard deviation); "
+                                       f"got {num_resamples}")
+    unknown = set(rule) - {"drop", "floor", "min_points"}
+    checks.require(not unknown, f"rule takes drop, floor, min_points; got {sorted(unknown)}")
+    drop, floor, min_points = (rule.get("drop", 0.01), rule.get("floor", 1e-10),
+                               rule.get("min_points", 8))
+    times = _check_series(times, "times", energies.shape[1]).astype(energies.dtype)
+    _check_rule(drop, floor, min_points)
+    ok = _fit_inputs_ok(energies, times)  # bad input: raised eagerly, NaN fields under jit
     r = energies.shape[0]
     picks = jax.random.randint(key, (num_resamples, r), 0, r)
-    fits = jax.vmap(lambda i: energy_decay_fit(energies[i], times, **rule))(picks)
-    spread = jax.tree_util.tree_map(lambda a: jnp.std(a, ddof=1), fits)
-    return spread._replace(reached=jnp.mean(fits.reached.astype(energies.dtype)))
+    fits = jax.vmap(lambda i: _energy_decay_fit(energies[i], times, drop, floor, min_points))(
+        picks)
+    spread = jax.tree_util.tree_map(lambda a: nan_unless(ok, jnp.std(a, ddof=1)), fits)
+    return spread._replace(reached=nan_unless(ok, jnp.mean(fits.reached.astype(energies.dtype))))
 
 
 def expected_initial_energy(num_tokens: int, d: int, beta: float) -> float:
@@ -309,10 +417,14 @@ def expected_initial_energy(num_tokens: int, d: int, beta: float) -> float:
 
     ``(1/2)(1 - 1/N)(e^beta - Gamma(d/2) (2/beta)^{d/2-1} I_{d/2-1}(beta))``; needs scipy.
     """
-    import math
-
     from scipy.special import gammaln, ive
 
+    checks.require_positive_int(num_tokens, "num_tokens")
+    d = checks.require_positive_int(d, "d")
+    checks.require(d >= 2, f"d (token dimension) must be >= 2; got {d}")
+    checks.require(isinstance(beta, (int, float, np.integer, np.floating))
+                   and not isinstance(beta, bool) and math.isfinite(beta) and beta > 0,
+                   f"beta must be a finite number > 0; got {beta!r}")
     nu = d / 2 - 1
     # E e^{beta u} with u the first coordinate of a uniform point: Gamma(d/2)(2/beta)^nu I_nu(beta)
     mgf = math.exp(gammaln(d / 2) + nu * math.log(2 / beta) + beta) * ive(nu, beta)
@@ -323,10 +435,13 @@ def chaos_proxies(x, x_ref, beta=1.0, block_size: int | None = None):
     """Propagation-of-chaos proxies between an ``N``-token system and a larger reference one.
 
     Both systems should be driven by the same per-layer weights (same run key). Returns
-    ``(|mean diff|^2, |second-moment diff|_F^2, |E_beta diff|)``.
+    ``(|mean diff|^2, |second-moment diff|_F^2, |E_beta diff|)`` (NaN in, NaN out; ``beta`` as
+    in :func:`energy`).
     """
     _check(x)
-    _check(x_ref)
+    _check(x_ref, "x_ref")
+    checks.require(x.shape[1] == x_ref.shape[1],
+                   f"x and x_ref must share d; got {x.shape} and {x_ref.shape}")
     dm = jnp.mean(x, 0) - jnp.mean(x_ref, 0)
     m2 = x.T @ x / x.shape[0] - x_ref.T @ x_ref / x_ref.shape[0]
     de = energy(x, beta, block_size) - energy(x_ref, beta, block_size)
@@ -356,8 +471,9 @@ def sliced_wasserstein(key, x, y, num_projections: int = 64):
     the sphere (``num_projections`` of them, drawn from ``key``); each 1-D ``W_2`` is exact. The
     two sets may differ in size (propagation of chaos: ``N`` tokens against a large reference).
     """
+    threefry.check_key(key)
     _check(x)
-    _check(y)
+    _check(y, "y")
     checks.require(x.shape[1] == y.shape[1], f"x and y must share d; got {x.shape}, {y.shape}")
     num_projections = checks.require_positive_int(num_projections, "num_projections")
     theta = jax.random.normal(key, (num_projections, x.shape[1]), x.dtype)

@@ -17,20 +17,21 @@ from jax import lax
 
 from jaxpapers._src import checks, threefry
 from jaxpapers.meanfield._config import Coefficients, ModelConfig
-from jaxpapers.meanfield._kernel import activation_fn, kappa_grid, kernel_constants
+from jaxpapers.meanfield._kernel import _kernel_constants, activation_fn, kappa_grid
 from jaxpapers.meanfield._layers import (
-    attention,
+    attend,
     layer_norm,
     mlp_field,
     sample_layer_weights,
     tangent_project,
 )
 from jaxpapers.meanfield._metrics import (
-    energy,
+    _energy,
     one_minus_mean_cos,
     one_minus_mean_cos_sq,
     order_parameter,
 )
+from jaxpapers.meanfield._validate import check_coeffs
 
 __all__ = [
     "Saved",
@@ -68,6 +69,7 @@ class Trajectory(NamedTuple):
 
 def uniform_sphere(key, num_tokens: int, d: int, dtype=None):
     """``num_tokens`` i.i.d. uniform points on ``S^{d-1}``; shape ``[N, d]``."""
+    threefry.check_key(key)
     num_tokens = checks.require_positive_int(num_tokens, "num_tokens")
     d = checks.require_positive_int(d, "d")
     checks.require(d >= 2, f"d must be >= 2; got {d}")
@@ -92,6 +94,24 @@ def _check_tokens(x0):
     return jnp.where(bad[:, None], jnp.nan, x0)
 
 
+def _check_run(key, x0, config, coeffs):
+    """The shared checks of a run: key, config, coefficients, tokens (see :func:`sde_solve`).
+
+    Returns the checked tokens and the coefficients' ``bool[]`` value flag; the run's outputs
+    are made NaN where it is False, last (so a good run's graph and numbers are unchanged)."""
+    threefry.check_key(key)
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
+    x0 = jnp.asarray(x0)
+    checks.require(x0.ndim == 2, f"x0 must have shape (N, d); got shape {x0.shape}")
+    ok = check_coeffs(coeffs, x0.shape[1])
+    return _check_tokens(x0), ok
+
+
+def _nan_unless(ok, tree):
+    return jax.tree_util.tree_map(lambda a: jnp.where(ok, a, jnp.nan), tree)
+
+
 class _Noise(NamedTuple):
     increment: object  # y [N, d] -> sqrt(dt)-scaled field increment [N, d]
     variance: object   # y [N, d] -> k(y, y) [N] (per-coordinate variance of the field)
@@ -112,7 +132,8 @@ def _noise_setup(key, config: ModelConfig, coeffs, d: int, dtype):
         zero = _Noise(lambda y: jnp.zeros_like(y), lambda y: jnp.zeros(y.shape[:1], dtype))
         return lambda layer: zero
     if noise == "mlp":
-        k1 = kernel_constants(config.activation, d, coeffs.sigma_u, coeffs.sigma_w).kappa1
+        k1 = _kernel_constants(activation_fn(config.activation), config.activation, d,
+                               coeffs.sigma_u, coeffs.sigma_w).kappa1
 
         def factory(layer):
             weights = sample_layer_weights(jax.random.fold_in(key, layer), d, config.width,
@@ -182,8 +203,8 @@ def _make_step(config: ModelConfig, coeffs, noise_factory, d: int, dtype):
     dt = jnp.asarray(config.dt, dtype)
 
     def attn(x):
-        return attention(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value,
-                         config.block_size)
+        return attend(x, coeffs.beta, coeffs.attn_scale, coeffs.qk, coeffs.value,
+                      config.block_size)
 
     def step(x, layer):
         noise = noise_factory(layer)
@@ -211,7 +232,8 @@ def _make_step(config: ModelConfig, coeffs, noise_factory, d: int, dtype):
 
 
 def _diagnostics(x, config: ModelConfig, coeffs) -> Saved:
-    return Saved(energy(x, coeffs.beta, config.block_size), one_minus_mean_cos(x),
+    # unchecked energy: the run checked beta once (the check would only re-fuse the graph)
+    return Saved(_energy(x, coeffs.beta, config.block_size), one_minus_mean_cos(x),
                  one_minus_mean_cos_sq(x), order_parameter(x),
                  x if config.save_states else None)
 
@@ -235,18 +257,16 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
       :class:`Trajectory` with the final ``[N, d]`` tokens and the saved diagnostics.
 
     Raises:
-      ValueError: ``x0`` not ``(N, d)`` with ``d >= 2``; non-unit or NaN rows (eagerly; under
-        ``jit``/``vmap`` such rows are set to NaN, so the output is NaN).
+      ValueError: ``x0`` not ``(N, d)`` with ``d >= 2``, ``key`` not a PRNG key, ``config``
+        not a :class:`ModelConfig`, ``coeffs`` not a :class:`Coefficients` with scalar
+        coefficients and ``[d, d]`` matrices (at call or trace time); non-unit or NaN rows,
+        negative or NaN ``beta``/``sigma_u``/``sigma_w``, a non-finite ``attn_scale`` or matrix
+        (eagerly; under ``jit``/``vmap`` bad rows are set to NaN at the start and bad
+        coefficients make every output NaN at the end: documented NaN in, NaN out).
     """
-    x0 = _check_tokens(x0)
-    if not isinstance(config, ModelConfig):
-        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
+    x0, ok = _check_run(key, x0, config, coeffs)
     n, d = x0.shape
     dtype = x0.dtype
-    for name in ("sigma_u", "sigma_w", "beta"):
-        value = getattr(coeffs, name)
-        checks.raise_if_concrete(lambda v: ~(jnp.asarray(v) >= 0),
-                                 f"coeffs.{name} must be >= 0; got {value}", value)
     factory = _noise_setup(key, config, coeffs, d, dtype)
     step = _make_step(config, coeffs, factory, d, dtype)
 
@@ -255,7 +275,7 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
 
     if not config.save_every:
         x, _ = lax.scan(body, x0, jnp.arange(config.num_layers))
-        return Trajectory(x, None)
+        return Trajectory(_nan_unless(ok, x), None)
 
     k = config.save_every
 
@@ -266,7 +286,7 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
     x, saved = lax.scan(outer, x0, jnp.arange(config.num_layers // k))
     first = _diagnostics(x0, config, coeffs)
     saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
-    return Trajectory(x, saved)
+    return _nan_unless(ok, Trajectory(x, saved))
 
 
 def transformer_forward(key, x0, config: ModelConfig,
@@ -278,6 +298,8 @@ def transformer_forward(key, x0, config: ModelConfig,
     ``fold_in(key, l)`` (:func:`sample_layer_weights`). ``config.noise`` must be ``"mlp"`` or
     ``"none"`` (no MLP) and ``config.scheme`` ``"ln"``; see :func:`sde_solve` for the rest.
     """
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
     checks.require(config.scheme == "ln" and config.noise in ("mlp", "none"),
                    "transformer_forward needs scheme='ln' and noise in ('mlp', 'none'); got "
                    f"scheme={config.scheme!r}, noise={config.noise!r} (use sde_solve)")
@@ -298,9 +320,9 @@ def lyapunov_exponent(key, x0, config: ModelConfig, coeffs: Coefficients = Coeff
       config, coeffs: as in :func:`sde_solve` (``save_every`` is ignored).
 
     Returns:
-      scalar estimate of ``lambda_1``.
+      scalar estimate of ``lambda_1`` (NaN under ``jit`` for bad input, as :func:`sde_solve`).
     """
-    x0 = _check_tokens(x0)
+    x0, ok = _check_run(key, x0, config, coeffs)
     n, d = x0.shape
     dtype = x0.dtype
     key_v, key_run = jax.random.split(key)
@@ -317,7 +339,7 @@ def lyapunov_exponent(key, x0, config: ModelConfig, coeffs: Coefficients = Coeff
 
     (_, _, acc), _ = lax.scan(body, (x0, v0, jnp.zeros((), dtype)),
                               jnp.arange(config.num_layers))
-    return acc / config.horizon
+    return jnp.where(ok, acc / config.horizon, jnp.nan)
 
 
 def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients = Coefficients()):
@@ -332,6 +354,8 @@ def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients 
     Returns:
       ``[len(num_layers)]`` errors for this run (average over runs outside).
     """
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
     checks.require(config.noise == "features", "strong_error needs noise='features' (a fixed "
                    f"field shared across step sizes); got {config.noise!r}")
     ref_layers = config.num_layers
@@ -341,7 +365,7 @@ def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients 
     for levels in num_layers:
         levels = checks.require_positive_int(levels, "num_layers entry")
         checks.require(ref_layers % levels == 0,
-                       f"each L must divide L_ref={ref_layers}; got {levels}")
+                       f"each num_layers entry must divide L_ref={ref_layers}; got {levels}")
         r = ref_layers // levels
         cfg = base.replace(num_layers=levels, brownian_substeps=r)
         states = sde_solve(key, x0, cfg, coeffs).saved.states

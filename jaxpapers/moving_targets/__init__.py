@@ -38,6 +38,12 @@ Example (10 seeds of MT-varpro on the delay task, in your own jitted code)::
 
 Float64 (``jax.enable_x64``) is advised for training: in float32 the Wolfe line search stalls
 early on these problems.
+
+Bad input (the rule of every function here): a wrong shape, dtype, key or setting raises
+``ValueError`` naming the argument, at call or trace time. A bad value (a kind outside
+``{0, 1, 2}``, a NaN/inf value, an input or target outside the range of ``f``, negative ``lam``)
+raises eagerly (:func:`validate_events`); under ``jit`` every error, loss, solve and trajectory
+computed from it is NaN, so a training run never reports success on it.
 """
 
 from jaxpapers.moving_targets._events import (

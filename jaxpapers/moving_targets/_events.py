@@ -35,7 +35,8 @@ import numpy as np
 from jaxpapers._src import checks
 
 __all__ = ["INPUT", "TARGET", "HIDDEN", "ACTIVATIONS", "EventSpec", "make_events",
-           "validate_events", "activation_fns", "check_activation", "require_finite_targets"]
+           "validate_events", "activation_fns", "check_activation", "require_finite_targets",
+           "events_ok", "nan_unless", "finite"]
 
 INPUT, TARGET, HIDDEN = 0, 1, 2
 
@@ -102,18 +103,24 @@ def _check_shapes(kind, value) -> None:
 def validate_events(spec: EventSpec, activation: str = "logistic") -> EventSpec:
     """Check ``spec``; returns it unchanged.
 
-    Static faults (shapes) raise ``ValueError``. Value faults, when the arrays are concrete, raise
-    :class:`~jaxpapers.InvalidInputError` (a ``ValueError``): a kind outside ``{0, 1, 2}``, a
-    non-finite datum, an input or target output outside the closed range of ``f``. Under ``jit``
-    the value checks are skipped (validate once, eagerly, when building data; ``init`` and
-    ``train`` validate a concrete spec).
+    Static faults (shapes, dtypes) raise ``ValueError``. Value faults, when the arrays are
+    concrete, raise :class:`~jaxpapers.InvalidInputError` (a ``ValueError``): a kind outside
+    ``{0, 1, 2}``, a non-finite value (hidden slots included: they hold 0), an input or target
+    output outside the closed range of ``f``. Under ``jit`` (traced arrays) the returned spec's
+    values are all NaN when one of those holds, so every result computed from it is NaN (each
+    public function of the package also applies :func:`events_ok` to its own result).
     """
     check_activation(activation)
+    if not isinstance(spec, EventSpec):
+        raise ValueError(f"spec must be an EventSpec; got {type(spec).__name__}")
     _check_shapes(spec.kind, spec.value)
     checks.require(jnp.issubdtype(jnp.result_type(spec.kind), jnp.integer),
                    f"events: kind must be an integer array; got {jnp.result_type(spec.kind)}")
+    checks.require(jnp.issubdtype(jnp.result_type(spec.value), jnp.floating),
+                   f"events: value must be a real float array; got "
+                   f"{jnp.result_type(spec.value)}")
     if not checks.is_concrete(spec.kind, spec.value):
-        return spec
+        return spec._replace(value=nan_unless(events_ok(spec, activation), spec.value))
     kind, value = np.asarray(spec.kind), np.asarray(spec.value, np.float64)
     lo, hi = ACTIVATIONS[activation]
     bad_kind = ~np.isin(kind, (INPUT, TARGET, HIDDEN))
@@ -121,11 +128,10 @@ def validate_events(spec: EventSpec, activation: str = "logistic") -> EventSpec:
         raise checks.InvalidInputError(
             f"events: kind must be INPUT (0), TARGET (1) or HIDDEN (2); got "
             f"{sorted(set(kind[bad_kind].tolist()))} at {int(bad_kind.sum())} event(s)")
-    data = kind != HIDDEN
-    if not np.isfinite(value[data]).all():
+    if not np.isfinite(value).all():
         raise checks.InvalidInputError(
-            f"events: input and target values must be finite; got "
-            f"{int((~np.isfinite(value[data])).sum())} non-finite value(s)")
+            f"events: spec.value (the values) must be finite (hidden slots hold 0); got "
+            f"{int((~np.isfinite(value)).sum())} non-finite value(s)")
     for name, where in (("target", TARGET), ("input", INPUT)):
         vals = value[kind == where]
         if ((vals < lo) | (vals > hi)).any():
@@ -133,6 +139,36 @@ def validate_events(spec: EventSpec, activation: str = "logistic") -> EventSpec:
                 f"events: {name} outputs must lie in [{lo}, {hi}] (the range of "
                 f"{activation!r}); got values in [{vals.min()}, {vals.max()}]")
     return spec
+
+
+def events_ok(spec: EventSpec, activation: str = "logistic"):
+    """``bool[]``: the value checks of :func:`validate_events`, as a traced flag."""
+    lo, hi = ACTIVATIONS[check_activation(activation)]
+    kind, value = jnp.asarray(spec.kind), jnp.asarray(spec.value)
+    data = kind != HIDDEN
+    return (jnp.all((kind == INPUT) | (kind == TARGET) | (kind == HIDDEN))
+            & jnp.all(jnp.isfinite(value))
+            & jnp.all(~data | ((value >= lo) & (value <= hi))))
+
+
+def finite(*arrays):
+    """``bool[]``: every given array (``None`` skipped) is finite."""
+    ok = jnp.bool_(True)
+    for a in arrays:
+        if a is not None:
+            ok &= jnp.all(jnp.isfinite(jnp.asarray(a)))
+    return ok
+
+
+def nan_unless(ok, tree):
+    """Every float leaf of ``tree`` where ``ok``, else NaN (applied last: see the package
+    docstring)."""
+    def one(x):
+        x = jnp.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.inexact):
+            return x
+        return jnp.where(ok, x, jnp.nan)
+    return jax.tree_util.tree_map(one, tree)
 
 
 def require_finite_targets(spec: EventSpec, activation: str = "logistic",
@@ -162,7 +198,8 @@ def make_events(input_mask, target_mask, values, *, activation: str = "logistic"
 
     Args:
       input_mask, target_mask: bool ``[S, T, N]``; they must not overlap.
-      values: float ``[S, T, N]``: data where either mask is set (ignored elsewhere).
+      values: float ``[S, T, N]``: data where either mask is set (ignored elsewhere, but must
+        be finite everywhere).
       activation: the activation the data refer to.
       space: ``"output"`` (values are node outputs ``y``) or ``"activation"`` (values are net
         inputs ``x``, converted with ``f``; the paper states inputs in activation space).
@@ -188,11 +225,18 @@ def make_events(input_mask, target_mask, values, *, activation: str = "logistic"
         both = np.asarray(input_mask & target_mask)
         if both.any():
             where = tuple(int(i) for i in np.argwhere(both)[0])
-            raise ValueError(f"make_events: {int(both.sum())} event(s) are both input and "
-                             f"target (first at [s, t, n] = {where}); an event has one kind")
+            raise ValueError(f"make_events: input_mask and target_mask overlap: "
+                             f"{int(both.sum())} event(s) are both input and target (first at "
+                             f"[s, t, n] = {where}); an event has one kind")
     if space == "activation":
         f = activation_fns(activation)[0]
         values = f(values)
     kind = jnp.where(input_mask, INPUT, jnp.where(target_mask, TARGET, HIDDEN)).astype(jnp.int32)
     value = jnp.where(input_mask | target_mask, values, 0.0).astype(dtype)
+    # traced masks that overlap, or a NaN/inf in values (even where ignored): NaN values, so
+    # validate_events flags the spec (NaN out); eagerly both raise
+    checks.raise_if_concrete(lambda v: ~jnp.all(jnp.isfinite(v)), "make_events: values must be "
+                             "finite (also where no mask is set)", values)
+    bad = (input_mask & target_mask) | ~jnp.all(jnp.isfinite(values))
+    value = jnp.where(bad, jnp.nan, value).astype(dtype)
     return validate_events(EventSpec(kind, value), activation)

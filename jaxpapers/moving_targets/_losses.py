@@ -29,6 +29,8 @@ from jaxpapers.moving_targets._events import (
     TARGET,
     EventSpec,
     activation_fns,
+    finite,
+    nan_unless,
     require_finite_targets,
 )
 from jaxpapers.moving_targets._model import (
@@ -36,8 +38,17 @@ from jaxpapers.moving_targets._model import (
     _check_weights,
     compose,
     free_run,
+    inputs_ok,
     preacts,
 )
+
+
+def _non_negative(value, name: str):
+    """``bool[]``: ``value`` is finite and ``>= 0`` (a concrete bad one raises)."""
+    checks.raise_if_concrete(lambda v: ~(jnp.isfinite(v) & (v >= 0)),
+                             f"{name} must be finite and >= 0; got {value}", value)
+    value = jnp.asarray(value)
+    return jnp.all(jnp.isfinite(value) & (value >= 0))
 
 __all__ = ["act_deficit", "out_deficit", "solve_weights", "solve_events", "reduced_act",
            "reduced_act_grad", "bptt_loss", "shooting_loss", "error_mask", "error_weights",
@@ -75,6 +86,11 @@ def act_deficit(W, Xh, spec: EventSpec, activation: str = "logistic", alpha=0.0,
     _check_weights(W, spec)
     _check_targets(Xh, spec)
     require_finite_targets(spec, activation, "act_deficit")
+    ok = inputs_ok(spec, activation, W, Xh, output_var) & _non_negative(alpha, "alpha")
+    return nan_unless(ok, _act_deficit(W, Xh, spec, activation, alpha, output_var))
+
+
+def _act_deficit(W, Xh, spec, activation, alpha, output_var):
     r = _residual(W, Xh, spec, activation)
     w = error_weights(spec, alpha, r.dtype)
     total = jnp.sum(w * r ** 2)
@@ -100,12 +116,15 @@ def out_deficit(W, Xh, spec: EventSpec, power: int = 4, alpha: float = 0.0,
     if isinstance(power, bool) or not isinstance(power, int) or power < 1:
         raise ValueError(f"out_deficit: power must be a positive int; got {power!r}")
     f = activation_fns(activation)[0]
+    if Xh is not None:
+        _check_targets(Xh, spec)
+    ok = inputs_ok(spec, activation, W, Xh) & _non_negative(alpha, "alpha")
     Yall, _ = compose(spec, Xh, activation)
     diff = jnp.where(error_mask(spec), f(preacts(W, Yall)) - Yall[:, 1:], 0.0)
     t = jnp.arange(1, spec.kind.shape[1], dtype=diff.dtype)[None, :, None]
     weight = 1.0 + alpha * t
     term = diff ** 2 if power == 2 else jnp.abs(diff) ** power
-    return jnp.sum(weight * term) / power
+    return nan_unless(ok, jnp.sum(weight * term) / power)
 
 
 def _shared_mask_fault(mask) -> bool:
@@ -147,6 +166,21 @@ def solve_weights(Yall, Xall, mask, lam=1e-3, method: str = "cholesky", shared: 
     s, t, n = jnp.shape(Yall)
     checks.require(jnp.shape(mask) == (s, t - 1, n), f"solve_weights: mask must be [S, T-1, N] "
                                                      f"= {(s, t - 1, n)}; got {jnp.shape(mask)}")
+    for name, value in (("Yall", Yall), ("Xall", Xall)):
+        checks.require(jnp.issubdtype(jnp.result_type(value), jnp.floating),
+                       f"solve_weights: {name} must be a real float array; got "
+                       f"{jnp.result_type(value)}")
+    checks.require(jnp.issubdtype(jnp.result_type(mask), jnp.floating)
+                   or jnp.result_type(mask) == jnp.bool_,
+                   f"solve_weights: mask must be bool or float weights; got "
+                   f"{jnp.result_type(mask)}")
+    ok = (finite(Yall, Xall, output_var) & _non_negative(lam, "lam")
+          & _non_negative(jnp.asarray(mask, jnp.result_type(Yall)), "mask"))
+    return nan_unless(ok, _solve_weights(Yall, Xall, mask, lam, method, shared, output_var))
+
+
+def _solve_weights(Yall, Xall, mask, lam, method, shared, output_var):
+    s, t, n = jnp.shape(Yall)
     if shared and checks.is_concrete(mask) and _shared_mask_fault(mask):
         raise ValueError("solve_weights(shared=True): rows have different event sets; use "
                          "shared=False")
@@ -192,10 +226,12 @@ def solve_events(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic",
     the range of ``f``."""
     _check_targets(Xh, spec)
     require_finite_targets(spec, activation, "solve_events")
+    ok = inputs_ok(spec, activation, Xh) & _non_negative(alpha, "alpha") & \
+        _non_negative(noise, "noise")
     Yall, Xall = compose(spec, Xh, activation)
     var = noise_variance(Xh, spec, noise, activation) if noise else None
-    return solve_weights(Yall, Xall, error_weights(spec, alpha, Yall.dtype), lam, method, shared,
-                         var)
+    return nan_unless(ok, solve_weights(Yall, Xall, error_weights(spec, alpha, Yall.dtype), lam,
+                                        method, shared, var))
 
 
 def reduced_act(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic",
@@ -223,12 +259,13 @@ def reduced_act_grad(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic"
     ``-w[t] eps[t] + f'(X[t]) * ((w eps)[t+1] @ W)`` with ``w = 1 + alpha t`` (no noise term)."""
     _, _, f_prime = activation_fns(activation)
     W = solve_events(Xh, spec, lam, activation, method, shared, alpha)
+    ok = inputs_ok(spec, activation, Xh) & finite(W)
     eps = _residual(W, Xh, spec, activation)                    # [S, T-1, N], times 1..T-1
     eps = error_weights(spec, alpha, eps.dtype) * eps
     _, Xall = compose(spec, Xh, activation)
     own = jnp.pad(-eps, ((0, 0), (1, 0), (0, 0)))               # residual at the event itself
     back = jnp.pad(f_prime(Xall[:, :-1]) * (eps @ W), ((0, 0), (0, 1), (0, 0)))
-    return jnp.where(spec.kind == HIDDEN, own + back, 0.0)
+    return nan_unless(ok, jnp.where(spec.kind == HIDDEN, own + back, 0.0))
 
 
 def bptt_loss(W, spec: EventSpec, activation: str = "logistic"):
@@ -236,7 +273,7 @@ def bptt_loss(W, spec: EventSpec, activation: str = "logistic"):
     (the loss back-propagation through time minimises)."""
     y = free_run(W, spec, None, activation)
     diff = jnp.where(spec.kind[:, 1:] == TARGET, y[:, 1:] - spec.value[:, 1:], 0.0)
-    return 0.5 * jnp.sum(diff ** 2)
+    return nan_unless(inputs_ok(spec, activation, W), 0.5 * jnp.sum(diff ** 2))
 
 
 def shooting_loss(W, Xh, spec: EventSpec, segment: int, activation: str = "logistic"):
@@ -275,4 +312,4 @@ def shooting_loss(W, Xh, spec: EventSpec, segment: int, activation: str = "logis
     kind = spec.kind[:, 1:]
     counted = (kind == TARGET) | ((kind == HIDDEN) & (times % K == 0))
     diff = jnp.where(counted, y - Yall[:, 1:], 0.0)
-    return 0.5 * jnp.sum(diff ** 2)
+    return nan_unless(inputs_ok(spec, activation, W, Xh), 0.5 * jnp.sum(diff ** 2))

@@ -14,7 +14,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxpapers._src import checks
-from jaxpapers.moving_targets._events import HIDDEN, INPUT, TARGET, EventSpec, activation_fns
+from jaxpapers.moving_targets._events import (
+    HIDDEN,
+    INPUT,
+    TARGET,
+    EventSpec,
+    activation_fns,
+    events_ok,
+    finite,
+    nan_unless,
+    validate_events,
+)
 
 __all__ = ["compose", "preacts", "free_run", "one_step", "free_run_error", "one_step_error",
            "event_masks"]
@@ -23,13 +33,26 @@ __all__ = ["compose", "preacts", "free_run", "one_step", "free_run_error", "one_
 def _check_weights(W, spec: EventSpec) -> None:
     n = spec.kind.shape[-1]
     checks.require(jnp.shape(W) == (n, n), f"weights must be [N, N] = [{n}, {n}] for the "
-                                           f"events' N = {n} nodes; got {jnp.shape(W)}")
+                                           f"events' N = {n} nodes; got W of shape "
+                                           f"{jnp.shape(W)}")
+    checks.require(jnp.issubdtype(jnp.result_type(W), jnp.floating),
+                   f"weights W must be a real float array; got {jnp.result_type(W)}")
 
 
 def _check_targets(Xh, spec: EventSpec) -> None:
     checks.require(jnp.shape(Xh) == spec.kind.shape, f"moving targets Xh must have the events' "
-                                                     f"shape {spec.kind.shape}; got "
-                                                     f"{jnp.shape(Xh)}")
+                                                     f"shape {spec.kind.shape} (that of "
+                                                     f"spec.value); got {jnp.shape(Xh)}")
+    checks.require(jnp.issubdtype(jnp.result_type(Xh), jnp.floating),
+                   f"moving targets Xh must be a real float array; got {jnp.result_type(Xh)}")
+
+
+def inputs_ok(spec: EventSpec, activation: str, *arrays):
+    """Check ``spec`` (:func:`validate_events`: static faults raise, value faults raise eagerly)
+    and return ``bool[]``: its values are valid and every array in ``arrays`` is finite. The
+    public functions return NaN where it is False (NaN in anywhere, NaN out)."""
+    validate_events(spec, activation)
+    return events_ok(spec, activation) & finite(*arrays)
 
 
 def event_masks(spec: EventSpec):
@@ -45,10 +68,16 @@ def compose(spec: EventSpec, Xh=None, activation: str = "logistic"):
     activations are 0. ``Xall`` on input events is never used by the error (it may be clipped).
     """
     f, f_inv, _ = activation_fns(activation)
-    hidden = spec.kind == HIDDEN
     if Xh is None:
         Xh = jnp.zeros(spec.value.shape, spec.value.dtype)
     _check_targets(Xh, spec)
+    ok = inputs_ok(spec, activation, Xh)
+    return nan_unless(ok, _compose(spec, Xh, activation))
+
+
+def _compose(spec: EventSpec, Xh, activation: str):
+    f, f_inv, _ = activation_fns(activation)
+    hidden = spec.kind == HIDDEN
     # the data's activations, with a finite stand-in where the slot is hidden (no inf, no NaN)
     data_x = f_inv(jnp.where(hidden, f(jnp.zeros((), spec.value.dtype)), spec.value))
     Yall = jnp.where(hidden, f(Xh), spec.value)
@@ -73,6 +102,7 @@ def free_run(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
     _check_weights(W, spec)
     f = activation_fns(activation)[0]
     Yall, _ = compose(spec, Xh, activation)
+    ok = inputs_ok(spec, activation, W, Xh)
     inputs = spec.kind == INPUT
 
     def step(y_prev, xs):
@@ -82,7 +112,7 @@ def free_run(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
 
     xs = (jnp.moveaxis(inputs[:, 1:], 1, 0), jnp.moveaxis(spec.value[:, 1:], 1, 0))
     _, ys = jax.lax.scan(step, Yall[:, 0], xs)
-    return jnp.concatenate([Yall[:, :1], jnp.moveaxis(ys, 0, 1)], axis=1)
+    return nan_unless(ok, jnp.concatenate([Yall[:, :1], jnp.moveaxis(ys, 0, 1)], axis=1))
 
 
 def one_step(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
@@ -91,7 +121,7 @@ def one_step(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
     _check_weights(W, spec)
     f = activation_fns(activation)[0]
     Yall, _ = compose(spec, Xh, activation)
-    return f(preacts(W, Yall))
+    return nan_unless(inputs_ok(spec, activation, W, Xh), f(preacts(W, Yall)))
 
 
 def _max_target_error(y, spec: EventSpec):
@@ -104,10 +134,11 @@ def free_run_error(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
     """Max ``|y - Y|`` over target events at ``t >= 1`` of the freely running network (the
     measure of success, [TT]: below 0.1 on the 100-step problem)."""
     y = free_run(W, spec, Xh, activation)
-    return _max_target_error(y[:, 1:], spec)
+    return nan_unless(inputs_ok(spec, activation, W, Xh), _max_target_error(y[:, 1:], spec))
 
 
 def one_step_error(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
     """Max one-step ``|f(xhat) - Y|`` over target events at ``t >= 1``, each step started from the
     data and moving targets of the previous step ([TT]'s second quality measure)."""
-    return _max_target_error(one_step(W, spec, Xh, activation), spec)
+    return nan_unless(inputs_ok(spec, activation, W, Xh),
+                      _max_target_error(one_step(W, spec, Xh, activation), spec))

@@ -107,7 +107,13 @@ class CurvatureState(NamedTuple):
 def curvature_avoidance(decay: float = 0.9, eps: float = 1e-12) -> optax.GradientTransformation:
     """Curvature avoidance (Rohwer 1990): the gradient divided componentwise by a moving average
     of ``|diag H|``, estimated after each step as ``|g_new - g_old| / |x_new - x_old|`` where the
-    coordinate moved. Returns the scaled gradient (negate it for a descent direction)."""
+    coordinate moved. Returns the scaled gradient (negate it for a descent direction).
+
+    ``decay`` must lie in ``[0, 1)`` and ``eps`` be finite and ``>= 0`` (``ValueError``)."""
+    if not 0 <= decay < 1:
+        raise ValueError(f"curvature_avoidance: decay must be in [0, 1); got {decay}")
+    if not (eps >= 0 and eps < float("inf")):
+        raise ValueError(f"curvature_avoidance: eps must be finite and >= 0; got {eps}")
 
     def init(params):
         zeros = optax.tree.zeros_like(params)

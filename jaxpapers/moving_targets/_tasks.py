@@ -123,7 +123,7 @@ def parity_task(hidden: int = 3, *, pulses=DEFAULT_PULSES, length: int = 16, low
         raise ValueError("parity_task: pulses needs at least one sequence")
     for times in pulses:
         if any(not 0 <= int(t) < t_len - 1 for t in times):
-            raise ValueError(f"parity_task: pulse times must lie in [0, {t_len - 2}]; got "
+            raise ValueError(f"parity_task: pulse times must lie in [0, {t_len - 2}] (pulses); got "
                              f"{tuple(times)}")
     kind, value = _base(len(pulses), t_len, 1, 1, h, low)
     for s, times in enumerate(pulses):
@@ -142,6 +142,9 @@ def latch_weights(hidden: int = 1, *, self_weight: float = 10.0, input_weight: f
     (``x = 10 y_latch + 10 y_in - 15``). Other hidden nodes get zero weights.
     Returns ``W`` ``[3 + hidden, 3 + hidden]``."""
     h = checks.require_positive_int(hidden, "latch_weights: hidden")
+    for name, value in (("self_weight", self_weight), ("input_weight", input_weight),
+                        ("bias", bias)):
+        checks.require(np.isfinite(value), f"latch_weights: {name} must be finite; got {value}")
     W = np.zeros((3 + h, 3 + h))
     W[3, 3], W[3, 1], W[3, 0] = self_weight, input_weight, bias
     W[2, 3], W[2, 1], W[2, 0] = 10.0, 10.0, -15.0

@@ -24,13 +24,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxpapers._src import threefry
 from jaxpapers.moving_targets._events import (
     HIDDEN,
     EventSpec,
+    nan_unless,
     require_finite_targets,
     validate_events,
 )
-from jaxpapers.moving_targets._model import compose, free_run_error, one_step_error
+from jaxpapers.moving_targets._model import compose, free_run_error, inputs_ok, one_step_error
 from jaxpapers.moving_targets._trainers import (
     BPTT,
     Budget,
@@ -68,12 +70,16 @@ def moving_targets_of(state: TrainState, spec: EventSpec, method, activation="lo
     """The hidden activations ``[S, T, N]`` a state stands for: the moving targets of a
     moving-targets trainer; the free-run activations of the weights otherwise (a hybrid's state
     is its second trainer's)."""
+    _check_method(method, hybrid_ok=True)
+    ok = inputs_ok(spec, activation)
     if isinstance(method, Hybrid):
         method = method.second
-    return method.targets_of(state, spec, activation)
+    return nan_unless(ok, method.targets_of(state, spec, activation))
 
 
-def _check_method(method) -> None:
+def _check_method(method, hybrid_ok: bool = False) -> None:
+    if hybrid_ok and isinstance(method, Hybrid):
+        return
     if not isinstance(method, Trainer):
         raise ValueError(f"method must be a trainer config (MTVarpro, MTJoint, MTAlternating, "
                          f"MTShooting, BPTT, RandomSearch); got {type(method).__name__}"
@@ -99,6 +105,7 @@ def init(key, spec: EventSpec, method, *, weights=None, targets=None, evals=0,
         trainer (``MTVarpro``, ``MTAlternating``, ``MTJoint(space="activation")``) given target
         outputs on the boundary of the range, whose activations are infinite.
     """
+    threefry.check_key(key)
     _check_method(method)
     validate_events(spec, activation)
     if method.activation_space:
@@ -106,6 +113,7 @@ def init(key, spec: EventSpec, method, *, weights=None, targets=None, evals=0,
     dtype = spec.value.dtype
     opt, W, loss, used = method.init_opt(key, spec, activation, weights, targets)
     err = free_run_error(W, spec, None, activation).astype(dtype)
+    loss = nan_unless(inputs_ok(spec, activation), loss)
     return TrainState(opt, W, loss, jnp.int32(0), jnp.int32(evals) + used, err,
                       jnp.asarray(False), jnp.int32(-1), jnp.int32(0), jnp.asarray(False))
 
@@ -113,8 +121,11 @@ def init(key, spec: EventSpec, method, *, weights=None, targets=None, evals=0,
 def step(key, state: TrainState, spec: EventSpec, method, budget: Budget = Budget(), *,
          activation: str = "logistic") -> tuple[TrainState, TrainInfo]:
     """One iteration of ``method``; a finished state (done, or budget spent) comes back
-    unchanged with zero evaluations in its info."""
+    unchanged with zero evaluations in its info. A bad ``spec`` (:func:`validate_events`) raises
+    eagerly; under ``jit`` the new loss is NaN."""
+    threefry.check_key(key)
     _check_method(method)
+    ok = inputs_ok(spec, activation)
     stalled = getattr(state.opt, "stalled", jnp.asarray(False))
     active = ~state.done & (state.evals < budget.evaluations) & ~stalled
 
@@ -125,6 +136,7 @@ def step(key, state: TrainState, spec: EventSpec, method, budget: Budget = Budge
 
     # a real branch for one seed (no wasted evaluations); under vmap it becomes a select
     new, used = jax.lax.cond(active, advance, lambda st: (st, jnp.int32(0)), state)
+    new = new._replace(loss=nan_unless(ok, new.loss))
     return new, TrainInfo(new.loss, used.astype(jnp.int32))
 
 
@@ -134,9 +146,13 @@ def evaluate(key, state: TrainState, spec: EventSpec, method, budget: Budget = B
     ``eval_spec``, default ``spec``; :meth:`Budget.succeeded`) and the evaluations it took;
     marks the seed done when it succeeded (``stop_on_success``), spent its budget, or stalled
     (unless ``restarts``: then a stalled, unsuccessful seed restarts from ``key``)."""
+    threefry.check_key(key)
+    _check_method(method)
     eval_spec = spec if eval_spec is None else eval_spec
+    inputs_ok(spec, activation)  # a bad spec raises eagerly; under jit the error below is NaN
     state = state._replace(weights=method.weights_at_check(state, spec, activation))
-    err = free_run_error(state.weights, eval_spec, None, activation)
+    err = nan_unless(inputs_ok(spec, activation),
+                     free_run_error(state.weights, eval_spec, None, activation))
     ok = budget.succeeded(err)
     first = ok & ~state.success
     evals_to_success = jnp.where(first, state.evals, state.evals_to_success)
@@ -196,6 +212,9 @@ def train(key, spec: EventSpec, method, budget: Budget = Budget(), *,
     ``fraction * evaluations``, then its second from the first trainer's weights on the rest (a
     seed that already succeeded stays done).
     """
+    threefry.check_key(key)
+    _check_method(method, hybrid_ok=True)
+    validate_events(spec, activation)
     k_init, k_loop = jax.random.split(key)
     if isinstance(method, Hybrid):
         state = init(k_init, spec, method.first, activation=activation)
@@ -226,7 +245,10 @@ def hybrid_continue(key, state, spec, method: Hybrid, budget: Budget, *, eval_sp
 
 def summarize(state: TrainState, spec: EventSpec, method, *, eval_spec: EventSpec | None = None,
               activation: str = "logistic") -> TrainSummary:
-    """Free-run and one-step errors, the largest weight and the counts of a finished state."""
+    """Free-run and one-step errors, the largest weight and the counts of a finished state
+    (NaN errors for a bad ``spec`` under ``jit``; it raises eagerly)."""
+    _check_method(method, hybrid_ok=True)
+    inputs_ok(spec, activation)
     eval_spec = spec if eval_spec is None else eval_spec
     Xh = moving_targets_of(state, spec, method, activation)
     W = state.weights

@@ -21,7 +21,12 @@ from jaxpapers.bocvs import (
     simple_regret_curve,
     ucb_psq,
 )
-from jaxpapers.bocvs._loop import BUDGET_EXHAUSTED, INVALID_INPUT, NAN_OBSERVATION
+from jaxpapers.bocvs._loop import (
+    BUDGET_EXHAUSTED,
+    INVALID_INPUT,
+    NAN_OBSERVATION,
+    NOT_POSITIVE_DEFINITE,
+)
 from jaxpapers.bocvs._problems import hartmann3
 from tests.contracts import check_kernel_contract
 
@@ -207,3 +212,19 @@ def test_exploring_rounds_optimise_only_their_group_and_agree_with_all_sets():
     assert np.all(np.isin(idx[:3], [0, 1, 2])) and np.all(np.isin(idx[3:5], [3, 4, 5]))
     np.testing.assert_allclose(known.query[:rounds], traced.query[:rounds], rtol=0, atol=1e-9)
     np.testing.assert_allclose(known.acq_value[:rounds], traced.acq_value[:rounds], rtol=1e-10)
+
+
+def test_non_positive_definite_kernel_is_reported():
+    # a valid spec whose kernel matrix is numerically singular: a signal variance of 1e20 with
+    # a lengthscale of 1e9 makes every kernel entry 1e20 up to relative differences far below
+    # float64's resolution, so no jitter in the escalation (at most 1e-2) makes it factor
+    problem = make_problem("hartmann3", "moderate", 0.02)
+    spec = problem_spec(problem)._replace(lengthscale=jnp.full(3, 1e9))
+    config = TINY.replace(signal_variance=1e20)
+    keys = jax.random.split(jax.random.key(0), 2)
+    h = jax.jit(jax.vmap(lambda k: run_bo(k, spec, etc_ada(problem.costs), hartmann3, config)))(
+        keys)
+    assert np.all(np.asarray(h.status) == NOT_POSITIVE_DEFINITE)
+    assert np.all(np.asarray(h.num_rounds) == 0)
+    with pytest.raises(BOError, match="not positive definite"):
+        raise_for_status(h)

@@ -158,8 +158,9 @@ def test_bookkeeping_and_targets(key):
                                [[0, 0.75, 0.25], [0.5, 0.5, 0], [0, 0, 0]], atol=1e-7)
     np.testing.assert_allclose(np.asarray(tree_policy_target(counts, 0.5)),
                                [[0, 0.9, 0.1], [0.5, 0.5, 0], [0, 0, 0]], atol=1e-6)
+    # no visit, no chosen move: all zeros (never a default move 0)
     np.testing.assert_array_equal(np.asarray(chosen_action_target(counts)),
-                                  [[0, 1, 0], [1, 0, 0], [1, 0, 0]])
+                                  [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
 
 
 @pytest.mark.slow
