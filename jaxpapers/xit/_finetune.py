@@ -42,8 +42,10 @@ def _optimizer(cfg: FinetuneConfig):
     parts = [optax.add_decayed_weights(cfg.weight_decay),
              optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2), optax.scale(-cfg.learning_rate)]
     if cfg.schedule == "plateau":  # torch ReduceLROnPlateau('min') defaults, one value a step
+        # torch cuts once the bad steps *exceed* its patience, optax once they reach it
         parts.append(optax.contrib.reduce_on_plateau(
-            factor=cfg.plateau_factor, patience=cfg.plateau_patience, rtol=cfg.plateau_rtol,
+            factor=cfg.plateau_factor, patience=cfg.plateau_patience + 1,
+            rtol=cfg.plateau_rtol,
             atol=0.0, cooldown=0, accumulation_size=1))
     return optax.chain(*parts)
 

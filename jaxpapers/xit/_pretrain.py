@@ -160,11 +160,13 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
     steps, k = model.latent_length, model.timesteps
     t1, t2 = jax.random.randint(k_t, (2,), 0, steps - k)
     tc_vars = {"params": params["tc"], "batch_stats": batch_stats["tc"]}
-    # contexts of (weak, t1), (strong, t2), (mixed, t1): one vmapped transformer call
+    # contexts of (weak, t1), (strong, t2), (mixed, t1): one vmapped transformer call. A
+    # prefix is at most T' - K steps, so the later steps (masked out anyway) are cut off
+    # before the transformer: the same contexts for less work (dropout draws differ in shape)
     prefix = jnp.stack([t1, t2, t1]) + 1
     c_w, c_s, c_m = jax.vmap(
-        lambda z, p, rng: tc_module.apply(tc_vars, z, p, True, method=tc_module.context,
-                                          rngs={"dropout": rng}))(
+        lambda z, p, rng: tc_module.apply(tc_vars, z[:, :steps - k], p, True,
+                                          method=tc_module.context, rngs={"dropout": rng}))(
         jnp.stack([z_w, z_s, z_m]), prefix, jax.random.split(k_ctx, 3))
 
     def futures(z, t):

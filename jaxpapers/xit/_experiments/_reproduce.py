@@ -701,6 +701,8 @@ def run(ctx: RunContext, scale: XITScale) -> RunResult:
         metrics=metrics, table=rows, summary=" ".join(summary_parts), paper=PAPER,
         plots=plots, notes=notes,
         config={"pool_runs": scale.pool_runs, "in_pool": scale.in_pool,
+                "pool_names": metrics.get("pool", {}).get("names", []),
+                "target_names": metrics.get("pool", {}).get("targets", []),
                 "runs": [label(r) + f" seed {r.seed}" for r in _runs(scale)]
                 if scale.pool_runs else [],
                 "indomain_targets": list(scale.indomain.targets) if scale.indomain else []})
@@ -769,7 +771,8 @@ def _pool_experiment(ctx, scale: XITScale, key):
                                           "seed 0)")
     metrics = {
         "pool": {"names": list(pool.names), "counts": pool.counts.tolist(),
-                 "series": int(pool.x.shape[0]), "targets_in_pool": in_pool},
+                 "series": int(pool.x.shape[0]), "targets_in_pool": in_pool,
+                 "targets": list(target_names)},
         "encoders": [label(k_) + f" seed {k_.seed}" for k_ in keys],
         "scores": {f"{t}/k={k}": {m: v.tolist() for m, v in s.items()}
                    for (t, k), s in scores_all.items()},
