@@ -174,6 +174,9 @@ class PretrainConfig:
       augment_draw: ``"per_step"`` (fresh weak and strong views at every step) or ``"once"``
         (TS-TCC's way: each pool series keeps one weak and one strong view for the whole run,
         drawn from the run's key and the series' row; the mixed view is always fresh).
+      context_buckets: a single run (``R = 1``) runs the context transformer on its prefix
+        rounded up to one of this many static lengths (0: every prefix on the longest one;
+        the contexts are the same, only the work differs).
     """
 
     batch_size: int = 64
@@ -193,6 +196,7 @@ class PretrainConfig:
     checkpoint_every: int = 100
     augment_overrides: tuple = ()
     augment_draw: str = "per_step"
+    context_buckets: int = 4
 
     def __post_init__(self):
         for name in ("batch_size", "steps", "checkpoint_every"):
@@ -214,6 +218,10 @@ class PretrainConfig:
         if not isinstance(self.augment, AugmentConfig):
             raise ValueError(f"PretrainConfig.augment must be an AugmentConfig; got "
                              f"{self.augment!r}")
+        if isinstance(self.context_buckets, bool) or not isinstance(self.context_buckets, int) \
+                or self.context_buckets < 0:
+            raise ValueError(f"PretrainConfig.context_buckets must be an int >= 0; got "
+                             f"{self.context_buckets!r}")
         if self.augment_draw not in AUGMENT_DRAWS:
             raise ValueError(f"PretrainConfig.augment_draw must be one of {AUGMENT_DRAWS}; got "
                              f"{self.augment_draw!r}")

@@ -128,12 +128,15 @@ def _views(key, x, ds_id, weights, cfg: PretrainConfig, rows=None, aug_table=Non
 
 
 def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfig,
-                  cfg: PretrainConfig, rows=None, aug_table=None, aug_key=None):
+                  cfg: PretrainConfig, rows=None, aug_table=None, aug_key=None,
+                  buckets: int = 0):
     """The loss of one batch ``x [B, 1, L]`` (dataset ids ``ds_id [B]``) under objective
     ``weights = (w_tc, w_cc, w_sicc, mixup)`` (a float array, see :class:`Objective`).
     ``aug_table [D, 3]`` gives per-dataset augmentation strengths (default: ``cfg.augment``
     for all); ``rows`` (pool rows) and ``aug_key`` are needed when ``cfg.augment_draw ==
-    "once"``.
+    "once"``. ``buckets > 0`` (static) runs the context transformer on the prefix rounded up
+    to one of ``buckets`` static lengths through ``lax.switch`` (the same contexts; worth it
+    only outside ``vmap``, where a switch with a batched index would run every branch).
 
     Returns ``(loss, (new_batch_stats, PretrainInfo))``.
     """
@@ -160,14 +163,32 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
     steps, k = model.latent_length, model.timesteps
     t1, t2 = jax.random.randint(k_t, (2,), 0, steps - k)
     tc_vars = {"params": params["tc"], "batch_stats": batch_stats["tc"]}
-    # contexts of (weak, t1), (strong, t2), (mixed, t1): one vmapped transformer call. A
-    # prefix is at most T' - K steps, so the later steps (masked out anyway) are cut off
-    # before the transformer: the same contexts for less work (dropout draws differ in shape)
-    prefix = jnp.stack([t1, t2, t1]) + 1
-    c_w, c_s, c_m = jax.vmap(
-        lambda z, p, rng: tc_module.apply(tc_vars, z[:, :steps - k], p, True,
-                                          method=tc_module.context, rngs={"dropout": rng}))(
-        jnp.stack([z_w, z_s, z_m]), prefix, jax.random.split(k_ctx, 3))
+    # contexts of (weak, t1), (strong, t2), (mixed, t1). A prefix is at most T' - K steps, so
+    # the later steps (masked out anyway) are cut off before the transformer: the same
+    # contexts for less work (dropout draws differ in shape). With ``buckets`` the cut is
+    # rounded up from the prefix to one of a few static lengths (a lax.switch per prefix)
+    ctx_keys = jax.random.split(k_ctx, 3)
+
+    def contexts(zs, prefixes, rngs, n):
+        return jax.vmap(lambda z, p, rng: tc_module.apply(
+            tc_vars, z[:, :n], p, True, method=tc_module.context, rngs={"dropout": rng}))(
+            zs, prefixes, rngs)
+
+    limit = steps - k
+    if buckets:
+        sizes = sorted({-(-limit * j // buckets) for j in range(1, buckets + 1)})
+
+        def bucketed(zs, t, rngs):
+            branches = [functools.partial(contexts, n=n) for n in sizes]
+            index = jnp.searchsorted(jnp.asarray(sizes), t + 1)
+            prefixes = jnp.full((zs.shape[0],), t + 1)
+            return jax.lax.switch(index, branches, zs, prefixes, rngs)
+
+        c_w, c_m = bucketed(jnp.stack([z_w, z_m]), t1, ctx_keys[jnp.asarray([0, 2])])
+        c_s = bucketed(z_s[None], t2, ctx_keys[1:2])[0]
+    else:
+        c_w, c_s, c_m = contexts(jnp.stack([z_w, z_s, z_m]), jnp.stack([t1, t2, t1]) + 1,
+                                 ctx_keys, limit)
 
     def futures(z, t):
         idx = t + 1 + jnp.arange(k)
@@ -197,12 +218,12 @@ def make_pretrain_update(model: ModelConfig, cfg: PretrainConfig):
     weights [R, 4], aug_table [D, 3] = None) -> (state, PretrainInfo [R])``. The loop's ``key``
     is not used: run ``r``'s step ``i`` draws from ``fold_in(run_keys[r], i)``; with
     ``augment_draw="once"`` its fixed views come from ``fold_in(run_keys[r], 2**31 - 1)``.
-    Cached per
+    With ``R = 1`` the step runs without ``vmap`` and with ``cfg.context_buckets``. Cached per
     config, so repeated trainings reuse one compilation."""
     optimizer = pretrain_optimizer(cfg)
 
     def one_run(params, stats, opt_state, step, run_key, pool_x, offsets, counts, log_probs,
-                weights, aug_table):
+                weights, aug_table, buckets=0):
         key = jax.random.fold_in(run_key, step)
         k_batch, k_loss = jax.random.split(key)
         x, ds_id, rows = sample_rows(k_batch, pool_x, offsets, counts, log_probs,
@@ -210,13 +231,22 @@ def make_pretrain_update(model: ModelConfig, cfg: PretrainConfig):
         aug_key = jax.random.fold_in(run_key, ONCE_STREAM)
         grad_fn = jax.value_and_grad(pretrain_loss, has_aux=True)
         (_, (stats, info)), grads = grad_fn(params, stats, k_loss, x, ds_id, weights, model, cfg,
-                                            rows, aug_table, aug_key)
+                                            rows, aug_table, aug_key, buckets)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), stats, opt_state, info
 
     def update(state: PretrainState, key, pool_x, offsets, counts, run_keys, log_probs,
                weights, aug_table=None):
         del key
+        if run_keys.shape[0] == 1 and cfg.context_buckets:  # one run: no vmap, bucketed
+            squeeze = lambda tree: jax.tree_util.tree_map(lambda a: a[0], tree)
+            params, stats, opt_state, info = one_run(
+                squeeze(state.params), squeeze(state.batch_stats), squeeze(state.opt_state),
+                state.step, run_keys[0], pool_x, offsets, counts, log_probs[0], weights[0],
+                aug_table, cfg.context_buckets)
+            params, stats, opt_state, info = jax.tree_util.tree_map(
+                lambda a: a[None], (params, stats, opt_state, info))
+            return PretrainState(params, stats, opt_state, state.step + 1), info
         params, stats, opt_state, info = jax.vmap(
             one_run, in_axes=(0, 0, 0, None, 0, None, None, None, 0, 0, None))(
             state.params, state.batch_stats, state.opt_state, state.step, run_keys, pool_x,

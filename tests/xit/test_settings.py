@@ -207,3 +207,48 @@ def test_in_domain_check_at_a_tiny_size(tmp_path):
     assert scores.shape == (1 + 1 + 1, 2) and np.all(np.isfinite(scores))
     assert "In-domain TS-TCC − scratch" in result.summary
     assert "indomain_losses.png" in result.plots
+
+
+def test_bucketed_context_lengths_give_the_same_loss_and_step():
+    # dropout off, so the draws cannot differ: bucketing changes only the work
+    model = xit.ModelConfig(length=64, timesteps=4, channels=(8, 8, 16), tc_width=16,
+                            tc_depth=1, tc_heads=2, tc_mlp=16, dropout=0.0, tc_dropout=0.0)
+    cfg = xit.PretrainConfig(batch_size=B, context_buckets=3)
+    state = xit.init_pretrain(jax.random.key(0), model, cfg)
+    x = jax.random.normal(jax.random.key(1), (B, 1, model.length))
+    loss = jax.jit(lambda key, n: xit.pretrain_loss(state.params, state.batch_stats, key, x,
+                                                    DS, W, model, cfg, buckets=n)[0],
+                   static_argnums=1)
+    grad = jax.jit(jax.grad(lambda p, key, n: xit.pretrain_loss(
+        p, state.batch_stats, key, x, DS, W, model, cfg, buckets=n)[0]), static_argnums=2)
+    for seed in range(6):  # several (t1, t2) draws, so several buckets
+        key = jax.random.key(seed)
+        assert float(loss(key, 3)) == pytest.approx(float(loss(key, 0)), rel=1e-5)
+        for a, b in zip(jax.tree_util.tree_leaves(grad(state.params, key, 3)),
+                        jax.tree_util.tree_leaves(grad(state.params, key, 0)), strict=True):
+            scale = float(np.abs(np.asarray(b)).max())  # float32 reassociation per leaf
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0,
+                                       atol=1e-6 + 1e-4 * scale)
+    # the one-run update (unvmapped, bucketed) against the vmapped one of two equal runs
+    pool = jax.random.normal(jax.random.key(2), (40, 1, model.length))
+    offsets, counts = jnp.asarray([0, 20], jnp.int32), jnp.asarray([20, 20], jnp.int32)
+    update = jax.jit(xit.make_pretrain_update(model, cfg))
+    run_key = jax.random.key(3)
+
+    def stacked(r):
+        s = jax.tree_util.tree_map(lambda a: jnp.stack([a] * r), state)
+        return s._replace(step=jnp.int32(0))
+
+    def args(r):
+        return (pool, offsets, counts, jnp.stack([run_key] * r),
+                jnp.log(jnp.full((r, 2), 0.5)), jnp.stack([W] * r))
+
+    one, info1 = update(stacked(1), None, *args(1))
+    two, info2 = update(stacked(2), None, *args(2))
+    assert float(info1.loss[0]) == pytest.approx(float(info2.loss[1]), rel=1e-5)
+    # the second step's loss depends on the first step's parameters and statistics
+    _, info1 = update(one, None, *args(1))
+    _, info2 = update(two, None, *args(2))
+    assert float(info1.loss[0]) == pytest.approx(float(info2.loss[1]), rel=1e-4)
+    with pytest.raises(ValueError, match="context_buckets"):
+        xit.PretrainConfig(context_buckets=-1)
