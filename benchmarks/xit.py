@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def _ours(size, repeats):
     return timing, params
 
 
-def _torch_step(size):
+def _torch_step(size, sliced=False):
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -124,6 +125,8 @@ def _torch_step(size):
                                       nn.ReLU(), nn.Linear(c3 // 2, c3 // 4))
 
         def context(self, z, prefix):  # z [B, T', D]; attend to the token and `prefix` steps
+            if sliced:  # the TS-TCC reference: the first `prefix` steps only
+                z = z[:, :prefix]
             x = torch.cat([self.token.expand(z.shape[0], -1, -1), self.embed(z)], 1)
             mask = (torch.arange(x.shape[1]) <= prefix)[None].expand(z.shape[0], -1)
             for layer in self.layers:
@@ -204,12 +207,20 @@ def main(argv=None):
     repeats = min(args.repeats, 3) if args.smoke else args.repeats
     try:
         torch_step, torch_params, torch_note = _torch_step(size)
+        torch_sliced = _torch_step(size, sliced=True)[0]
     except ImportError:
         torch_step, torch_params, torch_note = None, 0, "not installed (pip install torch)"
-    head = bench.header({"anchor": f"PyTorch TS-TCC-style step: {torch_note}",
+        torch_sliced = None
+    head = bench.header({"anchor": f"PyTorch TS-TCC-style step: {torch_note}; 'pytorch': "
+                                   "the transformer over all T' steps with a mask, "
+                                   "'pytorch_sliced': over the prefix only (the TS-TCC "
+                                   "reference's slice)",
                          "setup": f"B = {size['batch']}, L = {size['length']}, "
                                   f"K = {size['timesteps']}, three views (weak, strong, "
-                                  f"XD-mixed), median of {repeats} steps"})
+                                  f"XD-mixed), median of {repeats} steps; ours: one run, "
+                                  "context transformer on the first T' - K steps, prefix "
+                                  "lengths bucketed (PretrainConfig.context_buckets = "
+                                  f"{xit.PretrainConfig().context_buckets})"})
     print(head)
     print()
     timing, ours_params = _ours(size, repeats)
@@ -220,17 +231,22 @@ def main(argv=None):
         tt = bench.time_call(torch_step, repeats=repeats, sync=lambda out: out)
         row.update({"pytorch": tt.median_s, "pytorch_min_s": tt.min_s,
                     "pytorch_first_s": tt.compile_s, "pytorch_params": int(torch_params)})
+        ts = bench.time_call(torch_sliced, repeats=repeats, sync=lambda out: out)
+        row.update({"pytorch_sliced": ts.median_s, "pytorch_sliced_min_s": ts.min_s,
+                    "pytorch_sliced_params": int(torch_params)})
     rows = [row]
     print(bench.ratio_table(rows, ["case"], "jaxpapers",
-                            ["pytorch"] if torch_step is not None else []))
+                            ["pytorch", "pytorch_sliced"] if torch_step is not None else []))
     print()
-    for name in ("jaxpapers", "pytorch"):
+    for name in ("jaxpapers", "pytorch", "pytorch_sliced"):
         if name in row:
             rate = 1.0 / row[name]
             print(f"{name}: {rate:.2f} steps/s, {rate * size['batch']:.0f} samples/s "
                   f"(min {row[f'{name}_min_s'] * 1e3:.1f} ms/step), "
                   f"{row[f'{name}_params']} parameters")
     print(f"jaxpapers compile (first call): {row['jaxpapers_compile_s']:.1f} s")
+    print(f"device: {bench.device_name()}; load average after the run: "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if not math.isfinite(row["jaxpapers"]):
         raise SystemExit("non-finite timing")
     bench.write_json(args.json, {"device": bench.device_name(), "header": head,

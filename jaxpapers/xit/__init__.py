@@ -19,6 +19,9 @@ Public API::
     # model (Flax) and configs
     Encoder, TemporalContrast, ContextTransformer, Classifier, encoder_length(L, k1, s1)
     ModelConfig, AugmentConfig, Objective, OBJECTIVES, PretrainConfig, FinetuneConfig
+    WEAK_AUGMENT (TS-TCC's Epilepsy strengths); augment_table(cfg, names) -> [D, 3] per-set
+    strengths (PretrainConfig.augment_overrides; augment_draw "per_step" | "once")
+    chance_levels(cfg) -> {"tc", "cc", "sicc"}: each loss when every candidate is equally likely
     # training on jaxpapers.experiments.train_loop (R runs stacked with vmap)
     init_pretrain(key, model, cfg) -> PretrainState; pretrain_loss(...)
     make_pretrain_update(model, cfg) -> update(state, key, pool..., run_keys, log_probs, weights)
@@ -41,12 +44,15 @@ raises eagerly; under ``jit`` losses, metrics, augmentations and XD-MixUp return
 
 from jaxpapers.xit._augment import jitter, segment_permute, strong_augment, weak_scale
 from jaxpapers.xit._config import (
+    AUGMENT_DRAWS,
     OBJECTIVES,
+    WEAK_AUGMENT,
     AugmentConfig,
     FinetuneConfig,
     ModelConfig,
     Objective,
     PretrainConfig,
+    augment_table,
 )
 from jaxpapers.xit._finetune import (
     FinetuneState,
@@ -69,6 +75,7 @@ from jaxpapers.xit._model import (
 from jaxpapers.xit._pretrain import (
     PretrainInfo,
     PretrainState,
+    chance_levels,
     init_pretrain,
     make_pretrain_update,
     pretrain_loss,
@@ -85,6 +92,7 @@ from jaxpapers.xit.data import (
 )
 
 __all__ = [
+    "AUGMENT_DRAWS", "WEAK_AUGMENT", "augment_table", "chance_levels",
     "AugmentConfig", "Classifier", "ContextTransformer", "Dataset", "Encoder", "FinetuneConfig",
     "FinetuneState", "ModelConfig", "OBJECTIVES", "Objective", "Pool", "PretrainConfig",
     "PretrainInfo", "PretrainState", "TemporalContrast", "accuracy", "auroc",

@@ -53,9 +53,12 @@ def jitter(key, x, sigma: float):
     return chk.nan_unless(ok, x + sigma * jax.random.normal(key, x.shape, x.dtype))
 
 
-def segment_permute(key, x, max_segments: int):
+def segment_permute(key, x, max_segments: int, limit=None):
     """Cut the time axis into ``m ~ U{1, ..., max_segments - 1}`` segments and reorder them at
-    random; every channel keeps its multiset of values. Static shapes: the cut points are the
+    random; every channel keeps its multiset of values. ``limit`` (optional, may be traced, in
+    ``[2, max_segments]``) draws ``m ~ U{1, ..., limit - 1}`` instead while ``max_segments``
+    stays the static bound (per-dataset strengths in one batch); ``limit = max_segments`` gives
+    the same draw as leaving it out. Static shapes: the cut points are the
     first ``m - 1`` of a random permutation of ``0 .. L - 3`` (so distinct, as the
     reference's ``choice(..., replace=False)``); segment ``s`` of position ``t`` is
     the number of active cuts ``<= t``; positions are gathered by ``argsort`` of (new segment
@@ -71,8 +74,9 @@ def segment_permute(key, x, max_segments: int):
     # one uniform draw gives m, the cut order and the segment order (argsort of i.i.d. uniforms
     # is a uniformly random permutation): a single random-bits call keeps the compile small
     u = jax.random.uniform(key, (1 + (length - 2) + max_segments,))
-    num_segments = 1 + jnp.minimum(jnp.floor(u[0] * (max_segments - 1)).astype(jnp.int32),
-                                   max_segments - 2)
+    top = max_segments if limit is None else jnp.clip(jnp.asarray(limit, jnp.int32), 2,
+                                                      max_segments)
+    num_segments = 1 + jnp.minimum(jnp.floor(u[0] * (top - 1)).astype(jnp.int32), top - 2)
     max_cuts = max(min(max_segments - 2, length - 2), 1)
     cuts = jnp.argsort(u[1:length - 1])[:max_cuts]
     active = jnp.arange(max_cuts) < num_segments - 1
@@ -83,9 +87,9 @@ def segment_permute(key, x, max_segments: int):
     return x[..., order]
 
 
-def strong_augment(key, x, jitter_sigma: float, max_segments: int):
+def strong_augment(key, x, jitter_sigma: float, max_segments: int, limit=None):
     """``jitter(segment_permute(x))``, TS-TCC's strong view (checks as in both)."""
     check_key(key)
     _sigma_ok(jitter_sigma, "jitter_sigma")
     key_p, key_j = jax.random.split(key)
-    return jitter(key_j, segment_permute(key_p, x, max_segments), jitter_sigma)
+    return jitter(key_j, segment_permute(key_p, x, max_segments, limit), jitter_sigma)

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from jaxpapers.xit._model import ContextTransformer, Encoder, TemporalContrast, encoder_length
 from jaxpapers.xit._sampler import SAMPLING_MODES
 
 __all__ = ["ModelConfig", "AugmentConfig", "Objective", "OBJECTIVES", "PretrainConfig",
-           "FinetuneConfig"]
+           "FinetuneConfig", "AUGMENT_DRAWS", "WEAK_AUGMENT", "augment_table"]
+
+AUGMENT_DRAWS = ("per_step", "once")
 
 
 def _positive_int(owner, name):
@@ -113,6 +117,10 @@ class AugmentConfig:
                              f"{self.max_segments!r}")
 
 
+#: TS-TCC's Epilepsy/EMG strengths (spec Sec. 4.1): weak views for short, smooth series
+WEAK_AUGMENT = AugmentConfig(scale_sigma=0.001, jitter_sigma=0.001, max_segments=5)
+
+
 @dataclasses.dataclass(frozen=True)
 class Objective:
     """Weights of ``L = tc * L_TC + cc * L_CC + sicc * L_SICC``; ``mixup=False`` sets
@@ -160,6 +168,15 @@ class PretrainConfig:
       extra_negatives: SICC also contrasts against the other mixed contexts.
       sampling, temperature: dataset frequencies of the pool sampler.
       checkpoint_every: steps per jitted chunk and between checkpoints.
+      augment: augmentation strengths of every pool set without an override.
+      augment_overrides: ``((name, AugmentConfig), ...)``: strengths of named pool sets (names
+        not in the pool are ignored; see :func:`augment_table`).
+      augment_draw: ``"per_step"`` (fresh weak and strong views at every step) or ``"once"``
+        (TS-TCC's way: each pool series keeps one weak and one strong view for the whole run,
+        drawn from the run's key and the series' row; the mixed view is always fresh).
+      context_buckets: a single run (``R = 1``) runs the context transformer on its prefix
+        rounded up to one of this many static lengths (0: every prefix on the longest one;
+        the contexts are the same, only the work differs).
     """
 
     batch_size: int = 64
@@ -177,6 +194,9 @@ class PretrainConfig:
     temperature: float = 0.5
     augment: AugmentConfig = AugmentConfig()
     checkpoint_every: int = 100
+    augment_overrides: tuple = ()
+    augment_draw: str = "per_step"
+    context_buckets: int = 4
 
     def __post_init__(self):
         for name in ("batch_size", "steps", "checkpoint_every"):
@@ -195,6 +215,43 @@ class PretrainConfig:
         if self.sampling not in SAMPLING_MODES:
             raise ValueError(f"PretrainConfig.sampling must be one of {SAMPLING_MODES}; got "
                              f"{self.sampling!r}")
+        if not isinstance(self.augment, AugmentConfig):
+            raise ValueError(f"PretrainConfig.augment must be an AugmentConfig; got "
+                             f"{self.augment!r}")
+        if isinstance(self.context_buckets, bool) or not isinstance(self.context_buckets, int) \
+                or self.context_buckets < 0:
+            raise ValueError(f"PretrainConfig.context_buckets must be an int >= 0; got "
+                             f"{self.context_buckets!r}")
+        if self.augment_draw not in AUGMENT_DRAWS:
+            raise ValueError(f"PretrainConfig.augment_draw must be one of {AUGMENT_DRAWS}; got "
+                             f"{self.augment_draw!r}")
+        names = []
+        for item in self.augment_overrides:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                    and isinstance(item[1], AugmentConfig)):
+                raise ValueError("PretrainConfig.augment_overrides must hold (name, "
+                                 f"AugmentConfig) pairs; got {item!r}")
+            names.append(item[0])
+        if len(set(names)) != len(names):
+            raise ValueError(f"PretrainConfig.augment_overrides names a set twice: {names}")
+
+    def augment_for(self, name: str) -> AugmentConfig:
+        """The strengths used for pool set ``name``."""
+        return dict(self.augment_overrides).get(name, self.augment)
+
+    @property
+    def max_segments(self) -> int:
+        """The largest ``max_segments`` of the pool (a static bound of the permutation)."""
+        return max([self.augment.max_segments]
+                   + [a.max_segments for _, a in self.augment_overrides])
+
+
+def augment_table(cfg: PretrainConfig, names) -> np.ndarray:
+    """float32 ``[D, 3]``: ``(scale_sigma, jitter_sigma, max_segments)`` of each pool set
+    ``names[d]`` (the override of that name, else ``cfg.augment``)."""
+    rows = [cfg.augment_for(n) for n in names]
+    return np.asarray([(a.scale_sigma, a.jitter_sigma, a.max_segments) for a in rows],
+                      np.float32).reshape(len(rows), 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +261,11 @@ class FinetuneConfig:
     ``mode="finetune"`` trains encoder and head; ``"linear"`` freezes the encoder (eval mode)
     and trains the head alone (linear probe). ``freeze_bn`` keeps the encoder's BatchNorm in
     eval mode while fine-tuning (batches of 2-15 labelled series give noisy statistics).
+
+    ``schedule="plateau"``: TS-TCC's ``ReduceLROnPlateau('min')`` with torch's defaults (the
+    step size times ``plateau_factor`` after ``plateau_patience`` steps without a relative
+    improvement of ``plateau_rtol`` in the validation loss); each step is one epoch (the
+    labelled subset is one batch), and the update then needs a validation set.
     """
 
     steps: int = 150
@@ -213,9 +275,21 @@ class FinetuneConfig:
     weight_decay: float = 3e-4
     mode: str = "finetune"
     freeze_bn: bool = False
+    schedule: str = "constant"
+    plateau_factor: float = 0.1
+    plateau_patience: int = 10
+    plateau_rtol: float = 1e-4
 
     def __post_init__(self):
         _positive_int(self, "steps")
+        _positive_int(self, "plateau_patience")
+        if self.schedule not in ("constant", "plateau"):
+            raise ValueError(f"FinetuneConfig.schedule must be 'constant' or 'plateau'; got "
+                             f"{self.schedule!r}")
+        if not 0.0 < self.plateau_factor < 1.0:
+            raise ValueError(f"FinetuneConfig.plateau_factor must lie in (0, 1); got "
+                             f"{self.plateau_factor}")
+        _positive(self, "plateau_rtol", allow_zero=True)
         _positive(self, "learning_rate")
         _positive(self, "weight_decay", allow_zero=True)
         if self.mode not in ("finetune", "linear"):

@@ -39,9 +39,15 @@ class FinetuneState(NamedTuple):
 
 
 def _optimizer(cfg: FinetuneConfig):
-    return optax.chain(optax.add_decayed_weights(cfg.weight_decay),
-                       optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2),
-                       optax.scale(-cfg.learning_rate))
+    parts = [optax.add_decayed_weights(cfg.weight_decay),
+             optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2), optax.scale(-cfg.learning_rate)]
+    if cfg.schedule == "plateau":  # torch ReduceLROnPlateau('min') defaults, one value a step
+        # torch cuts once the bad steps *exceed* its patience, optax once they reach it
+        parts.append(optax.contrib.reduce_on_plateau(
+            factor=cfg.plateau_factor, patience=cfg.plateau_patience + 1,
+            rtol=cfg.plateau_rtol,
+            atol=0.0, cooldown=0, accumulation_size=1))
+    return optax.chain(*parts)
 
 
 def init_finetune(key, encoder_params, encoder_stats, model: ModelConfig, cfg: FinetuneConfig,
@@ -79,13 +85,25 @@ def predict_logits(params, batch_stats, x, model: ModelConfig, num_classes: int)
 
 @functools.lru_cache(maxsize=64)
 def make_finetune_update(model: ModelConfig, cfg: FinetuneConfig, num_classes: int):
-    """``update(state, key, x [R, n, C, L], y [R, n], run_keys [R]) -> (state, loss [R])``."""
+    """``update(state, key, x [R, n, C, L], y [R, n], run_keys [R], x_val [R, m, C, L] = None,
+    y_val [R, m] = None) -> (state, loss [R])``.
+
+    With ``cfg.schedule == "plateau"`` the validation set is required: the eval-mode
+    cross-entropy of the current parameters on it (the loss after the previous step, as TS-TCC
+    evaluates after each epoch) drives the step size of this step."""
     optimizer = _optimizer(cfg)
     linear = cfg.mode == "linear"
     bn_train = not (linear or cfg.freeze_bn)
+    plateau = cfg.schedule == "plateau"
 
-    def one_run(params, stats, opt_state, step, run_key, x, y):
+    def one_run(params, stats, opt_state, step, run_key, x, y, x_val, y_val):
         rng = jax.random.fold_in(run_key, step)
+        extra = {}
+        if plateau:
+            val_logits = _logits(params, stats["encoder"], x_val, model, num_classes, False,
+                                 False)[0]
+            extra["value"] = jnp.mean(
+                optax.softmax_cross_entropy_with_integer_labels(val_logits, y_val))
 
         def loss_fn(trained):
             full = {**params, **trained}
@@ -96,15 +114,19 @@ def make_finetune_update(model: ModelConfig, cfg: FinetuneConfig, num_classes: i
 
         trained = {"head": params["head"]} if linear else params
         (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(trained)
-        updates, opt_state = optimizer.update(grads, opt_state, trained)
+        updates, opt_state = optimizer.update(grads, opt_state, trained, **extra)
         params = {**params, **optax.apply_updates(trained, updates)}
         return params, {"encoder": new_stats}, opt_state, loss
 
-    def update(state: FinetuneState, key, x, y, run_keys):
+    def update(state: FinetuneState, key, x, y, run_keys, x_val=None, y_val=None):
         del key
+        if plateau and (x_val is None or y_val is None):
+            raise ValueError("FinetuneConfig.schedule='plateau' needs x_val and y_val")
+        val_axis = 0 if plateau else None
         params, stats, opt_state, loss = jax.vmap(
-            one_run, in_axes=(0, 0, 0, None, 0, 0, 0))(
-            state.params, state.batch_stats, state.opt_state, state.step, run_keys, x, y)
+            one_run, in_axes=(0, 0, 0, None, 0, 0, 0, val_axis, val_axis))(
+            state.params, state.batch_stats, state.opt_state, state.step, run_keys, x, y,
+            x_val if plateau else None, y_val if plateau else None)
         return FinetuneState(params, stats, opt_state, state.step + 1), loss
 
     return update

@@ -23,6 +23,7 @@ its batch or how they are split over devices.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -33,10 +34,13 @@ from jaxpapers.xit._augment import strong_augment, weak_scale
 from jaxpapers.xit._config import ModelConfig, PretrainConfig
 from jaxpapers.xit._losses import l2_normalize, nt_xent, sicc, tc_infonce
 from jaxpapers.xit._mixup import xd_mixup
-from jaxpapers.xit._sampler import sample_batch
+from jaxpapers.xit._sampler import sample_rows
 
 __all__ = ["PretrainState", "PretrainInfo", "init_pretrain", "pretrain_loss",
-           "make_pretrain_update", "pretrain_optimizer"]
+           "make_pretrain_update", "pretrain_optimizer", "chance_levels"]
+
+#: ``fold_in`` stream of a run's fixed ("once") augmentations; steps never reach it
+ONCE_STREAM = 2**31 - 1
 
 
 class PretrainState(NamedTuple):
@@ -56,6 +60,15 @@ class PretrainInfo(NamedTuple):
     tc: jax.Array
     cc: jax.Array
     sicc: jax.Array
+
+
+def chance_levels(cfg: PretrainConfig) -> dict[str, float]:
+    """Each contrastive loss at chance (every candidate equally likely): ``tc`` (both
+    directions summed) ``2 ln B``; ``cc`` (NT-Xent) ``ln(2B - 1)``; ``sicc`` ``ln B``
+    (``ln(2B - 1)`` with extra negatives)."""
+    b = cfg.batch_size
+    return {"tc": 2.0 * math.log(b), "cc": math.log(2 * b - 1),
+            "sicc": math.log(2 * b - 1) if cfg.extra_negatives else math.log(b)}
 
 
 def pretrain_optimizer(cfg: PretrainConfig) -> optax.GradientTransformation:
@@ -78,33 +91,59 @@ def init_pretrain(key, model: ModelConfig, cfg: PretrainConfig) -> PretrainState
     return PretrainState(params, stats, pretrain_optimizer(cfg).init(params), jnp.int32(0))
 
 
-def _views(key, x, ds_id, weights, cfg: PretrainConfig):
+def _views(key, x, ds_id, weights, cfg: PretrainConfig, rows=None, aug_table=None,
+           aug_key=None):
+    """Weak, strong and mixed views. ``aug_table [D, 3]`` (optional) gives each item the
+    strengths of its dataset; with ``cfg.augment_draw == "once"`` the weak and strong views of
+    pool row ``r`` are drawn from ``fold_in(aug_key, r)`` (the same at every step)."""
     aug = cfg.augment
     k_w, k_s, k_mix, k_m = jax.random.split(key, 4)
     b = x.shape[0]
-    weak = jax.vmap(lambda k, s: weak_scale(k, s, aug.scale_sigma))
-    strong = jax.vmap(lambda k, s: strong_augment(k, s, aug.jitter_sigma, aug.max_segments))
-    x_w = weak(jax.random.split(k_w, b), x)
-    x_s = strong(jax.random.split(k_s, b), x)
+    if aug_table is None:
+        table = jnp.asarray([[aug.scale_sigma, aug.jitter_sigma, aug.max_segments]],
+                            jnp.float32)
+        idx, bound = jnp.zeros((b,), jnp.int32), aug.max_segments
+    else:
+        table, idx, bound = jnp.asarray(aug_table, jnp.float32), ds_id, cfg.max_segments
+    scale_s, jitter_s = table[idx, 0], table[idx, 1]
+    limit = jnp.round(table[idx, 2]).astype(jnp.int32)
+    weak = jax.vmap(weak_scale)
+    strong = jax.vmap(lambda k, s, j, m: strong_augment(k, s, j, bound, m))
+    if cfg.augment_draw == "once":
+        if rows is None or aug_key is None:
+            raise ValueError("augment_draw='once' needs the batch's pool rows and aug_key")
+        keys_w = jax.vmap(lambda r: jax.random.fold_in(jax.random.fold_in(aug_key, 0), r))(rows)
+        keys_s = jax.vmap(lambda r: jax.random.fold_in(jax.random.fold_in(aug_key, 1), r))(rows)
+    else:
+        keys_w, keys_s = jax.random.split(k_w, b), jax.random.split(k_s, b)
+    x_w = weak(keys_w, x, scale_s)
+    x_s = strong(keys_s, x, jitter_s, limit)
     x_mix, perm, lam = xd_mixup(k_mix, x, ds_id, cfg.alpha, cfg.per_sample_lambda,
                                 cfg.cross_dataset)
     mix_on = weights[3] > 0
     lam = jnp.where(mix_on, lam, 1.0)
     x_mix = jnp.where(mix_on, x_mix, x)
-    x_m = weak(jax.random.split(k_m, b), x_mix)
+    x_m = weak(jax.random.split(k_m, b), x_mix, scale_s)
     return x_w, x_s, x_m, perm, lam
 
 
 def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfig,
-                  cfg: PretrainConfig):
+                  cfg: PretrainConfig, rows=None, aug_table=None, aug_key=None,
+                  buckets: int = 0):
     """The loss of one batch ``x [B, 1, L]`` (dataset ids ``ds_id [B]``) under objective
     ``weights = (w_tc, w_cc, w_sicc, mixup)`` (a float array, see :class:`Objective`).
+    ``aug_table [D, 3]`` gives per-dataset augmentation strengths (default: ``cfg.augment``
+    for all); ``rows`` (pool rows) and ``aug_key`` are needed when ``cfg.augment_draw ==
+    "once"``. ``buckets > 0`` (static) runs the context transformer on the prefix rounded up
+    to one of ``buckets`` static lengths through ``lax.switch`` (the same contexts; worth it
+    only outside ``vmap``, where a switch with a batched index would run every branch).
 
     Returns ``(loss, (new_batch_stats, PretrainInfo))``.
     """
     encoder, tc_module = model.encoder(), model.temporal_contrast()
     k_views, k_t, k_drop = jax.random.split(key, 3)
-    x_w, x_s, x_m, perm, lam = _views(k_views, x, ds_id, weights, cfg)
+    x_w, x_s, x_m, perm, lam = _views(k_views, x, ds_id, weights, cfg, rows, aug_table,
+                                      aug_key)
     k_enc, k_ctx = jax.random.split(k_drop)
 
     # the three views go through the encoder one after another, BatchNorm statistics carried
@@ -124,12 +163,32 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
     steps, k = model.latent_length, model.timesteps
     t1, t2 = jax.random.randint(k_t, (2,), 0, steps - k)
     tc_vars = {"params": params["tc"], "batch_stats": batch_stats["tc"]}
-    # contexts of (weak, t1), (strong, t2), (mixed, t1): one vmapped transformer call
-    prefix = jnp.stack([t1, t2, t1]) + 1
-    c_w, c_s, c_m = jax.vmap(
-        lambda z, p, rng: tc_module.apply(tc_vars, z, p, True, method=tc_module.context,
-                                          rngs={"dropout": rng}))(
-        jnp.stack([z_w, z_s, z_m]), prefix, jax.random.split(k_ctx, 3))
+    # contexts of (weak, t1), (strong, t2), (mixed, t1). A prefix is at most T' - K steps, so
+    # the later steps (masked out anyway) are cut off before the transformer: the same
+    # contexts for less work (dropout draws differ in shape). With ``buckets`` the cut is
+    # rounded up from the prefix to one of a few static lengths (a lax.switch per prefix)
+    ctx_keys = jax.random.split(k_ctx, 3)
+
+    def contexts(zs, prefixes, rngs, n):
+        return jax.vmap(lambda z, p, rng: tc_module.apply(
+            tc_vars, z[:, :n], p, True, method=tc_module.context, rngs={"dropout": rng}))(
+            zs, prefixes, rngs)
+
+    limit = steps - k
+    if buckets:
+        sizes = sorted({-(-limit * j // buckets) for j in range(1, buckets + 1)})
+
+        def bucketed(zs, t, rngs):
+            branches = [functools.partial(contexts, n=n) for n in sizes]
+            index = jnp.searchsorted(jnp.asarray(sizes), t + 1)
+            prefixes = jnp.full((zs.shape[0],), t + 1)
+            return jax.lax.switch(index, branches, zs, prefixes, rngs)
+
+        c_w, c_m = bucketed(jnp.stack([z_w, z_m]), t1, ctx_keys[jnp.asarray([0, 2])])
+        c_s = bucketed(z_s[None], t2, ctx_keys[1:2])[0]
+    else:
+        c_w, c_s, c_m = contexts(jnp.stack([z_w, z_s, z_m]), jnp.stack([t1, t2, t1]) + 1,
+                                 ctx_keys, limit)
 
     def futures(z, t):
         idx = t + 1 + jnp.arange(k)
@@ -156,28 +215,42 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
 def make_pretrain_update(model: ModelConfig, cfg: PretrainConfig):
     """A ``train_loop`` update for ``R`` stacked runs:
     ``update(state, key, pool_x, offsets, counts, run_keys [R], log_probs [R, D],
-    weights [R, 4]) -> (state, PretrainInfo [R])``. The loop's ``key`` is not used: run ``r``'s
-    step ``i`` draws from ``fold_in(run_keys[r], i)``. Cached per config, so repeated trainings
-    reuse one compilation."""
+    weights [R, 4], aug_table [D, 3] = None) -> (state, PretrainInfo [R])``. The loop's ``key``
+    is not used: run ``r``'s step ``i`` draws from ``fold_in(run_keys[r], i)``; with
+    ``augment_draw="once"`` its fixed views come from ``fold_in(run_keys[r], 2**31 - 1)``.
+    With ``R = 1`` the step runs without ``vmap`` and with ``cfg.context_buckets``. Cached per
+    config, so repeated trainings reuse one compilation."""
     optimizer = pretrain_optimizer(cfg)
 
     def one_run(params, stats, opt_state, step, run_key, pool_x, offsets, counts, log_probs,
-                weights):
+                weights, aug_table, buckets=0):
         key = jax.random.fold_in(run_key, step)
         k_batch, k_loss = jax.random.split(key)
-        x, ds_id = sample_batch(k_batch, pool_x, offsets, counts, log_probs, cfg.batch_size)
+        x, ds_id, rows = sample_rows(k_batch, pool_x, offsets, counts, log_probs,
+                                     cfg.batch_size)
+        aug_key = jax.random.fold_in(run_key, ONCE_STREAM)
         grad_fn = jax.value_and_grad(pretrain_loss, has_aux=True)
-        (_, (stats, info)), grads = grad_fn(params, stats, k_loss, x, ds_id, weights, model, cfg)
+        (_, (stats, info)), grads = grad_fn(params, stats, k_loss, x, ds_id, weights, model, cfg,
+                                            rows, aug_table, aug_key, buckets)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), stats, opt_state, info
 
     def update(state: PretrainState, key, pool_x, offsets, counts, run_keys, log_probs,
-               weights):
+               weights, aug_table=None):
         del key
+        if run_keys.shape[0] == 1 and cfg.context_buckets:  # one run: no vmap, bucketed
+            squeeze = lambda tree: jax.tree_util.tree_map(lambda a: a[0], tree)
+            params, stats, opt_state, info = one_run(
+                squeeze(state.params), squeeze(state.batch_stats), squeeze(state.opt_state),
+                state.step, run_keys[0], pool_x, offsets, counts, log_probs[0], weights[0],
+                aug_table, cfg.context_buckets)
+            params, stats, opt_state, info = jax.tree_util.tree_map(
+                lambda a: a[None], (params, stats, opt_state, info))
+            return PretrainState(params, stats, opt_state, state.step + 1), info
         params, stats, opt_state, info = jax.vmap(
-            one_run, in_axes=(0, 0, 0, None, 0, None, None, None, 0, 0))(
+            one_run, in_axes=(0, 0, 0, None, 0, None, None, None, 0, 0, None))(
             state.params, state.batch_stats, state.opt_state, state.step, run_keys, pool_x,
-            offsets, counts, log_probs, weights)
+            offsets, counts, log_probs, weights, aug_table)
         return PretrainState(params, stats, opt_state, state.step + 1), info
 
     return update

@@ -20,7 +20,7 @@ from jaxpapers._src import checks
 from jaxpapers._src.threefry import check_key
 from jaxpapers.xit import _validate as chk
 
-__all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch"]
+__all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch", "sample_rows"]
 
 SAMPLING_MODES = ("proportional", "uniform_over_datasets", "temperature")
 
@@ -53,6 +53,11 @@ def dataset_probabilities(counts, mode: str = "uniform_over_datasets",
 
 
 def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
+    """``sample_rows`` without the row indices (see there)."""
+    return sample_rows(key, x, offsets, counts, log_probs, batch_size)[:2]
+
+
+def sample_rows(key, x, offsets, counts, log_probs, batch_size: int):
     """Draw ``batch_size`` rows of the grouped pool ``x`` ``[N, ...]``.
 
     Args:
@@ -63,7 +68,8 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
       batch_size: static.
 
     Returns:
-      ``(x_batch [B, ...], ds_id [B] int32)``. Under ``jit`` an item drawn from an empty
+      ``(x_batch [B, ...], ds_id [B] int32, row [B] int32)`` (``row``: the pool row of each
+      item, clipped into ``[0, N)``). Under ``jit`` an item drawn from an empty
       dataset, or whose row falls outside ``x``, is a row of NaN, and so is every item when
       ``log_probs`` holds NaN or ``+inf`` (eagerly the bad ``counts``,
       ``offsets`` or ``log_probs`` raise ``ValueError``).
@@ -95,4 +101,4 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
     out = x[jnp.clip(row, 0, x.shape[0] - 1)]
     if jnp.issubdtype(x.dtype, jnp.floating):
         out = jnp.where(good.reshape((-1,) + (1,) * (x.ndim - 1)), out, jnp.nan)
-    return out, ds_id
+    return out, ds_id, jnp.clip(row, 0, x.shape[0] - 1)

@@ -258,7 +258,8 @@ def test_smoke_reproduction(smoke_run):
     saved = json.loads((out / "results.json").read_text())
     assert saved["verdict"]["summary"] and results["table"]
     scores = saved["metrics"]["scores"]["GunPoint/k=1"]["accuracy"]
-    assert np.asarray(scores).shape == (2 + 4 + 3, SMOKE.subset_seeds)  # encoders x subsets
+    # encoders x subsets: scratch x 2; TS-TCC, XIT (in-pool) and XIT held-out x 2; 3 ablations
+    assert np.asarray(scores).shape == (2 + 6 + 3, SMOKE.subset_seeds)
     assert np.all(np.isfinite(np.asarray(scores)))
     assert all((out / p).stat().st_size > 0 for p in saved["plots"])
     losses = saved["metrics"]["pretraining_loss"]
@@ -319,7 +320,7 @@ def test_inferred_choice_ablation_at_smoke_size(tmp_path):
                      method="xit")
     result = _reproduce.run(ctx, scale)
     scores = result.metrics["scores"]["GunPoint/k=1"]["accuracy"]
-    assert np.asarray(scores).shape == (2 + 4 + 3 + 1, SMOKE.subset_seeds)
+    assert np.asarray(scores).shape == (2 + 6 + 3 + 1, SMOKE.subset_seeds)
     names = [row.quantity for row in result.table]
     assert "XIT [+ CC, w_CC = 0.7]" in names and "XIT − XIT [+ CC, w_CC = 0.7]" in names
     assert "w_CC = 0 vs + CC, w_CC = 0.7" in result.summary

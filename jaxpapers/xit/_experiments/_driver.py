@@ -17,12 +17,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers.experiments import train_loop
-from jaxpapers.xit._config import OBJECTIVES, FinetuneConfig, ModelConfig, PretrainConfig
+from jaxpapers.xit._config import (
+    OBJECTIVES,
+    FinetuneConfig,
+    ModelConfig,
+    PretrainConfig,
+    augment_table,
+)
 from jaxpapers.xit._finetune import evaluate, init_finetune, make_finetune_update
 from jaxpapers.xit._pretrain import init_pretrain, make_pretrain_update
 from jaxpapers.xit.data import Pool, dataset_probabilities, k_per_class, load_dataset
 
 ALL = "all"
+HELD_OUT = "held-out"  # sources: the pool without the fine-tuning targets' sets
 
 
 class EncoderKey(NamedTuple):
@@ -38,7 +45,11 @@ def label(key: EncoderKey) -> str:
     text = names[key.objective]
     if key.variant:
         text = f"{text} [{key.variant}]"
-    return text if key.sources == ALL else f"{text}, one source ({key.sources})"
+    if key.sources == ALL:
+        return text
+    if key.sources == HELD_OUT:
+        return f"{text}, held-out"
+    return f"{text}, one source ({key.sources})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +64,13 @@ class Pretrained:
 
 
 def pretrain_all(ctx, key, pool: Pool, runs: list[EncoderKey], model: ModelConfig,
-                 cfg: PretrainConfig, name: str = "pretrain", objective=None) -> Pretrained:
+                 cfg: PretrainConfig, name: str = "pretrain", objective=None,
+                 held_out=()) -> Pretrained:
     """Pretrain ``runs`` side by side (one compiled step, vmapped), checkpointed and resumable
     through ``ctx.checkpointer``; the run axis is sharded with ``ctx.shard``. ``objective``
-    (an :class:`~jaxpapers.xit.Objective`) replaces the runs' preset weights."""
+    (an :class:`~jaxpapers.xit.Objective`) replaces the runs' preset weights. Runs whose
+    ``sources`` is :data:`HELD_OUT` never draw the pool sets named in ``held_out``; the
+    augmentation strengths of each pool set come from ``cfg`` (:func:`augment_table`)."""
     seeds = tuple(sorted({r.seed for r in runs}))
     init_keys = {s: jax.random.fold_in(jax.random.fold_in(key, 1), s) for s in seeds}
     data_keys = {s: jax.random.fold_in(jax.random.fold_in(key, 2), s) for s in seeds}
@@ -65,7 +79,12 @@ def pretrain_all(ctx, key, pool: Pool, runs: list[EncoderKey], model: ModelConfi
     state = stack([inits[r.seed] for r in runs])._replace(step=jnp.int32(0))
     log_probs = []
     for r in runs:
-        active = None if r.sources == ALL else [n == r.sources for n in pool.names]
+        if r.sources == ALL:
+            active = None
+        elif r.sources == HELD_OUT:
+            active = [n not in held_out for n in pool.names]
+        else:
+            active = [n == r.sources for n in pool.names]
         p = dataset_probabilities(pool.counts, cfg.sampling, cfg.temperature, active)
         with np.errstate(divide="ignore"):
             log_probs.append(np.log(p).astype(np.float32))
@@ -77,10 +96,12 @@ def pretrain_all(ctx, key, pool: Pool, runs: list[EncoderKey], model: ModelConfi
     state = state._replace(params=per_run[0], batch_stats=per_run[1], opt_state=per_run[2])
     pool_args = ctx.replicate((jnp.asarray(pool.x), jnp.asarray(pool.offsets),
                                jnp.asarray(pool.counts)))
+    table = ctx.replicate(jnp.asarray(augment_table(cfg, pool.names)))
     update = make_pretrain_update(model, cfg)
     config = {"model": model, "pretrain": cfg, "runs": [tuple(r) for r in runs],
               "pool": list(pool.names), "pool_size": int(pool.x.shape[0])}
-    state, info = train_loop(update, state, key, cfg.steps, args=(*pool_args, *per_run[3:]),
+    state, info = train_loop(update, state, key, cfg.steps,
+                             args=(*pool_args, *per_run[3:], table),
                              chunk=cfg.checkpoint_every,
                              checkpointer=ctx.checkpointer(name, config),
                              show_progress=ctx.show_progress and ctx.is_primary,
@@ -143,12 +164,16 @@ def finetune_grid(ctx, key, target: Target, k: int, subset_seeds: int, enc_param
     split, for each subset seed, and evaluate on its whole test split.
 
     Returns ``{metric: [num_encoders, subset_seeds]}``. Subset ``s`` and the head's
-    initialisation and dropout stream are shared by all encoders (paired)."""
+    initialisation and dropout stream are shared by all encoders (paired). With
+    ``cfg.schedule == "plateau"`` the train-split series outside subset ``s`` are its
+    validation set (their labels drive the step-size schedule only)."""
     num_enc = jax.tree_util.tree_leaves(enc_params)[0].shape[0]
     nc = target.train.num_classes
     subsets = [k_per_class(target.train.y, k, s, nc) for s in range(subset_seeds)]
     x_sub = np.stack([target.train.x[i] for i in subsets])           # [S, n, C, L]
     y_sub = np.stack([target.train.y[i] for i in subsets])
+    rest = [np.setdiff1d(np.arange(target.train.y.shape[0]), i) for i in subsets]
+    validation = cfg.schedule == "plateau"
     head_keys = jax.random.split(jax.random.fold_in(key, k), subset_seeds)
     rep = lambda a: np.repeat(np.asarray(a)[None], num_enc, axis=0).reshape(
         (num_enc * subset_seeds,) + np.shape(a)[1:])
@@ -162,8 +187,13 @@ def finetune_grid(ctx, key, target: Target, k: int, subset_seeds: int, enc_param
     all_head_keys = head_keys[jnp.tile(jnp.arange(subset_seeds), num_enc)]
     state = jax.vmap(init)(all_head_keys, params, stats)._replace(step=jnp.int32(0))
     run_keys = jax.vmap(lambda k_: jax.random.fold_in(k_, 1))(all_head_keys)
+    data = [rep(x_sub), rep(y_sub)]
+    if validation:
+        data += [rep(np.stack([target.train.x[i] for i in rest])),
+                 rep(np.stack([target.train.y[i] for i in rest]))]
     sharded = ctx.shard((state.params, state.batch_stats, state.opt_state,
-                         jnp.asarray(rep(x_sub)), jnp.asarray(rep(y_sub)), run_keys))
+                         jnp.asarray(data[0]), jnp.asarray(data[1]), run_keys,
+                         *[jnp.asarray(d) for d in data[2:]]))
     state = state._replace(params=sharded[0], batch_stats=sharded[1], opt_state=sharded[2])
     update = make_finetune_update(model, cfg, nc)
     state, _ = train_loop(update, state, key, cfg.steps, args=sharded[3:], chunk=cfg.steps,
