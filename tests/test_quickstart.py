@@ -46,6 +46,22 @@ def test_reproduce_all_from_an_empty_folder_with_the_default_out(fresh_folder):
     assert summary.strip() in proc.stdout
 
 
+@pytest.mark.parametrize("method, module", [
+    ("meanfield", "tests.meanfield.test_reproduce"),
+    ("diffusion_resampling", "tests.diffusion_resampling.test_runner"),
+    ("xit", "tests.xit.test_training"),
+    ("moving_targets", "tests.moving_targets.test_reproduce"),
+])
+def test_each_methods_smoke_results(fresh_folder, method, module):
+    """The per-method checks of a smoke run, on this run's folders (their in-process smoke runs
+    are slow-marked: one smoke run of each method per CI run)."""
+    import importlib
+
+    cwd, _, proc = fresh_folder
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    importlib.import_module(module).check_smoke_results(cwd / "runs" / method)
+
+
 def test_the_run_prints_no_traceback_and_no_library_warning(fresh_folder):
     _, _, proc = fresh_folder
     text = proc.stdout + proc.stderr
