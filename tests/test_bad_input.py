@@ -571,6 +571,14 @@ def _xit_cases():
                                Special("lam", "lam outside [0, 1]",
                                        st.sampled_from([-0.5, 1.5]).map(
                                            lambda b: jnp.full(4, b)), nan_ok=True))),
+        "chance_levels": Case(lambda: (xit.chance_levels, dict(cfg=xit.PretrainConfig())),
+                              specials=(Special("cfg", "not a PretrainConfig",
+                                                st.sampled_from([None, 64, "cfg"])),)),
+        "augment_table": Case(
+            lambda: (xit.augment_table, dict(cfg=xit.PretrainConfig(), names=["a", "b"])),
+            specials=(Special("cfg", "not a PretrainConfig", st.sampled_from([None, 64])),
+                      Special("names", "not a sequence of names",
+                              st.sampled_from(["ab", [1, 2], [None]])))),
         "xd_mixup": Case(lambda: (xit.xd_mixup, dict(key=_key(), x=batch,
                                                      ds_id=jnp.asarray([0, 0, 1, 1]),
                                                      alpha=0.2)),
@@ -1543,7 +1551,8 @@ EXEMPT = {
         "RESAMPLERS": "constant",
     },
     "xit": {
-        "OBJECTIVES": "constant", "Dataset": "host-side container",
+        "OBJECTIVES": "constant", "AUGMENT_DRAWS": "constant", "WEAK_AUGMENT": "constant",
+        "Dataset": "host-side container",
         "Pool": "host-side container", "FinetuneState": "result type",
         "PretrainInfo": "result type", "PretrainState": "result type",
         "Classifier": "Flax module; its inputs come through the drivers",

@@ -248,7 +248,16 @@ class PretrainConfig:
 
 def augment_table(cfg: PretrainConfig, names) -> np.ndarray:
     """float32 ``[D, 3]``: ``(scale_sigma, jitter_sigma, max_segments)`` of each pool set
-    ``names[d]`` (the override of that name, else ``cfg.augment``)."""
+    ``names[d]`` (the override of that name, else ``cfg.augment``).
+
+    Raises:
+      ValueError: ``cfg`` is not a :class:`PretrainConfig` or ``names`` is not a sequence of
+        strings.
+    """
+    if not isinstance(cfg, PretrainConfig):
+        raise ValueError(f"cfg must be a PretrainConfig; got {type(cfg).__name__}")
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"names must be a sequence of dataset names (str); got {names!r}")
     rows = [cfg.augment_for(n) for n in names]
     return np.asarray([(a.scale_sigma, a.jitter_sigma, a.max_segments) for a in rows],
                       np.float32).reshape(len(rows), 3)

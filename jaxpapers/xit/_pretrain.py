@@ -65,7 +65,13 @@ class PretrainInfo(NamedTuple):
 def chance_levels(cfg: PretrainConfig) -> dict[str, float]:
     """Each contrastive loss at chance (every candidate equally likely): ``tc`` (both
     directions summed) ``2 ln B``; ``cc`` (NT-Xent) ``ln(2B - 1)``; ``sicc`` ``ln B``
-    (``ln(2B - 1)`` with extra negatives)."""
+    (``ln(2B - 1)`` with extra negatives).
+
+    Raises:
+      ValueError: ``cfg`` is not a :class:`PretrainConfig`.
+    """
+    if not isinstance(cfg, PretrainConfig):
+        raise ValueError(f"cfg must be a PretrainConfig; got {type(cfg).__name__}")
     b = cfg.batch_size
     return {"tc": 2.0 * math.log(b), "cc": math.log(2 * b - 1),
             "sicc": math.log(2 * b - 1) if cfg.extra_negatives else math.log(b)}
