@@ -24,12 +24,36 @@ def _jaxpapers(cwd, *args, cache):
 
 
 @pytest.fixture(scope="module")
-def fresh_folder(tmp_path_factory):
-    """An empty working folder after ``jaxpapers reproduce all --scale smoke``."""
-    cwd = tmp_path_factory.mktemp("user")
-    cache = tmp_path_factory.mktemp("xla-cache")
-    proc = _jaxpapers(cwd, "reproduce", "all", "--scale", "smoke", "--no-progress", cache=cache)
-    return cwd, cache, proc
+def fresh_folder(tmp_path_factory, request):
+    """An empty working folder after ``jaxpapers reproduce all --scale smoke``.
+
+    Run once per test session: under pytest-xdist every worker that needs it would otherwise
+    run its own copy (minutes of CPU), so the workers share one run through a folder of the
+    session's base temporary directory and a lock (the first worker runs it, the others wait
+    and read its outcome)."""
+    import fcntl
+    import types
+
+    if not hasattr(request.config, "workerinput"):   # no xdist: this process only
+        cwd = tmp_path_factory.mktemp("user")
+        cache = tmp_path_factory.mktemp("xla-cache")
+        proc = _jaxpapers(cwd, "reproduce", "all", "--scale", "smoke", "--no-progress",
+                          cache=cache)
+        return cwd, cache, proc
+    shared = tmp_path_factory.getbasetemp().parent / "quickstart-run"  # one per session
+    shared.mkdir(exist_ok=True)
+    cwd, cache, outcome = shared / "user", shared / "xla-cache", shared / "outcome.json"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            cwd.mkdir()
+            cache.mkdir()
+            proc = _jaxpapers(cwd, "reproduce", "all", "--scale", "smoke", "--no-progress",
+                              cache=cache)
+            outcome.write_text(json.dumps({"returncode": proc.returncode,
+                                           "stdout": proc.stdout, "stderr": proc.stderr}))
+        saved = json.loads(outcome.read_text())
+    return cwd, cache, types.SimpleNamespace(**saved)
 
 
 def test_reproduce_all_from_an_empty_folder_with_the_default_out(fresh_folder):
@@ -70,8 +94,10 @@ def test_the_run_prints_no_traceback_and_no_library_warning(fresh_folder):
     assert not re.search(r"\b\w+Warning\b", text), text[-3000:]
 
 
-def test_resume_into_the_relative_folder_gives_the_same_numbers(fresh_folder):
-    cwd, cache, _ = fresh_folder
+def test_resume_into_the_relative_folder_gives_the_same_numbers(fresh_folder, tmp_path):
+    shared, cache, _ = fresh_folder
+    cwd = tmp_path / "user"     # a copy: other tests read the shared run's files meanwhile
+    shutil.copytree(shared / "runs" / "bocvs", cwd / "runs" / "bocvs")
     first = cwd / "first-bocvs.json"
     shutil.copy(cwd / "runs" / "bocvs" / "results.json", first)
     proc = _jaxpapers(cwd, "reproduce", "bocvs", "--scale", "smoke", "--resume",
