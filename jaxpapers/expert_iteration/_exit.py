@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxpapers._src import checks, threefry
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import (
     ApprenticeConfig,
@@ -57,9 +58,7 @@ TARGETS = ("tpt", "cat")
 
 
 def _positive_int(obj, name):
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{type(obj).__name__}.{name} must be a positive int; got {value!r}")
+    require_positive_int_field(type(obj).__name__, name, getattr(obj, name))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.xit._model import ContextTransformer, Encoder, TemporalContrast, encoder_length
 from jaxpapers.xit._sampler import SAMPLING_MODES
 
@@ -24,9 +25,7 @@ AUGMENT_DRAWS = ("per_step", "once")
 
 
 def _positive_int(owner, name):
-    value = getattr(owner, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{type(owner).__name__}.{name} must be a positive int; got {value!r}")
+    require_positive_int_field(type(owner).__name__, name, getattr(owner, name))
 
 
 def _positive(owner, name, allow_zero=False):

@@ -70,7 +70,10 @@ def test_likelihood_estimate_is_unbiased_in_z(scheme):
     mean, se, out = _ratio_mean_and_se(scheme, 1.0, MODEL, STEPS, PARTICLES, REPLICATES)
     assert abs(mean - 1.0) < 5 * se, (mean, se)
     assert se < 0.02, "the ratio's variance should be moderate for this test to have power"
-    # the test can fail: log Z_hat is biased low, so exp(E[log Z_hat - log Z]) is far from 1
+    # Power check (deliberate): the first assertion must be able to fail. log Z_hat is biased
+    # low (Jensen), so exp(E[log Z_hat - log Z]), the statistic of an estimator unbiased only in
+    # log space, sits more than 5 s.e. below 1 at these sizes; a filter returning that would
+    # fail the unbiasedness check above.
     assert 1.0 - np.exp(np.mean(out.log_likelihood)) > 5 * se
     assert np.all(np.asarray(out.num_resamples) == STEPS)  # ess_threshold=1 resamples each step
 

@@ -287,7 +287,7 @@ def test_paper_scale_dry_run_on_a_user_folder(tmp_path, monkeypatch):
     """The paper scale's code path (auto-selected pool from a user folder, every pool set a
     target, train splits only) at tiny sizes: three bundled sets copied into the folder."""
     import dataclasses
-    import shutil
+    import lzma
 
     from jaxpapers.xit._experiments import _reproduce
     from jaxpapers.xit.data import _locate
@@ -295,10 +295,11 @@ def test_paper_scale_dry_run_on_a_user_folder(tmp_path, monkeypatch):
     folder = tmp_path / "ucr"
     for name in ("UnitTest", "ItalyPowerDemand", "GunPoint"):
         kind, stem = _locate(name, None)
-        assert kind == "ts"
+        assert kind == "ts.xz"   # the bundle ships xz-compressed .ts files
         (folder / name).mkdir(parents=True)
         for split in ("TRAIN", "TEST"):
-            shutil.copy(f"{stem}_{split}.ts", folder / name / f"{name}_{split}.ts")
+            with open(f"{stem}_{split}.ts.xz", "rb") as f:
+                (folder / name / f"{name}_{split}.ts").write_bytes(lzma.decompress(f.read()))
     monkeypatch.setenv(_reproduce.UCR_ENV, str(folder))
     paper = _reproduce.SCALES["paper"]
     tiny = dataclasses.replace(paper, model=SMOKE.model, pretrain=SMOKE.pretrain,

@@ -29,6 +29,7 @@ import math
 import jax
 import numpy as np
 
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.experiments import (
     Estimate,
     Row,
@@ -96,9 +97,7 @@ class ExItScale:
 
     def __post_init__(self):
         for name in ("iterations", "runs", "imitation_steps", "reinforce_chunk"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ExItScale.{name} must be a positive int; got {value!r}")
+            require_positive_int_field("ExItScale", name, getattr(self, name))
         for t in self.target_temperatures:
             if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0 \
                     or not math.isfinite(t):

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxpapers._src import checks
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.moving_targets._events import HIDDEN, EventSpec
 from jaxpapers.moving_targets._model import free_run, preacts
 
@@ -32,9 +33,7 @@ __all__ = ["Budget", "Trainer", "TrainState", "TrainInfo", "INITS", "positive_in
 INITS = ("free_run", "normal", "constant")
 
 
-def positive_int(owner: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}.{name} must be a positive int; got {value!r}")
+positive_int = require_positive_int_field  # the shared check of a positive int setting
 
 
 def non_negative(owner: str, name: str, value: Any) -> None:
