@@ -1,19 +1,24 @@
-"""The docstring examples of the documented shared packages run and print what they show."""
+"""The docstring examples of every library module run and print what they show."""
 
 import doctest
 import importlib
+import pkgutil
 
 import pytest
 
-MODULES = [
-    "jaxpapers.smc._weights", "jaxpapers.smc._resampling", "jaxpapers.smc._lgssm",
-    "jaxpapers.smc._step", "jaxpapers.smc._adaptive",
-    "jaxpapers.gp._kernels", "jaxpapers.gp._posterior", "jaxpapers.gp._fit",
-    "jaxpapers.bocvs._policy", "jaxpapers.bocvs._loop", "jaxpapers.bocvs._problems",
-    "jaxpapers.experiments._stats", "jaxpapers.experiments._report",
-    "jaxpapers.experiments._results", "jaxpapers.experiments._registry",
-    "jaxpapers._src.checkpoint", "jaxpapers._src.checks", "jaxpapers._src.mesh",
-]
+
+def _modules() -> list[str]:
+    """Every module of the package except the experiment drivers and the command line."""
+    package = importlib.import_module("jaxpapers")
+    names = ["jaxpapers"]
+    for info in pkgutil.walk_packages(package.__path__, "jaxpapers."):
+        if "._experiments" in info.name or info.name in ("jaxpapers.cli", "jaxpapers.__main__"):
+            continue
+        names.append(info.name)
+    return sorted(names)
+
+
+MODULES = _modules()
 
 
 @pytest.mark.parametrize("name", MODULES)
