@@ -33,22 +33,17 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxpapers._src import bench  # noqa: E402
-from jaxpapers.bocvs import (  # noqa: E402
-    OptimizerConfig,
-    expected_ucb,
-    make_problem,
-    maximize_expected_ucb,
-    maximize_per_control_set,
-    newton_refine,
-)
-from jaxpapers.bocvs._acquisition import assemble  # noqa: E402
-from jaxpapers.bocvs._newton import (  # noqa: E402
+from jaxpapers.bocvs import OptimizerConfig, expected_ucb, maximize_expected_ucb  # noqa: E402
+from jaxpapers.bocvs.acquisition import (  # noqa: E402  # noqa: E402
+    assemble,
     expected_ucb_derivatives,
     expected_ucb_parts,
     expected_ucb_value,
+    maximize_per_control_set,
+    newton_refine,
 )
-from jaxpapers.bocvs._problems import sample_inputs  # noqa: E402
+from jaxpapers.bocvs.problems import make_problem, sample_inputs  # noqa: E402
+from jaxpapers.experiments import bench  # noqa: E402
 from jaxpapers.gp import bucket_size, condition, gp_params, pad_data, predict, ucb  # noqa: E402
 
 
@@ -247,7 +242,8 @@ def end_to_end(seeds: int, smoke: bool, batch_size: int = 1, devices: int = 1):
     over (known as the program is traced), so ETC-Ada's exploring rounds optimise only their
     group's 3 of 7 control sets (see ``run_bo``).
     """
-    from jaxpapers.bocvs import BOConfig, etc_ada, final_simple_regret, problem_spec, run_bo
+    from jaxpapers.bocvs import BOConfig, etc_ada, problem_spec, run_bo
+    from jaxpapers.bocvs.metrics import final_simple_regret
 
     problem = make_problem("hartmann3", "moderate", 0.02, budget=6.0 if smoke else 50.0)
     if smoke:
@@ -336,7 +332,7 @@ def main(argv=None):
                                 num_samples)  # the W each round draws (same key)
         for name, (num_raw, num_restarts, num_steps) in settings.items():
             adam = OptimizerConfig(num_raw, num_restarts, num_steps, 0.1, 8, "adam")
-            newton = adam._replace(method="newton", coarse_samples=min(128, num_samples // 2),
+            newton = adam.replace(method="newton", coarse_samples=min(128, num_samples // 2),
                                    finish_restarts=min(2, num_restarts))
             row = dict(step=f"round, {name} optimiser", n=n, setting=name)
             values = {}

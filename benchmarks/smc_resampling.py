@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers._src import bench
+from jaxpapers.experiments import bench
 from jaxpapers.smc import RESAMPLERS
 
 SCHEMES = ("multinomial", "stratified", "systematic", "residual")

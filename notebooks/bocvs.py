@@ -47,17 +47,9 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxpapers.bocvs import (
-    BOConfig,
-    OptimizerConfig,
-    etc_ada,
-    final_simple_regret,
-    make_problem,
-    problem_spec,
-    run_bo,
-    simple_regret_curve,
-    ucb_psq,
-)
+from jaxpapers.bocvs import BOConfig, OptimizerConfig, etc_ada, problem_spec, run_bo, ucb_psq
+from jaxpapers.bocvs.metrics import final_simple_regret, simple_regret_curve
+from jaxpapers.bocvs.problems import make_problem
 
 SMOKE = os.environ.get("JAXPAPERS_SMOKE") == "1"
 BUDGET = 6.0 if SMOKE else 50.0

@@ -215,6 +215,11 @@ def _posterior3():
                         jnp.sin(x).sum(1))
 
 
+def _parts3():
+    from jaxpapers import bocvs
+    return bocvs.acquisition.expected_ucb_parts(_posterior3(), _masks(), _w(), 2.0)
+
+
 def _opt_config():
     from jaxpapers import bocvs
     return bocvs.OptimizerConfig(num_raw=8, num_restarts=2, num_steps=3)
@@ -257,9 +262,32 @@ def _run_bo(key, masks, costs, scales, budget, noise_sd, lengthscale, policy=Non
     return bocvs.run_bo(key, spec, policy, objective, config)
 
 
+def _bo_init(key, masks, costs, scales, budget, noise_sd, lengthscale, config="default"):
+    from jaxpapers import bocvs
+    spec = bocvs.ProblemSpec(masks, costs, scales, budget, noise_sd, lengthscale)
+    config = _bo_config() if config == "default" else config
+    return bocvs.init(key, spec, bocvs.ucb_cvs(3), _objective, config)
+
+
+def _bo_step(key, masks, costs, scales, budget, noise_sd, lengthscale, state="default"):
+    from jaxpapers import bocvs
+    spec = bocvs.ProblemSpec(masks, costs, scales, budget, noise_sd, lengthscale)
+    if isinstance(state, str):
+        state = bocvs.init(key, _spec(), bocvs.ucb_cvs(3), _objective, _bo_config())
+    return bocvs.step(state, spec, bocvs.ucb_cvs(3), _objective, _bo_config())[1]
+
+
+def _bo_history(state="default", config="default"):
+    from jaxpapers import bocvs
+    if isinstance(state, str):
+        state = bocvs.init(_key(), _spec(), bocvs.ucb_cvs(3), _objective, _bo_config())
+    config = _bo_config() if config == "default" else config
+    return bocvs.history(state, _spec(), config)
+
+
 def _validated_optimizer_config(**kwargs):
     from jaxpapers import bocvs
-    return bocvs.OptimizerConfig(**kwargs).validate()
+    return bocvs.OptimizerConfig(**kwargs)
 
 
 def _value_fn(mask_row, x):
@@ -282,15 +310,15 @@ def _bocvs_cases():
             Special("num_raw", "num_raw <= 0", bad_count),
             Special("learning_rate", "learning_rate <= 0 or NaN", bad_positive),
             Special("method", "unknown method", st.just("lbfgs")))),
-        "cumulative_regret": Case(lambda: (bocvs.cumulative_regret,
+        "cumulative_regret": Case(lambda: (bocvs.metrics.cumulative_regret,
                                            dict(history=_history(), f_star=1.0)),
                                   specials=(Special("f_star", "non-finite f_star",
                                                     st.sampled_from([math.nan, math.inf])),)),
-        "final_simple_regret": Case(lambda: (bocvs.final_simple_regret,
+        "final_simple_regret": Case(lambda: (bocvs.metrics.final_simple_regret,
                                              dict(history=_history(), f_star=1.0)),
                                     specials=(Special("f_star", "non-finite f_star",
                                                       st.sampled_from([math.nan, math.inf])),)),
-        "simple_regret_curve": Case(lambda: (bocvs.simple_regret_curve,
+        "simple_regret_curve": Case(lambda: (bocvs.metrics.simple_regret_curve,
                                              dict(history=_history(), f_star=1.0,
                                                   grid=np.linspace(0, 1.3, 5))),
                                     arrays={"grid": ("nonfinite", "shape")},
@@ -320,7 +348,8 @@ def _bocvs_cases():
                              traced=("posterior", "mask_row", "x", "w", "beta"),
                              nan_ok=("nonfinite",),
                              specials=(Special("beta", "negative beta", neg, nan_ok=True),)),
-        "make_problem": Case(lambda: (bocvs.make_problem, dict(name="hartmann3")), specials=(
+        "make_problem": Case(lambda: (bocvs.problems.make_problem, dict(name="hartmann3")),
+                             specials=(
             Special("name", "unknown problem", st.just("rosenbrock")),
             Special("variance", "variance <= 0 or NaN", bad_positive),
             Special("budget", "budget <= 0 or NaN", bad_positive),
@@ -334,27 +363,86 @@ def _bocvs_cases():
             traced=("key", "posterior", "masks", "w", "beta"), nan_ok=("nonfinite",),
             specials=(Special("beta", "negative beta", neg, nan_ok=True),), slow=True),
         "maximize_per_control_set": Case(
-            lambda: (bocvs.maximize_per_control_set,
+            lambda: (bocvs.acquisition.maximize_per_control_set,
                      dict(key=_key(), value_fn=_value_fn, masks=_masks(),
                           config=_opt_config())),
             arrays={"masks": ALL_KINDS, "key": KEY_KINDS}, traced=("key", "masks"),
             nan_ok=("nonfinite",), slow=True),
         "newton_refine": Case(
-            lambda: (bocvs.newton_refine,
+            lambda: (bocvs.acquisition.newton_refine,
                      dict(derivatives=_newton_derivatives, masks=_masks(),
                           starts=jnp.full((3, 2, 3), 0.4), num_steps=2)),
             arrays={"masks": ALL_KINDS, "starts": ALL_KINDS}, traced=("masks", "starts"),
             nan_ok=("nonfinite",),
             specials=(Special("num_steps", "num_steps < 0", st.integers(max_value=-1)),),
             slow=True),
+        "ackley": Case(lambda: (bocvs.problems.ackley, dict(x=jnp.full(4, 0.4))),
+                       arrays={"x": ALL_KINDS}, traced=("x",), nan_ok=("nonfinite",)),
+        "hartmann3": Case(lambda: (bocvs.problems.hartmann3, dict(x=jnp.full(3, 0.4))),
+                          arrays={"x": ALL_KINDS}, traced=("x",), nan_ok=("nonfinite",)),
+        "hartmann6": Case(lambda: (bocvs.problems.hartmann6, dict(x=jnp.full(6, 0.4))),
+                          arrays={"x": ALL_KINDS}, traced=("x",), nan_ok=("nonfinite",)),
+        "sample_inputs": Case(
+            lambda: (bocvs.problems.sample_inputs,
+                     dict(key=_key(), scales=jnp.full(3, 0.2), num=4)),
+            arrays={"scales": ALL_KINDS, "key": KEY_KINDS}, traced=("key", "scales"),
+            nan_ok=("nonfinite",),
+            specials=(Special("num", "num <= 0", bad_count),
+                      Special("scales", "non-positive scale",
+                              st.just(jnp.asarray([0.2, -0.1, 0.2])), nan_ok=True))),
+        "gp_sample_objective": Case(
+            lambda: (bocvs.problems.gp_sample_objective,
+                     dict(key=_key(), dim=2, num_points=8)),
+            arrays={"key": KEY_KINDS},
+            specials=(Special("dim", "dim <= 0", bad_count),
+                      Special("num_points", "num_points <= 0", bad_count),
+                      Special("lengthscale", "lengthscale <= 0 or NaN", bad_positive),
+                      Special("jitter", "negative or NaN jitter", st.one_of(neg, nanv)))),
+        "assemble": Case(lambda: (bocvs.acquisition.assemble,
+                                  dict(mask_row=_masks()[1], x=jnp.full(3, 0.4), w=_w())),
+                         arrays={"mask_row": ALL_KINDS, "x": ALL_KINDS, "w": ALL_KINDS},
+                         traced=("mask_row", "x", "w"), nan_ok=("nonfinite",)),
+        "expected_ucb_parts": Case(
+            lambda: (bocvs.acquisition.expected_ucb_parts,
+                     dict(posterior=_posterior3(), masks=_masks(), w=_w(), beta=2.0)),
+            arrays={"masks": ALL_KINDS, "w": ALL_KINDS},
+            traced=("posterior", "masks", "w", "beta"), nan_ok=("nonfinite",),
+            specials=(Special("beta", "negative beta", neg, nan_ok=True),)),
+        "expected_ucb_value": Case(
+            lambda: (bocvs.acquisition.expected_ucb_value,
+                     dict(parts=_parts3(), set_index=1, x=jnp.full(3, 0.4))),
+            arrays={"x": ALL_KINDS}, traced=("parts", "set_index", "x"), nan_ok=("nonfinite",)),
+        "expected_ucb_derivatives": Case(
+            lambda: (bocvs.acquisition.expected_ucb_derivatives,
+                     dict(parts=_parts3(), set_index=1, x=jnp.full(3, 0.4))),
+            arrays={"x": ALL_KINDS}, traced=("parts", "set_index", "x"), nan_ok=("nonfinite",)),
         "problem_spec": Case(lambda: (bocvs.problem_spec,
-                                      dict(problem=bocvs.make_problem("hartmann3"))),
+                                      dict(problem=bocvs.problems.make_problem("hartmann3"))),
                              specials=(Special("dtype", "integer dtype",
                                                st.sampled_from([jnp.int32, jnp.bool_])),)),
         "raise_for_status": Case(lambda: (bocvs.raise_for_status, dict(history=_history())),
                                  specials=(Special("history", "unknown status code",
                                                    st.just(_history()._replace(
                                                        status=jnp.int32(99)))),)),
+        "init": Case(lambda: (_bo_init, dict(key=_key(), **good_spec)),
+                     arrays={"masks": ("shape",), "costs": ALL_KINDS, "scales": ("shape",),
+                             "budget": ("nonfinite", "shape"), "lengthscale": ("shape",),
+                             "key": KEY_KINDS},
+                     traced=("key",) + tuple(good_spec), flag=lambda s: s.status == 0,
+                     specials=(Special("budget", "NaN or negative budget",
+                                       st.sampled_from([math.nan, -1.0])),
+                               Special("config", "config is None", st.just(None))),
+                     slow=True),
+        "step": Case(lambda: (_bo_step, dict(key=_key(), **good_spec)),
+                     arrays={"masks": ("shape",), "costs": ("shape", "dtype"),
+                             "scales": ("shape",), "lengthscale": ("shape",),
+                             "key": KEY_KINDS},
+                     traced=("key",) + tuple(good_spec),
+                     specials=(Special("state", "not a BOState", st.just((1, 2))),),
+                     slow=True),
+        "history": Case(lambda: (_bo_history, {}),
+                        specials=(Special("state", "not a BOState", st.just((1, 2))),
+                                  Special("config", "not a BOConfig", st.just(None)))),
         "run_bo": Case(lambda: (_run_bo, dict(key=_key(), **good_spec)),
                        arrays={"masks": ("shape",), "costs": ALL_KINDS, "scales": ("shape",),
                                "budget": ("nonfinite", "shape"), "lengthscale": ("shape",),
@@ -1542,6 +1630,9 @@ EXEMPT = {
     "bocvs": {
         "COST_REGIMES": "constant", "PROBLEMS": "constant", "STATUS": "constant",
         "BOError": "exception type", "History": "result type, built by run_bo",
+        "ExpectedUCBParts": "result type, built by expected_ucb_parts",
+        "BOState": "plain container; init is the checked constructor",
+        "BOInfo": "result type, built by step",
         "Policy": "plain container; the policy constructors are walked",
         "Problem": "plain container; make_problem is walked",
         "ProblemSpec": "plain container; its arrays are walked through run_bo",

@@ -17,9 +17,12 @@ API = DOCS / "api"
 
 # Every public namespace and its page in docs/api/ (a public submodule has a page of its own).
 PUBLIC = ["jaxpapers", "jaxpapers.smc", "jaxpapers.gp", "jaxpapers.meanfield", "jaxpapers.bocvs",
+          "jaxpapers.bocvs.acquisition", "jaxpapers.bocvs.metrics", "jaxpapers.bocvs.problems",
           "jaxpapers.diffusion_resampling", "jaxpapers.diffusion_resampling.toy", "jaxpapers.xit",
           "jaxpapers.xit.data", "jaxpapers.expert_iteration", "jaxpapers.expert_iteration.hex",
-          "jaxpapers.moving_targets", "jaxpapers.experiments", "jaxpapers.sharding"]
+          "jaxpapers.moving_targets", "jaxpapers.experiments",
+          "jaxpapers.experiments.bench", "jaxpapers.experiments.report",
+          "jaxpapers.experiments.stats", "jaxpapers.sharding"]
 DIRECTIVE = re.compile(r"^\.\. auto(?:function|class|data|exception)::\s+(\S+)", re.M)
 ENTRY = re.compile(r"^\.\. autosummary::\n(?:   :\S+:.*\n)*\n((?:   \S+\n)+)", re.M)
 

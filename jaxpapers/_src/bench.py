@@ -24,8 +24,17 @@ __all__ = ["Timing", "time_call", "time_interleaved", "compile_ahead", "header",
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    compile_s: float  # first call: tracing, compilation and one execution
-    median_s: float   # median of the timed repeats (steady state)
+    """One function's timing.
+
+    Attributes:
+      compile_s: seconds of the first call (tracing, compilation and one execution).
+      median_s: median seconds of the timed repeats (the steady state).
+      min_s: the fastest timed repeat.
+      repeats: how many timed repeats.
+    """
+
+    compile_s: float
+    median_s: float
     min_s: float
     repeats: int
 
@@ -38,7 +47,22 @@ def _sync(out: Any) -> Any:
 
 def time_call(fn: Callable[..., Any], *args: Any, repeats: int = 7,
               sync: Callable[[Any], Any] | None = None) -> Timing:
-    """Time ``fn(*args)``: one untimed-for-steady-state first call, then ``repeats`` timed calls."""
+    """Time ``fn(*args)``: the first call apart, then ``repeats`` timed calls.
+
+    Args:
+      fn: the function (jitted or not).
+      *args: its arguments.
+      repeats: timed calls after the first.
+      sync: waits for a result (default ``jax.block_until_ready``; a PyTorch anchor passes its
+        own synchronisation).
+
+    Returns:
+      A :class:`Timing`.
+
+    >>> t = time_call(lambda x: x + 1, 1.0, repeats=3)
+    >>> t.repeats, t.min_s <= t.median_s
+    (3, True)
+    """
     sync = _sync if sync is None else sync
     start = time.perf_counter()
     sync(fn(*args))
@@ -63,6 +87,14 @@ def time_interleaved(calls: dict[str, Call], repeats: int = 7, warm: int = 1) ->
     functions ran) and one timed call. A machine whose speed drifts over seconds (other load,
     clock changes) then slows both sides of a ratio alike, instead of whichever ran in the slow
     spell.
+
+    Args:
+      calls: ``{name: (fn, args, sync)}``.
+      repeats: timed rounds.
+      warm: untimed calls of each function before its timed call in every round.
+
+    Returns:
+      ``{name: Timing}``.
     """
     syncs = {name: _sync if sync is None else sync for name, (_, _, sync) in calls.items()}
     compile_s, times = {}, {name: [] for name in calls}
@@ -82,9 +114,16 @@ def time_interleaved(calls: dict[str, Call], repeats: int = 7, warm: int = 1) ->
 
 
 def compile_ahead(fn: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any], float]:
-    """``(compiled, seconds)``: ``fn`` (jitted if it is not already) traced, lowered and
-    compiled for ``args`` ahead of time, and the seconds that took. Calling ``compiled(*args)``
-    runs exactly the program ``jax.jit(fn)(*args)`` would, without compiling again."""
+    """Compile ``fn`` for ``args`` ahead of time and measure how long that took.
+
+    Args:
+      fn: a function, jitted or not (it is jitted if it has no ``lower``).
+      *args: example arguments (arrays or ``jax.ShapeDtypeStruct``).
+
+    Returns:
+      ``(compiled, seconds)``: calling ``compiled(*args)`` runs exactly the program
+      ``jax.jit(fn)(*args)`` would, without compiling again.
+    """
     import jax
 
     jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
@@ -94,6 +133,8 @@ def compile_ahead(fn: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any
 
 
 def device_name() -> str:
+    """The first device's platform and kind and the device count, e.g. ``cpu: x86_64 (2 cores)
+    x1``; on a CPU the processor and core count stand in for the kind."""
     import jax
 
     device = jax.devices()[0]
@@ -104,6 +145,15 @@ def device_name() -> str:
 
 
 def header(extra: dict[str, str] | None = None) -> str:
+    """The lines every benchmark prints first: date, device, versions, load average and the
+    compile cache, then ``extra``'s ``name: value`` lines.
+
+    Args:
+      extra: more ``{name: value}`` lines.
+
+    Returns:
+      The header as one string.
+    """
     import jax
 
     cache = jax.config.jax_compilation_cache_dir
@@ -133,8 +183,24 @@ def _fmt_seconds(value: float | None) -> str:
 def ratio_table(rows: Sequence[dict[str, Any]], keys: Sequence[str], ours: str,
                 anchors: Sequence[str], goal: Callable[[dict[str, Any]], str] | None = None
                 ) -> str:
-    """Markdown table: ``keys`` columns, our median time, each anchor's time and anchor/ours;
-    with ``goal``, a last column ``goal(row)`` (the target that row's ratio is held to)."""
+    """A Markdown table of times and ratios.
+
+    Args:
+      rows: one dict per table row: the ``keys`` values and seconds under ``ours`` and each
+        anchor's name (missing or None: a dash).
+      keys: the columns that name a row (sizes, settings).
+      ours: the key of our time.
+      anchors: the keys of the anchors' times.
+      goal: optional ``goal(row) -> str``, a last column (the target a row's ratio is held to).
+
+    Returns:
+      The table: ``keys``, our time, each anchor's time and each ``anchor / ours`` ratio.
+
+    >>> print(ratio_table([{"n": 8, "ours": 0.001, "numpy": 0.004}], ["n"], "ours", ["numpy"]))
+    | n | ours | numpy | numpy / ours |
+    |---|---|---|---|
+    | 8 | 1.00 ms | 4.00 ms | 4.0x |
+    """
     head = list(keys) + [ours] + [f"{a}" for a in anchors] + [f"{a} / {ours}" for a in anchors]
     head += ["goal"] if goal is not None else []
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -165,6 +231,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser(description: str) -> argparse.ArgumentParser:
+    """The command line every benchmark shares: ``--smoke``, ``--json PATH``, ``--repeats`` and
+    ``--no-compile-cache`` (parsing turns JAX's persistent compilation cache on otherwise).
+
+    Args:
+      description: the benchmark's ``--help`` text.
+
+    Returns:
+      An ``argparse.ArgumentParser`` the benchmark may extend.
+    """
     p = _Parser(description=description)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, a few repeats (CI)")
     p.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
@@ -176,6 +251,8 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def write_json(path: str | None, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON to ``path`` (values JSON cannot hold as strings);
+    nothing when ``path`` is empty or None."""
     if not path:
         return
     with open(path, "w") as f:

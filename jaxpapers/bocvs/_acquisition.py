@@ -24,6 +24,14 @@ from jax.scipy.linalg import cho_solve
 
 from jaxpapers._src import checks
 from jaxpapers._src.threefry import check_key
+from jaxpapers.bocvs._common import (
+    OptimizerConfig,
+    as_optimizer_config,
+    check_floats,
+    check_masks,
+    nan_for_bad_sets,
+)
+from jaxpapers.bocvs._newton import autodiff_derivatives, closed_form_hooks, newton_refine
 from jaxpapers.gp import GPParams, Posterior, ucb
 
 __all__ = [
@@ -32,47 +40,36 @@ __all__ = [
     "expected_ucb",
     "OptimizerConfig",
     "maximize_per_control_set",
+    "maximize_expected_ucb",
     "RFFSample",
     "rff_posterior_sample",
     "rff_evaluate",
 ]
 
 
-def check_masks(masks, name: str = "masks", shape: tuple | None = None):
-    """``masks`` as a floating array of ``shape`` (default ``(m, d)``), else ``ValueError``.
-
-    Eagerly, entries other than 0 and 1 raise; under ``jit`` they pass through (a NaN mask
-    gives NaN values, documented by the callers)."""
-    masks = jnp.asarray(masks)
-    if shape is None:
-        checks.require(masks.ndim == 2 and masks.shape[0] > 0 and masks.shape[1] > 0,
-                       f"{name} must have shape (m, d); got {masks.shape}")
-    else:
-        checks.require(masks.shape == shape, f"{name} must have shape {shape}; got {masks.shape}")
-    checks.require(jnp.issubdtype(masks.dtype, jnp.floating),
-                   f"{name} must be a floating 0/1 array; got dtype {masks.dtype}")
-    checks.raise_if_concrete(lambda a: ~jnp.all((a == 0) | (a == 1)),
-                             f"{name} must hold only 0 and 1; got {masks}", masks)
-    return masks
-
-
-def check_floats(a, name: str, shape: tuple):
-    """``a`` as a floating array of ``shape`` (``None`` entries: any size), else ``ValueError``.
-    Eagerly NaN/inf raise; under ``jit`` they give NaN results (documented by the callers)."""
-    a = jnp.asarray(a)
-    checks.require(a.ndim == len(shape) and all(s is None or s == t
-                                                for s, t in zip(shape, a.shape, strict=True)),
-                   f"{name} must have shape {tuple('n' if s is None else s for s in shape)}; "
-                   f"got {a.shape}")
-    checks.require(jnp.issubdtype(a.dtype, jnp.floating),
-                   f"{name} must be floating; got dtype {a.dtype}")
-    checks.raise_if_concrete(lambda v: ~jnp.all(jnp.isfinite(v)), f"{name} must be finite",
-                             a)
-    return a
-
-
 def assemble(mask_row, x, w):
-    """``[N, d]`` full inputs ``M x + (1 - M) w_n`` for one control query ``x [d]``."""
+    """The ``N`` full inputs ``M x + (1 - M) w_n`` of one control query.
+
+    Args:
+      mask_row: ``(d,)`` floating 0/1 mask of the control set.
+      x: ``(d,)`` floating control query (its uncontrolled entries are ignored).
+      w: ``(N, d)`` floating samples of the uncontrolled variables.
+
+    Returns:
+      ``(N, d)`` assembled inputs; NaN rows follow NaN inputs (under ``jit``).
+
+    Raises:
+      ValueError: a wrong shape or dtype; eagerly, a mask entry other than 0/1 or a non-finite
+        ``x`` or ``w``.
+
+    >>> assemble(jnp.asarray([1.0, 0.0]), jnp.asarray([0.3, 0.9]),
+    ...          jnp.asarray([[0.5, 0.1], [0.5, 0.2]])).tolist()
+    [[0.30000001192092896, 0.10000000149011612], [0.30000001192092896, 0.20000000298023224]]
+    """
+    mask_row = check_masks(mask_row, "mask_row", (jnp.shape(mask_row)[-1:] or (1,)))
+    d = mask_row.shape[0]
+    x = check_floats(x, "x", (d,))
+    w = check_floats(w, "w", (None, d))
     return mask_row[None, :] * x[None, :] + (1.0 - mask_row[None, :]) * w
 
 
@@ -106,54 +103,6 @@ def expected_ucb(posterior: Posterior, mask_row, x, w, beta):
     return expected_value(lambda z: ucb(posterior, z, beta), mask_row, x, w)
 
 
-class OptimizerConfig(NamedTuple):
-    """Static settings of :func:`maximize_per_control_set`.
-
-    Attributes:
-      num_raw: uniform candidates scored per control set.
-      num_restarts: best candidates refined by ascent (``<= num_raw``).
-      num_steps: ``"adam"``: Adam steps in logit space (``x = sigmoid(z)``); ``"newton"``: the
-        most Newton iterations (it stops earlier once converged); 0 = random search only.
-      learning_rate: initial Adam step size in logit space (cosine-decayed to 0; Adam only).
-      batch_size: candidates scored at once per set while scoring (bounds memory).
-      method: ``"adam"`` (first-order ascent in logit space, any ``value_fn``) or ``"newton"``
-        (projected trust-region Newton in the box, see :func:`jaxpapers.bocvs.newton_refine`;
-        it converges to the local maximum, bounds included, in a few iterations).
-      coarse_samples: with the SE kernel's closed form (``maximize_expected_ucb``, or
-        ``BOConfig(kernel="se")`` with a UCB acquisition): score candidates, and converge
-        Newton first, on the first ``coarse_samples`` rows of ``W`` only, then finish on all of
-        them; 0 = all rows throughout. Ignored by the generic path.
-      finish_restarts: with ``coarse_samples``, only this many of every set's restarts, the best
-        by the coarse value, are finished on all rows (0 = all of them).
-    """
-
-    num_raw: int = 1024
-    num_restarts: int = 32
-    num_steps: int = 200
-    learning_rate: float = 0.1
-    batch_size: int = 64
-    method: str = "adam"
-    coarse_samples: int = 0
-    finish_restarts: int = 0
-
-    def validate(self) -> OptimizerConfig:
-        for name in ("num_raw", "num_restarts", "batch_size"):
-            checks.require_positive_int(getattr(self, name), name)
-        checks.require(self.num_restarts <= self.num_raw,
-                       f"num_restarts ({self.num_restarts}) must be <= num_raw ({self.num_raw})")
-        checks.require(isinstance(self.num_steps, int) and self.num_steps >= 0,
-                       f"num_steps must be a non-negative int; got {self.num_steps!r}")
-        checks.require(self.learning_rate > 0,
-                       f"learning_rate must be > 0; got {self.learning_rate}")
-        checks.require(isinstance(self.coarse_samples, int) and self.coarse_samples >= 0,
-                       f"coarse_samples must be a non-negative int; got {self.coarse_samples!r}")
-        checks.require(isinstance(self.finish_restarts, int) and self.finish_restarts >= 0,
-                       f"finish_restarts must be a non-negative int; got {self.finish_restarts!r}")
-        checks.require(self.method in ("adam", "newton"),
-                       f"method must be 'adam' or 'newton'; got {self.method!r}")
-        return self
-
-
 _EDGE = 1e-6
 
 
@@ -161,14 +110,6 @@ def raw_candidates(key, num_sets: int, d: int, config: OptimizerConfig, dtype):
     """The ``[num_sets, num_raw, d]`` uniform candidates :func:`maximize_per_control_set` draws
     from ``key``; rows of it give a subset of the sets the same candidates as the whole."""
     return jax.random.uniform(key, (num_sets, config.num_raw, d), dtype, _EDGE, 1.0 - _EDGE)
-
-
-def nan_for_bad_sets(masks, value):
-    """``value [m, ...]`` with NaN for the sets whose mask row is not finite or whose value is
-    ``-inf`` (``value_fn`` NaN at every candidate): such a set can never be selected."""
-    bad = ~jnp.all(jnp.isfinite(masks), axis=1)
-    bad = bad.reshape(bad.shape + (1,) * (value.ndim - 1))
-    return jnp.where(bad | (value == -jnp.inf), jnp.nan, value)
 
 
 def maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerConfig, *,
@@ -226,10 +167,8 @@ def _maximize_per_control_set(key, value_fn: Callable, masks, config: OptimizerC
       ValueError: on a bad ``config``, ``key`` or ``masks`` shape or dtype; eagerly on masks
         other than 0/1.
     """
-    from jaxpapers.bocvs._newton import autodiff_derivatives, newton_refine
-
     check_key(key)
-    config = OptimizerConfig(*config).validate()
+    config = as_optimizer_config(config)
     masks = check_masks(masks)
     m, d = masks.shape
     dtype = masks.dtype
@@ -382,3 +321,40 @@ def rff_posterior_sample(key, params: GPParams, x, y, mask, num_features: int) -
 
 
 maximize_per_control_set.__doc__ = _maximize_per_control_set.__doc__
+
+
+def maximize_expected_ucb(key, posterior: Posterior, masks, w, beta, config):
+    """Maximise the expected UCB of an SE-kernel GP per control set with the closed-form parts.
+
+    :func:`jaxpapers.bocvs.maximize_per_control_set` with ``value_fn`` = the expected UCB,
+    ``point_fn`` = the point-wise UCB and the hooks of :func:`closed_form_hooks` (candidates
+    scored by :func:`expected_ucb_value`; for ``config.method == "newton"``, exact derivatives
+    from :func:`expected_ucb_derivatives`). Reported values are those of
+    :func:`jaxpapers.bocvs.expected_ucb` on all of ``w``.
+
+    Args:
+      key: PRNG key (the random starts of the ascent).
+      posterior: a :class:`jaxpapers.gp.Posterior` with the SE kernel.
+      masks: ``[m, d]`` 0/1 control-set masks.
+      w: ``[N, d]`` fixed samples of the uncontrolled variables.
+      beta: scalar UCB weight on sigma.
+      config: an :class:`OptimizerConfig`.
+
+    Returns:
+      ``(x_hat [m, d], value [m])`` of the posterior's dtype; NaN values when ``w`` holds NaN
+      or ``beta`` is negative under ``jit``.
+
+    Raises:
+      ValueError: bad shapes (masks not ``[m, d]`` with the posterior's ``d``) or config;
+        eagerly, NaN in ``w`` or a negative ``beta``.
+    """
+    config = as_optimizer_config(config)
+    masks = check_masks(masks)
+    checks.require(masks.shape[1] == posterior.x.shape[1],
+                   f"masks must have shape (m, {posterior.x.shape[1]}); got {masks.shape}")
+    masks = masks.astype(posterior.x.dtype)
+    w = check_floats(w, "w", (None, masks.shape[1]))
+    return maximize_per_control_set(
+        key, lambda mask_row, x: expected_ucb(posterior, mask_row, x, w, beta), masks, config,
+        point_fn=lambda z: ucb(posterior, z, beta), w=w,
+        **closed_form_hooks(posterior, masks, w, beta, config))

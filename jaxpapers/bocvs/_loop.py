@@ -21,6 +21,7 @@ Shapes: ``T = buckets[-1] - num_init`` log slots, ``m`` sets, ``d`` variables.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -39,6 +40,7 @@ from jaxpapers.bocvs._acquisition import (
     rff_evaluate,
     rff_posterior_sample,
 )
+from jaxpapers.bocvs._common import as_optimizer_config
 from jaxpapers.bocvs._newton import closed_form_hooks
 from jaxpapers.bocvs._policy import Policy, choose
 from jaxpapers.bocvs._problems import Problem, sample_inputs
@@ -50,6 +52,11 @@ __all__ = [
     "problem_spec",
     "History",
     "run_bo",
+    "BOState",
+    "BOInfo",
+    "init",
+    "step",
+    "history",
     "STATUS",
     "BOError",
     "raise_for_status",
@@ -145,7 +152,7 @@ class BOConfig:
                 raise ValueError(f"{name} must be finite and > 0; got {getattr(self, name)}")
         if not 0 <= self.jitter < float("inf"):
             raise ValueError(f"jitter must be finite and >= 0; got {self.jitter}")
-        object.__setattr__(self, "optimizer", OptimizerConfig(*self.optimizer).validate())
+        object.__setattr__(self, "optimizer", as_optimizer_config(self.optimizer))
 
     @property
     def max_rounds(self) -> int:
@@ -245,6 +252,56 @@ class _State(NamedTuple):
     status: jax.Array
     last_choice: jax.Array
     log: History
+
+
+class BOState(NamedTuple):
+    """A BO run between rounds (:func:`init`, :func:`step`).
+
+    Attributes:
+      key: PRNG key of the next round.
+      xbuf: ``[capacity, d]`` observed inputs (the first ``n`` rows are used).
+      ybuf: ``[capacity]`` observations.
+      n: int32 observations so far (``num_init`` free ones included).
+      counts: ``[m]`` int32 plays per control set (``spent = counts @ costs``).
+      plays: int32 plays per exploration stage of the policy.
+      status: int32 code, see :data:`STATUS` (0 while running).
+      last_choice: int32 set chosen in the final (unpaid) round, -1 if none.
+      log: the :class:`History` so far (its totals are filled in by :func:`history`).
+      w: ``[N, d]`` samples of the uncontrolled variables (common to every round).
+      w_eval: ``[N_eval, d]`` samples for the regret's ``F_i(x_hat)``.
+    """
+
+    key: jax.Array
+    xbuf: jax.Array
+    ybuf: jax.Array
+    n: jax.Array
+    counts: jax.Array
+    plays: jax.Array
+    status: jax.Array
+    last_choice: jax.Array
+    log: History
+    w: jax.Array
+    w_eval: jax.Array
+
+
+class BOInfo(NamedTuple):
+    """What one :func:`step` did.
+
+    Attributes:
+      set_index: int32 control set played (-1: no round was paid).
+      x: ``[d]`` realised input (NaN when no round was paid).
+      y: noisy observation (NaN when none).
+      cost: cost paid (NaN when none).
+      accepted: bool, whether a round was paid and observed.
+      status: int32 status after the step (see :data:`STATUS`).
+    """
+
+    set_index: jax.Array
+    x: jax.Array
+    y: jax.Array
+    cost: jax.Array
+    accepted: jax.Array
+    status: jax.Array
 
 
 class BOError(checks.InvalidInputError):
@@ -376,6 +433,237 @@ def _spec_valid(spec: ProblemSpec):
             & finite(spec.noise_sd, 0, False) & finite(spec.lengthscale, 0, True))
 
 
+def _validate(key, spec: ProblemSpec, policy: Policy, config: BOConfig):
+    """Static checks of a run's inputs; ``(masks, spec_ok)`` (``spec_ok`` may be traced)."""
+    checks.require(isinstance(config, BOConfig),
+                   f"config must be a BOConfig; got {type(config).__name__}")
+    checks.require(isinstance(spec, ProblemSpec),
+                   f"spec must be a ProblemSpec (see problem_spec); got {type(spec).__name__}")
+    checks.require(isinstance(policy, Policy),
+                   f"policy must be a Policy (ucb_cvs, etc, ...); got {type(policy).__name__}")
+    check_key(key)
+    masks = jnp.asarray(spec.masks)
+    checks.require(masks.ndim == 2 and masks.shape[0] > 0 and masks.shape[1] > 0,
+                   f"masks must have shape (m, d); got {masks.shape}")
+    m, d = masks.shape
+    want = {"costs": (m,), "scales": (d,), "budget": (), "noise_sd": (), "lengthscale": (d,)}
+    for name, shape in want.items():
+        checks.require(jnp.shape(getattr(spec, name)) == shape,
+                       f"{name} must have shape {shape}; got {jnp.shape(getattr(spec, name))}")
+    for name in ("masks",) + tuple(want):
+        checks.require(jnp.issubdtype(jnp.result_type(getattr(spec, name)), jnp.floating),
+                       f"{name} must be floating; got {jnp.result_type(getattr(spec, name))}")
+    checks.require(policy.stage_of_set.shape == (m,), "policy.stage_of_set must have shape "
+                   f"({m},); got {policy.stage_of_set.shape}")
+    spec_ok = _spec_valid(spec)
+    checks.raise_if_concrete(
+        lambda ok: ~ok, "invalid problem spec: masks must be 0/1, costs and scales finite and > 0, "
+        "budget finite and >= 0, noise_sd finite and >= 0, lengthscale finite and > 0; got "
+        f"{spec}", spec_ok)
+    return masks, spec_ok
+
+
+def _buckets(config: BOConfig) -> list[int]:
+    """The buffer sizes a run walks through (those above ``num_init``)."""
+    return [b for b in config.buckets if b > config.num_init] or [config.buckets[-1]]
+
+
+def init(key, spec: ProblemSpec, policy: Policy, objective: Callable, config: BOConfig, *,
+         capacity: int | None = None) -> BOState:
+    """The state of a BO run before its first round: samples ``W`` and ``W_eval`` drawn and the
+    ``num_init`` free initial points observed.
+
+    Args:
+      key: PRNG key; the same key gives the same run.
+      spec: :func:`problem_spec` of the problem (arrays; may be traced).
+      policy: selection :class:`Policy`.
+      objective: ``f(x [d]) -> scalar`` to maximise (static).
+      config: :class:`BOConfig` (static).
+      capacity: rows of the observation buffer (static; default ``config.buckets[-1]``, room
+        for every round the log can hold).
+
+    Returns:
+      A :class:`BOState`; its ``status`` is already a fault code when the spec is invalid
+      (under ``jit``) or an initial observation is not finite.
+
+    Raises:
+      ValueError: as :func:`run_bo`, and a ``capacity`` not above ``config.num_init``.
+    """
+    masks, spec_ok = _validate(key, spec, policy, config)
+    capacity = config.buckets[-1] if capacity is None else capacity
+    checks.require(isinstance(capacity, int) and capacity > config.num_init,
+                   f"capacity must be an int > num_init ({config.num_init}); got {capacity!r}")
+    m, d = masks.shape
+    dtype = masks.dtype
+    t_max = config.max_rounds
+    k_init, k_noise0, k_w, k_weval, k_loop = jax.random.split(key, 5)
+    w = sample_inputs(k_w, spec.scales, config.num_samples)
+    w_eval = sample_inputs(k_weval, spec.scales, config.num_eval_samples)
+    f_batch = jax.vmap(objective)
+    x_init = jax.random.uniform(k_init, (config.num_init, d), dtype)
+    y_init = (f_batch(x_init).astype(dtype)
+              + spec.noise_sd * jax.random.normal(k_noise0, (config.num_init,), dtype))
+
+    nan = jnp.asarray(jnp.nan, dtype)
+    log = History(
+        set_index=-jnp.ones(t_max, jnp.int32), stage=-jnp.ones(t_max, jnp.int32),
+        query=jnp.full((t_max, d), nan), x=jnp.full((t_max, d), nan), y=jnp.full(t_max, nan),
+        cost=jnp.full(t_max, nan), spent=jnp.full(t_max, nan), value=jnp.full(t_max, nan),
+        acq_value=jnp.full(t_max, nan), x_init=x_init, y_init=y_init,
+        num_rounds=jnp.int32(0), total_spent=jnp.asarray(0.0, dtype),
+        status=jnp.int32(RUNNING), last_choice=jnp.int32(-1))
+    init_bad = ~jnp.all(jnp.isfinite(y_init))
+    return BOState(
+        key=k_loop,
+        xbuf=jnp.zeros((capacity, d), dtype).at[:config.num_init].set(x_init),
+        ybuf=jnp.zeros((capacity,), dtype).at[:config.num_init].set(
+            jnp.where(init_bad, 0.0, y_init)),
+        n=jnp.int32(config.num_init), counts=jnp.zeros(m, jnp.int32),
+        plays=jnp.zeros(policy.targets.shape, jnp.int32),
+        status=jnp.select([~spec_ok, init_bad], [INVALID_INPUT, NAN_OBSERVATION],
+                          RUNNING).astype(jnp.int32),
+        last_choice=jnp.int32(-1), log=log, w=w, w_eval=w_eval)
+
+
+
+def _round(s: _State, size: int, subset, spec: ProblemSpec, policy: Policy,
+           objective: Callable, config: BOConfig, masks, w, w_eval) -> _State:
+    """One round on a buffer of ``size`` rows; ``subset``: the only sets to optimise (or None)."""
+    m, d = masks.shape
+    dtype = masks.dtype
+    tol = 1e-6 * jnp.maximum(spec.budget, 1.0)
+    f_batch = jax.vmap(objective)
+    key, k_acq, k_opt, k_env, k_obs = jax.random.split(s.key, 5)
+    mask = jnp.arange(size) < s.n
+    # exploring rounds: only the group's sets, with the candidates all sets would get
+    rows = None if subset is None else np.asarray(subset)
+    sets = masks if rows is None else masks[rows]
+    value_fn, point_fn, gp_ok, extras = _acquisition_fn(k_acq, config, spec, s.xbuf,
+                                                        s.ybuf, mask, w, sets)
+    cand = None if rows is None else raw_candidates(k_opt, m, d, config.optimizer,
+                                                    dtype)[rows]
+    x_hat, values = maximize_per_control_set(k_opt, value_fn, sets, config.optimizer,
+                                             point_fn=point_fn, w=w, candidates=cand,
+                                             **extras)
+    if rows is not None:
+        x_hat = jnp.zeros((m, d), dtype).at[rows].set(x_hat)
+        values = jnp.full((m,), jnp.nan, values.dtype).at[rows].set(values)
+    index, plays, stage = choose(policy, s.plays, values, spec.costs,
+                                 s.n - config.num_init)
+    cost = spec.costs[index]
+    spent = s.counts.astype(dtype) @ spec.costs
+    affordable = cost <= spec.budget - spent + tol
+    mask_row = masks[index]
+    query = x_hat[index]
+    w_new = sample_inputs(k_env, spec.scales, 1)[0]
+    x_new = mask_row * query + (1.0 - mask_row) * w_new
+    y_new = (objective(x_new).astype(dtype)
+             + spec.noise_sd * jax.random.normal(k_obs, (), dtype))
+    status = jnp.select(
+        [~gp_ok, index < 0, jnp.isnan(values[index]), ~affordable, ~jnp.isfinite(y_new)],
+        [NOT_POSITIVE_DEFINITE, NO_CONTROL_SET, NAN_ACQUISITION, BUDGET_EXHAUSTED,
+         NAN_OBSERVATION], RUNNING).astype(jnp.int32)
+    accept = status == RUNNING
+    r = s.n - config.num_init
+    f_value = jnp.mean(f_batch(assemble(mask_row, query, w_eval)))
+
+    def put(buf, val):
+        return buf.at[r].set(jnp.where(accept, val, buf[r]))
+
+    lg = s.log
+    counts = s.counts + accept * (jnp.arange(m) == index)
+    new_spent = counts.astype(dtype) @ spec.costs
+    lg = lg._replace(
+        set_index=put(lg.set_index, index), stage=put(lg.stage, stage),
+        query=put(lg.query, query), x=put(lg.x, x_new), y=put(lg.y, y_new),
+        cost=put(lg.cost, cost), spent=put(lg.spent, new_spent),
+        value=put(lg.value, f_value), acq_value=put(lg.acq_value, values[index]))
+    xbuf = s.xbuf.at[s.n].set(jnp.where(accept, x_new, s.xbuf[s.n]))
+    ybuf = s.ybuf.at[s.n].set(jnp.where(accept, y_new, s.ybuf[s.n]))
+    last = jnp.where(status == BUDGET_EXHAUSTED, index, s.last_choice).astype(jnp.int32)
+    return _State(key, xbuf, ybuf, s.n + accept.astype(jnp.int32), counts, plays,
+                  status, last, lg)
+
+
+def step(state: BOState, spec: ProblemSpec, policy: Policy, objective: Callable,
+         config: BOConfig) -> tuple[BOState, BOInfo]:
+    """One round of a BO run: condition the GP, maximise the acquisition of every control set,
+    select a set, and (when its cost fits the budget) play it, observe and pay.
+
+    A state whose run has stopped (``status`` not running) comes back unchanged. The round's
+    randomness comes from ``state.key``. Rounds of :func:`run_bo` from the same key are the
+    same up to rounding (it optimises, while a policy explores, only the sets the policy can
+    pick then).
+
+    Args:
+      state: from :func:`init` or a previous ``step``.
+      spec, policy, objective, config: as given to :func:`init`.
+
+    Returns:
+      ``(state, info)``: the new :class:`BOState` and the round's :class:`BOInfo`. A full
+      buffer stops the run with status ``BUFFER_FULL``.
+
+    Raises:
+      ValueError: a ``state`` that is not a :class:`BOState`, or the checks of :func:`init`.
+    """
+    checks.require(isinstance(state, BOState),
+                   f"state must be a BOState (see init); got {type(state).__name__}")
+    masks, _ = _validate(state.key, spec, policy, config)
+    size = state.xbuf.shape[0]
+    inner = _State(*state[:9])
+    running = (inner.status == RUNNING) & (inner.n < size)
+    played = jax.lax.cond(
+        running,
+        lambda s: _round(s, size, None, spec, policy, objective, config, masks, state.w,
+                         state.w_eval),
+        lambda s: s._replace(status=jnp.where(s.status == RUNNING, BUFFER_FULL,
+                                              s.status).astype(jnp.int32)),
+        inner)
+    r = jnp.clip(inner.n - config.num_init, 0, played.log.set_index.shape[0] - 1)
+    accepted = played.n > inner.n
+    nan = jnp.asarray(jnp.nan, played.log.y.dtype)
+    info = BOInfo(set_index=jnp.where(accepted, played.log.set_index[r], -1).astype(jnp.int32),
+                  x=jnp.where(accepted, played.log.x[r], nan),
+                  y=jnp.where(accepted, played.log.y[r], nan),
+                  cost=jnp.where(accepted, played.log.cost[r], nan),
+                  accepted=accepted, status=played.status)
+    return BOState(*played, w=state.w, w_eval=state.w_eval), info
+
+
+def history(state: BOState, spec: ProblemSpec, config: BOConfig) -> History:
+    """The :class:`History` of a run driven by :func:`init` and :func:`step`, as
+    :func:`run_bo` returns it (a run still going reads as ``BUFFER_FULL``, as a run that
+    used the whole buffer does).
+
+    Args:
+      state: the last :class:`BOState`.
+      spec, config: as given to :func:`init`.
+
+    Returns:
+      The run's :class:`History`, with ``num_rounds``, ``total_spent``, ``status`` and
+      ``last_choice`` filled in.
+
+    Raises:
+      ValueError: ``state``, ``spec`` or ``config`` of another type.
+    """
+    checks.require(isinstance(state, BOState),
+                   f"state must be a BOState (see init); got {type(state).__name__}")
+    checks.require(isinstance(config, BOConfig),
+                   f"config must be a BOConfig; got {type(config).__name__}")
+    checks.require(isinstance(spec, ProblemSpec),
+                   f"spec must be a ProblemSpec (see problem_spec); got {type(spec).__name__}")
+    return _finish(_State(*state[:9]), spec, config)
+
+
+def _finish(state: _State, spec: ProblemSpec, config: BOConfig) -> History:
+    status = jnp.where(state.status == RUNNING, BUFFER_FULL, state.status).astype(jnp.int32)
+    return state.log._replace(
+        num_rounds=(state.n - config.num_init).astype(jnp.int32),
+        total_spent=state.counts.astype(jnp.asarray(spec.masks).dtype) @ spec.costs,
+        status=status,
+        last_choice=state.last_choice)
+
+
 def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
            config: BOConfig) -> History:
     """One BO run with cost-varying variable subsets (UCB-CVS / ETC / UCB-PSQ / TS-PSQ).
@@ -403,116 +691,11 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
     """
     checks.require(isinstance(config, BOConfig),
                    f"config must be a BOConfig; got {type(config).__name__}")
-    checks.require(isinstance(spec, ProblemSpec),
-                   f"spec must be a ProblemSpec (see problem_spec); got {type(spec).__name__}")
-    checks.require(isinstance(policy, Policy),
-                   f"policy must be a Policy (ucb_cvs, etc, ...); got {type(policy).__name__}")
-    check_key(key)
+    start = init(key, spec, policy, objective, config, capacity=_buckets(config)[0])
     masks = jnp.asarray(spec.masks)
-    checks.require(masks.ndim == 2 and masks.shape[0] > 0 and masks.shape[1] > 0,
-                   f"masks must have shape (m, d); got {masks.shape}")
-    m, d = masks.shape
-    dtype = masks.dtype
-    want = {"costs": (m,), "scales": (d,), "budget": (), "noise_sd": (), "lengthscale": (d,)}
-    for name, shape in want.items():
-        checks.require(jnp.shape(getattr(spec, name)) == shape,
-                       f"{name} must have shape {shape}; got {jnp.shape(getattr(spec, name))}")
-    for name in ("masks",) + tuple(want):
-        checks.require(jnp.issubdtype(jnp.result_type(getattr(spec, name)), jnp.floating),
-                       f"{name} must be floating; got {jnp.result_type(getattr(spec, name))}")
-    checks.require(policy.stage_of_set.shape == (m,), "policy.stage_of_set must have shape "
-                   f"({m},); got {policy.stage_of_set.shape}")
-    spec_ok = _spec_valid(spec)
-    checks.raise_if_concrete(
-        lambda ok: ~ok, "invalid problem spec: masks must be 0/1, costs and scales finite and > 0, "
-        "budget finite and >= 0, noise_sd finite and >= 0, lengthscale finite and > 0; got "
-        f"{spec}", spec_ok)
-    buckets = [b for b in config.buckets if b > config.num_init] or [config.buckets[-1]]
-    t_max = config.max_rounds
-    tol = 1e-6 * jnp.maximum(spec.budget, 1.0)
-
-    k_init, k_noise0, k_w, k_weval, k_loop = jax.random.split(key, 5)
-    w = sample_inputs(k_w, spec.scales, config.num_samples)
-    w_eval = sample_inputs(k_weval, spec.scales, config.num_eval_samples)
-    f_batch = jax.vmap(objective)
-    x_init = jax.random.uniform(k_init, (config.num_init, d), dtype)
-    y_init = (f_batch(x_init).astype(dtype)
-              + spec.noise_sd * jax.random.normal(k_noise0, (config.num_init,), dtype))
-
-    nan = jnp.asarray(jnp.nan, dtype)
-    log = History(
-        set_index=-jnp.ones(t_max, jnp.int32), stage=-jnp.ones(t_max, jnp.int32),
-        query=jnp.full((t_max, d), nan), x=jnp.full((t_max, d), nan), y=jnp.full(t_max, nan),
-        cost=jnp.full(t_max, nan), spent=jnp.full(t_max, nan), value=jnp.full(t_max, nan),
-        acq_value=jnp.full(t_max, nan), x_init=x_init, y_init=y_init,
-        num_rounds=jnp.int32(0), total_spent=jnp.asarray(0.0, dtype),
-        status=jnp.int32(RUNNING), last_choice=jnp.int32(-1))
-    init_bad = ~jnp.all(jnp.isfinite(y_init))
-    b0 = buckets[0]
-    state = _State(
-        key=k_loop,
-        xbuf=jnp.zeros((b0, d), dtype).at[:config.num_init].set(x_init),
-        ybuf=jnp.zeros((b0,), dtype).at[:config.num_init].set(jnp.where(init_bad, 0.0, y_init)),
-        n=jnp.int32(config.num_init), counts=jnp.zeros(m, jnp.int32),
-        plays=jnp.zeros(policy.targets.shape, jnp.int32),
-        status=jnp.select([~spec_ok, init_bad], [INVALID_INPUT, NAN_OBSERVATION],
-                          RUNNING).astype(jnp.int32),
-        last_choice=jnp.int32(-1), log=log)
-
-    def make_body(size, subset):
-        def body(s: _State) -> _State:
-            key, k_acq, k_opt, k_env, k_obs = jax.random.split(s.key, 5)
-            mask = jnp.arange(size) < s.n
-            # exploring rounds: only the group's sets, with the candidates all sets would get
-            rows = None if subset is None else np.asarray(subset)
-            sets = masks if rows is None else masks[rows]
-            value_fn, point_fn, gp_ok, extras = _acquisition_fn(k_acq, config, spec, s.xbuf,
-                                                                s.ybuf, mask, w, sets)
-            cand = None if rows is None else raw_candidates(k_opt, m, d, config.optimizer,
-                                                            dtype)[rows]
-            x_hat, values = maximize_per_control_set(k_opt, value_fn, sets, config.optimizer,
-                                                     point_fn=point_fn, w=w, candidates=cand,
-                                                     **extras)
-            if rows is not None:
-                x_hat = jnp.zeros((m, d), dtype).at[rows].set(x_hat)
-                values = jnp.full((m,), jnp.nan, values.dtype).at[rows].set(values)
-            index, plays, stage = choose(policy, s.plays, values, spec.costs,
-                                         s.n - config.num_init)
-            cost = spec.costs[index]
-            spent = s.counts.astype(dtype) @ spec.costs
-            affordable = cost <= spec.budget - spent + tol
-            mask_row = masks[index]
-            query = x_hat[index]
-            w_new = sample_inputs(k_env, spec.scales, 1)[0]
-            x_new = mask_row * query + (1.0 - mask_row) * w_new
-            y_new = (objective(x_new).astype(dtype)
-                     + spec.noise_sd * jax.random.normal(k_obs, (), dtype))
-            status = jnp.select(
-                [~gp_ok, index < 0, jnp.isnan(values[index]), ~affordable, ~jnp.isfinite(y_new)],
-                [NOT_POSITIVE_DEFINITE, NO_CONTROL_SET, NAN_ACQUISITION, BUDGET_EXHAUSTED,
-                 NAN_OBSERVATION], RUNNING).astype(jnp.int32)
-            accept = status == RUNNING
-            r = s.n - config.num_init
-            f_value = jnp.mean(f_batch(assemble(mask_row, query, w_eval)))
-
-            def put(buf, val):
-                return buf.at[r].set(jnp.where(accept, val, buf[r]))
-
-            lg = s.log
-            counts = s.counts + accept * (jnp.arange(m) == index)
-            new_spent = counts.astype(dtype) @ spec.costs
-            lg = lg._replace(
-                set_index=put(lg.set_index, index), stage=put(lg.stage, stage),
-                query=put(lg.query, query), x=put(lg.x, x_new), y=put(lg.y, y_new),
-                cost=put(lg.cost, cost), spent=put(lg.spent, new_spent),
-                value=put(lg.value, f_value), acq_value=put(lg.acq_value, values[index]))
-            xbuf = s.xbuf.at[s.n].set(jnp.where(accept, x_new, s.xbuf[s.n]))
-            ybuf = s.ybuf.at[s.n].set(jnp.where(accept, y_new, s.ybuf[s.n]))
-            last = jnp.where(status == BUDGET_EXHAUSTED, index, s.last_choice).astype(jnp.int32)
-            return _State(key, xbuf, ybuf, s.n + accept.astype(jnp.int32), counts, plays,
-                          status, last, lg)
-        return body
-
+    w, w_eval = start.w, start.w_eval
+    state = _State(*start[:9])
+    buckets = _buckets(config)
     phases = _exploration_phases(policy, masks, config.num_init)
     for i, size in enumerate(buckets):
         if i > 0:
@@ -526,11 +709,9 @@ def run_bo(key, spec: ProblemSpec, policy: Policy, objective: Callable,
                 continue
             state = jax.lax.while_loop(
                 lambda s, stop=stop: (s.status == RUNNING) & (s.n < stop),
-                make_body(size, subset), state)
+                functools.partial(_round, size=size, subset=subset, spec=spec, policy=policy,
+                                  objective=objective, config=config, masks=masks, w=w,
+                                  w_eval=w_eval), state)
             if stop == size:
                 break
-    status = jnp.where(state.status == RUNNING, BUFFER_FULL, state.status).astype(jnp.int32)
-    return state.log._replace(
-        num_rounds=(state.n - config.num_init).astype(jnp.int32),
-        total_spent=state.counts.astype(dtype) @ spec.costs, status=status,
-        last_choice=state.last_choice)
+    return _finish(state, spec, config)

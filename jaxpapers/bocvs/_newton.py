@@ -44,14 +44,14 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
 from jaxpapers._src import checks
-from jaxpapers.gp import MIN_VARIANCE, Posterior, ucb
+from jaxpapers.bocvs._common import check_floats, check_masks, nan_for_bad_sets
+from jaxpapers.gp import MIN_VARIANCE, Posterior
 
 __all__ = [
     "ExpectedUCBParts",
     "expected_ucb_parts",
     "expected_ucb_value",
     "expected_ucb_derivatives",
-    "maximize_expected_ucb",
     "closed_form_hooks",
     "newton_refine",
     "autodiff_derivatives",
@@ -91,14 +91,28 @@ def expected_ucb_parts(posterior: Posterior, masks, w, beta) -> ExpectedUCBParts
 
     Args:
       posterior: from :func:`jaxpapers.gp.condition` with ``kernel="se"``.
-      masks: ``[m, d]`` 0/1 control-set masks.
-      w: ``[N, d]`` fixed samples of the variables.
-      beta: scalar UCB weight.
+      masks: ``(m, d)`` floating 0/1 control-set masks.
+      w: ``(N, d)`` floating fixed samples of the variables.
+      beta: scalar UCB weight, ``>= 0``.
+
+    Returns:
+      :class:`ExpectedUCBParts` in the posterior's dtype; under ``jit`` its values are NaN
+      where ``w`` is NaN, and its ``beta`` NaN when ``beta`` is NaN or negative.
+
+    Raises:
+      ValueError: a posterior of another kernel, ``masks`` or ``w`` of a wrong shape or dtype;
+        eagerly, mask entries other than 0/1, non-finite ``w``, a NaN or negative ``beta``.
     """
+    checks.require(isinstance(posterior, Posterior),
+                   f"posterior must be a jaxpapers.gp.Posterior; got {type(posterior).__name__}")
     checks.require(posterior.kernel == "se", "the closed-form expected-UCB derivatives need the "
                    f"SE kernel; got kernel={posterior.kernel!r} (use method='adam' instead)")
-    masks = jnp.asarray(masks, posterior.x.dtype)
     d = posterior.x.shape[1]
+    masks = check_masks(masks, "masks", (jnp.shape(masks)[0] if jnp.ndim(masks) else 0, d))
+    w = check_floats(w, "w", (None, d))
+    checks.raise_if_concrete(lambda b: ~(b >= 0), f"beta must be >= 0; got {beta}",
+                             jnp.asarray(beta))
+    masks = jnp.asarray(masks, posterior.x.dtype)
     ls = jnp.broadcast_to(posterior.params.lengthscale, (d,)).astype(posterior.x.dtype)
     centers = posterior.x / ls[None, :]
     ws = w / ls[None, :]
@@ -116,9 +130,10 @@ def expected_ucb_parts(posterior: Posterior, masks, w, beta) -> ExpectedUCBParts
     else:
         kinv = cho_solve((posterior.chol, True), jnp.eye(posterior.x.shape[0],
                                                          dtype=posterior.chol.dtype))
+    beta = jnp.asarray(beta, posterior.x.dtype)
     return ExpectedUCBParts(centers, 1.0 / (ls * ls), masks, u, a, kinv,
                             jnp.asarray(posterior.params.variance, posterior.x.dtype),
-                            jnp.asarray(beta, posterior.x.dtype))
+                            jnp.where(beta >= 0, beta, jnp.nan))
 
 
 def _query_factor(parts: ExpectedUCBParts, mask_row, x):
@@ -138,8 +153,33 @@ def _sigma_terms(parts: ExpectedUCBParts, u, c):
     return g, var, active
 
 
+def _check_query(parts, x):
+    checks.require(isinstance(parts, ExpectedUCBParts),
+                   f"parts must be ExpectedUCBParts (see expected_ucb_parts); got "
+                   f"{type(parts).__name__}")
+    x = jnp.asarray(x)
+    d = parts.masks.shape[1]
+    checks.require(x.shape == (d,), f"x must have shape ({d},); got {x.shape}")
+    checks.require(jnp.issubdtype(x.dtype, jnp.floating), f"x must be floating; got {x.dtype}")
+    return x
+
+
 def expected_ucb_value(parts: ExpectedUCBParts, set_index, x):
-    """Expected UCB of query ``x [d]`` for control set ``set_index``."""
+    """Expected UCB of one query for one control set, from the shared parts.
+
+    Args:
+      parts: :func:`expected_ucb_parts` of the round.
+      set_index: integer index of the control set (``0 <= set_index < m``; may be traced).
+      x: ``(d,)`` floating query.
+
+    Returns:
+      Scalar, equal to :func:`jaxpapers.bocvs.expected_ucb` at the same query up to rounding;
+      NaN where ``x`` holds NaN.
+
+    Raises:
+      ValueError: ``parts`` of another type, ``x`` of a wrong shape or dtype.
+    """
+    x = _check_query(parts, x)
     u = parts.u[set_index]
     c, _ = _query_factor(parts, parts.masks[set_index], x)
     _, var, _ = _sigma_terms(parts, u, c)
@@ -147,7 +187,21 @@ def expected_ucb_value(parts: ExpectedUCBParts, set_index, x):
 
 
 def expected_ucb_derivatives(parts: ExpectedUCBParts, set_index, x):
-    """``(value, gradient [d], Hessian [d, d])`` of the expected UCB at ``x [d]``."""
+    """Value, gradient and Hessian of the expected UCB at one query, in closed form.
+
+    Args:
+      parts: :func:`expected_ucb_parts` of the round.
+      set_index: integer index of the control set (may be traced).
+      x: ``(d,)`` floating query.
+
+    Returns:
+      ``(value, gradient (d,), Hessian (d, d))``; zero in the uncontrolled coordinates, NaN
+      where ``x`` holds NaN.
+
+    Raises:
+      ValueError: ``parts`` of another type, ``x`` of a wrong shape or dtype.
+    """
+    x = _check_query(parts, x)
     u = parts.u[set_index]
     mask_row = parts.masks[set_index]
     a = parts.a[set_index]
@@ -185,8 +239,6 @@ def autodiff_derivatives(value_fn: Callable, masks) -> Callable:
 def newton_refine(derivatives: Callable, masks, starts, num_steps: int):
     """Projected trust-region Newton ascent; see :func:`_newton_refine`. Values are NaN for the
     sets whose mask row is not finite."""
-    from jaxpapers.bocvs._acquisition import nan_for_bad_sets
-
     x, value, iterations = _newton_refine(derivatives, masks, starts, num_steps)
     return x, nan_for_bad_sets(jnp.asarray(masks), value), iterations
 
@@ -208,8 +260,6 @@ def _newton_refine(derivatives: Callable, masks, starts, num_steps: int):
       ValueError: on bad shapes or dtypes, ``num_steps`` not an int ``>= 0``; eagerly on masks
         other than 0/1 or non-finite starts.
     """
-    from jaxpapers.bocvs._acquisition import check_floats, check_masks
-
     checks.require(isinstance(num_steps, int) and num_steps >= 0,
                    f"num_steps must be an int >= 0; got {num_steps!r}")
     masks = check_masks(masks)
@@ -287,51 +337,6 @@ def closed_form_hooks(posterior: Posterior, masks, w, beta, config) -> dict:
         hooks["derivatives"] = tuple(functools.partial(expected_ucb_derivatives, p)
                                      for p in stages)
     return hooks
-
-
-def maximize_expected_ucb(key, posterior: Posterior, masks, w, beta, config):
-    """Maximise the expected UCB of an SE-kernel GP per control set with the closed-form parts.
-
-    :func:`jaxpapers.bocvs.maximize_per_control_set` with ``value_fn`` = the expected UCB,
-    ``point_fn`` = the point-wise UCB and the hooks of :func:`closed_form_hooks` (candidates
-    scored by :func:`expected_ucb_value`; for ``config.method == "newton"``, exact derivatives
-    from :func:`expected_ucb_derivatives`). Reported values are those of
-    :func:`jaxpapers.bocvs.expected_ucb` on all of ``w``.
-
-    Args:
-      key: PRNG key (the random starts of the ascent).
-      posterior: a :class:`jaxpapers.gp.Posterior` with the SE kernel.
-      masks: ``[m, d]`` 0/1 control-set masks.
-      w: ``[N, d]`` fixed samples of the uncontrolled variables.
-      beta: scalar UCB weight on sigma.
-      config: an :class:`OptimizerConfig` (or its fields as a tuple).
-
-    Returns:
-      ``(x_hat [m, d], value [m])`` of the posterior's dtype; NaN values when ``w`` holds NaN
-      or ``beta`` is negative under ``jit``.
-
-    Raises:
-      ValueError: bad shapes (masks not ``[m, d]`` with the posterior's ``d``) or config;
-        eagerly, NaN in ``w`` or a negative ``beta``.
-    """
-    from jaxpapers.bocvs._acquisition import (
-        OptimizerConfig,
-        check_floats,
-        check_masks,
-        expected_ucb,
-        maximize_per_control_set,
-    )
-
-    config = OptimizerConfig(*config).validate()
-    masks = check_masks(masks)
-    checks.require(masks.shape[1] == posterior.x.shape[1],
-                   f"masks must have shape (m, {posterior.x.shape[1]}); got {masks.shape}")
-    masks = masks.astype(posterior.x.dtype)
-    w = check_floats(w, "w", (None, masks.shape[1]))
-    return maximize_per_control_set(
-        key, lambda mask_row, x: expected_ucb(posterior, mask_row, x, w, beta), masks, config,
-        point_fn=lambda z: ucb(posterior, z, beta), w=w,
-        **closed_form_hooks(posterior, masks, w, beta, config))
 
 
 newton_refine.__doc__ = _newton_refine.__doc__

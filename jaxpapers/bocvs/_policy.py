@@ -312,7 +312,8 @@ def etc_ada(costs: Sequence[float], groups=DEFAULT_GROUPS, units: float = 4.0) -
       ValueError: costs or ``units`` not finite and positive, or groups outside the costs.
 
     Example:
-      >>> from jaxpapers.bocvs import COST_REGIMES, etc_ada
+      >>> from jaxpapers.bocvs import etc_ada
+      >>> from jaxpapers.bocvs.problems import COST_REGIMES
       >>> etc_ada(COST_REGIMES["moderate"]).targets.tolist()
       [40, 20]
     """

@@ -24,6 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
+
 __all__ = [
     "COST_REGIMES",
     "Problem",
@@ -93,10 +96,30 @@ def sample_inputs(key, scales, num: int):
 
     Args:
       key: PRNG key.
-      scales: ``[d]`` scales (see :func:`truncnorm_scale`).
+      scales: ``(d,)`` floating scales, finite and > 0 (see :func:`truncnorm_scale`).
       num: static number of rows.
+
+    Returns:
+      ``(num, d)`` draws in ``[0, 1]`` of ``scales``' dtype; NaN columns where a scale is NaN or
+      not positive under ``jit``.
+
+    Raises:
+      ValueError: a bad key, ``scales`` not a floating ``(d,)`` array, ``num`` not a positive
+        int; eagerly, a scale that is not finite and positive.
+
+    >>> sample_inputs(jax.random.key(0), jnp.full(3, 0.2), 5).shape
+    (5, 3)
     """
+    check_key(key)
+    num = checks.require_positive_int(num, "num")
     scales = jnp.asarray(scales)
+    checks.require(scales.ndim == 1 and scales.shape[0] >= 1,
+                   f"scales must have shape (d,); got {scales.shape}")
+    checks.require(jnp.issubdtype(scales.dtype, jnp.floating),
+                   f"scales must be floating; got dtype {scales.dtype}")
+    checks.raise_if_concrete(lambda s: ~jnp.all(jnp.isfinite(s) & (s > 0)),
+                             "scales must be finite and > 0", scales)
+    scales = jnp.where(scales > 0, scales, jnp.nan)
     bound = 0.5 / scales
     z = jax.random.truncated_normal(key, -bound[None, :], bound[None, :], (num, scales.shape[0]),
                                     dtype=scales.dtype)
@@ -219,19 +242,53 @@ _H6_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307,
                          [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
 
 
-def _hartmann(x, a, p):
+def _point(x, d: int | None = None):
+    """``x`` as a floating ``[d]`` array (any ``d >= 1`` when ``d`` is None), else ValueError."""
     x = jnp.asarray(x)
+    want = "(d,)" if d is None else f"({d},)"
+    if x.ndim != 1 or x.shape[0] < 1 or (d is not None and x.shape[0] != d):
+        raise ValueError(f"x must have shape {want}; got {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"x must be floating; got dtype {x.dtype}")
+    return x
+
+
+def _hartmann(x, a, p):
+    x = _point(x, len(p[0]))
     inner = jnp.sum(jnp.asarray(a, x.dtype) * (x[None, :] - jnp.asarray(p, x.dtype)) ** 2, -1)
     return jnp.sum(jnp.asarray(_H3_ALPHA, x.dtype) * jnp.exp(-inner))
 
 
 def hartmann3(x):
-    """Negated Hartmann-3 on ``[0, 1]^3`` (maximum 3.86278 at (0.114614, 0.555649, 0.852547))."""
+    """Negated Hartmann-3 on ``[0, 1]^3`` (maximum 3.86278 at (0.114614, 0.555649, 0.852547)).
+
+    Args:
+      x: ``(3,)`` floating point.
+
+    Returns:
+      Scalar of ``x``'s dtype; NaN where ``x`` holds NaN.
+
+    Raises:
+      ValueError: ``x`` not a floating ``(3,)`` array.
+
+    >>> round(float(hartmann3(jnp.asarray([0.114614, 0.555649, 0.852547]))), 4)
+    3.8628
+    """
     return _hartmann(x, _H3_A, _H3_P)
 
 
 def hartmann6(x):
-    """Negated Hartmann-6 on ``[0, 1]^6`` (maximum 3.32237)."""
+    """Negated Hartmann-6 on ``[0, 1]^6`` (maximum 3.32237).
+
+    Args:
+      x: ``(6,)`` floating point.
+
+    Returns:
+      Scalar of ``x``'s dtype; NaN where ``x`` holds NaN.
+
+    Raises:
+      ValueError: ``x`` not a floating ``(6,)`` array.
+    """
     return _hartmann(x, _H6_A, _H6_P)
 
 
@@ -242,8 +299,20 @@ def ackley(x):
     """Negated Ackley on ``[0, 1]^d`` mapped to ``[-1.5, 3.5]^d`` with its optimum at ``x = 0.3``.
 
     Maximum 0. (The usual ``[-32.8, 32.8]`` domain is far too rugged for a 50-unit budget.)
+
+    Args:
+      x: ``(d,)`` floating point, any ``d >= 1``.
+
+    Returns:
+      Scalar of ``x``'s dtype; NaN where ``x`` holds NaN.
+
+    Raises:
+      ValueError: ``x`` not a floating ``(d,)`` array.
+
+    >>> abs(float(ackley(jnp.full(4, 0.3)))) < 1e-5
+    True
     """
-    x = jnp.asarray(x)
+    x = _point(x)
     z = 5.0 * (x - ACKLEY_CENTER)
     d = x.shape[-1]
     term1 = -20.0 * jnp.exp(-0.2 * jnp.sqrt(jnp.sum(z * z) / d + 1e-30))
@@ -268,7 +337,18 @@ def gp_sample_objective(key, dim: int = 3, lengthscale: float = 0.1, num_points:
 
     Returns:
       ``f(x [d]) -> scalar``.
+
+    Raises:
+      ValueError: a bad key, ``dim`` or ``num_points`` not a positive int, ``lengthscale`` not
+        finite and > 0, ``jitter`` not finite and >= 0.
     """
+    check_key(key)
+    dim = checks.require_positive_int(dim, "dim")
+    num_points = checks.require_positive_int(num_points, "num_points")
+    checks.require(isinstance(lengthscale, (int, float)) and math.isfinite(lengthscale)
+                   and lengthscale > 0, f"lengthscale must be finite and > 0; got {lengthscale!r}")
+    checks.require(isinstance(jitter, (int, float)) and math.isfinite(jitter) and jitter >= 0,
+                   f"jitter must be finite and >= 0; got {jitter!r}")
     from jaxpapers.gp import gp_params, se_ard
 
     dtype = jnp.result_type(float) if dtype is None else dtype
@@ -314,11 +394,9 @@ def estimate_max(key, objective: Callable, dim: int, num_random: int = 10_000,
     return float(all_f[best]), np.asarray(all_x[best])
 
 
-_GP_SAMPLE_CACHE: dict = {}
-
-
 def make_problem(name: str, costs: str | Sequence[float] = "moderate",
-                 variance: float = 0.02, budget: float | None = None, seed: int = 0) -> Problem:
+                 variance: float = 0.02, budget: float | None = None, *,
+                 key=None) -> Problem:
     """A problem from :data:`PROBLEMS` with a cost regime and variance.
 
     Args:
@@ -327,14 +405,17 @@ def make_problem(name: str, costs: str | Sequence[float] = "moderate",
       costs: a regime name from :data:`COST_REGIMES` or 7 explicit costs.
       variance: variance of every variable's truncated normal (spec: 0.02, 0.04 or 0.08).
       budget: total budget (default 50).
-      seed: seed of the GP-sample objective (ignored otherwise).
+      key: PRNG key of the GP-sample objective (required for ``"gp_sample"``, which draws the
+        objective from ``key`` and estimates its maximum with ``fold_in(key, 1)``; ignored by
+        the fixed test functions). Building a GP-sample problem takes a few seconds (the
+        maximum is estimated densely): build it once and reuse it.
 
     Returns:
       A :class:`Problem` (static; pass it through :func:`problem_spec` into :func:`run_bo`).
 
     Raises:
-      ValueError: on an unknown name or regime, costs that are not 7 finite positive numbers, a
-        variance or budget that is not finite and positive.
+      ValueError: on an unknown name or regime, a ``"gp_sample"`` without ``key``, costs that
+        are not 7 finite positive numbers, a variance or budget that is not finite and positive.
     """
     if name not in PROBLEMS:
         raise ValueError(f"name must be one of the problems {sorted(PROBLEMS)}; got {name!r}")
@@ -350,28 +431,30 @@ def make_problem(name: str, costs: str | Sequence[float] = "moderate",
     for label, value in (("variance", variance), ("budget", 50.0 if budget is None else budget)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{label} must be a finite number > 0; got {value!r}")
-    dim, kwargs = PROBLEMS[name](seed)
+    if name == "gp_sample":
+        if key is None:
+            raise ValueError("make_problem('gp_sample', ...) needs key=, the PRNG key of the "
+                             "random objective")
+        check_key(key)
+    dim, kwargs = PROBLEMS[name](key)
     return Problem(name=name, dim=dim, control_sets=block_control_sets(dim), costs=tuple(costs),
                    variance=variance, budget=50.0 if budget is None else budget, **kwargs)
 
 
-def _gp_sample(seed):
-    if seed not in _GP_SAMPLE_CACHE:
-        fn = gp_sample_objective(jax.random.key(seed), 3, 0.1)
-        f_star, x_star = estimate_max(jax.random.key(seed + 1), fn, 3)
-        _GP_SAMPLE_CACHE[seed] = (fn, f_star, tuple(x_star.tolist()))
-    fn, f_star, x_star = _GP_SAMPLE_CACHE[seed]
-    return 3, dict(objective=fn, f_star=f_star, x_star=x_star, lengthscale=0.1)
+def _gp_sample(key):
+    fn = gp_sample_objective(key, 3, 0.1)
+    f_star, x_star = estimate_max(jax.random.fold_in(key, 1), fn, 3)
+    return 3, dict(objective=fn, f_star=f_star, x_star=tuple(x_star.tolist()), lengthscale=0.1)
 
 
 PROBLEMS = {
-    "hartmann3": lambda seed: (3, dict(objective=hartmann3, f_star=3.86278,
+    "hartmann3": lambda key: (3, dict(objective=hartmann3, f_star=3.86278,
                                        x_star=(0.114614, 0.555649, 0.852547), lengthscale=0.1)),
     "gp_sample": _gp_sample,
-    "hartmann6": lambda seed: (6, dict(objective=hartmann6, f_star=3.32237,
+    "hartmann6": lambda key: (6, dict(objective=hartmann6, f_star=3.32237,
                                        x_star=(0.20169, 0.150011, 0.476874, 0.275332, 0.311652,
                                                0.6573), lengthscale=0.2)),
-    **{f"ackley{d}": (lambda seed, d=d: (d, dict(objective=ackley, f_star=0.0,
+    **{f"ackley{d}": (lambda key, d=d: (d, dict(objective=ackley, f_star=0.0,
                                                   x_star=(ACKLEY_CENTER,) * d, lengthscale=0.2)))
        for d in (4, 5, 6)},
 }

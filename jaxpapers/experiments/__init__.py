@@ -8,18 +8,19 @@ A runner is a module that declares its scales and one function::
 
 and is listed in :data:`METHODS`. :func:`reproduce` validates the scale, runs it, and writes
 ``results.json`` (one schema for every method, see :data:`SCHEMA`) and ``report.md``. A runner
-uses :func:`estimate` and :func:`compare` / :func:`paired` / :func:`agree` for numbers and
-verdicts, :class:`Row` and :class:`RunResult` for the table, the :class:`RunContext` for
-devices, time, checkpoints and progress, :func:`train_loop` for training and
-:func:`save_figure` for plots. The documentation's "Experiments" page has the whole tour.
+uses :mod:`~jaxpapers.experiments.stats` for numbers and verdicts, :class:`Row` and
+:class:`RunResult` for the table, the :class:`RunContext` for devices, time, checkpoints and
+progress, :func:`train_loop` for training and :mod:`~jaxpapers.experiments.report` for plots;
+:mod:`~jaxpapers.experiments.bench` is the benchmarks' harness. The documentation's
+"Experiments" page has the whole tour.
 """
 
 from jaxpapers._src.checkpoint import Checkpointer, config_hash
 from jaxpapers._src.compile_cache import enable_compile_cache
 from jaxpapers._src.training import train_loop
+from jaxpapers.experiments import bench, report, stats
 from jaxpapers.experiments._context import RunContext
 from jaxpapers.experiments._registry import METHODS, Method, implemented, runner, scales
-from jaxpapers.experiments._report import format_value, pyplot, save_figure, write_report
 from jaxpapers.experiments._results import (
     SCHEMA,
     Row,
@@ -28,21 +29,10 @@ from jaxpapers.experiments._results import (
     load_results,
     reproduce,
 )
-from jaxpapers.experiments._stats import (
-    VERDICTS,
-    Comparison,
-    Estimate,
-    agree,
-    compare,
-    estimate,
-    paired,
-)
 from jaxpapers.experiments._timing import Timer
 
 __all__ = [
     "Checkpointer",
-    "Comparison",
-    "Estimate",
     "METHODS",
     "Method",
     "Row",
@@ -50,22 +40,16 @@ __all__ = [
     "RunResult",
     "SCHEMA",
     "Timer",
-    "VERDICTS",
-    "agree",
-    "compare",
+    "bench",
     "config_hash",
     "diff_results",
     "enable_compile_cache",
-    "estimate",
-    "format_value",
     "implemented",
     "load_results",
-    "paired",
-    "pyplot",
+    "report",
     "reproduce",
     "runner",
-    "save_figure",
     "scales",
+    "stats",
     "train_loop",
-    "write_report",
 ]

@@ -51,9 +51,6 @@ References:
 
 from __future__ import annotations
 
-import functools
-
-import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.custom_batching import custom_vmap
@@ -81,31 +78,6 @@ _SPACING_MULTIPLE = 16  # spacings are drawn in multiples of the prefix-sum bloc
 _DENSE_MAX_PAIRS = 256  # N * M at or below which counts come from dense comparisons (K <= 16)
 _SEARCH_MAX = 2**12  # max(N, M) up to which multinomial ancestors come from a binary search
 _RESIDUAL_HALF_MIN = 2**15  # min(N, M) from which residual merges half the slots when R <= half
-
-
-def _compiled_when_eager(scheme):
-    """Run ``scheme`` as one compiled program when it is called eagerly.
-
-    Inside the caller's ``jit``/``vmap``/``grad`` the scheme is traced inline as before. Called
-    on concrete arrays (a notebook, a script), the shape and value checks run first, so bad input
-    still raises at once, and then one program compiled per shape, dtype and ``M`` does the
-    work: one compilation on the first call instead of a dispatch (and a compilation) per
-    operation, and one dispatch on every later call. The path thresholds are part of the
-    compiled program's key, so a program never outlives a change of them.
-    """
-    compiled = jax.jit(lambda key, weights, num_samples, paths: scheme(key, weights, num_samples),
-                       static_argnums=(2, 3))
-
-    @functools.wraps(scheme)
-    def kernel(key, weights, num_samples=None):
-        check_key(key)
-        if not checks.is_concrete(key, weights):
-            return scheme(key, weights, num_samples)
-        weights, num_samples = _checked(weights, num_samples)
-        return compiled(key, weights, num_samples,
-                        (_DENSE_MAX_PAIRS, _SEARCH_MAX, _RESIDUAL_HALF_MIN))
-
-    return kernel
 
 
 def _checked(weights, num_samples):
@@ -282,7 +254,6 @@ def _merge_counts(cdf, sorted_uniforms):
     return count
 
 
-@_compiled_when_eager
 def multinomial(key, weights, num_samples=None):
     """Multinomial resampling: ``M`` iid draws from the categorical law ``W``.
 
@@ -299,6 +270,7 @@ def multinomial(key, weights, num_samples=None):
     Raises:
       ValueError: bad rank, empty weights, bad ``num_samples``; eagerly also invalid weights.
     """
+    check_key(key)
     _, cdf, valid, num_particles, num_samples = _prepare(weights, num_samples)
     uniforms = _sorted_uniforms(key, num_samples, num_samples, cdf.dtype)
     if _is_searched(num_particles, num_samples):
@@ -310,7 +282,6 @@ def multinomial(key, weights, num_samples=None):
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
-@_compiled_when_eager
 def stratified(key, weights, num_samples=None):
     """Stratified resampling: one uniform in each of the ``M`` strata ``[m/M, (m+1)/M)``.
 
@@ -326,6 +297,7 @@ def stratified(key, weights, num_samples=None):
     Raises:
       ValueError: bad rank, empty weights, bad ``num_samples``; eagerly also invalid weights.
     """
+    check_key(key)
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
     if cdf.dtype == jnp.float32 and num_samples < 2**32 and has_hashed_uniforms(key):
         # V_j hashed from j where it is needed: no [M] array of uniforms and no gather
@@ -340,7 +312,6 @@ def stratified(key, weights, num_samples=None):
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
-@_compiled_when_eager
 def systematic(key, weights, num_samples=None):
     """Systematic resampling: ``U_m = (m + V) / M`` with a single ``V ~ U(0, 1]``.
 
@@ -364,13 +335,13 @@ def systematic(key, weights, num_samples=None):
       >>> systematic(jax.random.key(0), jnp.array([0.5, 0.25, 0.25]), 4).tolist()
       [0, 0, 1, 2]
     """
+    check_key(key)
     _, cdf, valid, _, num_samples = _prepare(weights, num_samples)
     offset = uniform_open_closed(key, (), cdf.dtype)
     cumulative = _stratified_counts(cdf, lambda _: offset, num_samples)
     return _indices_from_cumulative_counts(cumulative, valid, num_samples)
 
 
-@_compiled_when_eager
 def residual(key, weights, num_samples=None):
     """Residual resampling: ``floor(M W_i)`` copies, then ``R`` multinomial draws on the remainders.
 
@@ -394,6 +365,7 @@ def residual(key, weights, num_samples=None):
       >>> residual(jax.random.key(0), jnp.array([0.5, 0.5, 0.0]), 4).tolist()
       [0, 0, 1, 1]
     """
+    check_key(key)
     weights, _, valid, num_particles, num_samples = _prepare(weights, num_samples)
     expected = num_samples * (weights / jnp.sum(weights))
     deterministic = jnp.floor(expected)

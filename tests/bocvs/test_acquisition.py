@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.bocvs import OptimizerConfig, expected_ucb, maximize_per_control_set
+from jaxpapers.bocvs import OptimizerConfig, expected_ucb
 from jaxpapers.bocvs._acquisition import rff_posterior_sample
+from jaxpapers.bocvs.acquisition import maximize_per_control_set
 from jaxpapers.gp import condition, gp_params, predict, ucb
 from tests.contracts import check_kernel_contract
 

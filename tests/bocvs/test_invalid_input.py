@@ -104,9 +104,9 @@ def test_raise_for_status_unknown_code():
 @pytest.mark.parametrize("fn, match", [
     (lambda: bocvs.ucb_cvs(0), "num_sets"),
     (lambda: bocvs.etc_ada((0.0,) * 7), "costs"),
-    (lambda: bocvs.make_problem("hartmann3", variance=-1.0), "variance"),
-    (lambda: bocvs.make_problem("hartmann3", costs=(0.1, 0.2)), "costs"),
-    (lambda: bocvs.problem_spec(bocvs.make_problem("hartmann3"), jnp.int32), "dtype"),
+    (lambda: bocvs.problems.make_problem("hartmann3", variance=-1.0), "variance"),
+    (lambda: bocvs.problems.make_problem("hartmann3", costs=(0.1, 0.2)), "costs"),
+    (lambda: bocvs.problem_spec(bocvs.problems.make_problem("hartmann3"), jnp.int32), "dtype"),
     (lambda: bocvs.BOConfig(jitter=-1.0), "jitter"),
 ])
 def test_constructors_refuse_bad_settings(fn, match):

@@ -11,14 +11,15 @@ from jaxpapers.bocvs import (
     STATUS,
     BOConfig,
     BOError,
+    History,
     OptimizerConfig,
     etc_ada,
-    final_simple_regret,
-    make_problem,
+    history,
+    init,
     problem_spec,
     raise_for_status,
     run_bo,
-    simple_regret_curve,
+    step,
     ucb_psq,
 )
 from jaxpapers.bocvs._loop import (
@@ -27,7 +28,8 @@ from jaxpapers.bocvs._loop import (
     NAN_OBSERVATION,
     NOT_POSITIVE_DEFINITE,
 )
-from jaxpapers.bocvs._problems import hartmann3
+from jaxpapers.bocvs.metrics import final_simple_regret, simple_regret_curve
+from jaxpapers.bocvs.problems import hartmann3, make_problem
 from tests.contracts import check_kernel_contract
 
 # Tiny acquisition (random search over 4 candidates, N = 4): these tests check bookkeeping.
@@ -228,3 +230,45 @@ def test_non_positive_definite_kernel_is_reported():
     assert np.all(np.asarray(h.num_rounds) == 0)
     with pytest.raises(BOError, match="not positive definite"):
         raise_for_status(h)
+
+
+def test_init_and_step_replay_run_bo_round_by_round():
+    # one bucket and a policy without exploration stages: run_bo's rounds are the steps
+    problem = make_problem("hartmann3", "moderate", 0.02, budget=2.0)
+    spec, policy = problem_spec(problem), ucb_psq(len(problem.costs))
+    config = BOConfig(num_samples=16, num_eval_samples=16, num_init=3, buckets=(12,),
+                      optimizer=OptimizerConfig(num_raw=16, num_restarts=2, num_steps=5))
+    key = jax.random.key(7)
+    whole = jax.jit(lambda k: run_bo(k, spec, policy, hartmann3, config))(key)
+
+    @jax.jit
+    def rounds(k):
+        def body(state, _):
+            return step(state, spec, policy, hartmann3, config)
+        state, infos = jax.lax.scan(body, init(k, spec, policy, hartmann3, config), None,
+                                    length=config.max_rounds + 1)
+        return history(state, spec, config), infos
+
+    stepped, infos = rounds(key)
+    for name, a, b in zip(History._fields, whole, stepped, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        if np.issubdtype(a.dtype, np.integer):      # the same rounds, sets and stops ...
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:                                       # ... from two compiled loops (scan, while)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=0, err_msg=name)
+    played = np.asarray(infos.accepted)
+    assert played.sum() == int(whole.num_rounds) > 0
+    np.testing.assert_array_equal(np.asarray(infos.set_index)[played],
+                                  np.asarray(whole.set_index)[:played.sum()])
+    assert np.all(np.isnan(np.asarray(infos.y)[~played]))
+    # a stopped run stays stopped
+    assert int(infos.status[-1]) == int(whole.status)
+
+
+def test_step_refuses_a_foreign_state():
+    problem = make_problem("hartmann3", "moderate", 0.02)
+    with pytest.raises(ValueError, match="BOState"):
+        step((1, 2), problem_spec(problem), ucb_psq(7), hartmann3, BOConfig())
+    with pytest.raises(ValueError, match="capacity"):
+        init(jax.random.key(0), problem_spec(problem), ucb_psq(7), hartmann3,
+             BOConfig(num_init=5), capacity=5)

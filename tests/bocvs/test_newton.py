@@ -12,10 +12,7 @@ from jaxpapers.bocvs import (
     BOConfig,
     OptimizerConfig,
     expected_ucb,
-    make_problem,
     maximize_expected_ucb,
-    maximize_per_control_set,
-    newton_refine,
     problem_spec,
     run_bo,
     ucb_psq,
@@ -26,6 +23,8 @@ from jaxpapers.bocvs._newton import (
     expected_ucb_parts,
     expected_ucb_value,
 )
+from jaxpapers.bocvs.acquisition import maximize_per_control_set, newton_refine
+from jaxpapers.bocvs.problems import make_problem
 from jaxpapers.gp import condition, gp_params, pad_data
 
 
@@ -107,7 +106,7 @@ def test_newton_reaches_at_least_long_adam_and_is_stationary(key):
     w = jnp.asarray(rng.uniform(size=(32, 3)))
     adam = OptimizerConfig(num_raw=32, num_restarts=4, num_steps=150, learning_rate=0.05,
                            batch_size=8)
-    newton = adam._replace(num_steps=30, method="newton")
+    newton = adam.replace(num_steps=30, method="newton")
     fn = lambda m, q: expected_ucb(post, m, q, w, 2.0)
     _, v_adam = jax.jit(lambda k: maximize_per_control_set(k, fn, MASKS, adam))(key)
     x_n, v_newton = jax.jit(lambda k: maximize_expected_ucb(k, post, MASKS, w, 2.0, newton))(key)
@@ -141,11 +140,11 @@ def test_coarse_samples_finish_on_the_full_objective(key):
 
 def test_bad_optimizer_settings_are_refused():
     with pytest.raises(ValueError, match="method"):
-        OptimizerConfig(method="lbfgs").validate()
+        OptimizerConfig(method="lbfgs")
     with pytest.raises(ValueError, match="coarse_samples"):
-        OptimizerConfig(coarse_samples=-1).validate()
+        OptimizerConfig(coarse_samples=-1)
     with pytest.raises(ValueError, match="finish_restarts"):
-        OptimizerConfig(finish_restarts=-2).validate()
+        OptimizerConfig(finish_restarts=-2)
 
 
 def test_bo_loop_with_newton_runs_and_is_deterministic(key):

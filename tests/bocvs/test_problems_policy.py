@@ -7,18 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.bocvs import (
-    COST_REGIMES,
-    History,
-    Problem,
-    cumulative_regret,
-    etc,
-    etc_ada,
-    make_problem,
-    select_control_set,
-    simple_regret_curve,
-    ucb_psq,
-)
+from jaxpapers.bocvs import History, etc, etc_ada, select_control_set, ucb_psq
 from jaxpapers.bocvs._policy import choose, select_per_cost
 from jaxpapers.bocvs._problems import (
     ackley,
@@ -29,6 +18,8 @@ from jaxpapers.bocvs._problems import (
     truncnorm_scale,
     truncnorm_variance,
 )
+from jaxpapers.bocvs.metrics import cumulative_regret, simple_regret_curve
+from jaxpapers.bocvs.problems import COST_REGIMES, Problem, make_problem
 
 
 @pytest.fixture(autouse=True)
@@ -195,3 +186,16 @@ def test_decaying_slack_is_linear_and_moves_from_cheapest_to_optimism():
         ucb_cvs(3, eps=1.0, eps_rounds=-1)
     with pytest.raises(ValueError, match="finite eps"):
         ucb_cvs(3, eps=float("inf"), eps_rounds=5)
+
+
+def test_gp_sample_problem_is_drawn_from_its_key():
+    with pytest.raises(ValueError, match="key"):
+        make_problem("gp_sample")
+    a = make_problem("gp_sample", key=jax.random.key(3))
+    b = make_problem("gp_sample", key=jax.random.key(3))
+    c = make_problem("gp_sample", key=jax.random.key(4))
+    x = jnp.full(3, 0.4)
+    assert float(a.objective(x)) == float(b.objective(x)) and a.f_star == b.f_star
+    assert float(a.objective(x)) != float(c.objective(x))
+    grid = jax.random.uniform(jax.random.key(0), (2048, 3))  # the estimate is a maximum
+    assert float(jnp.max(jax.vmap(a.objective)(grid))) <= a.f_star + 1e-5

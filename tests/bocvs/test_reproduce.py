@@ -89,8 +89,9 @@ def test_finished_batches_are_restored_on_resume_and_never_rerun(tmp_path):
 
 
 def test_every_scale_builds_valid_configs_and_buffers_fit_the_etc_schedules():
-    from jaxpapers.bocvs import COST_REGIMES, BOConfig, OptimizerConfig
+    from jaxpapers.bocvs import BOConfig, OptimizerConfig
     from jaxpapers.bocvs._experiments._reproduce import SCALES, _policy
+    from jaxpapers.bocvs.problems import COST_REGIMES
 
     for name, sc in SCALES.items():
         assert sc.seed_batch >= 0

@@ -12,8 +12,8 @@ def test_sharded_seeds_equal_single_device():
         import jax, numpy as np
         jax.config.update("jax_enable_x64", True)
         from jaxpapers.sharding import data_mesh, shard_batch
-        from jaxpapers.bocvs import (BOConfig, OptimizerConfig, etc_ada, make_problem,
-                                     problem_spec, run_bo)
+        from jaxpapers.bocvs import BOConfig, OptimizerConfig, etc_ada, problem_spec, run_bo
+        from jaxpapers.bocvs.problems import make_problem
         from jaxpapers.bocvs._problems import hartmann3
         cfg = BOConfig(num_samples=4, num_eval_samples=16,
                        optimizer=OptimizerConfig(num_raw=4, num_restarts=1, num_steps=2),
@@ -43,17 +43,10 @@ def test_etc_ada_median_regret_below_ucb_psq_on_hartmann3_moderate():
     A one-sided comparison of medians, as stated; not a strict unit test (it can fail
     on an unlucky draw if the effect is small at these sizes).
     """
-    from jaxpapers.bocvs import (
-        BOConfig,
-        OptimizerConfig,
-        etc_ada,
-        final_simple_regret,
-        make_problem,
-        problem_spec,
-        run_bo,
-        ucb_psq,
-    )
+    from jaxpapers.bocvs import BOConfig, OptimizerConfig, etc_ada, problem_spec, run_bo, ucb_psq
     from jaxpapers.bocvs._experiments._reproduce import SCALES
+    from jaxpapers.bocvs.metrics import final_simple_regret
+    from jaxpapers.bocvs.problems import make_problem
 
     sc = SCALES["quick"]
     with jax.enable_x64(True):

@@ -7,18 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.experiments import (
-    SCHEMA,
-    Estimate,
-    Row,
-    Timer,
-    agree,
-    compare,
-    diff_results,
-    estimate,
-    format_value,
-    paired,
-)
+from jaxpapers.experiments import SCHEMA, Row, Timer, diff_results
+from jaxpapers.experiments.report import format_value
+from jaxpapers.experiments.stats import Estimate, agree, compare, estimate, paired
 
 
 def test_estimate_matches_numpy():

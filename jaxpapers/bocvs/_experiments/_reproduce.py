@@ -26,16 +26,9 @@ import dataclasses
 import numpy as np
 
 from jaxpapers.bocvs._metrics import commit_budget
-from jaxpapers.experiments import (
-    Estimate,
-    Row,
-    RunContext,
-    RunResult,
-    estimate,
-    paired,
-    pyplot,
-    save_figure,
-)
+from jaxpapers.experiments import Row, RunContext, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import Estimate, estimate, paired
 
 __all__ = ["run", "SCALES", "ScaleConfig"]
 
@@ -141,16 +134,9 @@ def run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
 def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
     import jax
 
-    from jaxpapers.bocvs import (
-        BOConfig,
-        OptimizerConfig,
-        cumulative_regret,
-        final_simple_regret,
-        make_problem,
-        problem_spec,
-        run_bo,
-        simple_regret_curve,
-    )
+    from jaxpapers.bocvs import BOConfig, OptimizerConfig, problem_spec, run_bo
+    from jaxpapers.bocvs.metrics import cumulative_regret, final_simple_regret, simple_regret_curve
+    from jaxpapers.bocvs.problems import make_problem
 
     opt = OptimizerConfig(sc.num_raw, sc.num_restarts, sc.num_steps, 0.1, 64)
     base = BOConfig(num_samples=sc.num_samples, num_eval_samples=sc.num_eval_samples,
@@ -168,8 +154,12 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
                     tasks.append((pname, method, regime, var))
     runs = {}
     grid = np.linspace(0.0, sc.budget, 501)
+    problems = {}
     for pname, method, regime, var in ctx.progress(tasks, desc="bocvs runs"):
-        problem = make_problem(pname, regime, var, budget=sc.budget, seed=1000 + ctx.seed)
+        if (pname, regime, var) not in problems:  # a GP-sample problem takes seconds to build
+            problems[pname, regime, var] = make_problem(pname, regime, var, budget=sc.budget,
+                                                        key=jax.random.key(1000 + ctx.seed))
+        problem = problems[pname, regime, var]
         acq = _acquisition(method)
         cfg = base.replace(acquisition=acq)
         if (pname, acq) not in compiled:
@@ -252,19 +242,15 @@ def _run(ctx: RunContext, sc: ScaleConfig) -> RunResult:
 def _sensitivity(ctx, sc: ScaleConfig, base, keys, get, metrics) -> list[Row]:
     """The headline panel again with a stronger acquisition optimiser: does any verdict move?"""
 
-    from jaxpapers.bocvs import (
-        OptimizerConfig,
-        final_simple_regret,
-        make_problem,
-        problem_spec,
-        run_bo,
-    )
+    from jaxpapers.bocvs import OptimizerConfig, problem_spec, run_bo
+    from jaxpapers.bocvs.metrics import final_simple_regret
+    from jaxpapers.bocvs.problems import make_problem
 
     f = sc.sensitivity_factor
     var = sc.variances[0]
     strong = base.replace(optimizer=OptimizerConfig(sc.num_raw * f, sc.num_restarts * f,
                                                     sc.num_steps * f, 0.1, 64))
-    problem = make_problem("hartmann3", "moderate", var, budget=sc.budget, seed=1000 + ctx.seed)
+    problem = make_problem("hartmann3", "moderate", var, budget=sc.budget)
     raw = _over_seeds(lambda k, s, p: run_bo(k, s, p, problem.objective, strong),
                       sc.seed_batch)
     fn = ctx.timer.jit(raw)

@@ -32,17 +32,9 @@ from jaxpapers.diffusion_resampling._experiments._shapes import (
     multi_hot,
     shapes_task,
 )
-from jaxpapers.experiments import (
-    Estimate,
-    Row,
-    RunContext,
-    RunResult,
-    compare,
-    estimate,
-    paired,
-    pyplot,
-    save_figure,
-)
+from jaxpapers.experiments import Row, RunContext, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import Estimate, compare, estimate, paired
 
 
 @dataclasses.dataclass(frozen=True)

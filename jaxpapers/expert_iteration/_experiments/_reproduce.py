@@ -30,17 +30,9 @@ import jax
 import numpy as np
 
 from jaxpapers._src.checks import require_positive_int_field
-from jaxpapers.experiments import (
-    Estimate,
-    Row,
-    RunContext,
-    RunResult,
-    compare,
-    estimate,
-    paired,
-    pyplot,
-    save_figure,
-)
+from jaxpapers.experiments import Row, RunContext, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import Estimate, compare, estimate, paired
 from jaxpapers.expert_iteration._evaluate import expert_settings, make_agent
 from jaxpapers.expert_iteration._exit import ExItConfig, exit_init
 from jaxpapers.expert_iteration._experiments._league import (

@@ -29,7 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers.experiments import Estimate, Row, RunResult, pyplot, save_figure
+from jaxpapers.experiments import Row, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import Estimate
 from jaxpapers.expert_iteration._evaluate import make_agent, play_matches
 from jaxpapers.expert_iteration._exit import ExItConfig
 from jaxpapers.expert_iteration._experiments._training import run_exit

@@ -28,18 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers.experiments import (
-    Estimate,
-    Row,
-    RunContext,
-    RunResult,
-    agree,
-    compare,
-    estimate,
-    paired,
-    pyplot,
-    save_figure,
-)
+from jaxpapers.experiments import Row, RunContext, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import Estimate, agree, compare, estimate, paired
 from jaxpapers.meanfield import (
     Coefficients,
     ModelConfig,

@@ -22,17 +22,9 @@ import dataclasses
 
 import numpy as np
 
-from jaxpapers.experiments import (
-    Estimate,
-    Row,
-    RunContext,
-    RunResult,
-    compare,
-    estimate,
-    paired,
-    pyplot,
-    save_figure,
-)
+from jaxpapers.experiments import Row, RunContext, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import Estimate, compare, estimate, paired
 from jaxpapers.moving_targets._experiments._cells import (
     DONT_CARE,
     FINITE_LEVELS,

@@ -16,16 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers.experiments import (
-    Estimate,
-    Row,
-    RunContext,
-    RunResult,
-    agree,
-    compare,
-    pyplot,
-    save_figure,
-)
+from jaxpapers.experiments import Row, RunContext, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import Estimate, agree, compare
 from jaxpapers.smc import LGSSM, RESAMPLERS, bootstrap_particle_filter, kalman_log_likelihood
 from jaxpapers.smc import simulate as simulate_lgssm
 

@@ -23,15 +23,9 @@ import jax
 import numpy as np
 
 from jaxpapers._src.errors import MissingDependencyError
-from jaxpapers.experiments import (
-    Row,
-    RunContext,
-    RunResult,
-    estimate,
-    paired,
-    pyplot,
-    save_figure,
-)
+from jaxpapers.experiments import Row, RunContext, RunResult
+from jaxpapers.experiments.report import pyplot, save_figure
+from jaxpapers.experiments.stats import estimate, paired
 from jaxpapers.xit._config import (
     OBJECTIVES,
     WEAK_AUGMENT,
