@@ -22,10 +22,7 @@ References: Ho, Jain & Abbeel (2020) DDPM, Eq. 4, 7, 11; Song, Meng & Ermon (202
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
-import warnings
 from typing import NamedTuple
 
 import chex
@@ -33,9 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers._src import checks, threefry
+from jaxpapers._src import checks, optional, threefry
 
-__all__ = ["Schedule", "make_schedule", "q_sample", "predict_x0", "epsilon_loss",
+__all__ = ["Schedule", "make_schedule", "q_sample", "epsilon_loss",
            "ddpm_transition", "make_ddpm_step", "make_ddim_step", "cfg_eps", "check_level",
            "check_finite_scalar", "check_float_array", "step_levels", "nan_unless"]
 
@@ -145,23 +142,13 @@ def _bcast(v, x):
     return jnp.reshape(v, v.shape + (1,) * (x.ndim - v.ndim))
 
 
-def _distrax():
-    """distrax, imported on first use: it loads TensorFlow Probability (about 0.6 s on a CPU)."""
-    if "distrax" not in sys.modules:
-        with warnings.catch_warnings():  # tfp's JAX substrate reads a deprecated jax attribute
-            warnings.filterwarnings("ignore", "jax.core.pytype_aval_mappings is deprecated",
-                                    DeprecationWarning)
-            importlib.import_module("distrax")
-    return sys.modules["distrax"]
-
-
 def _diagonal_normal(loc, scale, event_ndims: int):
     """``N(loc, diag(scale^2))`` whose trailing ``event_ndims`` axes form one event (distrax).
 
     ``.sample(seed=key)`` draws ``z = jax.random.normal(key, shape)`` and returns
     ``scale * z + loc``; ``.log_prob(value)`` sums the per-coordinate log-densities over the event.
     """
-    distrax = _distrax()
+    distrax = optional.distrax()
     return distrax.Independent(distrax.Normal(loc, scale), reinterpreted_batch_ndims=event_ndims)
 
 
@@ -204,25 +191,7 @@ def q_sample(key, x0, t, schedule: Schedule):
     return nan_unless(ok, q.mean() + q.stddev() * eps), eps
 
 
-def predict_x0(x, eps, t, schedule: Schedule):
-    """``x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``; at level 0 this is ``x``.
-
-    ``t``: an integer level in ``[0, T]``, scalar or broadcastable against ``x`` from the left
-    (``[B]`` for ``x [B, ...]``). A level out of range raises eagerly and gives NaN under ``jit``;
-    NaN in, NaN out. Shapes and dtypes are checked as in :func:`q_sample`.
-    """
-    check_schedule(schedule)
-    x = check_float_array(x, "x")
-    eps = check_float_array(eps, "eps")
-    checks.require(eps.shape == x.shape, f"eps must have the shape of x {x.shape}; got "
-                                         f"{eps.shape}")
-    t = jnp.asarray(t)
-    checks.require(t.ndim <= x.ndim and t.shape == x.shape[:t.ndim],
-                   f"t must be a scalar or match the leading axes of x {x.shape}; got {t.shape}")
-    return nan_unless(check_level(t, schedule), _predict_x0(x, eps, t, schedule))
-
-
-def _predict_x0(x, eps, t, schedule: Schedule):
+def _x0_from_eps(x, eps, t, schedule: Schedule):
     abar = _bcast(schedule.alpha_bars[t], x)
     return (x - jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar)
 
@@ -302,7 +271,7 @@ def ddpm_transition(eps_fn, schedule: Schedule, x, t, cond=None, clip_x0: float 
     eps = _eps_at(eps_fn, x, t, cond)
     abar_t, abar_s = schedule.alpha_bars[t], schedule.alpha_bars[t - 1]
     beta = schedule.betas[t]
-    x0 = _predict_x0(x, eps, t, schedule)
+    x0 = _x0_from_eps(x, eps, t, schedule)
     if clip_x0 is not None:
         x0 = jnp.clip(x0, -clip_x0, clip_x0)
     mean = (jnp.sqrt(abar_s) * beta / (1 - abar_t)) * x0 + \
@@ -338,7 +307,7 @@ def make_ddpm_step(eps_fn, schedule: Schedule, clip_x0: float | None = None):
 
 def _ddim_move(key, x, eps, t_from, t_to, schedule, eta, clip_x0):
     abar_t, abar_s = schedule.alpha_bars[t_from], schedule.alpha_bars[t_to]
-    x0 = _predict_x0(x, eps, t_from, schedule)
+    x0 = _x0_from_eps(x, eps, t_from, schedule)
     if clip_x0 is not None:
         x0 = jnp.clip(x0, -clip_x0, clip_x0)
         eps = (x - jnp.sqrt(abar_t) * x0) / jnp.sqrt(1 - abar_t)

@@ -31,7 +31,7 @@ from jaxpapers._src import checks
 from jaxpapers.diffusion_resampling._diffusion import (
     Schedule,
     _bcast,
-    _predict_x0,
+    _x0_from_eps,
     check_finite_scalar,
     check_float_array,
     check_level,
@@ -98,7 +98,7 @@ def predicted_x0(eps_fn, schedule: Schedule):
         checks.require(t.ndim == 0, f"t must be a scalar level; got shape {t.shape}")
         ok = check_level(t, schedule)
         eps = flatten_call(eps_fn, x, t, cond)
-        return jnp.where(ok, jnp.where(t == 0, x, _predict_x0(x, eps, t, schedule)), jnp.nan)
+        return jnp.where(ok, jnp.where(t == 0, x, _x0_from_eps(x, eps, t, schedule)), jnp.nan)
 
     return x0_fn
 

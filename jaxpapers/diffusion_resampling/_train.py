@@ -44,9 +44,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"TrainConfig.{name} must be a positive int; got {value!r}")
+            checks.require_positive_int_field(type(self).__name__, name, getattr(self, name))
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0; got {self.learning_rate}")
         if not self.weight_decay >= 0:
