@@ -204,10 +204,6 @@ def layer_map(x, weights: MLPWeights | None, dt, coeffs, activation: str,
       ValueError: ``x`` not a real float ``(N, d)``, a wrong-shaped ``coeffs`` matrix or an
         unknown activation (call or trace time); the value faults that :func:`attention` lists,
         or ``dt`` not finite and ``> 0`` (eagerly; under ``jit`` the output is NaN).
-
-    >>> import jax.numpy as jnp
-    >>> layer_map(jnp.eye(3), None, 0.1, Coefficients(), "relu").shape
-    (3, 3)
     """
     x = check_tokens_array(x)
     activation_fn(activation)
