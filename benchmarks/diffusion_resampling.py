@@ -24,15 +24,13 @@ import jax.numpy as jnp  # noqa: E402
 from jaxpapers import smc  # noqa: E402
 from jaxpapers._src import bench  # noqa: E402
 from jaxpapers.diffusion_resampling import (  # noqa: E402
-    TimeMLP,
     discriminator_log_potential,
-    eps_fn_from,
-    logit_fn_from,
     make_ddpm_step,
     make_schedule,
     plain_sample,
     smc_sample,
 )
+from jaxpapers.diffusion_resampling.models import TimeMLP, eps_fn_from, logit_fn_from  # noqa: E402
 
 SCHEMES = ("multinomial", "systematic", "stratified", "residual")
 

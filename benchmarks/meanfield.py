@@ -47,13 +47,13 @@ from jaxpapers.meanfield import (
     Coefficients,
     ModelConfig,
     attention,
-    energy,
     sde_solve,
     transformer_forward,
     uniform_sphere,
 )
 from jaxpapers.meanfield._kernel import activation_fn
 from jaxpapers.meanfield._layers import layer_norm, sample_layer_weights, tangent_project
+from jaxpapers.meanfield.metrics import energy
 
 
 def _diffrax_solver(cfg: ModelConfig, coeffs: Coefficients, d: int):

@@ -51,12 +51,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from jaxpapers.diffusion_resampling import (
-    TimeMLP,
     TrainConfig,
-    discriminator_accuracy,
     discriminator_log_potential,
-    eps_fn_from,
-    logit_fn_from,
     make_ddpm_step,
     make_schedule,
     plain_sample,
@@ -65,6 +61,8 @@ from jaxpapers.diffusion_resampling import (
     train_denoiser,
     train_discriminator,
 )
+from jaxpapers.diffusion_resampling.metrics import discriminator_accuracy
+from jaxpapers.diffusion_resampling.models import TimeMLP, eps_fn_from, logit_fn_from
 from jaxpapers.diffusion_resampling.toy import energy_distance, near_mode_fraction, sample_ring
 
 SMOKE = os.environ.get("JAXPAPERS_SMOKE") == "1"

@@ -714,6 +714,7 @@ def _sde_with_coeffs(key, x0, beta, attn_scale, sigma_u, sigma_w, qk, value):
 
 def _meanfield_cases():
     from jaxpapers import meanfield as mf
+    from jaxpapers.meanfield import metrics as mfm
     x = _tokens()
     rng = np.random.default_rng(6)
     energies = jnp.asarray(np.exp(-np.linspace(0, 8, 12))[None] * rng.uniform(0.5, 1.5, (4, 1)),
@@ -750,8 +751,8 @@ def _meanfield_cases():
         "transformer_forward": sim(mf.transformer_forward),
         "lyapunov_exponent": sim(mf.lyapunov_exponent),
         "strong_error": Case(
-            lambda: (mf.strong_error, dict(key=_key(), x0=x, num_layers=(1, 2),
-                                           config=_mf_config(noise="features", scheme="ito"))),
+            lambda: (mfm.strong_error, dict(key=_key(), x0=x, num_layers=(1, 2),
+                                            config=_mf_config(noise="features", scheme="ito"))),
             arrays={"x0": ALL_KINDS, "key": KEY_KINDS}, traced=("key", "x0"),
             nan_ok=("nonfinite",),
             specials=(Special("num_layers", "level not dividing L_ref",
@@ -772,26 +773,26 @@ def _meanfield_cases():
                                     Special("coeffs", "wrong-shaped qk",
                                             st.just(mf.Coefficients(qk=jnp.eye(4)))),
                                     Special("activation", "unknown", st.just("gelu")))),
-        "energy": Case(lambda: (mf.energy, dict(x=x, beta=1.0)), arrays={"x": ALL_KINDS},
+        "energy": Case(lambda: (mfm.energy, dict(x=x, beta=1.0)), arrays={"x": ALL_KINDS},
                        traced=("x", "beta"), nan_ok=("nonfinite",),
                        specials=(Special("beta", "beta < 0 or NaN", neg_nan, nan_ok=True),)),
-        "order_parameter": metric(mf.order_parameter),
-        "one_minus_mean_cos": metric(mf.one_minus_mean_cos),
-        "one_minus_mean_cos_sq": metric(mf.one_minus_mean_cos_sq),
-        "diameter": metric(mf.diameter),
-        "chaos_proxies": Case(lambda: (mf.chaos_proxies, dict(x=x, x_ref=_tokens(8, 3, 7))),
+        "order_parameter": metric(mfm.order_parameter),
+        "one_minus_mean_cos": metric(mfm.one_minus_mean_cos),
+        "one_minus_mean_cos_sq": metric(mfm.one_minus_mean_cos_sq),
+        "diameter": metric(mfm.diameter),
+        "chaos_proxies": Case(lambda: (mfm.chaos_proxies, dict(x=x, x_ref=_tokens(8, 3, 7))),
                               arrays={"x": ALL_KINDS, "x_ref": ALL_KINDS},
                               traced=("x", "x_ref", "beta"), nan_ok=("nonfinite",),
                               specials=(Special("beta", "beta < 0 or NaN", neg_nan,
                                                 nan_ok=True),)),
         "sliced_wasserstein": Case(
-            lambda: (mf.sliced_wasserstein, dict(key=_key(), x=x, y=_tokens(8, 3, 7),
-                                                 num_projections=8)),
+            lambda: (mfm.sliced_wasserstein, dict(key=_key(), x=x, y=_tokens(8, 3, 7),
+                                                  num_projections=8)),
             arrays={"x": ALL_KINDS, "y": ALL_KINDS, "key": KEY_KINDS},
             traced=("key", "x", "y"), nan_ok=("nonfinite",),
             specials=(Special("num_projections", "num_projections <= 0", bad_count),)),
         # energies [R, S]: another R or S is legal (S must match times: tested by times)
-        "energy_rate": Case(lambda: (mf.energy_rate, dict(energies=energies, horizon=3.0)),
+        "energy_rate": Case(lambda: (mfm.energy_rate, dict(energies=energies, horizon=3.0)),
                             arrays={"energies": free_runs}, traced=("energies", "horizon"),
                             nan_ok=("nonfinite",),
                             specials=(Special("horizon", "horizon <= 0 or NaN", bad_positive,
@@ -800,9 +801,9 @@ def _meanfield_cases():
                                               st.just(energies.at[0, 3].set(-1.0)),
                                               nan_ok=True))),
         "decay_windows": Case(
-            lambda: (mf.decay_windows, dict(mean_energy=energies.mean(0),
-                                            min_energy=energies.min(0), times=times,
-                                            min_points=3)),
+            lambda: (mfm.decay_windows, dict(mean_energy=energies.mean(0),
+                                             min_energy=energies.min(0), times=times,
+                                             min_points=3)),
             arrays={"mean_energy": ALL_KINDS, "min_energy": ("shape", "dtype"),
                     "times": ALL_KINDS},
             traced=("mean_energy", "min_energy", "times"), flag=lambda r: r.reached,
@@ -811,19 +812,19 @@ def _meanfield_cases():
                       Special("times", "decreasing times", st.just(times[::-1]),
                               nan_ok=True))),
         "energy_decay_fit": Case(
-            lambda: (mf.energy_decay_fit, dict(energies=energies, times=times, min_points=3)),
+            lambda: (mfm.energy_decay_fit, dict(energies=energies, times=times, min_points=3)),
             arrays={"energies": free_runs, "times": ALL_KINDS},
             traced=("energies", "times"), flag=lambda r: r.reached,
             specials=(Special("drop", "drop outside (0, 1) or NaN", bad_unit),
                       Special("floor", "floor <= 0 or NaN", bad_positive))),
         "energy_decay_bootstrap": Case(
-            lambda: (mf.energy_decay_bootstrap, dict(key=_key(), energies=energies, times=times,
-                                                     num_resamples=8, min_points=3)),
+            lambda: (mfm.energy_decay_bootstrap, dict(key=_key(), energies=energies, times=times,
+                                                      num_resamples=8, min_points=3)),
             arrays={"energies": free_runs, "times": ALL_KINDS, "key": KEY_KINDS},
             traced=("key", "energies", "times"), nan_ok=("nonfinite",),
             specials=(Special("num_resamples", "num_resamples <= 1", st.integers(max_value=1)),)),
         "expected_initial_energy": Case(
-            lambda: (mf.expected_initial_energy, dict(num_tokens=8, d=3, beta=1.0)),
+            lambda: (mfm.expected_initial_energy, dict(num_tokens=8, d=3, beta=1.0)),
             specials=(Special("num_tokens", "num_tokens <= 0", bad_count), bad_d,
                       Special("beta", "beta <= 0 or NaN", bad_positive))),
         # u is clipped to [-1, 1] (documented): an infinity is not bad input, NaN gives NaN
@@ -930,8 +931,8 @@ def _guided(x, t, weight=1.0):
 
 
 def _miss_rate_at(t, cond, table, levels=(0, 2)):
-    from jaxpapers import diffusion_resampling as dr
-    return dr.tabulated_miss_rate(table, levels, _DR_T)(t, cond)
+    from jaxpapers.diffusion_resampling import metrics as drm
+    return drm.tabulated_miss_rate(table, levels, _DR_T)(t, cond)
 
 
 def _smc(key, x_init, num_steps=_DR_T, resample_schedule=(2,), **kw):
@@ -948,19 +949,22 @@ def _plain(key, x_init, num_steps=_DR_T):
 
 def _train_denoiser(key, data, steps=2):
     from jaxpapers import diffusion_resampling as dr
-    return dr.train_denoiser(key, dr.TimeMLP(features=8, depth=1), data, _dr_schedule(),
+    from jaxpapers.diffusion_resampling.models import TimeMLP
+    return dr.train_denoiser(key, TimeMLP(features=8, depth=1), data, _dr_schedule(),
                              dr.TrainConfig(steps=steps, batch_size=4, checkpoint_every=2))
 
 
 def _train_discriminator(key, real, fake):
     from jaxpapers import diffusion_resampling as dr
-    return dr.train_discriminator(key, dr.TimeMLP(features=8, depth=1, out_features=1), real,
+    from jaxpapers.diffusion_resampling.models import TimeMLP
+    return dr.train_discriminator(key, TimeMLP(features=8, depth=1, out_features=1), real,
                                   fake, _dr_schedule(),
                                   dr.TrainConfig(steps=2, batch_size=4, checkpoint_every=2))
 
 
 def _diffusion_resampling_cases():
     from jaxpapers import diffusion_resampling as dr
+    from jaxpapers.diffusion_resampling import metrics as drm
     x = _particles()
     x0 = x[0]
     t_bad = st.sampled_from([-1, _DR_T + 1, _DR_T + 10])
@@ -985,12 +989,6 @@ def _diffusion_resampling_cases():
                          arrays={"x0": ("nonfinite", "dtype"), "key": KEY_KINDS},
                          traced=("key", "x0", "t", "schedule"), nan_ok=("nonfinite",),
                          specials=(Special("t", "level outside [0, T]", t_bad, nan_ok=True),)),
-        "predict_x0": Case(lambda: (dr.predict_x0, dict(x=x0, eps=0.5 * x0, t=jnp.asarray(2),
-                                                        schedule=_dr_schedule())),
-                           arrays={"x": ALL_KINDS, "eps": ALL_KINDS},
-                           traced=("x", "eps", "t", "schedule"), nan_ok=("nonfinite",),
-                           specials=(Special("t", "level outside [0, T]", t_bad,
-                                             nan_ok=True),)),
         "epsilon_loss": Case(lambda: (dr.epsilon_loss, dict(key=_key(), eps_fn=_toy_eps, x0=x0,
                                                             schedule=_dr_schedule())),
                              arrays={"x0": ("nonfinite", "dtype"), "key": KEY_KINDS},
@@ -1045,14 +1043,14 @@ def _diffusion_resampling_cases():
                       Special("weight", "weight not finite",
                               st.sampled_from([math.nan, math.inf]), nan_ok=True))),
         "detection_probabilities": Case(
-            lambda: (dr.detection_probabilities,
+            lambda: (drm.detection_probabilities,
                      dict(x0_fn=_x0_of, detector_fn=_toy_detector,
                           trajectory=jnp.stack([x] * _DR_T), levels=(0, 2))),
             arrays={"trajectory": free_event}, traced=("trajectory",), nan_ok=("nonfinite",),
             specials=(Special("levels", "level outside [0, T-1]",
                               st.sampled_from([(0, _DR_T), (-1,)])),)),
         "miss_rate_table": Case(
-            lambda: (dr.miss_rate_table, dict(probs=probs, conditions=jnp.asarray(
+            lambda: (drm.miss_rate_table, dict(probs=probs, conditions=jnp.asarray(
                 [0, 1, 0, 1, 0, 1]), num_conditions=2)),
             # probs [L, N, C]: another L or C is legal
             arrays={"probs": ("nonfinite", "dtype"), "conditions": ("shape", "dtype")},
@@ -1075,14 +1073,14 @@ def _diffusion_resampling_cases():
                       Special("levels", "level outside [0, T-1]",
                               st.sampled_from([(0, _DR_T), (-1, 2)])))),
         "initial_ancestors": Case(
-            lambda: (dr.initial_ancestors, dict(ancestors=anc)),
+            lambda: (drm.initial_ancestors, dict(ancestors=anc)),
             # any [S, G, K] is legal; a lineage through a bad index is -1
             arrays={"ancestors": ("dtype",)}, traced=("ancestors",), flag=lambda r: r >= 0,
             specials=(Special("ancestors", "index outside [0, K)",
                               st.sampled_from([-1, 4, 50]).map(
                                   lambda b: anc.at[1, 0, 2].set(b))),)),
         "num_lineages": Case(
-            lambda: (dr.num_lineages, dict(ancestors=anc)),
+            lambda: (drm.num_lineages, dict(ancestors=anc)),
             arrays={"ancestors": ("dtype",)}, traced=("ancestors",),
             flag=lambda r: r > 0,
             specials=(Special("ancestors", "index outside [0, K)",
@@ -1131,7 +1129,7 @@ def _diffusion_resampling_cases():
             specials=(Special("fake", "event shape differs from real",
                               st.just(jnp.zeros((4, 3)))),), slow=True),
         "discriminator_accuracy": Case(
-            lambda: (dr.discriminator_accuracy,
+            lambda: (drm.discriminator_accuracy,
                      dict(key=_key(), logit_fn=_toy_logit, real=x0, fake=x[1],
                           schedule=_dr_schedule(), level=2)),
             arrays={"real": ("nonfinite", "dtype"), "fake": ("nonfinite", "dtype"),
@@ -1673,6 +1671,8 @@ EXEMPT = {
         "ConvDiscriminator": "Flax module; its inputs come through the training drivers",
         "eps_fn_from": "closes a Flax module over its parameters; the call is module.apply",
         "logit_fn_from": "closes a Flax module over its parameters; the call is module.apply",
+        "toy": "toy tasks and distances of the ring experiment, tested in "
+               "tests/diffusion_resampling",
     },
     "expert_iteration": {
         "Agent": "plain container; make_agent is the checked constructor",

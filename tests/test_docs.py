@@ -3,6 +3,7 @@ its page, the README stays short with its test-command marker, and the site buil
 warnings as errors (slow)."""
 
 import importlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -15,14 +16,23 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 API = DOCS / "api"
 
-# Every public namespace and its page in docs/api/ (a public submodule has a page of its own).
-PUBLIC = ["jaxpapers", "jaxpapers.smc", "jaxpapers.gp", "jaxpapers.meanfield", "jaxpapers.bocvs",
-          "jaxpapers.bocvs.acquisition", "jaxpapers.bocvs.metrics", "jaxpapers.bocvs.problems",
-          "jaxpapers.diffusion_resampling", "jaxpapers.diffusion_resampling.toy", "jaxpapers.xit",
-          "jaxpapers.xit.data", "jaxpapers.expert_iteration", "jaxpapers.expert_iteration.hex",
-          "jaxpapers.moving_targets", "jaxpapers.experiments",
-          "jaxpapers.experiments.bench", "jaxpapers.experiments.report",
-          "jaxpapers.experiments.stats", "jaxpapers.sharding"]
+# Every public namespace has its page in docs/api/ (a public submodule has a page of its own).
+
+
+def _public_modules() -> list[str]:
+    """``jaxpapers`` and every module whose dotted name has no private part (the command line
+    aside)."""
+    import jaxpapers
+
+    names = ["jaxpapers"]
+    for info in pkgutil.walk_packages(jaxpapers.__path__, "jaxpapers."):
+        if info.name != "jaxpapers.cli" and not any(
+                part.startswith("_") for part in info.name.split(".")):
+            names.append(info.name)
+    return sorted(names)
+
+
+PUBLIC = _public_modules()
 DIRECTIVE = re.compile(r"^\.\. auto(?:function|class|data|exception)::\s+(\S+)", re.M)
 ENTRY = re.compile(r"^\.\. autosummary::\n(?:   :\S+:.*\n)*\n((?:   \S+\n)+)", re.M)
 

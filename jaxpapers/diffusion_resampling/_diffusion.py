@@ -22,10 +22,7 @@ References: Ho, Jain & Abbeel (2020) DDPM, Eq. 4, 7, 11; Song, Meng & Ermon (202
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
-import warnings
 from typing import NamedTuple
 
 import chex
@@ -33,21 +30,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers._src import checks, threefry
+from jaxpapers._src import checks, optional, threefry
 
-__all__ = ["Schedule", "make_schedule", "q_sample", "predict_x0", "epsilon_loss",
+__all__ = ["Schedule", "make_schedule", "q_sample", "epsilon_loss",
            "ddpm_transition", "make_ddpm_step", "make_ddim_step", "cfg_eps", "check_level",
            "check_finite_scalar", "check_float_array", "step_levels", "nan_unless"]
 
 
 class Schedule(NamedTuple):
-    """Discrete VP schedule; arrays indexed by level ``0..T``."""
+    """Discrete variance-preserving schedule, indexed by level ``0..T`` (:func:`make_schedule`).
 
-    betas: jax.Array       # [T + 1] (betas[0] = 0)
-    alpha_bars: jax.Array  # [T + 1] (alpha_bars[0] = 1)
+    Attributes:
+      betas: ``(T + 1,)`` float32 ``beta_t`` (``betas[0] = 0``).
+      alpha_bars: ``(T + 1,)`` float32 ``prod_{s <= t} (1 - beta_s)`` (``alpha_bars[0] = 1``).
+    """
+
+    betas: jax.Array
+    alpha_bars: jax.Array
 
     @property
     def num_steps(self) -> int:
+        """The number of levels ``T`` above the data."""
         return self.betas.shape[0] - 1
 
 
@@ -55,8 +58,22 @@ def make_schedule(num_steps: int, kind: str = "linear", beta_start: float = 1e-4
                   beta_end: float = 0.02, cosine_s: float = 0.008) -> Schedule:
     """A linear-beta (DDPM) or cosine (Nichol & Dhariwal) schedule with ``num_steps`` levels.
 
+    Args:
+      num_steps: ``T``, a positive int.
+      kind: ``"linear"`` (``beta_t`` from ``beta_start`` to ``beta_end``) or ``"cosine"``.
+      beta_start, beta_end: the linear schedule's end points, ``0 < start <= end < 1``.
+      cosine_s: the cosine schedule's offset ``s >= 0``.
+
+    Returns:
+      :class:`Schedule` of ``(T + 1,)`` float32 arrays.
+
     Raises:
-      ValueError: unknown kind, non-positive ``num_steps`` or betas outside ``(0, 1)``.
+      ValueError: unknown kind, non-positive ``num_steps``, betas outside ``(0, 1)`` or a
+        negative or non-finite ``cosine_s``.
+
+    >>> schedule = make_schedule(10)
+    >>> schedule.num_steps, schedule.betas.shape, float(schedule.alpha_bars[0])
+    (10, (11,), 1.0)
     """
     num_steps = checks.require_positive_int(num_steps, "num_steps")
     checks.require(math.isfinite(cosine_s) and cosine_s >= 0,
@@ -145,23 +162,13 @@ def _bcast(v, x):
     return jnp.reshape(v, v.shape + (1,) * (x.ndim - v.ndim))
 
 
-def _distrax():
-    """distrax, imported on first use: it loads TensorFlow Probability (about 0.6 s on a CPU)."""
-    if "distrax" not in sys.modules:
-        with warnings.catch_warnings():  # tfp's JAX substrate reads a deprecated jax attribute
-            warnings.filterwarnings("ignore", "jax.core.pytype_aval_mappings is deprecated",
-                                    DeprecationWarning)
-            importlib.import_module("distrax")
-    return sys.modules["distrax"]
-
-
 def _diagonal_normal(loc, scale, event_ndims: int):
     """``N(loc, diag(scale^2))`` whose trailing ``event_ndims`` axes form one event (distrax).
 
     ``.sample(seed=key)`` draws ``z = jax.random.normal(key, shape)`` and returns
     ``scale * z + loc``; ``.log_prob(value)`` sums the per-coordinate log-densities over the event.
     """
-    distrax = _distrax()
+    distrax = optional.distrax()
     return distrax.Independent(distrax.Normal(loc, scale), reinterpreted_batch_ndims=event_ndims)
 
 
@@ -204,25 +211,7 @@ def q_sample(key, x0, t, schedule: Schedule):
     return nan_unless(ok, q.mean() + q.stddev() * eps), eps
 
 
-def predict_x0(x, eps, t, schedule: Schedule):
-    """``x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``; at level 0 this is ``x``.
-
-    ``t``: an integer level in ``[0, T]``, scalar or broadcastable against ``x`` from the left
-    (``[B]`` for ``x [B, ...]``). A level out of range raises eagerly and gives NaN under ``jit``;
-    NaN in, NaN out. Shapes and dtypes are checked as in :func:`q_sample`.
-    """
-    check_schedule(schedule)
-    x = check_float_array(x, "x")
-    eps = check_float_array(eps, "eps")
-    checks.require(eps.shape == x.shape, f"eps must have the shape of x {x.shape}; got "
-                                         f"{eps.shape}")
-    t = jnp.asarray(t)
-    checks.require(t.ndim <= x.ndim and t.shape == x.shape[:t.ndim],
-                   f"t must be a scalar or match the leading axes of x {x.shape}; got {t.shape}")
-    return nan_unless(check_level(t, schedule), _predict_x0(x, eps, t, schedule))
-
-
-def _predict_x0(x, eps, t, schedule: Schedule):
+def _x0_from_eps(x, eps, t, schedule: Schedule):
     abar = _bcast(schedule.alpha_bars[t], x)
     return (x - jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar)
 
@@ -238,7 +227,11 @@ def epsilon_loss(key, eps_fn, x0, schedule: Schedule, cond=None):
       cond: per-item condition ``[B]`` or None.
 
     Returns:
-      Scalar mean squared error.
+      Float scalar mean squared error (NaN when ``x0`` holds a NaN or inf).
+
+    Raises:
+      ValueError: ``key`` not a key, ``schedule`` not a :class:`Schedule`, ``x0`` not a real
+        float array, or ``eps_fn`` returning another shape than its input (call or trace time).
     """
     threefry.check_key(key)
     check_schedule(schedule)
@@ -291,8 +284,13 @@ def ddpm_transition(eps_fn, schedule: Schedule, x, t, cond=None, clip_x0: float 
       clip_x0: clip ``x0_hat`` to ``[-clip_x0, clip_x0]`` (None: no clipping).
 
     Returns:
-      A ``distrax.Independent`` normal with batch shape ``[G, K]`` and event shape ``event``.
-      A level outside ``[1, T]`` raises eagerly; under ``jit`` its mean is NaN.
+      A ``distrax.Independent`` normal with batch shape ``(G, K)`` and event shape ``event``,
+      float32 for float32 ``x``.
+
+    Raises:
+      ValueError: ``x`` not a real float array with at least 2 axes, ``t`` not a scalar
+        integer, ``eps_fn`` returning another shape (call or trace time); a level outside
+        ``[1, T]`` (eagerly; under ``jit`` the mean is NaN).
     """
     check_schedule(schedule)
     x = check_float_array(x, "x", 2)
@@ -302,7 +300,7 @@ def ddpm_transition(eps_fn, schedule: Schedule, x, t, cond=None, clip_x0: float 
     eps = _eps_at(eps_fn, x, t, cond)
     abar_t, abar_s = schedule.alpha_bars[t], schedule.alpha_bars[t - 1]
     beta = schedule.betas[t]
-    x0 = _predict_x0(x, eps, t, schedule)
+    x0 = _x0_from_eps(x, eps, t, schedule)
     if clip_x0 is not None:
         x0 = jnp.clip(x0, -clip_x0, clip_x0)
     mean = (jnp.sqrt(abar_s) * beta / (1 - abar_t)) * x0 + \
@@ -319,10 +317,24 @@ def make_ddpm_step(eps_fn, schedule: Schedule, clip_x0: float | None = None):
     ``x_{t-1} = mu_tilde(x_t, x0_hat) + sqrt(beta_tilde_t) z``, a sample of
     :func:`ddpm_transition`; the noise vanishes at ``t = 1``.
 
+    Not an ``init``/``step`` pair: the sampler's state is the particles themselves, so the step
+    is a transition kernel that returns only the new particles (the signature
+    :func:`smc_sample` and :func:`plain_sample` take).
+
+    Args:
+      eps_fn: ``(x (B, *event), t int32 (B,), cond) -> eps`` of the shape of ``x``.
+      schedule: :class:`Schedule`.
+      clip_x0: clip the predicted ``x0`` to ``[-clip_x0, clip_x0]`` (None: no clipping).
+
     Returns:
-      ``transition_fn(key, x [G, K, *event], t int32[], cond [G] | None) -> x``; its attribute
-      ``num_steps`` is ``T`` (the samplers refuse more steps). A level outside ``[1, T]`` raises
-      eagerly and gives NaN under ``jit``; ``clip_x0`` must be finite and > 0.
+      ``transition_fn(key, x (G, K, *event), t int32 scalar, cond (G,) | None) -> x`` of the
+      shape and dtype of ``x``; its attribute ``num_steps`` is ``T`` (the samplers refuse more
+      steps).
+
+    Raises:
+      ValueError: ``schedule`` not a :class:`Schedule`, ``clip_x0`` not finite and ``> 0``;
+        from the returned step, the faults :func:`ddpm_transition` lists (a level outside
+        ``[1, T]``: eagerly, NaN under ``jit``).
     """
     check_schedule(schedule)
     if clip_x0 is not None:
@@ -338,7 +350,7 @@ def make_ddpm_step(eps_fn, schedule: Schedule, clip_x0: float | None = None):
 
 def _ddim_move(key, x, eps, t_from, t_to, schedule, eta, clip_x0):
     abar_t, abar_s = schedule.alpha_bars[t_from], schedule.alpha_bars[t_to]
-    x0 = _predict_x0(x, eps, t_from, schedule)
+    x0 = _x0_from_eps(x, eps, t_from, schedule)
     if clip_x0 is not None:
         x0 = jnp.clip(x0, -clip_x0, clip_x0)
         eps = (x - jnp.sqrt(abar_t) * x0) / jnp.sqrt(1 - abar_t)
@@ -357,9 +369,27 @@ def make_ddim_step(eps_fn, schedule: Schedule, eta: float = 0.0, clip_x0: float 
     forward kernel ``q(x_{t+j} | x_t)``), then moved by one DDIM jump to ``t - 1``. Resampled
     duplicates thus diverge even with ``eta = 0``.
 
+    Not an ``init``/``step`` pair: the sampler's state is the particles themselves, so the step
+    is a transition kernel that returns only the new particles (the signature
+    :func:`smc_sample` and :func:`plain_sample` take).
+
+    Args:
+      eps_fn: ``(x (B, *event), t int32 (B,), cond) -> eps`` of the shape of ``x``.
+      schedule: :class:`Schedule`.
+      eta: stochasticity ``>= 0`` (0: deterministic DDIM, 1: DDPM-like variance).
+      clip_x0: clip the predicted ``x0`` to ``[-clip_x0, clip_x0]`` (None: no clipping).
+      churn_levels: static levels at which to churn.
+      churn_steps: how many levels up the churn re-noises, an int ``>= 0`` (0: no churn).
+
     Returns:
-      ``transition_fn(key, x [G, K, *event], t int32[], cond [G] | None) -> x`` with attribute
-      ``num_steps = T``; a level outside ``[1, T]`` raises eagerly and gives NaN under ``jit``.
+      ``transition_fn(key, x (G, K, *event), t int32 scalar, cond (G,) | None) -> x`` of the
+      shape and dtype of ``x``, with attribute ``num_steps = T``.
+
+    Raises:
+      ValueError: ``schedule`` not a :class:`Schedule`, ``eta`` negative or not finite,
+        ``clip_x0`` not finite and ``> 0``, ``churn_steps < 0``; from the returned step, ``key``
+        not a key, ``x`` not a real float ``(G, K, ...)``, ``t`` not a scalar integer (call or
+        trace time) and a level outside ``[1, T]`` (eagerly; NaN under ``jit``).
     """
     check_schedule(schedule)
     check_finite_scalar(eta, "eta", non_negative=True)
@@ -395,7 +425,23 @@ def make_ddim_step(eps_fn, schedule: Schedule, eta: float = 0.0, clip_x0: float 
 def cfg_eps(eps_fn, null_label: int, guidance: float):
     """Classifier-free guidance ``(1 + w) eps(x, y) - w eps(x, null)`` (Ho & Salimans 2022).
 
-    ``guidance`` must be a finite number (``ValueError``)."""
+    Args:
+      eps_fn: a label-conditioned ``(x (B, *event), t (B,), y (B,) | None) -> eps``.
+      null_label: the label of the unconditional model (``num_classes`` for the models here).
+      guidance: the weight ``w``, a finite number (0: the conditional model alone).
+
+    Returns:
+      ``guided(x, t, cond) -> eps`` of the shape of ``x``; with ``cond=None`` it is ``eps_fn``.
+
+    Raises:
+      ValueError: ``guidance`` not finite; from ``guided``, ``x`` not a real float array or
+        ``cond`` without one entry per row of ``x``.
+
+    >>> import jax.numpy as jnp
+    >>> eps = lambda x, t, y: x + y[:, None]
+    >>> cfg_eps(eps, 0, 1.0)(jnp.zeros((2, 1)), jnp.zeros(2), jnp.ones(2)).tolist()
+    [[2.0], [2.0]]
+    """
     check_finite_scalar(guidance, "guidance")
 
     def guided(x, t, cond):

@@ -45,9 +45,18 @@ class _Conditioning(nn.Module):
 
 
 class TimeMLP(nn.Module):
-    """Level- (and label-) conditioned MLP; epsilon-predictor or discriminator.
+    """Level- (and label-) conditioned MLP: an epsilon-predictor or a discriminator.
 
-    Shapes: ``x [B, D]``, ``t [B]`` int or float levels, ``y [B]`` int labels or None.
+    Called as ``module.apply(params, x, t, y=None)`` with ``x (B, D)`` float, ``t (B,)`` int or
+    float levels and ``y (B,)`` int labels or None (label ``num_classes`` is the null label);
+    returns ``(B, D)`` (``out_features=None``) or ``(B, out_features)`` float32. The last layer
+    starts at zero, so an untrained denoiser predicts ``eps = 0``.
+
+    Attributes:
+      features: hidden width.
+      depth: number of hidden layers.
+      num_classes: number of labels (0: unconditional).
+      out_features: output width, or None for the width of ``x``.
     """
 
     features: int = 128
@@ -79,7 +88,17 @@ class _ResBlock(nn.Module):
 
 
 class ConvDenoiser(nn.Module):
-    """Small two-level U-Net epsilon-predictor for ``[B, H, W, C]`` images (``H, W`` even)."""
+    """Small two-level U-Net epsilon-predictor for images.
+
+    Called as ``module.apply(params, x, t, y=None)`` with ``x (B, H, W, C)`` float (``H``, ``W``
+    even), ``t (B,)`` levels and ``y (B,)`` int labels or None; returns ``(B, H, W, C)``
+    float32.
+
+    Attributes:
+      channels: channels at the top resolution (twice as many at the lower one); a multiple
+        of 8 (group normalisation).
+      num_classes: number of labels (0: unconditional).
+    """
 
     channels: int = 32
     num_classes: int = 0
@@ -99,7 +118,15 @@ class ConvDenoiser(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """Noise-level-conditioned conv classifier: ``[B, H, W, C]`` -> logit ``[B, 1]``."""
+    """Noise-level-conditioned conv classifier.
+
+    Called as ``module.apply(params, x, t, y=None)`` with ``x (B, H, W, C)`` float, ``t (B,)``
+    levels and ``y (B,)`` int labels or None; returns the logit ``(B, 1)`` float32.
+
+    Attributes:
+      channels: channels at the top resolution; a multiple of 8 (group normalisation).
+      num_classes: number of labels (0: unconditional).
+    """
 
     channels: int = 32
     num_classes: int = 0
@@ -116,7 +143,16 @@ class ConvDiscriminator(nn.Module):
 
 
 def eps_fn_from(module: nn.Module, params):
-    """``eps_fn(x [B, ...], t [B], y [B] | None) -> [B, ...]`` from a denoiser and parameters."""
+    """The epsilon-predictor of a Flax denoiser and its parameters, as a plain function.
+
+    Args:
+      module: a Flax module ``(x, t, y) -> eps`` (:class:`TimeMLP`, :class:`ConvDenoiser`).
+      params: its parameters.
+
+    Returns:
+      ``eps_fn(x (B, ...), t (B,), y (B,) | None) -> (B, ...)``, ``module.apply`` closed over
+      ``params`` (faults surface when it is called).
+    """
 
     def eps_fn(x, t, y=None):
         return module.apply(params, x, t, y)
@@ -125,7 +161,17 @@ def eps_fn_from(module: nn.Module, params):
 
 
 def logit_fn_from(module: nn.Module, params):
-    """``logit_fn(x [B, ...], t [B], y [B] | None) -> [B]`` from a discriminator."""
+    """The logit of a Flax discriminator and its parameters, as a plain function.
+
+    Args:
+      module: a Flax module ``(x, t, y) -> (B, 1)`` logits (:class:`ConvDiscriminator`,
+        :class:`TimeMLP` with ``out_features=1``).
+      params: its parameters.
+
+    Returns:
+      ``logit_fn(x (B, ...), t (B,), y (B,) | None) -> (B,)`` (faults surface when it is
+      called).
+    """
 
     def logit_fn(x, t, y=None):
         return module.apply(params, x, t, y)[..., 0]

@@ -31,7 +31,7 @@ from jaxpapers._src import checks
 from jaxpapers.diffusion_resampling._diffusion import (
     Schedule,
     _bcast,
-    _predict_x0,
+    _x0_from_eps,
     check_finite_scalar,
     check_float_array,
     check_level,
@@ -70,8 +70,22 @@ def discriminator_log_potential(logit_fn, clip: float = LOGIT_CLIP):
 
     Args:
       logit_fn: ``(x [B, ...], t [B], y [B] | None) -> [B]`` discriminator logit.
-      clip: symmetric clip of the logit (default: the reference's 1e-6 clip of ``d``); finite
-        and > 0 (``ValueError``). A NaN logit stays NaN (the sampler counts it as zero weight).
+      clip: symmetric clip of the logit (default: the reference's 1e-6 clip of ``d``), finite
+        and ``> 0``.
+
+    Returns:
+      ``log_potential_fn(x (G, K, *event), t int32 scalar, cond (G,) | None) -> (G, K)``
+      float: the clipped logit; NaN for a particle with a NaN or inf coordinate, and a NaN logit
+      stays NaN (the sampler counts NaN as zero weight and reports it).
+
+    Raises:
+      ValueError: ``clip`` not finite and ``> 0``; from the potential, ``x`` not a real float
+        ``(G, K, ...)`` or ``logit_fn`` not returning one logit per particle.
+
+    >>> import jax.numpy as jnp
+    >>> log_phi = discriminator_log_potential(lambda x, t, y: 100.0 * x[:, 0], clip=5.0)
+    >>> log_phi(jnp.ones((1, 2, 1)), jnp.int32(3)).tolist()
+    [[5.0, 5.0]]
     """
     check_finite_scalar(clip, "clip", positive=True)
 
@@ -87,9 +101,28 @@ def discriminator_log_potential(logit_fn, clip: float = LOGIT_CLIP):
 
 
 def predicted_x0(eps_fn, schedule: Schedule):
-    """``x0_hat(x [G, K, ...], t, cond)`` from an epsilon-predictor (identity at level 0).
+    """The prediction ``x0_hat = (x_t - sqrt(1 - abar_t) eps(x_t, t)) / sqrt(abar_t)`` of the
+    clean sample, as a function of the particles (the identity at level 0).
 
-    A scalar level outside ``[0, T]`` raises eagerly and gives NaN under ``jit``."""
+    Args:
+      eps_fn: ``(x (B, *event), t int32 (B,), cond) -> eps`` of the shape of ``x``.
+      schedule: :class:`Schedule`.
+
+    Returns:
+      ``x0_fn(x (G, K, *event), t int32 scalar, cond (G,) | None) -> x0_hat`` of the shape and
+      dtype of ``x`` (the ``x0_fn`` of :func:`detector_log_potential`).
+
+    Raises:
+      ValueError: ``schedule`` not a :class:`Schedule`; from ``x0_fn``, ``x`` not a real float
+        ``(G, K, ...)`` or ``t`` not a scalar integer (call or trace time), a level outside
+        ``[0, T]`` (eagerly; NaN under ``jit``).
+
+    >>> import jax.numpy as jnp
+    >>> from jaxpapers.diffusion_resampling import make_schedule
+    >>> x0_fn = predicted_x0(lambda x, t, c: jnp.zeros_like(x), make_schedule(4))
+    >>> x0_fn(jnp.ones((1, 2, 1)), jnp.int32(0)).tolist()   # level 0: the particles
+    [[[1.0], [1.0]]]
+    """
     check_schedule(schedule)
 
     def x0_fn(x, t, cond=None):
@@ -98,7 +131,7 @@ def predicted_x0(eps_fn, schedule: Schedule):
         checks.require(t.ndim == 0, f"t must be a scalar level; got shape {t.shape}")
         ok = check_level(t, schedule)
         eps = flatten_call(eps_fn, x, t, cond)
-        return jnp.where(ok, jnp.where(t == 0, x, _predict_x0(x, eps, t, schedule)), jnp.nan)
+        return jnp.where(ok, jnp.where(t == 0, x, _x0_from_eps(x, eps, t, schedule)), jnp.nan)
 
     return x0_fn
 
@@ -139,7 +172,12 @@ def detector_log_potential(x0_fn, detector_fn, prior: float = 0.2, miss_rate=Non
         rate replaces the table at run time, so one compiled potential serves both.
 
     Returns:
-      ``log_potential_fn(x [G, K, ...], t, cond) -> [G, K]``.
+      ``log_potential_fn(x (G, K, *event), t int32 scalar, cond (G,) | None) -> (G, K)``
+      float, always ``<= 0``; NaN for a particle with a NaN or inf coordinate.
+
+    Raises:
+      ValueError: ``prior`` outside ``(0, 1)``, ``threshold`` not finite; from the potential,
+        ``x`` not a real float ``(G, K, ...)``.
     """
     checks.require(0.0 < prior < 1.0, f"prior must lie in (0, 1); got {prior}")
     check_finite_scalar(threshold, "threshold")
@@ -172,7 +210,12 @@ def detection_probabilities(x0_fn, detector_fn, trajectory, levels, cond=None):
       cond: per-group condition ``[G]`` or None.
 
     Returns:
-      ``[len(levels), G, K, C]`` probabilities; all NaN if ``trajectory`` holds a NaN or inf.
+      ``(len(levels), G, K, C)`` float probabilities; all NaN if ``trajectory`` holds a NaN or
+      inf.
+
+    Raises:
+      ValueError: ``trajectory`` not a real float array with at least 3 axes, a level outside
+        ``[0, T - 1]``.
     """
     trajectory = check_float_array(trajectory, "trajectory", 3)
     num_steps = trajectory.shape[0]
@@ -203,8 +246,18 @@ def miss_rate_table(probs, conditions, num_conditions: int, threshold: float = 0
 
     Returns:
       ``[L, num_conditions, C]`` float32 miss rates; a condition without samples gets 0 (no
-      correction). A NaN probability makes its rate NaN; a condition outside
-      ``[0, num_conditions)`` raises eagerly and makes the whole table NaN under ``jit``.
+      correction). A NaN probability makes its rate NaN.
+
+    Raises:
+      ValueError: ``num_conditions`` not a positive int, ``threshold`` not finite, ``probs``
+        not a real float ``(L, N, C)`` or ``(L, G, K, C)``, ``conditions`` not integers with one
+        entry per sample (call or trace time); a condition outside ``[0, num_conditions)``
+        (eagerly; under ``jit`` the whole table is NaN).
+
+    >>> import jax.numpy as jnp
+    >>> probs = jnp.asarray([[[0.9], [0.2], [0.1], [0.8]]])   # L = 1, N = 4, C = 1
+    >>> miss_rate_table(probs, jnp.asarray([0, 0, 1, 1]), 2).tolist()
+    [[[0.5], [0.5]]]
     """
     num_conditions = checks.require_positive_int(num_conditions, "num_conditions")
     check_finite_scalar(threshold, "threshold")
@@ -246,8 +299,15 @@ def tabulated_miss_rate(table, levels, num_steps: int):
     Returns:
       a function of the (traced) level ``t`` and the group conditions ``cond [G]`` (None: every
       group has condition 0). At a level not in ``levels`` it returns the row of the nearest
-      tabulated level below ``t`` (or the lowest row). A level outside ``[0, num_steps]`` or a
-      condition outside the table raises eagerly and gives NaN under ``jit``.
+      tabulated level below ``t`` (or the lowest row). Its result is ``(G, 1, C)`` float32
+      (``(1, 1, C)`` for ``cond=None``).
+
+    Raises:
+      ValueError: ``num_steps`` not a positive int, ``table`` not a real float
+        ``(len(levels), M, C)`` or a level outside ``[0, num_steps - 1]``; a table value
+        outside ``[0, 1]`` (eagerly; NaN under ``jit``). From ``miss_rate``: ``t`` not a scalar
+        integer, ``cond`` not integer ``(G,)`` (call or trace time); a level outside
+        ``[0, num_steps]`` or a condition outside the table (eagerly; NaN under ``jit``).
     """
     num_steps = checks.require_positive_int(num_steps, "num_steps")
     table = check_float_array(table, "table", 3).astype(jnp.float32)
@@ -301,7 +361,18 @@ def sum_log_potentials(*fns, weights=None):
         potentials. A potential whose weight is 0 is not evaluated (it contributes exactly 0).
 
     Returns:
-      ``log_potential_fn(x, t, cond) -> [G, K]``.
+      ``log_potential_fn(x (G, K, *event), t, cond) -> (G, K)`` float32; NaN for a particle
+      with a NaN or inf coordinate, or everywhere for a non-finite traced weight.
+
+    Raises:
+      ValueError: no potential, ``weights`` not real ``(len(fns),)`` (call or trace time) or not
+        finite (eagerly); from the potential, a term not returning ``(G, K)``.
+
+    >>> import jax.numpy as jnp
+    >>> one = lambda x, t, c: jnp.ones(x.shape[:2])
+    >>> sum_log_potentials(one, one, weights=jnp.asarray([1.0, 2.0]))(
+    ...     jnp.zeros((1, 2, 1)), 3).tolist()
+    [[3.0, 3.0]]
     """
     checks.require(len(fns) > 0, "give at least one log-potential")
     if weights is not None:
@@ -350,9 +421,20 @@ def discriminator_guidance(eps_fn, logit_fn, schedule: Schedule, weight: float =
     With ``score = -eps / sqrt(1 - abar_t)`` the guided epsilon is
     ``eps - weight sqrt(1 - abar_t) grad_x logit d(x_t, t)``.
 
+    Args:
+      eps_fn: ``(x (B, *event), t (B,), y) -> eps``.
+      logit_fn: ``(x (B, *event), t (B,), y) -> (B,)`` discriminator logit (differentiable).
+      schedule: :class:`Schedule`.
+      weight: the guidance weight, finite (may be traced).
+
     Returns:
-      ``eps_fn(x [B, ...], t [B], y) -> [B, ...]`` usable by the DDPM/DDIM steps. A level
-      outside ``[0, T]`` or a non-finite ``weight`` raises eagerly and gives NaN under ``jit``.
+      ``eps_fn(x (B, *event), t (B,) or scalar, y) -> (B, *event)`` usable by the DDPM/DDIM
+      steps.
+
+    Raises:
+      ValueError: ``schedule`` not a :class:`Schedule`; from the guided function, ``x`` not a
+        real float array or ``t`` neither a scalar nor ``(B,)`` (call or trace time); a level
+        outside ``[0, T]`` or a non-finite ``weight`` (eagerly; NaN under ``jit``).
     """
     check_schedule(schedule)
     weight_ok = check_finite_scalar(weight, "weight")

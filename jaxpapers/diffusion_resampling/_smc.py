@@ -42,21 +42,39 @@ class SMCOutput(NamedTuple):
     """Result of :func:`smc_sample`.
 
     Shapes: ``G`` groups, ``K`` particles per group, ``S = num_steps`` steps, ``...`` the event.
+
+    Attributes:
+      samples: ``(G, ...)`` the chosen particle of each group (``final="argmax"`` or
+        ``"sample"``); ``(G, K, ...)`` for ``final="all"``. NaN for a group without a valid
+        choice.
+      chosen: ``(G,)`` int32 index of the chosen particle (``0..K-1``; ``-1`` for ``"all"`` or
+        a group with no valid choice).
+      particles: ``(G, K, ...)`` final particles at level 0.
+      log_weights: ``(G, K)`` float32 final unnormalised log-weights (last increment plus what
+        was carried).
+      log_potential: ``(G, K)`` float32 ``log phi_0`` of the final particles.
+      ancestors: ``(S, G, K)`` int32 ancestor indices after step ``s`` (the identity where no
+        resampling happened).
+      resampled: ``(S, G)`` bool, a resampling happened after step ``s``.
+      ess: ``(S, G)`` float32 ESS of the weights at an event (NaN where there was none).
+      num_nan: ``(G,)`` int32 count of NaN log-potential evaluations.
+      valid: ``(G,)`` bool: every weighting had a finite total weight, the final particles are
+        finite and a particle could be chosen.
+      trajectory: ``(S, G, K, ...)`` particles after each step (before resampling) with
+        ``return_trajectory``, else None.
     """
 
-    samples: jax.Array        # [G, ...] the chosen particle (argmax/sample); [G, K, ...] for all
-    chosen: jax.Array         # [G] int32 index of the chosen particle (0..K-1; -1 for "all"
-    #                           or a group with no valid choice, whose sample is then NaN)
-    particles: jax.Array      # [G, K, ...] final particles at level 0
-    log_weights: jax.Array    # [G, K] final unnormalised log-weights (last increment + carried)
-    log_potential: jax.Array  # [G, K] log phi_0 of the final particles
-    ancestors: jax.Array      # [S, G, K] int32 ancestor indices after step s (identity if none)
-    resampled: jax.Array      # [S, G] bool: a resampling happened after step s
-    ess: jax.Array            # [S, G] ESS of the weights at an event (NaN where no event)
-    num_nan: jax.Array        # [G] int32 count of NaN log-potential evaluations
-    valid: jax.Array          # [G] bool: every weighting had a finite total weight, the final
-    #                           particles are finite and a particle could be chosen
-    trajectory: jax.Array | None  # [S, G, K, ...] particles after each step (before resampling)
+    samples: jax.Array
+    chosen: jax.Array
+    particles: jax.Array
+    log_weights: jax.Array
+    log_potential: jax.Array
+    ancestors: jax.Array
+    resampled: jax.Array
+    ess: jax.Array
+    num_nan: jax.Array
+    valid: jax.Array
+    trajectory: jax.Array | None
 
 
 def schedule_mask(resample_schedule, num_steps: int) -> jax.Array:
@@ -165,8 +183,19 @@ def select_best(particles, scores):
 
     Returns:
       ``(samples [G, ...], chosen [G] int32)``. A group with no choice (every score NaN or
-      ``-inf``) or with a ``+inf`` score raises ``InvalidInputError`` eagerly; under ``jit`` its
-      ``chosen`` is ``-1`` and its sample NaN (never particle 0 by default).
+      ``-inf``) or with a ``+inf`` score has ``chosen = -1`` and a NaN sample under ``jit``
+      (never particle 0 by default).
+
+    Raises:
+      ValueError: ``particles`` not a real float ``(G, K, ...)``, ``scores`` not real
+        ``(G, K)`` (call or trace time); a group without a choice (eagerly, as
+        ``InvalidInputError``).
+
+    >>> import jax.numpy as jnp
+    >>> samples, chosen = select_best(jnp.arange(4.0).reshape(1, 4, 1),
+    ...                               jnp.asarray([[0.1, 0.7, jnp.nan, 0.3]]))
+    >>> samples.tolist(), chosen.tolist()
+    ([[1.0]], [1])
     """
     particles = check_float_array(particles, "particles", 2)
     scores = jnp.asarray(scores)
@@ -203,8 +232,16 @@ def initial_ancestors(ancestors):
         after step ``s`` the new particle ``k`` is the old particle ``ancestors[s, g, k]``).
 
     Returns:
-      ``[G, K]`` int32: ``a_0[a_1[... a_{S-1}[k]]]`` per group. An index outside ``[0, K)``
-      raises eagerly; under ``jit`` every lineage of a group that holds one is ``-1``.
+      ``(G, K)`` int32: ``a_0[a_1[... a_{S-1}[k]]]`` per group; under ``jit`` every lineage
+      of a group that holds an index outside ``[0, K)`` is ``-1``.
+
+    Raises:
+      ValueError: ``ancestors`` not integer ``(S, G, K)`` (call or trace time); an index outside
+        ``[0, K)`` (eagerly).
+
+    >>> import jax.numpy as jnp
+    >>> initial_ancestors(jnp.asarray([[[1, 1, 0]], [[2, 0, 0]]])).tolist()
+    [[0, 1, 1]]
     """
     ancestors = jnp.asarray(ancestors)
     checks.require(ancestors.ndim == 3, f"ancestors must be [S, G, K]; got {ancestors.shape}")
@@ -227,9 +264,19 @@ def initial_ancestors(ancestors):
 
 
 def num_lineages(ancestors):
-    """``[G]`` int32: how many distinct initial particles the ``K`` final particles descend from
-    (``K`` without resampling; 1 when a group collapsed to one lineage). Indices outside
-    ``[0, K)`` raise eagerly; under ``jit`` such a group counts 0."""
+    """How many distinct initial particles the ``K`` final particles of each group descend from.
+
+    ``K`` without resampling; 1 when a group collapsed to one lineage.
+
+    Args:
+      ancestors: ``(S, G, K)`` int ancestor indices (``SMCOutput.ancestors``).
+
+    Returns:
+      ``(G,)`` int32 counts; under ``jit`` a group holding an index outside ``[0, K)`` counts 0.
+
+    Raises:
+      ValueError: as :func:`initial_ancestors`.
+    """
     roots = initial_ancestors(ancestors)
     k = roots.shape[1]
     present = jnp.any(roots[:, :, None] == jnp.arange(k, dtype=jnp.int32)[None, None, :], axis=1)
@@ -278,7 +325,11 @@ def smc_sample(key, transition_fn: TransitionFn, log_potential_fn: LogPotentialF
       :class:`SMCOutput`.
 
     Raises:
-      ValueError: bad scheme/final/threshold/schedule or shapes (static).
+      ValueError: ``key`` not a key, ``x_init`` not a real float ``(G, K, ...)`` with
+        ``K = num_particles``, ``num_steps`` above the transition's ``T``, a bad scheme, final,
+        threshold or schedule (call or trace time); NaN or inf in ``x_init`` (eagerly; under
+        ``jit`` the group is not ``valid``); with ``raise_on_invalid``, NaN potentials or an
+        all-zero group weight (``InvalidInputError``).
 
     Shapes: ``G`` groups x ``K`` particles, ``S = T`` steps.
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -34,7 +36,27 @@ __all__ = ["TrainConfig", "TrainState", "train_denoiser", "train_discriminator",
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser and loop settings shared by denoiser and discriminator training."""
+    """Optimiser and loop settings shared by denoiser and discriminator training.
+
+    A frozen, hashable dataclass, validated on construction.
+
+    Attributes:
+      steps: optimiser steps, a positive int.
+      batch_size: minibatch size, a positive int.
+      learning_rate: AdamW learning rate, finite and ``> 0``.
+      weight_decay: AdamW weight decay, finite and ``>= 0``.
+      checkpoint_every: steps per jitted chunk (and between checkpoints), a positive int.
+
+    Raises:
+      ValueError: a field out of range, naming the class, the field and the value.
+
+    >>> TrainConfig(steps=100, batch_size=32).learning_rate
+    0.001
+    >>> TrainConfig(batch_size=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: TrainConfig.batch_size must be a positive int; got 0
+    """
 
     steps: int = 1000
     batch_size: int = 256
@@ -44,13 +66,15 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every"):
+            checks.require_positive_int_field(type(self).__name__, name, getattr(self, name))
+        for name, positive in (("learning_rate", True), ("weight_decay", False)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"TrainConfig.{name} must be a positive int; got {value!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"TrainConfig.learning_rate must be > 0; got {self.learning_rate}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"TrainConfig.weight_decay must be >= 0; got {self.weight_decay}")
+            ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                  and math.isfinite(value) and (value > 0 if positive else value >= 0))
+            if not ok:
+                need = "> 0" if positive else ">= 0"
+                raise ValueError(f"TrainConfig.{name} must be a finite number {need}; got "
+                                 f"{value!r}")
 
 
 class TrainState(NamedTuple):
@@ -135,7 +159,12 @@ def train_denoiser(key, module, data, schedule: Schedule, config: TrainConfig, l
       timer: a :class:`jaxpapers.experiments.Timer` that counts the compile time.
 
     Returns:
-      ``(params, losses [steps])``.
+      ``(params, losses)``: the trained Flax parameters and the ``(steps,)`` float32 losses.
+
+    Raises:
+      ValueError: ``key`` not a key, ``schedule`` not a :class:`Schedule`, ``data`` not a real
+        float ``(N, *event)`` with ``N >= 1`` or rows the module cannot take, ``label_dropout``
+        outside ``[0, 1]``; NaN or inf in ``data`` (eagerly: the data are concrete).
     """
     checks.require(0.0 <= label_dropout <= 1.0, f"label_dropout must lie in [0, 1]; got "
                                                 f"{label_dropout}")
@@ -200,7 +229,12 @@ def train_discriminator(key, module, real, fake, schedule: Schedule, config: Tra
       checkpointer, show_progress, timer: as in :func:`train_denoiser`.
 
     Returns:
-      ``(params, losses [steps])``.
+      ``(params, losses)``: the trained Flax parameters and the ``(steps,)`` float32 losses.
+
+    Raises:
+      ValueError: ``key`` not a key, ``schedule`` not a :class:`Schedule`, ``real``/``fake``
+        not real float arrays of one event shape, labels given for one side only; NaN or inf
+        in the data (eagerly).
     """
     threefry.check_key(key)
     check_schedule(schedule)
@@ -227,8 +261,22 @@ def discriminator_accuracy(key, logit_fn, real, fake, schedule: Schedule, level:
                            real_labels=None, fake_labels=None):
     """Balanced accuracy of ``logit > 0`` on real vs generated data noised to ``level``.
 
-    A level outside ``[0, T]`` or NaN/inf data (or logits) raise eagerly where concrete and give
-    NaN under ``jit``."""
+    Args:
+      key: PRNG key of the forward noise.
+      logit_fn: ``(x (B, *event), t int32 (B,), y) -> (B,)`` discriminator logit.
+      real: ``(N_real, *event)`` float data (label 1); fake: ``(N_fake, *event)`` (label 0).
+      schedule: :class:`Schedule`.
+      level: integer level in ``[0, T]``, a scalar.
+      real_labels, fake_labels: ``(N,)`` labels passed to ``logit_fn``, or None.
+
+    Returns:
+      Float scalar ``(acc_real + acc_fake) / 2`` in ``[0, 1]``.
+
+    Raises:
+      ValueError: ``key`` not a key, ``real``/``fake`` not real float arrays with at least 2
+        axes, ``level`` not a scalar integer (call or trace time); a level outside ``[0, T]``
+        or NaN/inf data or logits (eagerly where concrete; NaN under ``jit``).
+    """
     threefry.check_key(key)
     real = check_float_array(real, "real", 2)
     fake = check_float_array(fake, "fake", 2)

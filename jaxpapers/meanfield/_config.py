@@ -6,6 +6,7 @@ import dataclasses
 import math
 from typing import Any, NamedTuple
 
+from jaxpapers._src import checks
 from jaxpapers.meanfield._kernel import ACTIVATIONS
 
 __all__ = ["NOISES", "SCHEMES", "Coefficients", "ModelConfig"]
@@ -16,7 +17,9 @@ SCHEMES = ("ln", "ito", "heun")
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Static (compile-time) settings; a new value means a new compile.
+    """Static (compile-time) settings of one simulation; a new value means a new compile.
+
+    A frozen, hashable dataclass, validated on construction.
 
     Attributes:
       num_layers: depth ``L`` (number of steps), ``>= 1``.
@@ -48,6 +51,21 @@ class ModelConfig:
       brownian_substeps: ``noise="features"`` only: each step sums this many finer Brownian
         increments, so ``(L, r)`` and ``(L * r, 1)`` runs see the same Brownian path.
       kernel_points: size of the ``kappa`` interpolation table (``noise="gp"``).
+
+    Raises:
+      ValueError: a field out of range, naming the class, the field and the value (a
+        non-positive size, a non-finite or non-positive ``horizon``, an unknown activation,
+        noise or scheme, ``scheme="heun"`` with ``noise="gp"``, ``save_every`` not dividing
+        ``num_layers``, ``save_states`` without ``save_every``, ``brownian_substeps > 1``
+        without ``noise="features"``).
+
+    >>> config = ModelConfig(num_layers=50, horizon=5.0, save_every=10)
+    >>> config.dt, config.num_saved
+    (0.1, 6)
+    >>> ModelConfig(num_layers=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: ModelConfig.num_layers must be a positive int; got 0
     """
 
     num_layers: int
@@ -67,14 +85,9 @@ class ModelConfig:
         def bad(field: str, value: Any, allowed: str):
             raise ValueError(f"ModelConfig.{field} must be {allowed}; got {value!r}")
 
-        def pos_int(field: str, value: Any):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                bad(field, value, "a positive int")
-
-        pos_int("num_layers", self.num_layers)
-        pos_int("width", self.width)
-        pos_int("brownian_substeps", self.brownian_substeps)
-        pos_int("kernel_points", self.kernel_points)
+        owner = type(self).__name__
+        for field in ("num_layers", "width", "brownian_substeps", "kernel_points"):
+            checks.require_positive_int_field(owner, field, getattr(self, field))
         if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, float)) or not (
                 math.isfinite(self.horizon) and self.horizon > 0):
             bad("horizon", self.horizon, "a finite number > 0")
@@ -94,32 +107,54 @@ class ModelConfig:
         if self.save_states and not self.save_every:
             bad("save_states", self.save_states, "False when save_every == 0")
         if self.block_size is not None:
-            pos_int("block_size", self.block_size)
+            checks.require_positive_int_field(owner, "block_size", self.block_size)
         if self.brownian_substeps > 1 and self.noise != "features":
             bad("brownian_substeps", self.brownian_substeps, "1 unless noise='features'")
 
     @property
     def dt(self) -> float:
+        """The step ``T / L`` (a Python float)."""
         return float(self.horizon) / self.num_layers
 
     @property
     def num_saved(self) -> int:
+        """The number ``S`` of saved layers (``L / save_every + 1``; 0 when nothing is saved)."""
         return self.num_layers // self.save_every + 1 if self.save_every else 0
 
     def replace(self, **changes) -> ModelConfig:
+        """A copy with ``changes`` applied (validated again).
+
+        Args:
+          **changes: new values of fields, by name.
+
+        Returns:
+          A new :class:`ModelConfig`.
+
+        Raises:
+          ValueError: as the constructor; ``TypeError`` for an unknown field.
+        """
         return dataclasses.replace(self, **changes)
 
 
 class Coefficients(NamedTuple):
-    """Traced coefficients (changing them does not recompile; vmap over them for a grid).
+    """Traced coefficients of the dynamics (changing them does not recompile; vmap for a grid).
 
     Attention is ``Attn(x) = attn_scale * sum_j softmax_j(beta x^T QK x_j) V x_j`` with
     ``QK = Q^T K`` and ``V`` defaulting to the identity (spec §2.1; the paper's experiments use
     ``QK = I``, ``beta = 1`` and ``attn_scale`` in ``{+1, 0, -1}``, read as ``V = +-I``
-    [inferred]). The MLP biases have standard deviations ``sigma_u`` (hidden) and ``sigma_w``
-    (output).
+    [inferred]). A ``NamedTuple`` (a pytree); the simulators check it (a wrong shape raises
+    ``ValueError``, a bad value raises eagerly and gives NaN under ``jit``).
 
-    Shapes: scalars; ``qk`` and ``value`` are ``[d, d]`` or ``None`` (identity).
+    Attributes:
+      beta: inverse temperature ``>= 0``, a real scalar.
+      attn_scale: attention multiplier (``+1`` attractive, ``0`` none, ``-1`` repulsive), finite.
+      sigma_u: standard deviation ``>= 0`` of the MLP's hidden bias.
+      sigma_w: standard deviation ``>= 0`` of the MLP's output bias.
+      qk: ``(d, d)`` float matrix ``Q^T K``, or None (the identity).
+      value: ``(d, d)`` float matrix ``V``, or None (the identity).
+
+    >>> Coefficients(beta=1.0, attn_scale=-1.0).attn_scale
+    -1.0
     """
 
     beta: Any = 1.0

@@ -56,7 +56,8 @@ _GH_2D = 48  # nodes per axis of the 2-D rule (kappa(u))
 
 
 class KernelConstants(NamedTuple):
-    """Constants of the zonal kernel (all scalars, float).
+    """Constants of the zonal kernel (:func:`kernel_constants`): float scalars, NaN for bad bias
+    scales under ``jit``.
 
     Attributes:
       kappa1: ``kappa(1)``, the per-coordinate variance of the MLP field.
@@ -112,7 +113,13 @@ def kernel_constants(activation: str, d: int, sigma_u=0.0, sigma_w=0.0) -> Kerne
       §4.2 (ReLU: ``lambda_1 = -1/(2d) - (sigma_u^2 + 2 sigma_w^2)(d-1)/4``).
 
     Raises:
-      ValueError: unknown activation or ``d < 2``.
+      ValueError: unknown activation or ``d < 2`` (call or trace time); ``sigma_u`` or
+        ``sigma_w`` not a scalar, or negative or non-finite (eagerly; under ``jit`` every
+        constant is NaN).
+
+    >>> c = kernel_constants("relu", 5)
+    >>> round(float(c.kappa1), 4), round(float(c.lambda1), 4)   # lambda_1 = -1/(2d)
+    (0.1, -0.1)
     """
     phi = activation_fn(activation)
     d = _check_d(d)
@@ -168,8 +175,15 @@ def kappa(u, activation: str, d: int, sigma_u=0.0, sigma_w=0.0):
       activation, d, sigma_u, sigma_w: as in :func:`kernel_constants`.
 
     Returns:
-      ``kappa(u)`` with the shape of ``u`` (NaN where ``u`` is NaN; all NaN under ``jit`` for a
-      negative or non-finite ``sigma_u``/``sigma_w``, which raise eagerly).
+      ``kappa(u)``, float, with the shape of ``u`` (NaN where ``u`` is NaN; all NaN under
+      ``jit`` for a negative or non-finite ``sigma_u``/``sigma_w``, which raise eagerly).
+
+    Raises:
+      ValueError: unknown activation, ``d < 2`` or ``u`` not real (call or trace time); bad
+        bias scales (eagerly).
+
+    >>> float(kappa(1.0, "linear", 4))   # u / d at sigma = 0
+    0.25
     """
     phi = activation_fn(activation)
     d = _check_d(d)
@@ -233,7 +247,13 @@ def lambda_bar_prime(beta, activation: str, d: int, sigma_u=0.0, sigma_w=0.0,
       num_points: grid size (static).
 
     Returns:
-      scalar ``lambda_bar'``; ``E E_beta(t) <= exp(lambda_bar' t) E E_beta(0)`` when ``V = I``.
+      float scalar ``lambda_bar'``; ``E E_beta(t) <= exp(lambda_bar' t) E E_beta(0)`` when
+      ``V = I``.
+
+    Raises:
+      ValueError: unknown activation, ``d < 2``, ``num_points < 2`` or ``beta`` not a scalar
+        (call or trace time); ``beta`` not finite and ``> 0`` or bad bias scales (eagerly;
+        under ``jit`` the result is NaN).
     """
     d = _check_d(d)
     num_points = checks.require_positive_int(num_points, "num_points")

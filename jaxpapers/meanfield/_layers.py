@@ -170,6 +170,10 @@ def attention(x, beta=1.0, attn_scale=1.0, qk=None, value=None, block_size: int 
       ValueError: ``x`` not a real float ``(N, d)``, ``qk``/``value`` not ``[d, d]`` (call or
         trace time); ``beta`` negative or NaN, a non-finite ``attn_scale`` or matrix (eagerly;
         under ``jit`` the output is NaN).
+
+    >>> import jax.numpy as jnp
+    >>> attention(jnp.eye(2), beta=0.0).tolist()   # beta = 0: the mean of the values
+    [[0.5, 0.5], [0.5, 0.5]]
     """
     x = check_tokens_array(x)
     ok = check_coeffs(Coefficients(beta, attn_scale, 0.0, 0.0, qk, value), x.shape[1])
@@ -184,14 +188,22 @@ def layer_map(x, weights: MLPWeights | None, dt, coeffs, activation: str,
     ``weights`` is None).
 
     Args:
-      x: ``[N, d]`` unit tokens.
-      weights: this layer's :class:`MLPWeights` or None.
-      dt: step ``T / L``; coeffs: :class:`Coefficients`; activation: MLP activation name.
+      x: ``(N, d)`` float unit tokens.
+      weights: this layer's MLP weights (``u (m, d)``, ``b_u (m,)``, ``w (d, m)``,
+        ``b_w (d,)``, the layout the simulators draw inside their scan), or None for attention
+        only.
+      dt: step ``T / L``, a finite scalar ``> 0``.
+      coeffs: :class:`Coefficients`.
+      activation: MLP activation name (a key of :data:`ACTIVATIONS`).
       block_size: attention block size (``None``: dense).
 
     Returns:
-      ``[N, d]`` unit tokens after the layer (NaN under ``jit`` for the value faults that
-      :func:`attention` lists, or ``dt`` not finite and > 0; those raise eagerly).
+      ``(N, d)`` unit tokens after the layer, the dtype of ``x``.
+
+    Raises:
+      ValueError: ``x`` not a real float ``(N, d)``, a wrong-shaped ``coeffs`` matrix or an
+        unknown activation (call or trace time); the value faults that :func:`attention` lists,
+        or ``dt`` not finite and ``> 0`` (eagerly; under ``jit`` the output is NaN).
     """
     x = check_tokens_array(x)
     activation_fn(activation)

@@ -98,8 +98,22 @@ def energy(x, beta=1.0, block_size: int | None = None):
     Zero exactly at a Dirac mass (paper §3). Computed as
     ``(e^beta / 2N^2) sum_ij -expm1(-beta |x_i - x_j|^2 / 2)`` from centred tokens (see the module
     docstring), so it keeps float32's relative precision near collapse.
-    Shapes: ``x: [N, d]`` -> scalar. NaN in ``x`` gives NaN; ``beta`` negative or not finite
-    raises eagerly and gives NaN under ``jit``.
+
+    Args:
+      x: ``(N, d)`` float unit tokens.
+      beta: inverse temperature, a real scalar ``>= 0`` (may be traced).
+      block_size: None (dense, ``O(N^2)`` memory) or query blocks of this size.
+
+    Returns:
+      Float scalar ``E_beta``; NaN in ``x`` gives NaN.
+
+    Raises:
+      ValueError: ``x`` not a real float ``(N, d)`` (call or trace time); ``beta`` negative or
+        not finite (eagerly; under ``jit`` the result is NaN).
+
+    >>> import jax.numpy as jnp
+    >>> float(energy(jnp.ones((3, 2)) / jnp.sqrt(2.0)))   # one point: no energy
+    0.0
     """
     _check(x)
     return nan_unless(check_non_negative(beta, "beta"), _energy(x, beta, block_size))
@@ -113,7 +127,21 @@ def _energy(x, beta, block_size):
 
 
 def order_parameter(x):
-    """``R = |mean_i x_i|``; ``R = 1`` iff all tokens coincide. Shapes: ``[N, d]`` -> scalar."""
+    """Order parameter ``R = |mean_i x_i|``; ``R = 1`` iff all (unit) tokens coincide.
+
+    Args:
+      x: ``(N, d)`` float unit tokens.
+
+    Returns:
+      Float scalar ``R`` in ``[0, 1]`` (NaN in, NaN out).
+
+    Raises:
+      ValueError: ``x`` not a real float ``(N, d)`` with ``N >= 1``.
+
+    >>> import jax.numpy as jnp
+    >>> float(order_parameter(jnp.asarray([[1.0, 0.0], [-1.0, 0.0]])))
+    0.0
+    """
     _check(x)
     return jnp.linalg.norm(jnp.mean(x, axis=0))
 
@@ -123,6 +151,19 @@ def one_minus_mean_cos(x):
 
     ``sum_ij |x_i - x_j|^2 = 2N sum_i |x_i - mean(x)|^2``, so the value is
     ``sum_i |x_i - mean(x)|^2 / (N - 1)``: no difference of numbers close to 1.
+
+    Args:
+      x: ``(N, d)`` float unit tokens.
+
+    Returns:
+      Float scalar in ``[0, 2]``; 0 for ``N = 1`` (NaN in, NaN out).
+
+    Raises:
+      ValueError: ``x`` not a real float ``(N, d)`` with ``N >= 1``.
+
+    >>> import jax.numpy as jnp
+    >>> float(one_minus_mean_cos(jnp.asarray([[1.0, 0.0], [0.0, 1.0]])))   # orthogonal pair
+    1.0
     """
     n = _check(x)
     _, n2 = _centred(x)
@@ -137,6 +178,19 @@ def one_minus_mean_cos_sq(x):
 
     With the projectors ``P_i = x_i x_i^T``, ``1 - <x_i, x_j>^2 = |P_i - P_j|_F^2 / 2`` for unit
     rows, so the value is ``sum_i |P_i - mean(P)|_F^2 / (N - 1)``, in ``O(N d^2)``.
+
+    Args:
+      x: ``(N, d)`` float unit tokens.
+
+    Returns:
+      Float scalar in ``[0, 1]`` (NaN in, NaN out).
+
+    Raises:
+      ValueError: ``x`` not a real float ``(N, d)`` with ``N >= 1``.
+
+    >>> import jax.numpy as jnp
+    >>> float(one_minus_mean_cos_sq(jnp.asarray([[1.0, 0.0], [-1.0, 0.0]])))   # antipodal
+    0.0
     """
     n = _check(x)
     mean_projector = x.T @ x / n
@@ -158,7 +212,23 @@ def one_minus_mean_cos_sq(x):
 
 
 def diameter(x, block_size: int | None = None):
-    """``max_ij |x_i - x_j|`` (from centred tokens, so it resolves near-collapsed clouds)."""
+    """Diameter ``max_ij |x_i - x_j|`` (from centred tokens, so it resolves near-collapsed
+    clouds).
+
+    Args:
+      x: ``(N, d)`` float tokens.
+      block_size: None (dense) or query blocks of this size (``O(N * block)`` memory).
+
+    Returns:
+      Float scalar ``>= 0`` (NaN in, NaN out).
+
+    Raises:
+      ValueError: ``x`` not a real float ``(N, d)`` with ``N >= 1``.
+
+    >>> import jax.numpy as jnp
+    >>> float(diameter(jnp.asarray([[1.0, 0.0], [-1.0, 0.0]])))
+    2.0
+    """
     _check(x)
     d2max = _pairwise_sum(x, block_size, lambda d2: d2, reduce=jnp.max, fill=-jnp.inf)
     return jnp.sqrt(jnp.maximum(d2max, 0.0))
@@ -175,9 +245,13 @@ def energy_rate(energies, horizon):
       horizon: ``T``.
 
     Returns:
-      ``(rate, standard_error)``; the standard error is the delta-method one over runs. A
-      non-finite or negative energy, or ``horizon`` not finite and > 0, raise eagerly and give
-      NaN under ``jit``.
+      ``(rate, standard_error)``, float scalars; the standard error is the delta-method one
+      over runs.
+
+    Raises:
+      ValueError: ``energies`` not a real float ``(R, S)`` with ``S >= 2`` (call or trace
+        time); a non-finite or negative energy, or ``horizon`` not finite and ``> 0``
+        (eagerly; under ``jit`` both results are NaN).
     """
     energies = _check_energies(energies)
     ok = check_positive(horizon, "horizon") & _energies_ok(energies)
@@ -240,9 +314,13 @@ def _times_ok(times, name: str = "times"):
 class DecayWindows(NamedTuple):
     """The two fitting windows of :func:`energy_decay_fit` over ``S`` saved times.
 
-    ``main``, ``check``: ``[S]`` bool masks; ``reached``: whether the main rule's threshold was
-    crossed with at least ``min_points`` usable points after it (else ``main`` is ``check``);
-    ``start``, ``end``: indices of the main window's first point and of the last usable point.
+    Attributes:
+      main: ``(S,)`` bool mask of the main (near-collapse) window.
+      check: ``(S,)`` bool mask of the check window (the second half of the usable span).
+      reached: bool scalar, whether the main rule's threshold was crossed with at least
+        ``min_points`` usable points after it (else ``main`` is ``check``).
+      start: int scalar, index of the main window's first point (``-1`` for bad input).
+      end: int scalar, index of the last usable point (``-1`` for bad input).
     """
 
     main: jax.Array
@@ -273,8 +351,13 @@ def decay_windows(mean_energy, min_energy, times, *, drop: float = 0.01, floor: 
 
     Returns:
       :class:`DecayWindows`. Pure and jittable; a usable start (``min_energy[0] >= floor``) is
-      assumed. Non-finite ``mean_energy`` or ``times``, or times not increasing, raise eagerly;
-      under ``jit`` they give empty windows, ``reached = False`` and ``start = end = -1``.
+      assumed.
+
+    Raises:
+      ValueError: an argument not a real float ``(S,)`` with ``S >= 2`` (all the same ``S``),
+        ``drop`` outside ``(0, 1)``, ``floor`` not finite and ``> 0``, ``min_points < 2`` (call
+        or trace time); non-finite ``mean_energy`` or ``times``, or times not increasing
+        (eagerly; under ``jit`` empty windows, ``reached = False`` and ``start = end = -1``).
     """
     times = _check_series(times, "times")
     mean_energy = _check_series(mean_energy, "mean_energy", times.shape[0])
@@ -311,15 +394,21 @@ def _masked_slope(y, t, mask):
 
 
 class DecayFit(NamedTuple):
-    """Decay rates of the energy of ``R`` runs (:func:`energy_decay_fit`).
+    """Decay rates of the energy of ``R`` runs (:func:`energy_decay_fit`); float scalars.
 
-    ``mean_slope``: slope of ``log(mean E)`` over the main window (near collapse it tends to
-    ``lambda_bar``); ``mean_slope_check``: the same over the check window; ``log_slope``,
-    ``log_slope_check``: slope of ``mean log E`` (which tends to ``2 lambda_1``) over the two
-    windows; ``whole_run``: ``log(mean E_end / mean E_0) / (t_end - t_0)`` from the start to the
-    last usable time (the whole run unless the floor was hit); ``log_spread``: the largest
-    variance over runs of ``log E`` in the main window; ``start_time``, ``end_time``: the main
-    window's bounds; ``reached``: see :class:`DecayWindows`.
+    Attributes:
+      mean_slope: slope of ``log(mean E)`` over the main window (near collapse it tends to
+        ``lambda_bar``).
+      mean_slope_check: the same over the check window.
+      log_slope: slope of ``mean log E`` (which tends to ``2 lambda_1``) over the main window.
+      log_slope_check: the same over the check window.
+      whole_run: ``log(mean E_end / mean E_0) / (t_end - t_0)`` from the start to the last
+        usable time (the whole run unless the floor was hit).
+      log_spread: the largest variance over runs of ``log E`` in the main window.
+      start_time: the main window's first time.
+      end_time: the main window's last time.
+      reached: bool, see :class:`DecayWindows` (in :func:`energy_decay_bootstrap`'s output,
+        the fraction of resamples that reached it).
 
     ``log_spread`` says whether ``mean E`` over ``R`` runs can estimate the expectation at all:
     near collapse each run's energy is close to a geometric Brownian motion, so ``E`` is
@@ -348,8 +437,24 @@ def energy_decay_fit(energies, times, *, drop: float = 0.01, floor: float = 1e-1
     the rule is fixed before the data are seen; both slopes are ordinary least squares of the
     log of a run average on time, over the same window. Pure and jittable.
 
-    Bad input (non-finite or negative energies, times not finite and increasing) raises eagerly;
-    under ``jit`` every float field is NaN and ``reached`` is False.
+    Args:
+      energies: ``(R, S)`` float energies, finite and ``>= 0``.
+      times: ``(S,)`` float increasing saved times.
+      drop, floor, min_points: the window rule's constants (:func:`decay_windows`).
+
+    Returns:
+      :class:`DecayFit`.
+
+    Raises:
+      ValueError: wrong shapes or dtypes or a bad rule constant (call or trace time);
+        non-finite or negative energies, times not finite and increasing (eagerly; under
+        ``jit`` every float field is NaN and ``reached`` is False).
+
+    >>> import jax.numpy as jnp
+    >>> t = jnp.linspace(0.0, 9.0, 10)
+    >>> fit = energy_decay_fit(jnp.exp(-2.0 * t)[None], t, min_points=3)
+    >>> round(float(fit.mean_slope), 4), bool(fit.reached)
+    (-2.0, True)
     """
     energies = _check_energies(energies)
     times = _check_series(times, "times", energies.shape[1]).astype(energies.dtype)
@@ -390,7 +495,19 @@ def energy_decay_bootstrap(key, energies, times, num_resamples: int = 1000, **ru
     procedure, window rule included, so the window's own variability is part of the error.
     Returns a :class:`DecayFit` whose float fields are the standard deviations over resamples
     and whose ``reached`` is the fraction of resamples in which the main rule was reached.
-    ``rule``: ``drop``, ``floor``, ``min_points`` as for :func:`energy_decay_fit`.
+
+    Args:
+      key: PRNG key of the resamples.
+      energies: ``(R, S)`` float energies; times: ``(S,)`` increasing times.
+      num_resamples: number of resamples, an int ``>= 2``.
+      **rule: ``drop``, ``floor``, ``min_points`` as for :func:`energy_decay_fit`.
+
+    Returns:
+      :class:`DecayFit` of standard errors (float scalars).
+
+    Raises:
+      ValueError: ``key`` not a key, ``num_resamples < 2``, an unknown rule name, and the
+        faults :func:`energy_decay_fit` lists (bad values: eagerly; NaN fields under ``jit``).
     """
     threefry.check_key(key)
     energies = _check_energies(energies)
@@ -416,6 +533,20 @@ def expected_initial_energy(num_tokens: int, d: int, beta: float) -> float:
     """Closed form of ``E E_beta`` for ``N`` i.i.d. uniform tokens on ``S^{d-1}`` (spec oracle 5).
 
     ``(1/2)(1 - 1/N)(e^beta - Gamma(d/2) (2/beta)^{d/2-1} I_{d/2-1}(beta))``; needs scipy.
+
+    Args:
+      num_tokens: ``N``, a positive int.
+      d: dimension, an int ``>= 2``.
+      beta: inverse temperature, a finite Python or NumPy number ``> 0``.
+
+    Returns:
+      The expectation, a float (``numpy.float64``).
+
+    Raises:
+      ValueError: a size not a positive int, ``d < 2`` or ``beta`` not finite and ``> 0``.
+
+    >>> round(float(expected_initial_energy(2, 2, 1.0)), 4)   # (e - I_0(1)) / 4
+    0.3631
     """
     from scipy.special import gammaln, ive
 
@@ -434,9 +565,20 @@ def expected_initial_energy(num_tokens: int, d: int, beta: float) -> float:
 def chaos_proxies(x, x_ref, beta=1.0, block_size: int | None = None):
     """Propagation-of-chaos proxies between an ``N``-token system and a larger reference one.
 
-    Both systems should be driven by the same per-layer weights (same run key). Returns
-    ``(|mean diff|^2, |second-moment diff|_F^2, |E_beta diff|)`` (NaN in, NaN out; ``beta`` as
-    in :func:`energy`).
+    Both systems should be driven by the same per-layer weights (same run key).
+
+    Args:
+      x: ``(N, d)`` float tokens; x_ref: ``(M, d)`` float tokens of the reference system.
+      beta: inverse temperature of the energy (as in :func:`energy`).
+      block_size: as in :func:`energy`.
+
+    Returns:
+      ``(|mean diff|^2, |second-moment diff|_F^2, |E_beta diff|)``, float scalars (NaN in,
+      NaN out).
+
+    Raises:
+      ValueError: ``x`` or ``x_ref`` not a real float ``(N, d)``, different ``d``; ``beta``
+        as in :func:`energy`.
     """
     _check(x)
     _check(x_ref, "x_ref")
@@ -470,6 +612,18 @@ def sliced_wasserstein(key, x, y, num_projections: int = 64):
     ``SW_2 = (E_theta W_2^2(<x, theta>, <y, theta>))^{1/2}`` over directions ``theta`` uniform on
     the sphere (``num_projections`` of them, drawn from ``key``); each 1-D ``W_2`` is exact. The
     two sets may differ in size (propagation of chaos: ``N`` tokens against a large reference).
+
+    Args:
+      key: PRNG key of the directions.
+      x: ``(N, d)`` float points; y: ``(M, d)`` float points.
+      num_projections: number of directions, a positive int.
+
+    Returns:
+      Float scalar ``SW_2`` (NaN in, NaN out).
+
+    Raises:
+      ValueError: ``key`` not a key, ``x`` or ``y`` not a real float ``(N, d)``, different
+        ``d``, ``num_projections`` not a positive int.
     """
     threefry.check_key(key)
     _check(x)

@@ -47,10 +47,15 @@ _UNIT_TOL = 1e-4
 
 
 class Saved(NamedTuple):
-    """Per-layer diagnostics at layers ``0, k, ..., L`` (``S = L / k + 1`` entries).
+    """Per-layer diagnostics at layers ``0, k, ..., L`` (``S = L / k + 1`` entries,
+    ``k = save_every``), in the dtype of the tokens.
 
-    ``energy, one_minus_cos, one_minus_cos_sq, order``: ``[S]``; ``states``: ``[S, N, d]`` or
-    None.
+    Attributes:
+      energy: ``(S,)`` interaction energy ``E_beta`` (:func:`jaxpapers.meanfield.metrics.energy`).
+      one_minus_cos: ``(S,)`` ``1 - mean_{i != j} <x_i, x_j>``.
+      one_minus_cos_sq: ``(S,)`` ``1 - mean_{i != j} <x_i, x_j>^2``.
+      order: ``(S,)`` order parameter ``|mean_i x_i|``.
+      states: ``(S, N, d)`` token positions if ``save_states``, else None.
     """
 
     energy: jax.Array
@@ -61,14 +66,37 @@ class Saved(NamedTuple):
 
 
 class Trajectory(NamedTuple):
-    """Output of one run: final tokens ``x: [N, d]`` and ``saved`` (None if ``save_every=0``)."""
+    """Output of one run of :func:`sde_solve` or :func:`transformer_forward`.
+
+    Attributes:
+      x: ``(N, d)`` final tokens, the dtype of ``x0``.
+      saved: :class:`Saved` diagnostics, or None when ``save_every == 0``.
+    """
 
     x: jax.Array
     saved: Saved | None
 
 
 def uniform_sphere(key, num_tokens: int, d: int, dtype=None):
-    """``num_tokens`` i.i.d. uniform points on ``S^{d-1}``; shape ``[N, d]``."""
+    """``num_tokens`` i.i.d. uniform points on the sphere ``S^{d-1}``.
+
+    Args:
+      key: PRNG key.
+      num_tokens: ``N``, a positive int.
+      d: dimension, an int ``>= 2``.
+      dtype: float dtype (default: the default float, float32 unless x64 is on).
+
+    Returns:
+      ``(N, d)`` unit rows.
+
+    Raises:
+      ValueError: ``key`` not a PRNG key, ``num_tokens`` not a positive int or ``d < 2``.
+
+    >>> import jax
+    >>> x = uniform_sphere(jax.random.key(0), 4, 3)
+    >>> x.shape, bool(abs((x * x).sum(-1) - 1).max() < 1e-6)
+    ((4, 3), True)
+    """
     threefry.check_key(key)
     num_tokens = checks.require_positive_int(num_tokens, "num_tokens")
     d = checks.require_positive_int(d, "d")
@@ -254,7 +282,8 @@ def sde_solve(key, x0, config: ModelConfig, coeffs: Coefficients = Coefficients(
       coeffs: traced :class:`Coefficients`.
 
     Returns:
-      :class:`Trajectory` with the final ``[N, d]`` tokens and the saved diagnostics.
+      :class:`Trajectory` with the final ``(N, d)`` tokens (dtype of ``x0``) and the saved
+      diagnostics.
 
     Raises:
       ValueError: ``x0`` not ``(N, d)`` with ``d >= 2``, ``key`` not a PRNG key, ``config``
@@ -295,8 +324,22 @@ def transformer_forward(key, x0, config: ModelConfig,
 
     Per layer ``Y = LN(X + (T/L) Attn(X))`` and ``X' = LN(Y + sqrt(T/L) G_l(Y))`` with a fresh
     Gaussian MLP ``G_l`` of width ``config.width`` drawn inside the scan from
-    ``fold_in(key, l)`` (:func:`sample_layer_weights`). ``config.noise`` must be ``"mlp"`` or
-    ``"none"`` (no MLP) and ``config.scheme`` ``"ln"``; see :func:`sde_solve` for the rest.
+    ``fold_in(key, l)``, so ``L x m x d`` weights never exist at once.
+
+    Args:
+      key: PRNG key of the run (all tokens share its weights).
+      x0: ``(N, d)`` float initial tokens, unit rows, ``d >= 2``.
+      config: :class:`ModelConfig` with ``scheme="ln"`` and ``noise`` ``"mlp"`` or ``"none"``
+        (attention only).
+      coeffs: :class:`Coefficients`.
+
+    Returns:
+      :class:`Trajectory`: final ``(N, d)`` tokens and, with ``config.save_every``, the
+      diagnostics at the saved layers.
+
+    Raises:
+      ValueError: another scheme or noise (use :func:`sde_solve`), and every fault that
+        :func:`sde_solve` lists (the same NaN-under-``jit`` rule for bad values).
     """
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")
@@ -320,7 +363,12 @@ def lyapunov_exponent(key, x0, config: ModelConfig, coeffs: Coefficients = Coeff
       config, coeffs: as in :func:`sde_solve` (``save_every`` is ignored).
 
     Returns:
-      scalar estimate of ``lambda_1`` (NaN under ``jit`` for bad input, as :func:`sde_solve`).
+      float scalar estimate of ``lambda_1`` (NaN under ``jit`` for bad values, as
+      :func:`sde_solve`).
+
+    Raises:
+      ValueError: the faults :func:`sde_solve` lists (static ones at call or trace time, bad
+        values eagerly).
     """
     x0, ok = _check_run(key, x0, config, coeffs)
     n, d = x0.shape
@@ -351,8 +399,19 @@ def strong_error(key, x0, config: ModelConfig, num_layers, coeffs: Coefficients 
     ``max_grid (1/N) sum_i |X^L_i - X^ref_i|^2`` at the ``L`` grid times. Expect
     ``E error ~ 1/L`` (paper Thm 1.1 on grid times).
 
+    Args:
+      key: PRNG key of the run (the shared Brownian path and features).
+      x0: ``(N, d)`` float unit tokens.
+      config: the reference :class:`ModelConfig` (``noise="features"``).
+      num_layers: static sequence of step counts, each dividing ``config.num_layers``.
+      coeffs: :class:`Coefficients`.
+
     Returns:
-      ``[len(num_layers)]`` errors for this run (average over runs outside).
+      ``(len(num_layers),)`` float errors for this run (average over runs outside).
+
+    Raises:
+      ValueError: ``noise`` not ``"features"``, an entry of ``num_layers`` not a positive int
+        dividing ``L_ref``, and the faults :func:`sde_solve` lists.
     """
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config must be a ModelConfig; got {type(config).__name__}")

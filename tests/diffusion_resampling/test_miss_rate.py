@@ -5,17 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.diffusion_resampling import (
+from jaxpapers.diffusion_resampling import detector_log_potential, make_schedule, predicted_x0
+from jaxpapers.diffusion_resampling._potentials import detector_term
+from jaxpapers.diffusion_resampling.metrics import (
     detection_probabilities,
-    detector_log_potential,
     initial_ancestors,
-    make_schedule,
     miss_rate_table,
     num_lineages,
-    predicted_x0,
     tabulated_miss_rate,
 )
-from jaxpapers.diffusion_resampling._potentials import detector_term
 
 
 def _numpy_miss_rate(probs, conds, num_conditions, threshold):

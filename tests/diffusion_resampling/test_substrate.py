@@ -11,19 +11,13 @@ import pytest
 
 import jaxpapers
 from jaxpapers.diffusion_resampling import (
-    ConvDenoiser,
-    ConvDiscriminator,
-    TimeMLP,
     TrainConfig,
     cfg_eps,
     ddpm_transition,
     detector_log_potential,
-    discriminator_accuracy,
     discriminator_guidance,
     discriminator_log_potential,
-    eps_fn_from,
     epsilon_loss,
-    logit_fn_from,
     make_ddim_step,
     make_ddpm_step,
     make_schedule,
@@ -34,6 +28,14 @@ from jaxpapers.diffusion_resampling import (
     train_discriminator,
 )
 from jaxpapers.diffusion_resampling._potentials import LOGIT_CLIP, detector_term
+from jaxpapers.diffusion_resampling.metrics import discriminator_accuracy
+from jaxpapers.diffusion_resampling.models import (
+    ConvDenoiser,
+    ConvDiscriminator,
+    TimeMLP,
+    eps_fn_from,
+    logit_fn_from,
+)
 from tests.contracts import check_kernel_contract
 
 SCHED = make_schedule(20, "linear", 1e-3, 0.3)

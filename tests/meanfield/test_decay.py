@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpapers.meanfield import (
+from jaxpapers.meanfield.metrics import (
     decay_windows,
     energy_decay_bootstrap,
     energy_decay_fit,

@@ -9,18 +9,20 @@ from jaxpapers.meanfield import (
     Coefficients,
     ModelConfig,
     attention,
-    diameter,
-    energy,
     layer_map,
     lyapunov_exponent,
-    one_minus_mean_cos,
-    one_minus_mean_cos_sq,
-    order_parameter,
     sde_solve,
     transformer_forward,
     uniform_sphere,
 )
 from jaxpapers.meanfield._layers import MLPWeights, sample_layer_weights
+from jaxpapers.meanfield.metrics import (
+    diameter,
+    energy,
+    one_minus_mean_cos,
+    one_minus_mean_cos_sq,
+    order_parameter,
+)
 from tests.contracts import check_kernel_contract
 
 N, D, L, M = 6, 4, 5, 16
@@ -191,7 +193,7 @@ def test_bad_input(key):
 
 
 def test_chaos_proxies_against_numpy():
-    from jaxpapers.meanfield import chaos_proxies
+    from jaxpapers.meanfield.metrics import chaos_proxies
 
     x, y = np.asarray(_x0(n=5, d=3)), np.asarray(_x0(seed=2, n=9, d=3))
     dm, dm2, de = chaos_proxies(x, y, 1.0)
@@ -226,7 +228,7 @@ def _float64_diagnostics(x, beta):
 
 @pytest.mark.parametrize("spread", [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 3e-6])
 def test_diagnostics_keep_float32_precision_near_collapse(key, spread):
-    from jaxpapers.meanfield import diameter, one_minus_mean_cos, one_minus_mean_cos_sq
+    from jaxpapers.meanfield.metrics import diameter, one_minus_mean_cos, one_minus_mean_cos_sq
 
     x32, x64 = _clustered(key, 48, 5, spread)
     want = _float64_diagnostics(x64, 1.3)
@@ -244,7 +246,7 @@ def test_diagnostics_keep_float32_precision_near_collapse(key, spread):
 
 
 def test_blocked_projector_spread_matches_float64(key):
-    from jaxpapers.meanfield import one_minus_mean_cos_sq
+    from jaxpapers.meanfield.metrics import one_minus_mean_cos_sq
 
     x32, x64 = _clustered(key, 300, 4, 1e-4)   # more tokens than one projector block
     want = _float64_diagnostics(x64, 1.0)["one_minus_cos_sq"]
@@ -260,8 +262,8 @@ def _w2_squared_numpy(a, b, grid=200_000):
 
 
 def test_sliced_wasserstein_against_quantile_oracle(key):
-    from jaxpapers.meanfield import sliced_wasserstein
     from jaxpapers.meanfield._metrics import _w2_squared_1d
+    from jaxpapers.meanfield.metrics import sliced_wasserstein
 
     rng = np.random.default_rng(0)
     for n, m in ((3, 5), (4, 4), (7, 12)):

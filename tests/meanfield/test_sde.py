@@ -11,15 +11,13 @@ import pytest
 from jaxpapers.meanfield import (
     Coefficients,
     ModelConfig,
-    energy,
-    expected_initial_energy,
     kappa,
     kernel_constants,
     lyapunov_exponent,
     sde_solve,
-    strong_error,
     uniform_sphere,
 )
+from jaxpapers.meanfield.metrics import energy, expected_initial_energy, strong_error
 
 Z = 3.0  # standard errors allowed
 
@@ -146,7 +144,8 @@ def test_strong_error_slope_full(scheme):
 @pytest.mark.slow
 def test_energy_decays_at_least_at_lambda_bar_prime_rate():
     # spec oracle 7: ReLU d = 64, sigma = 0.1, no attention: rate <= lambda_bar' (= -0.351)
-    from jaxpapers.meanfield import energy_rate, lambda_bar_prime
+    from jaxpapers.meanfield import lambda_bar_prime
+    from jaxpapers.meanfield.metrics import energy_rate
 
     d, sigma, runs = 64, 0.1, 32
     cfg = ModelConfig(num_layers=150, horizon=5.0, width=256, save_every=150)
@@ -162,7 +161,7 @@ def test_energy_decays_at_least_at_lambda_bar_prime_rate():
 def test_propagation_of_chaos_proxies_shrink_with_n():
     # systems of different size driven by the same per-layer weights (same run key) approach
     # the reference system as N grows (paper Prop. 3.x): compare N = 16 with N = 256
-    from jaxpapers.meanfield import chaos_proxies
+    from jaxpapers.meanfield.metrics import chaos_proxies
 
     d, runs, n_ref = 5, 16, 2048
     cfg = ModelConfig(num_layers=10, horizon=1.0, width=32)

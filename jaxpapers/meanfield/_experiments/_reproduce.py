@@ -34,18 +34,20 @@ from jaxpapers.experiments.stats import Estimate, agree, compare, estimate, pair
 from jaxpapers.meanfield import (
     Coefficients,
     ModelConfig,
-    energy_decay_bootstrap,
-    energy_decay_fit,
-    energy_rate,
-    expected_initial_energy,
     kernel_constants,
     lambda_bar_prime,
     lyapunov_exponent,
     sde_solve,
-    sliced_wasserstein,
     uniform_sphere,
 )
 from jaxpapers.meanfield._experiments import _paper
+from jaxpapers.meanfield.metrics import (
+    energy_decay_bootstrap,
+    energy_decay_fit,
+    energy_rate,
+    expected_initial_energy,
+    sliced_wasserstein,
+)
 
 ATTENTION = (1.0, 0.0, -1.0)
 #: saved points per unit time in the decay runs (the fit's resolution)
