@@ -33,8 +33,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from jaxpapers._src import threefry  # noqa: E402
-from jaxpapers._src.bench import (  # noqa: E402
+from jaxpapers.experiments.bench import (  # noqa: E402
     device_name,
     header,
     parser,
@@ -43,17 +42,27 @@ from jaxpapers._src.bench import (  # noqa: E402
     time_interleaved,
     write_json,
 )
-from jaxpapers.meanfield import (
+from jaxpapers.meanfield import (  # noqa: E402
+    ACTIVATIONS,
     Coefficients,
     ModelConfig,
     attention,
+    sample_layer_weights,
     sde_solve,
     transformer_forward,
     uniform_sphere,
 )
-from jaxpapers.meanfield._kernel import activation_fn
-from jaxpapers.meanfield._layers import layer_norm, sample_layer_weights, tangent_project
-from jaxpapers.meanfield.metrics import energy
+from jaxpapers.meanfield.metrics import energy  # noqa: E402
+
+
+def layer_norm(v):
+    """``v / |v|`` row-wise (the anchor's own copy of the model's layer norm)."""
+    return v / jnp.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def tangent_project(x, v):
+    """``v - <x, v> x`` row-wise: the projection onto the sphere's tangent space at ``x``."""
+    return v - jnp.sum(x * v, axis=-1, keepdims=True) * x
 
 
 def _diffrax_solver(cfg: ModelConfig, coeffs: Coefficients, d: int):
@@ -61,7 +70,7 @@ def _diffrax_solver(cfg: ModelConfig, coeffs: Coefficients, d: int):
     import diffrax
     import lineax as lx
 
-    phi = activation_fn(cfg.activation)
+    phi = ACTIVATIONS[cfg.activation]
     m = cfg.width
 
     def solve(key, x0):
@@ -97,22 +106,23 @@ def _diffrax_solver(cfg: ModelConfig, coeffs: Coefficients, d: int):
 def _floor(cfg: ModelConfig, coeffs: Coefficients, d: int, features: bool = False):
     """Noise draws and attention only, through the same steps and the same key derivation.
 
-    The draws are ``sde_solve``'s own (``threefry.normal``: ``jax.random.normal``'s numbers,
-    fused), and every row of them is used (summed into the update, ``O(M d)``), so that XLA
-    cannot leave rows undrawn. With ``features=True`` the step also evaluates what the Itô step
-    needs of the feature field (the ``N x M`` features, their squares' sum and the ``N x d``
-    increment): the floor of this SDE's evaluations, without the projections and the update.
+    The draws are ``sde_solve``'s numbers (``jax.random.normal``; ``sde_solve`` computes the same
+    numbers through a fused hash, so this floor is, if anything, slower), and every row of them
+    is used (summed into the update, ``O(M d)``), so that XLA cannot leave rows undrawn. With
+    ``features=True`` the step also evaluates what the Itô step needs of the feature field (the
+    ``N x M`` features, their squares' sum and the ``N x d`` increment): the floor of this SDE's
+    evaluations, without the projections and the update.
     """
     dt = cfg.dt
     m = cfg.width
-    phi = activation_fn(cfg.activation)
+    phi = ACTIVATIONS[cfg.activation]
 
     def solve(key, x0):
         feat_key, path_key = jax.random.split(key)
         feats = sample_layer_weights(feat_key, d, m, coeffs.sigma_u, 0.0, x0.dtype)
 
         def body(x, layer):
-            db = threefry.normal(jax.random.fold_in(path_key, layer), (m + 1, d), x.dtype)
+            db = jax.random.normal(jax.random.fold_in(path_key, layer), (m + 1, d), x.dtype)
             att = attention(x, coeffs.beta, coeffs.attn_scale)
             new = x + dt * att + jnp.sum(db, axis=0)
             if features:

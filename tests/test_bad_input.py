@@ -761,6 +761,12 @@ def _meanfield_cases():
                                arrays={"key": KEY_KINDS}, traced=("key",),
                                specials=(Special("num_tokens", "num_tokens <= 0", bad_count),
                                          bad_d)),
+        "sample_layer_weights": Case(
+            lambda: (mf.sample_layer_weights, dict(key=_key(), d=3, width=4)),
+            arrays={"key": KEY_KINDS}, traced=("key",),
+            specials=(Special("width", "width <= 0", bad_count),
+                      Special("d", "d <= 0", bad_count),
+                      Special("sigma_u", "NaN sigma_u", nanv, nan_ok=True))),
         "attention": Case(lambda: (mf.attention, dict(x=x, beta=1.0, qk=jnp.eye(3))),
                           arrays={"x": ALL_KINDS, "qk": ALL_KINDS},
                           traced=("x", "beta", "qk"), nan_ok=("nonfinite",),
@@ -1662,6 +1668,7 @@ EXEMPT = {
     "meanfield": {
         "ACTIVATIONS": "constant", "DecayFit": "result type", "DecayWindows": "result type",
         "KernelConstants": "result type", "Saved": "result type", "Trajectory": "result type",
+        "MLPWeights": "plain container; sample_layer_weights is the checked constructor",
     },
     "diffusion_resampling": {
         "SMCOutput": "result type",

@@ -17,7 +17,7 @@ from jaxpapers.meanfield._kernel import (
     kernel_constants,
     lambda_bar_prime,
 )
-from jaxpapers.meanfield._layers import attention, layer_map
+from jaxpapers.meanfield._layers import MLPWeights, attention, layer_map, sample_layer_weights
 from jaxpapers.meanfield._simulate import (
     Saved,
     Trajectory,
@@ -31,6 +31,7 @@ __all__ = [
     "ACTIVATIONS",
     "Coefficients",
     "KernelConstants",
+    "MLPWeights",
     "ModelConfig",
     "Saved",
     "Trajectory",
@@ -41,6 +42,7 @@ __all__ = [
     "layer_map",
     "lyapunov_exponent",
     "metrics",
+    "sample_layer_weights",
     "sde_solve",
     "transformer_forward",
     "uniform_sphere",

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxpapers._src import checks, threefry
+from jaxpapers._src.threefry import check_key
 from jaxpapers.meanfield._config import Coefficients
 from jaxpapers.meanfield._kernel import activation_fn
 from jaxpapers.meanfield._validate import (
@@ -34,7 +35,15 @@ __all__ = [
 
 
 class MLPWeights(NamedTuple):
-    """One layer's MLP: ``u: [m, d]``, ``b_u: [m]``, ``w: [d, m]``, ``b_w: [d]``."""
+    """One layer's MLP weights (:func:`sample_layer_weights`), the field
+    ``G(y) = W phi(U y / sqrt(d) + b_u) / sqrt(m) + b_w`` of :func:`layer_map`.
+
+    Attributes:
+      u: ``(m, d)`` input weights.
+      b_u: ``(m,)`` hidden biases.
+      w: ``(d, m)`` output weights.
+      b_w: ``(d,)`` output biases.
+    """
 
     u: jax.Array
     b_u: jax.Array
@@ -58,14 +67,29 @@ def sample_layer_weights(key, d: int, width: int, sigma_u=0.0, sigma_w=0.0,
 
     Args:
       key: PRNG key (one per layer; the layer map uses ``fold_in(run_key, layer)``).
-      d: token dimension; width: hidden width ``m``.
-      sigma_u, sigma_w: bias standard deviations.
+      d: token dimension (positive int).
+      width: hidden width ``m`` (positive int).
+      sigma_u: standard deviation of the hidden biases ``b_u`` (its sign does not matter).
+      sigma_w: standard deviation of the output biases ``b_w``.
       dtype: float dtype (default: the default float).
 
     Returns:
-      :class:`MLPWeights`.
+      :class:`MLPWeights` with ``u (m, d)``, ``b_u (m,)``, ``w (d, m)``, ``b_w (d,)``; NaN
+      biases where a ``sigma`` is NaN.
+
+    Raises:
+      ValueError: a bad key, ``d`` or ``width`` not a positive int, a dtype that is not
+        floating.
+
+    >>> weights = sample_layer_weights(jax.random.key(0), d=3, width=8)
+    >>> weights.u.shape, weights.w.shape, float(abs(weights.b_u).max())
+    ((8, 3), (3, 8), 0.0)
     """
+    check_key(key)
+    d = checks.require_positive_int(d, "d")
+    width = checks.require_positive_int(width, "width")
     dtype = jnp.result_type(float) if dtype is None else dtype
+    checks.require(jnp.issubdtype(dtype, jnp.floating), f"dtype must be floating; got {dtype}")
     # one draw, then sliced; the same numbers as jax.random.normal, with the hash fused
     z = threefry.normal(key, (2 * width * d + width + d,), dtype)
     u, w, b_u, b_w = jnp.split(z, [width * d, 2 * width * d, 2 * width * d + width])
