@@ -164,39 +164,6 @@ def run(sizes, grouped_sizes, repeats, seed=0, compile_rounds=1):
     return rows, bj_note, pt_note
 
 
-def breakdown(size: int, repeats: int) -> list[dict]:
-    """Steady-state time of the stages of our multinomial and residual at N = M = ``size``,
-    each jitted on its own: where the time goes, beside the whole call."""
-    from jaxpapers.smc import _resampling as r
-    from jaxpapers.smc._scan import standard_exponential
-
-    weights = _weights(jax.random.key(3), (size,))
-    key = jax.random.key(4)
-    cdf = jax.jit(r._normalized_cdf)(weights)
-    uniforms = jax.jit(lambda k: r._sorted_uniforms(k, size, size, jnp.float32))(key)
-    counts = jax.jit(lambda c, u: r._merge_counts(c, u))(cdf, uniforms)
-    valid = jnp.asarray(True)
-    stages = [
-        ("multinomial, whole call", jax.jit(r.multinomial), (key, weights)),
-        ("residual, whole call", jax.jit(r.residual), (key, weights)),
-        ("Exp(1) draws (threefry)", jax.jit(lambda k: standard_exponential(k, (size,),
-                                                                        jnp.float32)), (key,)),
-        ("sorted uniforms (draws + prefix sum)", jax.jit(
-            lambda k: r._sorted_uniforms(k, size, size, jnp.float32)), (key,)),
-        ("CDF (monotone prefix sum)", jax.jit(r._normalized_cdf), (weights,)),
-        ("counts k_i (histogram merge)", jax.jit(lambda c, u: r._merge_counts(c, u)),
-         (cdf, uniforms)),
-        ("ancestors from counts (scatter + prefix sum)", jax.jit(
-            lambda k_: r._indices_from_cumulative_counts(k_, valid, size)), (counts,)),
-    ]
-    rows = []
-    for name, fn, args in stages:
-        timing = bench.time_call(fn, *args, repeats=repeats)
-        rows.append({"stage": name, "N": size, "median_s": timing.median_s,
-                     "min_s": timing.min_s})
-    return rows
-
-
 def goal(row) -> str:
     """The target each row's ratios are held to (single N >= 1e5: multinomial and the others
     against blackjax, and every scheme against particles; groups: not slower than blackjax)."""
@@ -211,8 +178,6 @@ def main(argv=None):
     p = bench.parser(__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", choices=["single", "grouped"], help="run one kind of case only")
-    p.add_argument("--breakdown", action="store_true",
-                   help="also time the stages of multinomial and residual at the largest N")
     p.add_argument("--compile-rounds", type=int, default=1,
                    help="compile time as the median of this many fresh builds of our and "
                         "blackjax's programs, alternating (use with --no-compile-cache)")
@@ -252,20 +217,7 @@ def main(argv=None):
                     for r in rows]
     print(bench.ratio_table(compile_rows, ["scheme", "case"], "jaxpapers", anchors,
                             goal=lambda r: "blackjax / jaxpapers >= 0.67x (CPU), >= 0.5x (GPU)"))
-    stage_rows = []
-    if args.breakdown:
-        stage_rows = breakdown(max(sizes or SINGLE_SIZES), repeats)
-        print()
-        print("## Stages of our multinomial and residual (each jitted alone; median, min)")
-        print()
-        print("| stage | N | median | min |")
-        print("|---|---|---|---|")
-        for r in stage_rows:
-            size = f"{r['N']:.0e}".replace("e+0", "e")
-            print(f"| {r['stage']} | {size} | {r['median_s'] * 1e3:.2f} ms | "
-                  f"{r['min_s'] * 1e3:.2f} ms |")
     bench.write_json(args.json, {"device": bench.device_name(), "header": head,
-                                 "stages": stage_rows,
                                  "anchors": {"blackjax": bj_note, "particles": pt_note},
                                  "repeats": repeats, "rows": rows})
     return rows
