@@ -35,8 +35,11 @@ __all__ = ["data_mesh", "shard_batch", "replicate", "gather", "initialize", "is_
 
 
 def process_count() -> int:
-    """The number of processes (``jax.process_count()``; 1 unless :func:`initialize` started
-    several)."""
+    """The number of processes of this run.
+
+    Returns:
+      ``jax.process_count()``: 1 unless :func:`initialize` started several.
+    """
     import jax
 
     return jax.process_count()

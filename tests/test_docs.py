@@ -3,6 +3,7 @@ its page, the README stays short with its test-command marker, and the site buil
 warnings as errors (slow)."""
 
 import importlib
+import os
 import pkgutil
 import re
 import subprocess
@@ -110,3 +111,26 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert (tmp_path / "html" / "api" / "jaxpapers.smc.html").exists()
+
+
+def _readme_examples() -> list[str]:
+    """The ``python`` blocks of the README's one-example-per-method section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Usage, one example per method"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_readme_has_one_example_per_method():
+    assert len(_readme_examples()) == 7
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(7))
+def test_readme_examples_run(index, tmp_path):
+    """Each README example runs as written, in a fresh interpreter."""
+    code = _readme_examples()[index]
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=900,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert result.returncode == 0, code + "\n" + result.stderr[-4000:]

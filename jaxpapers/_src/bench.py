@@ -133,8 +133,12 @@ def compile_ahead(fn: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any
 
 
 def device_name() -> str:
-    """The first device's platform and kind and the device count, e.g. ``cpu: x86_64 (2 cores)
-    x1``; on a CPU the processor and core count stand in for the kind."""
+    """The device the benchmark runs on, for its header.
+
+    Returns:
+      The first device's platform and kind and the device count, e.g. ``cpu: x86_64 (2 cores)
+      x1``; on a CPU the processor and core count stand in for the kind.
+    """
     import jax
 
     device = jax.devices()[0]
@@ -251,8 +255,18 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def write_json(path: str | None, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON to ``path`` (values JSON cannot hold as strings);
-    nothing when ``path`` is empty or None."""
+    """Write a benchmark's measurements as indented JSON.
+
+    Args:
+      path: the file (``--json``); nothing is written when it is empty or None.
+      payload: the measurements (values JSON cannot hold are written as strings).
+
+    Returns:
+      None.
+
+    Raises:
+      OSError: the file cannot be written.
+    """
     if not path:
         return
     with open(path, "w") as f:

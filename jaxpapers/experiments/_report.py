@@ -103,6 +103,9 @@ def write_report(path: str, method: Any, results: dict[str, Any]) -> None:
       method: the :class:`Method` (its title and paper head the report).
       results: a results dictionary (the content of ``results.json``).
 
+    Returns:
+      None; the report is the file at ``path``.
+
     Raises:
       OSError: the file cannot be written.
       KeyError: ``results`` lacks a field of the schema.
