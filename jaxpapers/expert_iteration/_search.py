@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers._src import checks, threefry
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import masked_policy
 
@@ -136,10 +137,7 @@ class SearchConfig:
     unvisited_value: float = float("inf")
 
     def __post_init__(self):
-        if isinstance(self.num_simulations, bool) or not isinstance(self.num_simulations, int) \
-                or self.num_simulations < 1:
-            raise ValueError(f"SearchConfig.num_simulations must be a positive int; got "
-                             f"{self.num_simulations!r}")
+        require_positive_int_field("SearchConfig", "num_simulations", self.num_simulations)
         for name, low, high in _RANGES:
             if name != "num_simulations":
                 _check_range(f"SearchConfig.{name}", getattr(self, name), low, high)
@@ -200,7 +198,23 @@ class SearchOutput(NamedTuple):
 
 
 def uniform_evaluator(params: Any, state: hex.State) -> tuple[jax.Array, jax.Array]:
-    """Pure MCTS: uniform prior logits and value 0 (``params`` is ignored)."""
+    """The evaluator of pure MCTS: uniform prior logits and value 0.
+
+    Args:
+      params: ignored.
+      state: a :class:`~jaxpapers.expert_iteration.hex.State` (unbatched).
+
+    Returns:
+      ``(logits float32[n * n], value float32[])``, all zeros.
+
+    Raises:
+      ValueError: ``state`` is not a ``hex.State``.
+
+    >>> from jaxpapers.expert_iteration import hex
+    >>> logits, value = uniform_evaluator(None, hex.init(3))
+    >>> logits.shape, float(value)
+    ((9,), 0.0)
+    """
     del params
     check_state(state)
     return jnp.zeros(state.board.size, jnp.float32), jnp.float32(0.0)
@@ -223,12 +237,23 @@ def _check_counts(visit_counts):
 
 
 def tree_policy_target(visit_counts: jax.Array, temperature: float = 1.0) -> jax.Array:
-    """TPT ``n(s, a)^(1/T) / sum_b n(s, b)^(1/T)`` over the last axis (``T = 1``: the paper's
-    visit distribution; ``T < 1`` sharpens). All-zero counts give all zeros.
+    """The tree-policy target (TPT): ``n(s, a)^(1/T) / sum_b n(s, b)^(1/T)``.
 
-    ``visit_counts`` must be integers (``ValueError``) and ``temperature`` a finite number
-    ``> 0`` (``ValueError``; it is static). A negative count raises eagerly and makes its row
-    NaN under ``jit``.
+    Args:
+      visit_counts: ``int[..., A]`` root visit counts.
+      temperature: ``T``, a static finite number ``> 0`` (1: the paper's visit distribution;
+        ``T < 1`` sharpens).
+
+    Returns:
+      ``float32[..., A]``, rows summing to 1 (a row of all-zero counts gives all zeros).
+
+    Raises:
+      ValueError: ``visit_counts`` not integers; ``temperature`` not finite and ``> 0``;
+        eagerly, a negative count (under ``jit`` its row is NaN).
+
+    >>> import jax.numpy as jnp
+    >>> tree_policy_target(jnp.array([0, 1, 3]))
+    Array([0.  , 0.25, 0.75], dtype=float32)
     """
     counts, ok = _check_counts(visit_counts)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer,
@@ -244,11 +269,22 @@ def tree_policy_target(visit_counts: jax.Array, temperature: float = 1.0) -> jax
 
 
 def chosen_action_target(visit_counts: jax.Array) -> jax.Array:
-    """CAT: one-hot of the most visited action over the last axis (first on ties); a row of
-    all-zero counts gives all zeros (no move was chosen: never a default move 0).
+    """The chosen-action target (CAT): one-hot of the most visited action (first on ties).
 
-    ``visit_counts`` must be integers (``ValueError``); a negative count raises eagerly and
-    makes its row NaN under ``jit``.
+    Args:
+      visit_counts: ``int[..., A]`` root visit counts.
+
+    Returns:
+      ``float32[..., A]``; a row of all-zero counts gives all zeros (no move was chosen: never
+      a default move 0).
+
+    Raises:
+      ValueError: ``visit_counts`` not integers; eagerly, a negative count (under ``jit`` its
+        row is NaN).
+
+    >>> import jax.numpy as jnp
+    >>> chosen_action_target(jnp.array([0, 1, 3]))
+    Array([0., 0., 1.], dtype=float32)
     """
     counts, ok = _check_counts(visit_counts)
     hot = jax.nn.one_hot(jnp.argmax(counts, axis=-1), counts.shape[-1], dtype=jnp.float32)
