@@ -18,8 +18,11 @@ API = DOCS / "api"
 # Every public namespace and its page in docs/api/ (a public submodule has a page of its own).
 PUBLIC = ["jaxpapers", "jaxpapers.smc", "jaxpapers.gp", "jaxpapers.meanfield", "jaxpapers.bocvs",
           "jaxpapers.diffusion_resampling", "jaxpapers.diffusion_resampling.toy", "jaxpapers.xit",
-          "jaxpapers.xit.data", "jaxpapers.expert_iteration", "jaxpapers.expert_iteration.hex",
-          "jaxpapers.moving_targets", "jaxpapers.experiments", "jaxpapers.sharding"]
+          "jaxpapers.xit.data", "jaxpapers.expert_iteration", "jaxpapers.expert_iteration.evaluate",
+          "jaxpapers.expert_iteration.hex", "jaxpapers.expert_iteration.models",
+          "jaxpapers.expert_iteration.selfplay", "jaxpapers.moving_targets",
+          "jaxpapers.moving_targets.losses", "jaxpapers.moving_targets.tasks",
+          "jaxpapers.experiments", "jaxpapers.sharding"]
 DIRECTIVE = re.compile(r"^\.\. auto(?:function|class|data|exception)::\s+(\S+)", re.M)
 ENTRY = re.compile(r"^\.\. autosummary::\n(?:   :\S+:.*\n)*\n((?:   \S+\n)+)", re.M)
 

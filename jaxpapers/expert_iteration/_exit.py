@@ -87,6 +87,12 @@ class ExItConfig:
       l2: L2 penalty on the weights (spec: 1e-4, inferred).
       selfplay_temperature: temperature of the apprentice's sampled self-play moves.
       augment: random 180-degree rotations of training states.
+
+    Raises:
+      ValueError: a size not a positive int; ``positions_per_game > 2 * board_size - 1``; an
+        unknown ``dataset`` or ``target``; ``capacity`` below one chunk; ``growth``,
+        ``value_loss_weight`` or ``l2`` negative; ``epochs``, ``learning_rate`` or a
+        temperature not ``> 0``.
     """
 
     board_size: int = 5
@@ -193,13 +199,6 @@ def init_exit(key, config: ExItConfig) -> ExItState:
 
     Raises:
       ValueError: ``key`` is not a PRNG key; ``config`` is not an :class:`ExItConfig`.
-
-    >>> import jax
-    >>> cfg = ExItConfig(board_size=3, network=ApprenticeConfig(channels=4, depth=1,
-    ...                  value_hidden=4), games=2, positions_per_game=2, capacity=8)
-    >>> state = init_exit(jax.random.key(0), cfg)
-    >>> state.buffer.visit_counts.shape, int(state.count)
-    ((8, 9), 0)
     """
     threefry.check_key(key)
     _check_config(config)

@@ -139,13 +139,6 @@ def make_apprentice(config: ApprenticeConfig = ApprenticeConfig()):
 
     Raises:
       ValueError: ``config`` is not an :class:`ApprenticeConfig`.
-
-    >>> import jax, jax.numpy as jnp
-    >>> net = make_apprentice(ApprenticeConfig(channels=4, depth=1, value_hidden=4))
-    >>> x = jnp.zeros((2, 3, 3, 4))
-    >>> logits, value = net.apply(net.init(jax.random.key(0), x), x)
-    >>> logits.shape, value.shape
-    ((2, 9), (2,))
     """
     if not isinstance(config, ApprenticeConfig):
         raise ValueError(f"config must be an ApprenticeConfig; got {type(config).__name__}")
@@ -194,7 +187,10 @@ def network_evaluator(module):
     Returns:
       ``evaluate(params, state) -> (logits float32[n * n], value float32[])``: the policy
       logits and ``2 sigmoid(value_logit) - 1``, the value in ``[-1, 1]`` for the player to
-      move. Calling it with a ``state`` that is not a ``hex.State`` raises ``ValueError``.
+      move.
+
+    Raises:
+      ValueError: (from the returned function) a ``state`` that is not a ``hex.State``.
     """
     from jaxpapers.expert_iteration import hex
 
@@ -229,13 +225,6 @@ def imitation_loss(logits, value_logit, legal, target, value_target, weight=None
       ValueError: shapes or dtypes (call or trace time); eagerly, non-finite inputs, a target
         that is negative or puts mass on an illegal cell, a value target outside ``[0, 1]``, a
         negative weight. Under ``jit`` those make the losses NaN.
-
-    >>> import jax.numpy as jnp
-    >>> legal = jnp.array([[True, True]])
-    >>> loss, _ = imitation_loss(jnp.zeros((1, 2)), jnp.zeros(1), legal, jnp.array([[0.5, 0.5]]),
-    ...                          jnp.ones(1), value_loss_weight=0.0)
-    >>> round(float(loss), 4)
-    0.6931
     """
 
     logits, legal = _check_policy_arrays(logits, legal)

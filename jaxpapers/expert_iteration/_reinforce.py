@@ -48,6 +48,10 @@ class ReinforceConfig:
       pool_size: snapshots kept as opponents.
       snapshot_every: updates between snapshots.
       temperature: policy temperature of both players' sampled moves.
+
+    Raises:
+      ValueError: a size not a positive int; an odd ``games``; ``learning_rate`` or
+        ``temperature`` not ``> 0``; ``l2`` negative.
     """
 
     board_size: int = 5

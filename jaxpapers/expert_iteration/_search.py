@@ -28,7 +28,7 @@ and interior masking of illegal cells, which mctx leaves to a custom selection f
 arrays also take a traced simulation count (one compiled program serves every budget, which the
 evaluation league relies on), mark terminal nodes and never expand them. Speed decided it too:
 ``benchmarks/expert_iteration.py`` times this search against ``mctx.muzero_policy`` on the same
-network, batch and simulation count (README, Expert Iteration section).
+network, batch and simulation count (docs/benchmarks/expert_iteration.md).
 """
 
 from __future__ import annotations
@@ -125,7 +125,12 @@ class SearchConfig:
 
     The library's defaults are plain UCT (pure MCTS); the experts of the reproduction are set in
     its scales (``_experiments/_reproduce.py``), chosen by the sweep of
-    ``results/expert_iteration/sweep/``.
+    ``results/expert_iteration/sweep5/``.
+
+    Raises:
+      ValueError: ``num_simulations`` not a positive int; a setting out of its range (NaN, a
+        negative weight, ``value_weight`` outside ``[0, 1]``, a temperature not ``> 0``,
+        ``unvisited_value < -1``); ``num_rollouts`` negative, or 0 with ``value_weight != 1``.
     """
 
     num_simulations: int = 64
@@ -153,21 +158,34 @@ class SearchConfig:
 class Tree(NamedTuple):
     """One search tree (``N = S + 1`` nodes, ``A = n * n`` actions; leading axes added by vmap).
 
-    ``children_value`` sums values from the point of view of the player to move at the parent;
-    ``node_value`` from the player to move at the node. Unused nodes have parent -1.
+    Attributes:
+      states: :class:`~jaxpapers.expert_iteration.hex.State` ``[N]``, the node positions
+        (canonical frames).
+      node_visits: ``int32[N]``.
+      node_value: ``float32[N]`` summed values from the point of view of the player to move at
+        the node.
+      parents: ``int32[N]``, -1 for the root and unused nodes.
+      parent_action: ``int32[N]``.
+      terminal: ``bool[N]``: the player to move there has lost.
+      children_index: ``int32[N, A]``, -1 where not expanded.
+      children_prior: ``float32[N, A]``, 0 on illegal cells.
+      children_visits: ``int32[N, A]``.
+      children_value: ``float32[N, A]`` summed values from the point of view of the player to
+        move at the parent.
+      legal: ``bool[N, A]``.
     """
 
-    states: hex.State              # [N] node positions (canonical frames)
-    node_visits: jax.Array         # int32[N]
-    node_value: jax.Array          # float32[N]
-    parents: jax.Array             # int32[N]
-    parent_action: jax.Array       # int32[N]
-    terminal: jax.Array            # bool[N]: the player to move there has lost
-    children_index: jax.Array      # int32[N, A], -1 where not expanded
-    children_prior: jax.Array      # float32[N, A], 0 on illegal cells
-    children_visits: jax.Array     # int32[N, A]
-    children_value: jax.Array      # float32[N, A]
-    legal: jax.Array               # bool[N, A]
+    states: hex.State
+    node_visits: jax.Array
+    node_value: jax.Array
+    parents: jax.Array
+    parent_action: jax.Array
+    terminal: jax.Array
+    children_index: jax.Array
+    children_prior: jax.Array
+    children_visits: jax.Array
+    children_value: jax.Array
+    legal: jax.Array
 
 
 class SearchOutput(NamedTuple):
