@@ -109,8 +109,8 @@ def legal_mask(state: State) -> jax.Array:
     Returns:
       ``bool[n * n]``: the empty cells of the canonical board; all False once the game is over.
 
-    >>> int(legal_mask(step(init(3), 4)).sum())
-    8
+    >>> int(legal_mask(init(3)).sum())
+    9
     """
     return (state.board.reshape(-1) == 0) & ~state.done
 

@@ -114,7 +114,7 @@ def _buffer_state():
 
 
 @pytest.mark.slow
-def test_exit_update_learns():
+def test_exit_step_learns():
     """Repeated Adam steps on a fixed buffer lower the imitation loss."""
     state = _buffer_state()
     assert int(state.count) == 8 and float(state.evaluations) == 10.0
@@ -130,7 +130,7 @@ RF_CONFIG = ReinforceConfig(board_size=3, network=NET, games=4, pool_size=2, sna
 
 
 @pytest.mark.slow
-def test_reinforce_update_and_pool(params):
+def test_reinforce_step_and_pool(params):
     state = init_reinforce(params, RF_CONFIG)
     new, info = jax.jit(lambda k, s: reinforce_step(k, s, jnp.int32(0), RF_CONFIG))(
         jax.random.key(0), state)
