@@ -38,13 +38,12 @@ from jaxpapers.expert_iteration import (
     ApprenticeConfig,
     ExItConfig,
     SearchConfig,
-    exit_init,
     generate_positions,
     hex,
-    make_apprentice,
-    network_evaluator,
+    init_exit,
     search,
 )
+from jaxpapers.expert_iteration.models import make_apprentice, network_evaluator
 
 ENV_CASES = ((1024, 60), (4096, 60))          # (batch, plies) on 11x11
 SEARCH_CASES = ((5, 64, 64), (9, 64, 128))    # (board, batch, simulations)
@@ -199,7 +198,7 @@ def run(env_cases, search_cases, net, repeats, smoke, seed=0):
         quick = SCALES["quick"].exit   # the quick scale's expert (the sweep's settings)
         cfg = ExItConfig(board_size=5, network=net, search=quick.search, games=quick.games,
                          positions_per_game=quick.positions_per_game)
-    params = exit_init(jax.random.key(2), cfg).params
+    params = init_exit(jax.random.key(2), cfg).params
     chunk = jax.jit(lambda k, p: generate_positions(k, p, cfg))
     row = {"what": f"positions labelled ({cfg.board_size}x{cfg.board_size}, "
                    f"S={cfg.search.num_simulations})",

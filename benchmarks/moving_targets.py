@@ -54,9 +54,9 @@ def _torch():
 
 def _ours(kind, spec, steps):
     if kind == "MT-varpro":
-        loss = lambda x: mt.reduced_act(x, spec, LAM)
+        loss = lambda x: mt.losses.reduced_act(x, spec, LAM)
     else:
-        loss = lambda w: mt.bptt_loss(w, spec)
+        loss = lambda w: mt.losses.bptt_loss(w, spec)
 
     def one_seed(p):
         def body(_, carry):
@@ -73,9 +73,9 @@ def _ours(kind, spec, steps):
 def _torch_losses(torch, spec):
     kind = torch.as_tensor(np.array(spec.kind))
     value = torch.as_tensor(np.array(spec.value))
-    hidden, inputs = kind == mt.HIDDEN, kind == mt.INPUT
-    err_mask = (kind[:, 1:] != mt.INPUT).to(value.dtype)          # [S, T-1, N]
-    target = (kind[:, 1:] == mt.TARGET)
+    hidden, inputs = kind == mt.tasks.HIDDEN, kind == mt.tasks.INPUT
+    err_mask = (kind[:, 1:] != mt.tasks.INPUT).to(value.dtype)    # [S, T-1, N]
+    target = (kind[:, 1:] == mt.tasks.TARGET)
     eps = float(np.finfo(np.float32).eps)
     yd = torch.where(hidden, torch.full_like(value, 0.5), value).clamp(eps, 1 - eps)
     data_x = torch.log(yd) - torch.log1p(-yd)
@@ -134,7 +134,7 @@ def run(delay, hidden, seeds, steps, repeats, dtype, torch_threads=1):
     if torch is not None:
         torch.set_num_threads(torch_threads)
         torch.set_default_dtype(torch.float64 if dtype == jnp.float64 else torch.float32)
-    spec = mt.delay_task(delay, hidden, low=0.1, high=0.9, dtype=dtype)   # MT-varpro: finite
+    spec = mt.tasks.delay_task(delay, hidden, low=0.1, high=0.9, dtype=dtype)  # MT-varpro: finite
     key = jax.random.key(0)
     n = spec.kind.shape[-1]
     starts = {

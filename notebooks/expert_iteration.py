@@ -158,8 +158,8 @@ print("chosen move (absolute cell):", int(hex.absolute_action(position, out.acti
 # labelled by the expert (N-MCTS with the apprentice's prior), the labels join the dataset, and
 # the apprentice takes Adam steps on it. We track the imitation loss and the greedy
 # apprentice's win rate against the random player and against pure MCTS, over every opening
-# with both colours (`ei.play_match`). The full comparison (several seeds, REINFORCE at equal
-# network evaluations, TPT against CAT, an Elo league) is
+# with both colours (`ei.evaluate.play_match`). The full comparison (several seeds, REINFORCE at
+# equal network evaluations, TPT against CAT, an Elo league) is
 # `jaxpapers reproduce expert_iteration --scale quick`.
 
 # %%
@@ -176,37 +176,34 @@ expert = ei.SearchConfig(num_simulations=8 if SMOKE else 64, prior_temperature=0
 cfg = ei.ExItConfig(board_size=n, network=net, search=expert, value_loss_weight=1.0,
                     games=8 if SMOKE else 64, positions_per_game=2 if SMOKE else 6,
                     capacity=64 if SMOKE else 4096, batch_size=32 if SMOKE else 128)
-module = ei.make_apprentice(net)
+module = ei.models.make_apprentice(net)
 generate = jax.jit(lambda k, p: ei.generate_positions(k, p, cfg))
 add = jax.jit(ei.add_positions)
 
 
 @jax.jit
-def train(key, params, opt_state, buffer, count):
-    def one(carry, k):
-        p, o = carry
-        p, o, metrics = ei.apprentice_update(k, p, o, buffer, count, cfg)
-        return (p, o), metrics["policy_loss"]
+def train(key, state):
+    def one(state, k):
+        state, info = ei.exit_step(k, state, cfg)
+        return state, info.policy_loss
 
-    (params, opt_state), losses = jax.lax.scan(one, (params, opt_state),
-                                               jax.random.split(key, steps))
-    return params, opt_state, losses
+    return jax.lax.scan(one, state, jax.random.split(key, steps))
 
 
 match_config = ei.SearchConfig(num_simulations=16)
-match = jax.jit(lambda k, a, b: ei.play_match(k, a, b, module, n, match_config))
+match = jax.jit(lambda k, a, b: ei.evaluate.play_match(k, a, b, module, n, match_config))
 EVALUATE = not SMOKE  # the matches compile a second search program: skipped in smoke mode
 
 
 def win_rates(key, params):
-    greedy = ei.make_agent(params)
-    rand = ei.make_agent(params, use_network=False, greedy=False)
-    mcts = ei.make_agent(params, use_network=False, simulations=16)
+    greedy = ei.evaluate.make_agent(params)
+    rand = ei.evaluate.make_agent(params, use_network=False, greedy=False)
+    mcts = ei.evaluate.make_agent(params, use_network=False, simulations=16)
     return (float(match(key, greedy, rand).a_won.mean()),
             float(match(key, greedy, mcts).a_won.mean()))
 
 
-state = ei.exit_init(jax.random.key(0), cfg)
+state = ei.init_exit(jax.random.key(0), cfg)
 history = {"loss": [], "vs_random": [], "vs_mcts": []}
 if EVALUATE:
     r0, m0 = win_rates(jax.random.key(100), state.params)
@@ -216,9 +213,7 @@ for it in range(iterations):
     key = jax.random.fold_in(jax.random.key(1), it)
     positions, evaluations = generate(key, state.params)
     state = add(state, positions, evaluations)
-    params, opt_state, losses = train(key, state.params, state.opt_state, state.buffer,
-                                      state.count)
-    state = state._replace(params=params, opt_state=opt_state)
+    state, losses = train(key, state)
     history["loss"].append(np.asarray(losses))
     line = (f"iteration {it + 1}: loss {float(losses[-10:].mean()):.3f}, "
             f"network evaluations so far {float(state.evaluations):.0f}")
@@ -263,13 +258,13 @@ plt.show()
 # apprentice it is built on, over every opening with both colours.
 
 # %%
-games = jax.jit(lambda k, p: ei.self_play(k, p, module.apply, n, 32))(jax.random.key(5),
-                                                                     state.params)
-sample = ei.sample_positions(jax.random.key(6), games, 2)
+games = jax.jit(lambda k, p: ei.selfplay.self_play(k, p, module.apply, n, 32))(
+    jax.random.key(5), state.params)
+sample = ei.selfplay.sample_positions(jax.random.key(6), games, 2)
 logits, _ = module.apply(state.params, jax.vmap(hex.features)(sample.states))
 legal = jax.vmap(hex.legal_mask)(sample.states)
 for temperature in (1.0, 0.1):
-    dist = ei.policy_distribution(logits, legal, temperature)
+    dist = ei.models.policy_distribution(logits, legal, temperature)
     print(f"temperature {temperature:>3}: prior entropy {float(dist.entropy().mean()):.2f} nats, "
           f"top move {float(dist.probs.max(-1).mean()):.2f} on average")
 print(f"uniform over the legal cells: {float(jnp.log(legal.sum(-1)).mean()):.2f} nats")
@@ -277,10 +272,11 @@ print(f"uniform over the legal cells: {float(jnp.log(legal.sum(-1)).mean()):.2f}
 if EVALUATE:
     landed = ei.SearchConfig(num_simulations=64, prior_weight=64 / n**2)
     big = ei.SearchConfig(num_simulations=64)
-    versus = jax.jit(lambda k, a, b: ei.play_match(k, a, b, module, n, big))
-    greedy = ei.make_agent(state.params)
+    versus = jax.jit(lambda k, a, b: ei.evaluate.play_match(k, a, b, module, n, big))
+    greedy = ei.evaluate.make_agent(state.params)
     for name, setting in (("first expert", landed), ("tuned expert", expert)):
-        agent = ei.make_agent(state.params, simulations=64, **ei.expert_settings(setting))
+        agent = ei.evaluate.make_agent(state.params, simulations=64,
+                                       **ei.evaluate.expert_settings(setting))
         rate = float(versus(jax.random.key(7), agent, greedy).a_won.mean())
         print(f"N-MCTS-64, {name}: wins {rate:.2f} of {2 * n * n} games against the greedy "
               "apprentice")

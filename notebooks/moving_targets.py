@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -67,7 +67,7 @@ print(jax.devices())
 
 # %%
 D = 10
-spec = mt.delay_task(D, hidden=3, dtype=jnp.float64)
+spec = mt.tasks.delay_task(D, hidden=3, dtype=jnp.float64)
 print("events [S, T, N] =", spec.shape)
 print("sequence A, kinds (rows: time):\n", np.asarray(spec.kind[0, : 4]))
 print("sequence A, target node values:", np.asarray(spec.value[0, :, 2]).round(2))
@@ -99,7 +99,7 @@ def advance(key, states):
 
     states = jax.vmap(per_seed)(jax.random.split(key, seeds), states)
     outputs = jax.vmap(lambda s: jax.nn.sigmoid(mt.moving_targets_of(s, spec, method)))(states)
-    errors = jax.vmap(lambda s: mt.free_run_error(s.weights, spec))(states)
+    errors = jax.vmap(lambda s: mt.losses.free_run_error(s.weights, spec))(states)
     return states, outputs, errors
 
 
@@ -143,7 +143,7 @@ plt.show()
 
 # %%
 W = states.weights[best]
-y = np.asarray(mt.free_run(W, spec))
+y = np.asarray(mt.losses.free_run(W, spec))
 fig, ax = plt.subplots(figsize=(7, 3))
 for s, name in enumerate(("A (early pulse)", "B (no early pulse)")):
     ax.plot(y[s, :, 2], label=f"free run, {name}")

@@ -1158,7 +1158,7 @@ def _ei_net():
 @functools.cache
 def _ei_params():
     from jaxpapers import expert_iteration as ei
-    module = ei.make_apprentice(_ei_net())
+    module = ei.models.make_apprentice(_ei_net())
     return module.init(jax.random.key(1), jnp.zeros((1, _EI_N, _EI_N, ei.hex.NUM_FEATURES)))
 
 
@@ -1190,7 +1190,7 @@ def _policy_logits(logits, legal, temperature=1.0):
     """The distribution's normalised logits (its .probs, a softmax of NaN, can read finite
     under jit on the CPU: see policy_distribution)."""
     from jaxpapers import expert_iteration as ei
-    return ei.policy_distribution(logits, legal, temperature).logits
+    return ei.models.policy_distribution(logits, legal, temperature).logits
 
 
 def _ei_exit_config(**kw):
@@ -1202,55 +1202,54 @@ def _ei_exit_config(**kw):
 
 def _ei_games(key=None):
     from jaxpapers import expert_iteration as ei
-    module = ei.make_apprentice(_ei_net())
-    return ei.self_play(jax.random.key(2) if key is None else key, _ei_params(), module.apply,
-                        _EI_N, 2)
+    module = ei.models.make_apprentice(_ei_net())
+    return ei.selfplay.self_play(jax.random.key(2) if key is None else key, _ei_params(),
+                                 module.apply, _EI_N, 2)
 
 
 def _ei_positions():
     from jaxpapers import expert_iteration as ei
-    return ei.sample_positions(jax.random.key(3), _ei_games(), 2)
+    return ei.selfplay.sample_positions(jax.random.key(3), _ei_games(), 2)
 
 
 def _label(key, config=None):
     from jaxpapers import expert_iteration as ei
-    return ei.label_positions(key, _ei_positions(), None, ei.uniform_evaluator,
-                              _ei_search_config() if config is None else config)
+    return ei.selfplay.label_positions(key, _ei_positions(), None, ei.uniform_evaluator,
+                                       _ei_search_config() if config is None else config)
 
 
 def _add(evaluations, positions=None):
     from jaxpapers import expert_iteration as ei
-    state = ei.exit_init(jax.random.key(4), _ei_exit_config())
+    state = ei.init_exit(jax.random.key(4), _ei_exit_config())
     return ei.add_positions(state, _ei_positions() if positions is None else positions,
                             evaluations).evaluations
 
 
-def _apprentice_step(key, count, visit_counts=None):
+def _exit_step(key, count, visit_counts=None):
     from jaxpapers import expert_iteration as ei
-    state = ei.exit_init(jax.random.key(4), _ei_exit_config())
+    state = ei.init_exit(jax.random.key(4), _ei_exit_config())
     state = ei.add_positions(state, _ei_positions(), 1.0)
     buffer = state.buffer
     if visit_counts is not None:
         buffer = buffer._replace(visit_counts=visit_counts)
-    _, _, metrics = ei.apprentice_update(key, state.params, state.opt_state, buffer, count,
-                                         _ei_exit_config())
-    return metrics["loss"]
+    state = state._replace(buffer=buffer, count=count)
+    return ei.exit_step(key, state, _ei_exit_config())[1].loss
 
 
 def _reinforce(key, step=0):
     from jaxpapers import expert_iteration as ei
     config = ei.ReinforceConfig(board_size=_EI_N, network=_ei_net(), games=2, pool_size=2,
                                 snapshot_every=1)
-    state = ei.reinforce_init(_ei_params(), config)
-    return ei.reinforce_update(key, state, step, config)[1]["loss"]
+    state = ei.init_reinforce(_ei_params(), config)
+    return ei.reinforce_step(key, state, step, config)[1].loss
 
 
 def _match(key, simulations=0, openings=None):
     from jaxpapers import expert_iteration as ei
-    module = ei.make_apprentice(_ei_net())
-    a = ei.make_agent(_ei_params(), simulations=simulations)
-    b = ei.make_agent(_ei_params(), use_network=False, greedy=False)
-    return ei.play_match(key, a, b, module, _EI_N, _ei_search_config(), openings)
+    module = ei.models.make_apprentice(_ei_net())
+    a = ei.evaluate.make_agent(_ei_params(), simulations=simulations)
+    b = ei.evaluate.make_agent(_ei_params(), use_network=False, greedy=False)
+    return ei.evaluate.play_match(key, a, b, module, _EI_N, _ei_search_config(), openings)
 
 
 def _expert_iteration_cases():
@@ -1324,24 +1323,28 @@ def _expert_iteration_cases():
         "uniform_evaluator": Case(
             lambda: (ei.uniform_evaluator, dict(params=None, state=ei.hex.init(_EI_N))),
             specials=(Special("state", "not a hex state", st.just(jnp.zeros((3, 3)))),)),
-        "make_apprentice": Case(lambda: (ei.make_apprentice, dict(config=_ei_net())), specials=(
-            Special("config", "not an ApprenticeConfig", st.just({"channels": 4})),)),
+        "make_apprentice": Case(
+            lambda: (ei.models.make_apprentice, dict(config=_ei_net())), specials=(
+                Special("config", "not an ApprenticeConfig", st.just({"channels": 4})),)),
         "network_evaluator": Case(
-            lambda: (lambda state: ei.network_evaluator(ei.make_apprentice(_ei_net()))(
-                _ei_params(), state), dict(state=ei.hex.init(_EI_N))),
+            lambda: (lambda state: ei.models.network_evaluator(
+                ei.models.make_apprentice(_ei_net()))(_ei_params(), state),
+                dict(state=ei.hex.init(_EI_N))),
             # the network is fully convolutional: a board of another size is legal
             specials=(Special("state", "not a hex state", st.just(jnp.zeros((3, 3)))),)),
         "self_play": Case(
-            lambda: (lambda key, num_games=2, temperature=1.0, board_size=_EI_N: ei.self_play(
-                key, _ei_params(), ei.make_apprentice(_ei_net()).apply, board_size, num_games,
-                temperature).length, dict(key=_key())),
+            lambda: (lambda key, num_games=2, temperature=1.0, board_size=_EI_N:
+                     ei.selfplay.self_play(key, _ei_params(),
+                                           ei.models.make_apprentice(_ei_net()).apply,
+                                           board_size, num_games, temperature).length,
+                     dict(key=_key())),
             arrays={"key": KEY_KINDS}, traced=("key", "temperature"),
             specials=(Special("num_games", "num_games <= 0", bad_count),
                       Special("temperature", "temperature <= 0 or NaN", bad_positive,
                               nan_ok=True),
                       Special("board_size", "board_size <= 0", bad_count)), slow=True),
         "sample_positions": Case(
-            lambda: (ei.sample_positions, dict(key=_key(), games=_ei_games(), per_game=2)),
+            lambda: (ei.selfplay.sample_positions, dict(key=_key(), games=_ei_games(), per_game=2)),
             arrays={"key": KEY_KINDS}, traced=("key", "games"),
             specials=(Special("per_game", "per_game <= 0 or > 2n - 1",
                               st.sampled_from([0, -1, 2 * _EI_N])),), slow=True),
@@ -1349,7 +1352,7 @@ def _expert_iteration_cases():
             lambda: (_label, dict(key=_key())), arrays={"key": KEY_KINDS}, traced=("key",),
             specials=(Special("config", "not a SearchConfig", st.just({"num_simulations": 8})),),
             slow=True),
-        "exit_init": Case(lambda: (ei.exit_init, dict(key=_key(), config=_ei_exit_config())),
+        "init_exit": Case(lambda: (ei.init_exit, dict(key=_key(), config=_ei_exit_config())),
                           arrays={"key": KEY_KINDS},
                           specials=(Special("config", "not an ExItConfig", st.just(None)),),
                           slow=True),
@@ -1366,30 +1369,30 @@ def _expert_iteration_cases():
                               st.builds(lambda: _ei_positions()._replace(
                                   visit_counts=jnp.zeros((4, 16), jnp.int32))))),
             slow=True),
-        "apprentice_update": Case(
-            lambda: (_apprentice_step, dict(key=_key(), count=jnp.int32(4))),
+        "exit_step": Case(
+            lambda: (_exit_step, dict(key=_key(), count=jnp.int32(4))),
             arrays={"key": KEY_KINDS}, traced=("key", "count", "visit_counts"),
             nan_ok=("nonfinite",),
             specials=(Special("count", "negative count", st.integers(-1000, -1),
                               nan_ok=True),
                       Special("visit_counts", "visit counts of another board size",
                               st.just(jnp.ones((8, 16), jnp.int32)))), slow=True),
-        "reinforce_init": Case(
-            lambda: (ei.reinforce_init, dict(params=_ei_params(), config=ei.ReinforceConfig(
+        "init_reinforce": Case(
+            lambda: (ei.init_reinforce, dict(params=_ei_params(), config=ei.ReinforceConfig(
                 board_size=_EI_N, network=_ei_net(), games=2))),
             specials=(Special("config", "not a ReinforceConfig", st.just(None)),), slow=True),
-        "reinforce_update": Case(
+        "reinforce_step": Case(
             lambda: (_reinforce, dict(key=_key())), arrays={"key": KEY_KINDS},
             traced=("key", "step"), nan_ok=("nonfinite",),
             specials=(Special("step", "negative step", st.integers(-1000, -1),
                               nan_ok=True),), slow=True),
-        "make_agent": Case(lambda: (ei.make_agent, dict(params=None)), specials=(
+        "make_agent": Case(lambda: (ei.evaluate.make_agent, dict(params=None)), specials=(
             Special("simulations", "simulations < 0", st.integers(max_value=-1)),
             Special("uct_c", "uct_c < 0 or NaN", st.one_of(neg, nanv)),
             Special("value_weight", "value_weight outside [0, 1]", bad_unit))),
-        "expert_settings": Case(lambda: (ei.expert_settings, dict(config=_ei_search_config())),
-                                specials=(Special("config", "not a SearchConfig",
-                                                  st.just(None)),)),
+        "expert_settings": Case(
+            lambda: (ei.evaluate.expert_settings, dict(config=_ei_search_config())),
+            specials=(Special("config", "not a SearchConfig", st.just(None)),)),
         "play_match": Case(
             lambda: (_match, dict(key=_key())), arrays={"key": KEY_KINDS},
             traced=("key",), flag=lambda r: r.valid,
@@ -1398,7 +1401,7 @@ def _expert_iteration_cases():
                       Special("simulations", "simulations above the capacity",
                               st.just(50))), slow=True),
         "bradley_terry": Case(
-            lambda: (ei.bradley_terry, dict(wins=wins)),
+            lambda: (ei.evaluate.bradley_terry, dict(wins=wins)),
             arrays={"wins": ("nonfinite", "shape")},
             specials=(Special("anchor", "anchor outside [0, K)",
                               st.sampled_from([-1, 3, 5])),
@@ -1411,7 +1414,7 @@ def _expert_iteration_cases():
 
 def _mt_spec():
     from jaxpapers import moving_targets as mt
-    return mt.delay_task(2, hidden=1, low=0.1, high=0.9)
+    return mt.tasks.delay_task(2, hidden=1, low=0.1, high=0.9)
 
 
 def _mt_weights(spec=None):
@@ -1431,7 +1434,7 @@ def _mt_budget():
 
 def _validate(kind, value, activation="logistic"):
     from jaxpapers import moving_targets as mt
-    return mt.validate_events(mt.EventSpec(kind, value), activation).value
+    return mt.tasks.validate_events(mt.EventSpec(kind, value), activation).value
 
 
 def _mt_method():
@@ -1534,72 +1537,73 @@ def _moving_targets_cases():
                               st.just(value.at[0, 1, 0].set(3.0)), nan_ok=True),
                       Special("activation", "unknown", st.just("relu")))),
         "make_events": Case(
-            lambda: (mt.make_events, dict(input_mask=spec.kind == mt.INPUT,
-                                          target_mask=spec.kind == mt.TARGET,
+            lambda: (mt.tasks.make_events, dict(input_mask=spec.kind == mt.tasks.INPUT,
+                                          target_mask=spec.kind == mt.tasks.TARGET,
                                           values=spec.value)),
             arrays={"values": ("nonfinite", "shape"), "input_mask": ("shape",)},
             traced=("input_mask", "target_mask", "values"), nan_ok=("nonfinite",),
             specials=(Special("space", "unknown space", st.just("hidden")),
                       Special("target_mask", "overlapping masks",
-                              st.just(spec.kind != mt.HIDDEN), nan_ok=True))),
-        "activation_fns": Case(lambda: (mt.activation_fns, dict(activation="tanh")), specials=(
-            Special("activation", "unknown", st.just("relu")),)),
-        "compose": Case(lambda: (mt.compose, dict(spec=spec, Xh=Xh)),
+                              st.just(spec.kind != mt.tasks.HIDDEN), nan_ok=True))),
+        "activation_fns": Case(
+            lambda: (mt.tasks.activation_fns, dict(activation="tanh")), specials=(
+                Special("activation", "unknown", st.just("relu")),)),
+        "compose": Case(lambda: (mt.losses.compose, dict(spec=spec, Xh=Xh)),
                         arrays={"Xh": kinds, "spec": ("nonfinite",)}, traced=("spec", "Xh"),
                         nan_ok=("nonfinite",)),
-        "free_run": Case(lambda: (mt.free_run, dict(W=W, spec=spec)), **on_spec),
-        "free_run_error": Case(lambda: (mt.free_run_error, dict(W=W, spec=spec)), **on_spec),
-        "bptt_loss": Case(lambda: (mt.bptt_loss, dict(W=W, spec=spec)), **on_spec),
-        "one_step": Case(lambda: (mt.one_step, dict(W=W, spec=spec, Xh=Xh)), **with_targets),
-        "one_step_error": Case(lambda: (mt.one_step_error, dict(W=W, spec=spec, Xh=Xh)),
+        "free_run": Case(lambda: (mt.losses.free_run, dict(W=W, spec=spec)), **on_spec),
+        "free_run_error": Case(lambda: (mt.losses.free_run_error, dict(W=W, spec=spec)), **on_spec),
+        "bptt_loss": Case(lambda: (mt.losses.bptt_loss, dict(W=W, spec=spec)), **on_spec),
+        "one_step": Case(lambda: (mt.losses.one_step, dict(W=W, spec=spec, Xh=Xh)), **with_targets),
+        "one_step_error": Case(lambda: (mt.losses.one_step_error, dict(W=W, spec=spec, Xh=Xh)),
                                **with_targets),
-        "act_deficit": Case(lambda: (mt.act_deficit, dict(W=W, Xh=Xh, spec=spec)),
+        "act_deficit": Case(lambda: (mt.losses.act_deficit, dict(W=W, Xh=Xh, spec=spec)),
                             specials=(Special("alpha", "alpha < 0 or NaN",
                                               st.one_of(neg, nanv), nan_ok=True),),
                             **with_targets),
-        "out_deficit": Case(lambda: (mt.out_deficit, dict(W=W, Xh=Xh, spec=spec)),
+        "out_deficit": Case(lambda: (mt.losses.out_deficit, dict(W=W, Xh=Xh, spec=spec)),
                             specials=(Special("power", "power <= 0", bad_count),),
                             **with_targets),
-        "shooting_loss": Case(lambda: (mt.shooting_loss, dict(W=W, Xh=Xh, spec=spec,
+        "shooting_loss": Case(lambda: (mt.losses.shooting_loss, dict(W=W, Xh=Xh, spec=spec,
                                                               segment=2)),
                               specials=(Special("segment", "segment <= 0", bad_count),),
                               **with_targets),
         "solve_weights": Case(
-            lambda: (mt.solve_weights, dict(Yall=mt.compose(spec, Xh)[0],
-                                            Xall=mt.compose(spec, Xh)[1],
-                                            mask=mt.compose(spec, Xh)[0][:, 1:] > -1)),
+            lambda: (mt.losses.solve_weights, dict(Yall=mt.losses.compose(spec, Xh)[0],
+                                            Xall=mt.losses.compose(spec, Xh)[1],
+                                            mask=mt.losses.compose(spec, Xh)[0][:, 1:] > -1)),
             arrays={"Yall": kinds, "Xall": kinds, "mask": ("shape",)},
             traced=("Yall", "Xall", "mask", "lam"), nan_ok=("nonfinite",),
             specials=(lam_bad, Special("method", "unknown method", st.just("qr")))),
-        "solve_events": Case(lambda: (mt.solve_events, dict(Xh=Xh, spec=spec)),
+        "solve_events": Case(lambda: (mt.losses.solve_events, dict(Xh=Xh, spec=spec)),
                              arrays={"Xh": kinds, "spec": ("nonfinite",)},
                              traced=("Xh", "spec", "lam"), nan_ok=("nonfinite",),
                              specials=(lam_bad,)),
-        "reduced_act": Case(lambda: (mt.reduced_act, dict(Xh=Xh, spec=spec)),
+        "reduced_act": Case(lambda: (mt.losses.reduced_act, dict(Xh=Xh, spec=spec)),
                             arrays={"Xh": kinds, "spec": ("nonfinite",)},
                             traced=("Xh", "spec", "lam"), nan_ok=("nonfinite",),
                             specials=(lam_bad,)),
-        "reduced_act_grad": Case(lambda: (mt.reduced_act_grad, dict(Xh=Xh, spec=spec)),
+        "reduced_act_grad": Case(lambda: (mt.losses.reduced_act_grad, dict(Xh=Xh, spec=spec)),
                                  arrays={"Xh": kinds, "spec": ("nonfinite",)},
                                  traced=("Xh", "spec", "lam"), nan_ok=("nonfinite",),
                                  specials=(lam_bad,)),
         "curvature_avoidance": Case(lambda: (mt.curvature_avoidance, {}), specials=(
             Special("decay", "decay outside [0, 1) or NaN", bad_unit),
             Special("eps", "eps < 0 or NaN", st.one_of(neg, nanv)))),
-        "delay_task": Case(lambda: (mt.delay_task, dict(delay=2)), specials=(
+        "delay_task": Case(lambda: (mt.tasks.delay_task, dict(delay=2)), specials=(
             Special("delay", "delay <= 0", bad_count),
             Special("hidden", "hidden < 0", st.integers(max_value=-1)),
             Special("high", "high outside the range of f or NaN",
                     st.sampled_from([1.5, -0.5, math.nan])))),
-        "limit_cycle_task": Case(lambda: (mt.limit_cycle_task, {}), specials=(
+        "limit_cycle_task": Case(lambda: (mt.tasks.limit_cycle_task, {}), specials=(
             Special("periods", "periods <= 0", bad_count),
             Special("low", "low outside the range of f or NaN",
                     st.sampled_from([-0.5, 1.5, math.nan])))),
-        "parity_task": Case(lambda: (mt.parity_task, {}), specials=(
+        "parity_task": Case(lambda: (mt.tasks.parity_task, {}), specials=(
             Special("length", "length < 2", st.integers(max_value=1)),
             Special("pulses", "pulse outside the sequence",
                     st.just(((0, 20), (3,)))))),
-        "latch_weights": Case(lambda: (mt.latch_weights, {}), specials=(
+        "latch_weights": Case(lambda: (mt.tasks.latch_weights, {}), specials=(
             Special("hidden", "hidden <= 0", bad_count),
             Special("self_weight", "non-finite weight",
                     st.sampled_from([math.nan, math.inf])))),
@@ -1683,7 +1687,8 @@ EXEMPT = {
     },
     "expert_iteration": {
         "Agent": "plain container; make_agent is the checked constructor",
-        "EloFit": "result type", "ExItState": "result type", "Games": "result type",
+        "EloFit": "result type", "ExItState": "result type", "ExItInfo": "result type",
+        "Games": "result type", "ReinforceInfo": "result type",
         "MatchResult": "result type", "Positions": "result type",
         "ReinforceState": "result type", "SearchOutput": "result type", "Tree": "result type",
         "hex": "the game module (States from hex.init; an illegal move sets State.illegal)",
@@ -1691,7 +1696,7 @@ EXEMPT = {
     "moving_targets": {
         "INPUT": "constant", "TARGET": "constant", "HIDDEN": "constant",
         "EventSpec": "plain container; validate_events / make_events check it",
-        "TrainState": "result type", "TrainSummary": "result type",
+        "TrainState": "result type", "TrainInfo": "result type", "TrainSummary": "result type",
     },
 }
 

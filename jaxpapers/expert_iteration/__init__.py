@@ -1,61 +1,34 @@
 """Expert Iteration on Hex (Anthony, Tian & Barber, NeurIPS 2017).
 
-Public API::
-
-    hex                                  # the game: init, step, play, legal_mask, has_won,
-                                         # rollout_value, features, rot180, to_absolute, ...
-    SearchConfig, search(key, state, params, evaluate, config, *, simulations, ...)
-        -> SearchOutput (action, visit_counts, tree_policy, q_values, ..., tree: Tree)
-    uniform_evaluator                    # pure MCTS (uniform prior, w_a = 0)
-    tree_policy_target / chosen_action_target          # TPT and CAT
-    ApprenticeConfig, make_apprentice(config) -> Flax module; network_evaluator(module)
-    policy_distribution(logits, legal) -> distrax.Categorical; imitation_loss
-    self_play / sample_positions / label_positions -> Games, Positions
-    ExItConfig, ExItState, exit_init, generate_positions, add_positions, apprentice_update
-    ReinforceConfig, ReinforceState, reinforce_init, reinforce_update
-    Agent, make_agent, expert_settings, play_match -> MatchResult; bradley_terry -> EloFit
+The face holds the configs, the state and info types, the ExIt and REINFORCE init/step pairs
+and the paper's kernels (the search, its targets and the imitation loss). Submodules:
+:mod:`~jaxpapers.expert_iteration.hex` (the game), :mod:`~jaxpapers.expert_iteration.models`
+(the apprentice network), :mod:`~jaxpapers.expert_iteration.selfplay` (games and labelled
+positions) and :mod:`~jaxpapers.expert_iteration.evaluate` (matches and Elo).
 
 Everything is a pure function of one game, tree or run (key first where random); batch with
-``jax.vmap``; the library never jits for the caller. The reproduction
-(``jaxpapers reproduce expert_iteration``) drives iterations, checkpoints and evaluation.
-
-Bad input (the rule of every function here): a wrong shape, dtype, key or config raises
-``ValueError`` naming the argument, at call or trace time. A bad value (no legal move, NaN logits,
-negative counts, a target on an illegal cell, an override out of range) raises eagerly; under
-``jit`` ``search``'s ``valid`` and ``MatchResult.valid`` are False (a NaN evaluator output
-included) and the functions without a flag return NaN; no selection falls back to move 0.
+``jax.vmap``; the library never jits for the caller. Bad input: a wrong shape, dtype, key or
+config raises ``ValueError`` naming the argument; a bad value raises eagerly and under ``jit``
+sets ``valid = False`` or gives NaN (each function says which).
 """
 
-from jaxpapers.expert_iteration import hex
-from jaxpapers.expert_iteration._evaluate import (
-    Agent,
-    EloFit,
-    MatchResult,
-    bradley_terry,
-    expert_settings,
-    make_agent,
-    play_match,
-)
+from jaxpapers.expert_iteration import evaluate, hex, models, selfplay
 from jaxpapers.expert_iteration._exit import (
     ExItConfig,
+    ExItInfo,
     ExItState,
     add_positions,
-    apprentice_update,
-    exit_init,
+    exit_step,
     generate_positions,
+    init_exit,
 )
-from jaxpapers.expert_iteration._network import (
-    ApprenticeConfig,
-    imitation_loss,
-    make_apprentice,
-    network_evaluator,
-    policy_distribution,
-)
+from jaxpapers.expert_iteration._network import ApprenticeConfig, imitation_loss
 from jaxpapers.expert_iteration._reinforce import (
     ReinforceConfig,
+    ReinforceInfo,
     ReinforceState,
-    reinforce_init,
-    reinforce_update,
+    init_reinforce,
+    reinforce_step,
 )
 from jaxpapers.expert_iteration._search import (
     SearchConfig,
@@ -66,48 +39,31 @@ from jaxpapers.expert_iteration._search import (
     tree_policy_target,
     uniform_evaluator,
 )
-from jaxpapers.expert_iteration._selfplay import (
-    Games,
-    Positions,
-    label_positions,
-    sample_positions,
-    self_play,
-)
 
 __all__ = [
-    "Agent",
     "ApprenticeConfig",
-    "EloFit",
     "ExItConfig",
+    "ExItInfo",
     "ExItState",
-    "Games",
-    "MatchResult",
-    "Positions",
     "ReinforceConfig",
+    "ReinforceInfo",
     "ReinforceState",
     "SearchConfig",
     "SearchOutput",
     "Tree",
     "add_positions",
-    "apprentice_update",
-    "bradley_terry",
     "chosen_action_target",
-    "exit_init",
-    "expert_settings",
+    "evaluate",
+    "exit_step",
     "generate_positions",
     "hex",
     "imitation_loss",
-    "label_positions",
-    "make_agent",
-    "make_apprentice",
-    "network_evaluator",
-    "play_match",
-    "policy_distribution",
-    "reinforce_init",
-    "reinforce_update",
-    "sample_positions",
+    "init_exit",
+    "init_reinforce",
+    "models",
+    "reinforce_step",
     "search",
-    "self_play",
+    "selfplay",
     "tree_policy_target",
     "uniform_evaluator",
 ]

@@ -20,8 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers._src import checks, threefry
+from jaxpapers._src.optional import distrax
 from jaxpapers.expert_iteration import hex
-from jaxpapers.expert_iteration._network import _distrax, network_evaluator
+from jaxpapers.expert_iteration._network import network_evaluator
 from jaxpapers.expert_iteration._search import (
     _RANGES,
     SearchConfig,
@@ -74,13 +75,32 @@ def make_agent(params: Any, *, use_network: bool = True, simulations: int = 0,
                greedy: bool = True, prior_weight: float = 0.0, value_weight: float = 0.0,
                uct_c: float = 1.0, prior_temperature: float = 1.0,
                unvisited_value: float = float("inf")) -> Agent:
-    """An :class:`Agent`. Examples: the greedy apprentice ``make_agent(p)``; the random player
+    """An :class:`Agent` with checked settings.
+
+    Examples: the greedy apprentice ``make_agent(p)``; the random player
     ``make_agent(p, use_network=False, greedy=False)``; pure MCTS-64
     ``make_agent(p, use_network=False, simulations=64)``; N-MCTS-64 with an expert's settings
     ``make_agent(p, simulations=64, **expert_settings(search_config))``.
 
+    Args:
+      params: network parameters (unused, but of the match's network, when
+        ``use_network`` is False).
+      use_network: prior and value from the network; else a uniform prior (pure MCTS).
+      simulations: search budget, an int ``>= 0`` (0: play from the prior without search).
+      greedy: without search, take the prior's argmax (else sample it).
+      prior_weight, value_weight, uct_c, prior_temperature, unvisited_value: the search's
+        weights, as in :class:`~jaxpapers.expert_iteration.SearchConfig`.
+
+    Returns:
+      :class:`Agent` whose settings are 0-d arrays (``bool``, ``int32``, ``float32``).
+
     Raises:
-      ValueError: a setting out of range (as :class:`SearchConfig` refuses it).
+      ValueError: a setting out of range (as ``SearchConfig`` refuses it); ``simulations``
+        negative or not an integer.
+
+    >>> agent = make_agent(None, use_network=False, simulations=8)
+    >>> int(agent.simulations), bool(agent.use_network)
+    (8, False)
     """
     SearchConfig(num_simulations=max(int(simulations), 1), uct_c=uct_c,
                  prior_weight=prior_weight, value_weight=value_weight,
@@ -93,7 +113,22 @@ def make_agent(params: Any, *, use_network: bool = True, simulations: int = 0,
 
 
 def expert_settings(config: SearchConfig) -> dict:
-    """The keyword arguments of :func:`make_agent` that make an agent search as ``config``."""
+    """The keyword arguments of :func:`make_agent` that make an agent search as ``config``.
+
+    Args:
+      config: a :class:`~jaxpapers.expert_iteration.SearchConfig`.
+
+    Returns:
+      ``dict`` of ``prior_weight``, ``value_weight``, ``uct_c``, ``prior_temperature`` and
+      ``unvisited_value`` (the budget is not included: pass ``simulations`` apart).
+
+    Raises:
+      ValueError: ``config`` is not a ``SearchConfig``.
+
+    >>> from jaxpapers.expert_iteration import SearchConfig
+    >>> expert_settings(SearchConfig(prior_weight=2.0))["prior_weight"]
+    2.0
+    """
     if not isinstance(config, SearchConfig):
         raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
     return {"prior_weight": config.prior_weight, "value_weight": config.value_weight,
@@ -148,7 +183,7 @@ def _act(key, agent: Agent, states: hex.State, module, config: SearchConfig):
         prior_temperature=agent.prior_temperature,
         unvisited_value=agent.unvisited_value))(keys, states)
     greedy = jnp.argmax(out.prior, axis=-1).astype(jnp.int32)
-    sampled = _distrax().Categorical(probs=out.prior).sample(seed=key_sample).astype(jnp.int32)
+    sampled = distrax().Categorical(probs=out.prior).sample(seed=key_sample).astype(jnp.int32)
     from_prior = jnp.where(agent.greedy, greedy, sampled)
     return jnp.where(agent.simulations > 0, out.action, from_prior)
 
@@ -247,6 +282,12 @@ def play_match(key, agent_a: Agent, agent_b: Agent, module, board_size: int,
 
     Returns:
       :class:`MatchResult` ``[2, O]``.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``config`` is not a ``SearchConfig``; a bad
+        ``board_size``; a concrete agent budget outside ``[0, config.num_simulations]``;
+        ``openings`` not integers or (eagerly) outside the board. Under ``jit`` bad settings
+        or openings make ``valid`` False.
     """
     batch = lambda agent: jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], agent)
     result = play_matches(key, batch(agent_a), batch(agent_b), module, board_size, config,
@@ -255,8 +296,12 @@ def play_match(key, agent_a: Agent, agent_b: Agent, module, board_size: int,
 
 
 class EloFit(NamedTuple):
-    """Bradley-Terry ratings in Elo (the anchor is 0) with standard errors from the observed
-    information (the anchor's is 0)."""
+    """Bradley-Terry ratings in Elo with their standard errors.
+
+    Attributes:
+      ratings: ``float64[K]`` Elo ratings, the anchor at 0.
+      se: ``float64[K]`` standard errors from the observed information (the anchor's is 0).
+    """
 
     ratings: np.ndarray
     se: np.ndarray
@@ -275,11 +320,20 @@ def bradley_terry(wins, *, anchor: int = 0, prior_games: float = 1.0, max_iter: 
       wins: ``[K, K]`` games won by ``i`` against ``j``.
       anchor: the player fixed at 0 Elo (the random player in our tables).
       prior_games: virtual games per played pair (0: plain maximum likelihood).
+      max_iter: Newton iterations at most.
+      tol: stop when no rating moves by more than ``tol`` nats.
+
+    Returns:
+      :class:`EloFit`.
 
     Raises:
       ValueError: not square, negative counts, a player with no games, ``anchor`` outside
         ``[0, K)``, ``prior_games`` negative or not finite, ``max_iter < 1`` or ``tol``
         negative; no convergence (a singular information matrix).
+
+    >>> fit = bradley_terry([[0, 30], [10, 0]], prior_games=0)
+    >>> round(float(fit.ratings[1]))
+    -191
     """
     w = np.asarray(wins, np.float64)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:

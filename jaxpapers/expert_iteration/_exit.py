@@ -50,15 +50,11 @@ from jaxpapers.expert_iteration._selfplay import (
     self_play,
 )
 
-__all__ = ["ExItConfig", "ExItState", "exit_init", "generate_positions", "add_positions",
-           "apprentice_update", "chunks_for_iteration", "train_steps_for_iteration"]
+__all__ = ["ExItConfig", "ExItState", "ExItInfo", "init_exit", "generate_positions",
+           "add_positions", "exit_step", "chunks_for_iteration", "train_steps_for_iteration"]
 
 DATASETS = ("buffer", "exponential")
 TARGETS = ("tpt", "cat")
-
-
-def _positive_int(obj, name):
-    require_positive_int_field(type(obj).__name__, name, getattr(obj, name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +87,12 @@ class ExItConfig:
       l2: L2 penalty on the weights (spec: 1e-4, inferred).
       selfplay_temperature: temperature of the apprentice's sampled self-play moves.
       augment: random 180-degree rotations of training states.
+
+    Raises:
+      ValueError: a size not a positive int; ``positions_per_game > 2 * board_size - 1``; an
+        unknown ``dataset`` or ``target``; ``capacity`` below one chunk; ``growth``,
+        ``value_loss_weight`` or ``l2`` negative; ``epochs``, ``learning_rate`` or a
+        temperature not ``> 0``.
     """
 
     board_size: int = 5
@@ -116,7 +118,7 @@ class ExItConfig:
     def __post_init__(self):
         for name in ("board_size", "games", "positions_per_game", "capacity", "batch_size",
                      "step_chunk", "max_train_steps"):
-            _positive_int(self, name)
+            require_positive_int_field("ExItConfig", name, getattr(self, name))
         if self.positions_per_game > 2 * self.board_size - 1:
             raise ValueError(f"ExItConfig.positions_per_game must be <= 2 * board_size - 1 = "
                              f"{2 * self.board_size - 1}; got {self.positions_per_game}")
@@ -145,9 +147,10 @@ class ExItState(NamedTuple):
     """One run's ExIt state (what a checkpoint holds, with the iteration counter).
 
     Attributes:
-      params: apprentice parameters.
+      params: apprentice parameters (a Flax variable dict).
       opt_state: Adam's state.
-      buffer: :class:`Positions` ``[capacity]`` (the ring buffer).
+      buffer: :class:`~jaxpapers.expert_iteration.selfplay.Positions` ``[capacity]`` (the ring
+        buffer).
       count: ``int32[]`` positions written so far (``min(count, capacity)`` are valid).
       evaluations: ``float32[]`` network evaluations spent so far (self-play + expert).
     """
@@ -157,6 +160,20 @@ class ExItState(NamedTuple):
     buffer: Positions
     count: jax.Array
     evaluations: jax.Array
+
+
+class ExItInfo(NamedTuple):
+    """What one :func:`exit_step` reports (each ``float32[]``; NaN for a negative ``count``).
+
+    Attributes:
+      loss: the minimised loss (policy + weighted value + L2 penalty).
+      policy_loss: the cross-entropy to the expert's target.
+      value_loss: the value head's binary cross-entropy.
+    """
+
+    loss: jax.Array
+    policy_loss: jax.Array
+    value_loss: jax.Array
 
 
 @functools.lru_cache(maxsize=16)
@@ -169,8 +186,20 @@ def _check_config(config) -> None:
         raise ValueError(f"config must be an ExItConfig; got {type(config).__name__}")
 
 
-def exit_init(key, config: ExItConfig) -> ExItState:
-    """A fresh apprentice (random weights), Adam's state and an empty buffer."""
+def init_exit(key, config: ExItConfig) -> ExItState:
+    """A fresh apprentice (random weights), Adam's state and an empty buffer.
+
+    Args:
+      key: PRNG key of the network's initial weights.
+      config: :class:`ExItConfig`.
+
+    Returns:
+      :class:`ExItState` with a zero ``count`` and ``evaluations`` and a ``buffer`` of
+      ``capacity`` empty positions (``visit_counts int32[capacity, n * n]``).
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``config`` is not an :class:`ExItConfig`.
+    """
     threefry.check_key(key)
     _check_config(config)
     n = config.board_size
@@ -187,9 +216,18 @@ def exit_init(key, config: ExItConfig) -> ExItState:
 def generate_positions(key, params: Any, config: ExItConfig) -> tuple[Positions, jax.Array]:
     """One chunk: self-play of the apprentice, sampled states, expert labels.
 
+    Args:
+      key: PRNG key (split into the games, the sampled plies and the searches).
+      params: the apprentice's parameters (the expert searches with it as its prior).
+      config: :class:`ExItConfig` (``games``, ``positions_per_game``, ``search``, ...).
+
     Returns:
-      ``(positions [chunk_size], evaluations)``: the labelled positions and the network
-      evaluations spent (self-play moves + the expert's evaluator calls).
+      ``(positions, evaluations)``: :class:`~jaxpapers.expert_iteration.selfplay.Positions`
+      ``[games * positions_per_game]`` with the expert's visit counts, and ``float32[]``
+      network evaluations spent (self-play moves + the expert's evaluator calls).
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``config`` is not an :class:`ExItConfig`.
     """
     threefry.check_key(key)
     _check_config(config)
@@ -207,8 +245,19 @@ def generate_positions(key, params: Any, config: ExItConfig) -> tuple[Positions,
 def add_positions(state: ExItState, positions: Positions, evaluations) -> ExItState:
     """Write a chunk into the ring buffer (overwriting the oldest entries when full).
 
-    ``positions`` must match the buffer's board size (``ValueError``); ``evaluations`` must be
-    finite and ``>= 0`` (raised eagerly; NaN in the state's count under ``jit``)."""
+    Args:
+      state: :class:`ExItState`.
+      positions: :class:`~jaxpapers.expert_iteration.selfplay.Positions` ``[M]`` of the
+        buffer's board size (``M <= capacity``).
+      evaluations: ``float32[]`` network evaluations the chunk cost (added to the state's).
+
+    Returns:
+      :class:`ExItState` with ``count`` advanced by ``M``.
+
+    Raises:
+      ValueError: ``positions`` of another board size; eagerly, ``evaluations`` not finite or
+        negative (under ``jit`` the state's ``evaluations`` become NaN).
+    """
     for name in ("visit_counts", "value_target"):
         got, want = getattr(positions, name).shape[1:], getattr(state.buffer, name).shape[1:]
         checks.require(got == want, f"positions.{name} must have trailing shape {want} (the "
@@ -240,22 +289,28 @@ def _l2(params):
     return sum(jnp.sum(w ** 2) for w in jax.tree_util.tree_leaves(params) if w.ndim > 1)
 
 
-def apprentice_update(key, params, opt_state, buffer: Positions, count, config: ExItConfig):
-    """One Adam step on a minibatch drawn uniformly from the valid part of the buffer.
+def exit_step(key, state: ExItState, config: ExItConfig) -> tuple[ExItState, ExItInfo]:
+    """One Adam step of the apprentice on a minibatch drawn uniformly from the valid part of
+    the buffer (``config.augment``: each state rotated by 180 degrees with probability 1/2).
 
     Args:
       key: PRNG key (the minibatch and the rotations).
-      params, opt_state: the apprentice and Adam's state.
-      buffer: :class:`Positions` ``[capacity]``.
-      count: ``int32[]`` positions written so far.
+      state: :class:`ExItState`; its ``buffer`` and ``count`` are read, not changed.
       config: :class:`ExItConfig`.
 
     Returns:
-      ``(params, opt_state, metrics)`` with metrics ``{"loss", "policy_loss", "value_loss"}``.
+      ``(state, info)``: the state with new ``params`` and ``opt_state``, and an
+      :class:`ExItInfo`.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``config`` is not an :class:`ExItConfig`; a
+        buffer of another board size (``visit_counts`` not ``[capacity, n * n]``); ``count``
+        not an integer scalar; eagerly, a negative ``count`` (under ``jit`` the info is NaN).
     """
     threefry.check_key(key)
     _check_config(config)
     module = make_apprentice(config.network)
+    params, opt_state, buffer, count = state.params, state.opt_state, state.buffer, state.count
     capacity = buffer.value_target.shape[0]
     n = config.board_size
     checks.require(buffer.visit_counts.shape == (capacity, n * n),
@@ -291,8 +346,8 @@ def apprentice_update(key, params, opt_state, buffer: Positions, count, config: 
     updates, opt_state = _optimizer(config.learning_rate).update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     nan = lambda v: jnp.where(count_ok, v, jnp.nan)  # noqa: E731
-    return params, opt_state, {"loss": nan(loss), "policy_loss": nan(policy_loss),
-                               "value_loss": nan(value_loss)}
+    return state._replace(params=params, opt_state=opt_state), ExItInfo(
+        nan(loss), nan(policy_loss), nan(value_loss))
 
 
 def chunks_for_iteration(config: ExItConfig, count: int) -> int:

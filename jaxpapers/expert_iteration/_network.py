@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import math
-import sys
-import warnings
 from typing import Any
 
 import jax
@@ -25,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers._src import checks
+from jaxpapers._src.checks import require_positive_int_field
+from jaxpapers._src.optional import distrax
 
 __all__ = ["ApprenticeConfig", "make_apprentice", "policy_distribution", "imitation_loss",
            "network_evaluator"]
@@ -32,21 +31,11 @@ __all__ = ["ApprenticeConfig", "make_apprentice", "policy_distribution", "imitat
 ILLEGAL_LOGIT = -1e9  # never -inf: 0 * -inf would be NaN in a cross-entropy
 
 
-def _distrax():
-    """distrax, imported on first use (it loads TensorFlow Probability's JAX substrate)."""
-    if "distrax" not in sys.modules:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "jax.core.pytype_aval_mappings is deprecated",
-                                    DeprecationWarning)
-            importlib.import_module("distrax")
-    return sys.modules["distrax"]
-
-
 def masked_policy(logits, legal, temperature=1.0):
     """:func:`policy_distribution` without its checks (the drivers' hot loops; a row without a
     legal move is uniform there and is never used)."""
     masked = jnp.where(legal, logits / temperature, ILLEGAL_LOGIT)
-    return _distrax().Categorical(logits=masked)
+    return distrax().Categorical(logits=masked)
 
 
 def _check_policy_arrays(logits, legal):
@@ -82,11 +71,20 @@ def policy_distribution(logits, legal, temperature: float = 1.0):
       legal: ``bool[..., A]``.
       temperature: divides the legal logits (``< 1`` sharpens); finite and ``> 0``.
 
+    Returns:
+      a ``distrax.Categorical`` with batch shape ``[...]`` over ``A`` cells (its ``logits``
+      are normalised log-probabilities, ``-1e9``-ish on illegal cells).
+
     Raises:
       ValueError: shapes or dtypes (call or trace time); a concrete temperature not finite and
         > 0; eagerly, a row without a legal move or with a non-finite logit. Under ``jit`` such
         a row (or every row, for a bad traced temperature) has NaN logits and log-probabilities:
         never a uniform draw over illegal cells.
+
+    >>> import jax.numpy as jnp
+    >>> dist = policy_distribution(jnp.zeros(3), jnp.array([True, False, True]))
+    >>> dist.probs
+    Array([0.5, 0. , 0.5], dtype=float32)
     """
     logits, legal = _check_policy_arrays(logits, legal)
     ok = _temperature_ok(temperature)
@@ -100,7 +98,7 @@ def policy_distribution(logits, legal, temperature: float = 1.0):
     # log-probabilities of a bad row are then NaN; its .probs (a softmax of NaN) can still
     # read finite there under jit on the CPU, so test .logits
     masked = jax.nn.log_softmax(jnp.where(legal, logits / temperature, ILLEGAL_LOGIT), axis=-1)
-    return _distrax().Categorical(logits=jnp.where(ok[..., None], masked, jnp.nan))
+    return distrax().Categorical(logits=jnp.where(ok[..., None], masked, jnp.nan))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +110,9 @@ class ApprenticeConfig:
       depth: 3x3 convolutions of the trunk (``residual``: residual blocks of two convolutions).
       residual: residual blocks (with layer norm) instead of a plain stack.
       value_hidden: width of the value head's dense layer.
+
+    Raises:
+      ValueError: ``channels``, ``depth`` or ``value_hidden`` not a positive int.
     """
 
     channels: int = 32
@@ -121,16 +122,23 @@ class ApprenticeConfig:
 
     def __post_init__(self):
         for name in ("channels", "depth", "value_hidden"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ApprenticeConfig.{name} must be a positive int; got "
-                                 f"{value!r}")
+            require_positive_int_field("ApprenticeConfig", name, getattr(self, name))
 
 
 def make_apprentice(config: ApprenticeConfig = ApprenticeConfig()):
-    """The Flax module ``(features [..., n, n, C]) -> (logits [..., n*n], value_logit [...])``.
+    """The apprentice network as a Flax module.
 
-    ``value_logit`` is the logit of the probability that the player to move wins.
+    Args:
+      config: :class:`ApprenticeConfig`.
+
+    Returns:
+      a ``flax.linen.Module`` mapping ``features float32[..., n, n, C]`` (``hex.features``) to
+      ``(logits float32[..., n * n], value_logit float32[...])``; ``value_logit`` is the logit
+      of the probability that the player to move wins. Fully convolutional: the same
+      parameters run on any board size.
+
+    Raises:
+      ValueError: ``config`` is not an :class:`ApprenticeConfig`.
     """
     if not isinstance(config, ApprenticeConfig):
         raise ValueError(f"config must be an ApprenticeConfig; got {type(config).__name__}")
@@ -171,8 +179,19 @@ def _make_apprentice(config: ApprenticeConfig):
 
 
 def network_evaluator(module):
-    """An :data:`~jaxpapers.expert_iteration.Evaluator` from an apprentice module: the policy
-    logits and ``2 sigmoid(value_logit) - 1``, the value in ``[-1, 1]`` for the player to move."""
+    """The search's evaluator backed by an apprentice module.
+
+    Args:
+      module: the apprentice (:func:`make_apprentice`).
+
+    Returns:
+      ``evaluate(params, state) -> (logits float32[n * n], value float32[])``: the policy
+      logits and ``2 sigmoid(value_logit) - 1``, the value in ``[-1, 1]`` for the player to
+      move.
+
+    Raises:
+      ValueError: (from the returned function) a ``state`` that is not a ``hex.State``.
+    """
     from jaxpapers.expert_iteration import hex
 
     def evaluate(params: Any, state):
@@ -186,8 +205,10 @@ def network_evaluator(module):
 
 def imitation_loss(logits, value_logit, legal, target, value_target, weight=None,
                    value_loss_weight: float = 1.0):
-    """Mean apprentice loss over a batch: ``-sum_a target_a log pi(a|s)`` (TPT, or CAT with a
-    one-hot target) plus ``value_loss_weight`` times the binary cross-entropy of the value.
+    """The apprentice's imitation loss, averaged over a batch.
+
+    ``-sum_a target_a log pi(a|s)`` (TPT, or CAT with a one-hot target) plus
+    ``value_loss_weight`` times the binary cross-entropy of the value.
 
     Args:
       logits, value_logit: the network's outputs ``[B, A]``, ``[B]``.
@@ -198,7 +219,7 @@ def imitation_loss(logits, value_logit, legal, target, value_target, weight=None
       value_loss_weight: 0 trains the policy only.
 
     Returns:
-      ``(loss, (policy_loss, value_loss))`` (weighted means).
+      ``(loss, (policy_loss, value_loss))``, each ``float32[]`` (weighted means).
 
     Raises:
       ValueError: shapes or dtypes (call or trace time); eagerly, non-finite inputs, a target
@@ -259,7 +280,3 @@ def _imitation_loss(logits, value_logit, legal, target, value_target, weight, va
     policy_loss = jnp.sum(weight * policy) / total
     value_loss = jnp.sum(weight * value) / total
     return policy_loss + value_loss_weight * value_loss, (policy_loss, value_loss)
-
-
-def num_parameters(params: Any) -> int:
-    return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxpapers._src import checks, threefry
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import (
     ApprenticeConfig,
@@ -30,7 +31,8 @@ from jaxpapers.expert_iteration._network import (
 )
 from jaxpapers.expert_iteration._selfplay import broadcast_state
 
-__all__ = ["ReinforceConfig", "ReinforceState", "reinforce_init", "reinforce_update"]
+__all__ = ["ReinforceConfig", "ReinforceState", "ReinforceInfo", "init_reinforce",
+           "reinforce_step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,10 @@ class ReinforceConfig:
       pool_size: snapshots kept as opponents.
       snapshot_every: updates between snapshots.
       temperature: policy temperature of both players' sampled moves.
+
+    Raises:
+      ValueError: a size not a positive int; an odd ``games``; ``learning_rate`` or
+        ``temperature`` not ``> 0``; ``l2`` negative.
     """
 
     board_size: int = 5
@@ -59,10 +65,7 @@ class ReinforceConfig:
 
     def __post_init__(self):
         for name in ("board_size", "games", "pool_size", "snapshot_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ReinforceConfig.{name} must be a positive int; got "
-                                 f"{value!r}")
+            require_positive_int_field("ReinforceConfig", name, getattr(self, name))
         if self.games % 2:
             raise ValueError(f"ReinforceConfig.games must be even (half per colour); got "
                              f"{self.games}")
@@ -91,6 +94,21 @@ class ReinforceState(NamedTuple):
     evaluations: jax.Array
 
 
+class ReinforceInfo(NamedTuple):
+    """What one :func:`reinforce_step` reports (each ``float32[]``).
+
+    Attributes:
+      loss: the policy-gradient surrogate loss plus the L2 penalty (NaN for a negative
+        ``step``).
+      win_rate: the learner's share of won games in the batch.
+      mean_length: network evaluations (moves, both players) per game.
+    """
+
+    loss: jax.Array
+    win_rate: jax.Array
+    mean_length: jax.Array
+
+
 @functools.lru_cache(maxsize=16)
 def _optimizer(learning_rate: float):
     return optax.adam(learning_rate)
@@ -101,8 +119,19 @@ def _check_config(config) -> None:
         raise ValueError(f"config must be a ReinforceConfig; got {type(config).__name__}")
 
 
-def reinforce_init(params: Any, config: ReinforceConfig) -> ReinforceState:
-    """Start from ``params`` (the same initial network as ExIt); the pool holds them once."""
+def init_reinforce(params: Any, config: ReinforceConfig) -> ReinforceState:
+    """The REINFORCE state that starts from ``params`` (the same initial network as ExIt).
+
+    Args:
+      params: apprentice parameters (of ``make_apprentice(config.network)``).
+      config: :class:`ReinforceConfig`.
+
+    Returns:
+      :class:`ReinforceState` whose pool holds ``params`` in every slot (one counted).
+
+    Raises:
+      ValueError: ``config`` is not a :class:`ReinforceConfig`.
+    """
     _check_config(config)
     pool = jax.tree_util.tree_map(
         lambda p: jnp.broadcast_to(p, (config.pool_size,) + p.shape), params)
@@ -149,18 +178,24 @@ def _play(key, params, opponent, config: ReinforceConfig):
     return states, actions, alive, returns, jnp.sum(moves)
 
 
-def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
+def reinforce_step(key, state: ReinforceState, step,
+                   config: ReinforceConfig) -> tuple[ReinforceState, ReinforceInfo]:
     """One policy-gradient update from a batch of games against a pool opponent.
 
     Args:
-      key: PRNG key.
+      key: PRNG key (the opponent and the games).
       state: :class:`ReinforceState`.
       step: ``int32[]`` updates done so far (a snapshot joins the pool after every
         ``snapshot_every``-th update).
       config: :class:`ReinforceConfig`.
 
     Returns:
-      ``(state, metrics)`` with metrics ``{"loss", "win_rate", "mean_length"}``.
+      ``(state, info)``: the new :class:`ReinforceState` and a :class:`ReinforceInfo`.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``config`` is not a :class:`ReinforceConfig`;
+        ``step`` not an integer scalar; eagerly, a negative ``step`` (under ``jit`` the
+        info's loss is NaN).
     """
     threefry.check_key(key)
     _check_config(config)
@@ -200,6 +235,5 @@ def reinforce_update(key, state: ReinforceState, step, config: ReinforceConfig):
                                   params)
     new = ReinforceState(params, opt_state, pool, state.pool_count + snap.astype(jnp.int32),
                          state.evaluations + moves.astype(jnp.float32))
-    metrics = {"loss": jnp.where(step_ok, loss, jnp.nan), "win_rate": jnp.mean(returns > 0),
-               "mean_length": moves.astype(jnp.float32) / config.games}
-    return new, metrics
+    return new, ReinforceInfo(jnp.where(step_ok, loss, jnp.nan), jnp.mean(returns > 0),
+                              moves.astype(jnp.float32) / config.games)

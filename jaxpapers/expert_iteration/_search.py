@@ -28,7 +28,7 @@ and interior masking of illegal cells, which mctx leaves to a custom selection f
 arrays also take a traced simulation count (one compiled program serves every budget, which the
 evaluation league relies on), mark terminal nodes and never expand them. Speed decided it too:
 ``benchmarks/expert_iteration.py`` times this search against ``mctx.muzero_policy`` on the same
-network, batch and simulation count (README, Expert Iteration section).
+network, batch and simulation count (docs/benchmarks/expert_iteration.md).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers._src import checks, threefry
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.expert_iteration import hex
 from jaxpapers.expert_iteration._network import masked_policy
 
@@ -124,7 +125,12 @@ class SearchConfig:
 
     The library's defaults are plain UCT (pure MCTS); the experts of the reproduction are set in
     its scales (``_experiments/_reproduce.py``), chosen by the sweep of
-    ``results/expert_iteration/sweep/``.
+    ``results/expert_iteration/sweep5/``.
+
+    Raises:
+      ValueError: ``num_simulations`` not a positive int; a setting out of its range (NaN, a
+        negative weight, ``value_weight`` outside ``[0, 1]``, a temperature not ``> 0``,
+        ``unvisited_value < -1``); ``num_rollouts`` negative, or 0 with ``value_weight != 1``.
     """
 
     num_simulations: int = 64
@@ -136,10 +142,7 @@ class SearchConfig:
     unvisited_value: float = float("inf")
 
     def __post_init__(self):
-        if isinstance(self.num_simulations, bool) or not isinstance(self.num_simulations, int) \
-                or self.num_simulations < 1:
-            raise ValueError(f"SearchConfig.num_simulations must be a positive int; got "
-                             f"{self.num_simulations!r}")
+        require_positive_int_field("SearchConfig", "num_simulations", self.num_simulations)
         for name, low, high in _RANGES:
             if name != "num_simulations":
                 _check_range(f"SearchConfig.{name}", getattr(self, name), low, high)
@@ -155,21 +158,34 @@ class SearchConfig:
 class Tree(NamedTuple):
     """One search tree (``N = S + 1`` nodes, ``A = n * n`` actions; leading axes added by vmap).
 
-    ``children_value`` sums values from the point of view of the player to move at the parent;
-    ``node_value`` from the player to move at the node. Unused nodes have parent -1.
+    Attributes:
+      states: :class:`~jaxpapers.expert_iteration.hex.State` ``[N]``, the node positions
+        (canonical frames).
+      node_visits: ``int32[N]``.
+      node_value: ``float32[N]`` summed values from the point of view of the player to move at
+        the node.
+      parents: ``int32[N]``, -1 for the root and unused nodes.
+      parent_action: ``int32[N]``.
+      terminal: ``bool[N]``: the player to move there has lost.
+      children_index: ``int32[N, A]``, -1 where not expanded.
+      children_prior: ``float32[N, A]``, 0 on illegal cells.
+      children_visits: ``int32[N, A]``.
+      children_value: ``float32[N, A]`` summed values from the point of view of the player to
+        move at the parent.
+      legal: ``bool[N, A]``.
     """
 
-    states: hex.State              # [N] node positions (canonical frames)
-    node_visits: jax.Array         # int32[N]
-    node_value: jax.Array          # float32[N]
-    parents: jax.Array             # int32[N]
-    parent_action: jax.Array       # int32[N]
-    terminal: jax.Array            # bool[N]: the player to move there has lost
-    children_index: jax.Array      # int32[N, A], -1 where not expanded
-    children_prior: jax.Array      # float32[N, A], 0 on illegal cells
-    children_visits: jax.Array     # int32[N, A]
-    children_value: jax.Array      # float32[N, A]
-    legal: jax.Array               # bool[N, A]
+    states: hex.State
+    node_visits: jax.Array
+    node_value: jax.Array
+    parents: jax.Array
+    parent_action: jax.Array
+    terminal: jax.Array
+    children_index: jax.Array
+    children_prior: jax.Array
+    children_visits: jax.Array
+    children_value: jax.Array
+    legal: jax.Array
 
 
 class SearchOutput(NamedTuple):
@@ -200,7 +216,23 @@ class SearchOutput(NamedTuple):
 
 
 def uniform_evaluator(params: Any, state: hex.State) -> tuple[jax.Array, jax.Array]:
-    """Pure MCTS: uniform prior logits and value 0 (``params`` is ignored)."""
+    """The evaluator of pure MCTS: uniform prior logits and value 0.
+
+    Args:
+      params: ignored.
+      state: a :class:`~jaxpapers.expert_iteration.hex.State` (unbatched).
+
+    Returns:
+      ``(logits float32[n * n], value float32[])``, all zeros.
+
+    Raises:
+      ValueError: ``state`` is not a ``hex.State``.
+
+    >>> from jaxpapers.expert_iteration import hex
+    >>> logits, value = uniform_evaluator(None, hex.init(3))
+    >>> logits.shape, float(value)
+    ((9,), 0.0)
+    """
     del params
     check_state(state)
     return jnp.zeros(state.board.size, jnp.float32), jnp.float32(0.0)
@@ -223,12 +255,23 @@ def _check_counts(visit_counts):
 
 
 def tree_policy_target(visit_counts: jax.Array, temperature: float = 1.0) -> jax.Array:
-    """TPT ``n(s, a)^(1/T) / sum_b n(s, b)^(1/T)`` over the last axis (``T = 1``: the paper's
-    visit distribution; ``T < 1`` sharpens). All-zero counts give all zeros.
+    """The tree-policy target (TPT): ``n(s, a)^(1/T) / sum_b n(s, b)^(1/T)``.
 
-    ``visit_counts`` must be integers (``ValueError``) and ``temperature`` a finite number
-    ``> 0`` (``ValueError``; it is static). A negative count raises eagerly and makes its row
-    NaN under ``jit``.
+    Args:
+      visit_counts: ``int[..., A]`` root visit counts.
+      temperature: ``T``, a static finite number ``> 0`` (1: the paper's visit distribution;
+        ``T < 1`` sharpens).
+
+    Returns:
+      ``float32[..., A]``, rows summing to 1 (a row of all-zero counts gives all zeros).
+
+    Raises:
+      ValueError: ``visit_counts`` not integers; ``temperature`` not finite and ``> 0``;
+        eagerly, a negative count (under ``jit`` its row is NaN).
+
+    >>> import jax.numpy as jnp
+    >>> tree_policy_target(jnp.array([0, 1, 3]))
+    Array([0.  , 0.25, 0.75], dtype=float32)
     """
     counts, ok = _check_counts(visit_counts)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer,
@@ -244,11 +287,22 @@ def tree_policy_target(visit_counts: jax.Array, temperature: float = 1.0) -> jax
 
 
 def chosen_action_target(visit_counts: jax.Array) -> jax.Array:
-    """CAT: one-hot of the most visited action over the last axis (first on ties); a row of
-    all-zero counts gives all zeros (no move was chosen: never a default move 0).
+    """The chosen-action target (CAT): one-hot of the most visited action (first on ties).
 
-    ``visit_counts`` must be integers (``ValueError``); a negative count raises eagerly and
-    makes its row NaN under ``jit``.
+    Args:
+      visit_counts: ``int[..., A]`` root visit counts.
+
+    Returns:
+      ``float32[..., A]``; a row of all-zero counts gives all zeros (no move was chosen: never
+      a default move 0).
+
+    Raises:
+      ValueError: ``visit_counts`` not integers; eagerly, a negative count (under ``jit`` its
+        row is NaN).
+
+    >>> import jax.numpy as jnp
+    >>> chosen_action_target(jnp.array([0, 1, 3]))
+    Array([0., 0., 1.], dtype=float32)
     """
     counts, ok = _check_counts(visit_counts)
     hot = jax.nn.one_hot(jnp.argmax(counts, axis=-1), counts.shape[-1], dtype=jnp.float32)

@@ -72,7 +72,11 @@ def self_play(key, params: Any, apply_fn, board_size: int, num_games: int,
       temperature: policy temperature of the sampled moves.
 
     Returns:
-      :class:`Games`.
+      :class:`Games` with ``T = n * n`` plies of ``G`` games.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``num_games`` or ``board_size`` not a positive
+        int; ``temperature`` traced, not finite or not ``> 0``.
     """
     threefry.check_key(key)
     num_games = checks.require_positive_int(num_games, "num_games")
@@ -99,8 +103,18 @@ def sample_positions(key, games: Games, per_game: int) -> Positions:
 
     Every game lasts at least ``2n - 1`` plies, so ``per_game <= 2n - 1`` always has enough.
 
+    Args:
+      key: PRNG key.
+      games: :class:`Games` ``[T, G]``.
+      per_game: positions drawn per game, a static int in ``[1, 2n - 1]``.
+
     Returns:
-      :class:`Positions` ``[G * per_game]`` (game-major) with zero visit counts.
+      :class:`Positions` ``[G * per_game]`` (game-major) with zero visit counts and the
+      mover's outcome as value target.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``per_game`` not a positive int or above
+        ``2n - 1``.
     """
     threefry.check_key(key)
     num_plies, num_games = games.alive.shape
@@ -121,8 +135,23 @@ def sample_positions(key, games: Games, per_game: int) -> Positions:
 
 def label_positions(key, positions: Positions, params: Any, evaluate: Evaluator,
                     config: SearchConfig) -> tuple[Positions, jax.Array]:
-    """Run the expert (a batch of searches) on every position; returns the labelled positions
-    and the number of evaluator calls."""
+    """Run the expert (a batch of searches) on every position.
+
+    Args:
+      key: PRNG key (one search key per position).
+      positions: :class:`Positions` ``[M]``.
+      params: passed to ``evaluate``.
+      evaluate: the search's evaluator (``network_evaluator(module)`` or
+        ``uniform_evaluator``).
+      config: the expert's :class:`~jaxpapers.expert_iteration.SearchConfig`.
+
+    Returns:
+      ``(positions, evaluations)``: the positions with the expert's root ``visit_counts
+      int32[M, A]``, and ``int32[]`` evaluator calls.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``config`` is not a ``SearchConfig``.
+    """
     threefry.check_key(key)
     if not isinstance(config, SearchConfig):
         raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")

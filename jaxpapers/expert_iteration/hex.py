@@ -1,31 +1,12 @@
 """Hex in pure JAX, any board size, no swap rule, in the canonical side-to-move frame.
 
-Rules: an ``n x n`` rhombus of hexagonal cells; Black moves first and connects the North and
-South edges (rows ``0`` and ``n - 1``), White connects West and East (columns ``0`` and
-``n - 1``). Cell ``i = r * n + c``; the neighbours of ``(r, c)`` are ``(r-1, c), (r-1, c+1),
-(r, c+1), (r+1, c), (r+1, c-1), (r, c-1)`` (the OpenSpiel and pgx convention). A full board
-always has exactly one winner, so there are no draws.
-
-**Canonical frame** (spec Sec. 2.3). A :class:`State` stores the board as the player to move
-sees it: ``+1`` = the mover's stones, ``-1`` = the opponent's, and the mover always connects
-row ``0`` to row ``n - 1``. The transpose ``(r, c) -> (c, r)`` preserves adjacency and swaps the
-two goals, so after a move the next board is ``-board.T``. Actions index the cells of the frame
-of the state they are played in; :func:`to_absolute` and :func:`absolute_action` translate to
-the Black/White board. The colour-preserving symmetry is the 180-degree rotation
-(:func:`rot180`); a mirror image is not a symmetry.
-
-**Win detection** (spec Sec. 2.5). :func:`step` keeps signed group labels and merges them when a
-stone joins groups (pgx's label merging: branch-free, ``O(6 n^2)`` per move); the mover has won
-when the new stone's group touches both of its edges. :func:`has_won` decides any board by a
-flood fill (hex dilation to a fixed point inside ``lax.while_loop``); :func:`rollout_value` fills
-the empty cells at random and checks the full board once (the random-fill trick: a uniformly
-random playout ends with the mover's stones on a uniformly random ``ceil(E / 2)`` of the ``E``
-empty cells, and the order of the moves cannot change the winner of a full board).
-
-Everything is a pure function of fixed-shape arrays: ``jax.vmap`` batches games, ``jit`` compiles
-them. An illegal move (occupied cell, out of range, game over) raises
-:class:`~jaxpapers.InvalidInputError` when :func:`step` is called eagerly; under ``jit``/``vmap``
-the move is not played and the returned state has ``illegal = done = True`` (a per-game flag).
+Black moves first and connects rows ``0`` and ``n - 1``; White connects the columns; cell
+``i = r * n + c`` (the OpenSpiel and pgx neighbourhood). A :class:`State` stores the board as
+the player to move sees it: ``+1`` its stones, ``-1`` the opponent's, and it always connects
+row ``0`` to row ``n - 1`` (after a move the next board is ``-board.T``); actions index the cells
+of that frame (:func:`to_absolute` and :func:`absolute_action` translate). Fixed-shape arrays
+throughout: ``jax.vmap`` batches games. An illegal :func:`step` raises eagerly and under ``jit``
+sets ``illegal = done = True``.
 """
 
 from __future__ import annotations
@@ -93,7 +74,20 @@ def _check_size(n) -> int:
 
 
 def init(n: int) -> State:
-    """The empty ``n x n`` board, Black to move."""
+    """The empty ``n x n`` board, Black to move.
+
+    Args:
+      n: board size, an int in ``[1, 181]``.
+
+    Returns:
+      :class:`State` with ``board int8[n, n]`` of zeros.
+
+    Raises:
+      ValueError: ``n`` not a positive int or above 181.
+
+    >>> init(3).board.shape
+    (3, 3)
+    """
     n = _check_size(n)
     return State(board=jnp.zeros((n, n), jnp.int8), labels=jnp.zeros((n, n), jnp.int16),
                  color=jnp.int8(0), num_moves=jnp.int32(0), done=jnp.bool_(False),
@@ -107,7 +101,17 @@ def _size(board) -> int:
 
 
 def legal_mask(state: State) -> jax.Array:
-    """``bool[n * n]``: empty cells of the canonical board; all False once the game is over."""
+    """The legal moves of a position.
+
+    Args:
+      state: a :class:`State` (unbatched).
+
+    Returns:
+      ``bool[n * n]``: the empty cells of the canonical board; all False once the game is over.
+
+    >>> int(legal_mask(init(3)).sum())
+    9
+    """
     return (state.board.reshape(-1) == 0) & ~state.done
 
 
@@ -127,11 +131,20 @@ def _dilate(reach):
 
 
 def has_won(board: jax.Array) -> jax.Array:
-    """``bool[]``: whether the ``+1`` stones of ``board`` connect row 0 to row ``n - 1``.
+    """Whether the ``+1`` stones of ``board`` connect row 0 to row ``n - 1``.
 
     Flood fill by hex dilation from row 0 through ``+1`` stones, to a fixed point (at most
     ``n * n`` rounds, usually about the length of the longest chain). For the ``-1`` player
     (who connects the columns) call ``has_won(-board.T)``.
+
+    Args:
+      board: integer ``[n, n]`` board (``+1``, ``-1``, ``0``).
+
+    Returns:
+      ``bool[]``.
+
+    Raises:
+      ValueError: ``board`` not square.
     """
     board = jnp.asarray(board)
     n = _size(board)
@@ -159,6 +172,16 @@ def play(state: State, action) -> State:
     the mover's adjacent to it is relabelled to it; the mover wins iff that label appears in
     rows 0 and ``n - 1``. The next state is the opponent's frame: ``board -> -board.T``,
     ``labels -> -labels.T``.
+
+    Args:
+      state: a :class:`State` (unbatched).
+      action: integer cell index of the canonical frame (a legal move).
+
+    Returns:
+      the opponent's :class:`State`.
+
+    Raises:
+      ValueError: a board that is not square.
     """
     board, labels = state.board, state.labels
     n = _size(board)
@@ -188,12 +211,24 @@ def _is_legal(state: State, action) -> jax.Array:
 
 
 def step(state: State, action) -> State:
-    """Play ``action`` (a cell index of the canonical frame) and return the opponent's state.
+    """Play ``action`` and return the opponent's state (the checked step).
+
+    Args:
+      state: a :class:`State` (unbatched).
+      action: integer scalar, a cell index of the canonical frame.
+
+    Returns:
+      the opponent's :class:`State`.
 
     Raises:
+      ValueError: ``action`` not an integer scalar.
       InvalidInputError: when called eagerly with an illegal move (occupied cell, index out of
         ``[0, n * n)``, or the game already over). Under ``jit``/``vmap`` the move is not played
         and the state comes back with ``illegal = done = True``.
+
+    >>> state = step(init(3), 4)
+    >>> int(state.color), int(state.num_moves)
+    (1, 1)
     """
     action = jnp.asarray(action)
     if action.ndim != 0 or not jnp.issubdtype(action.dtype, jnp.integer):
@@ -216,18 +251,41 @@ def step(state: State, action) -> State:
 
 
 def winner(state: State) -> jax.Array:
-    """``int8[]``: the absolute colour of the winner (0 Black, 1 White), or -1 while playing."""
+    """The absolute colour of the winner.
+
+    Args:
+      state: a :class:`State` (unbatched).
+
+    Returns:
+      ``int8[]``: 0 Black, 1 White, or -1 while the game runs (or after an illegal move).
+    """
     return jnp.where(state.done & ~state.illegal, 1 - state.color, -1).astype(jnp.int8)
 
 
 def to_absolute(state: State) -> jax.Array:
-    """``int8[n, n]``: the board with Black ``+1`` (connecting rows) and White ``-1``."""
+    """The board in absolute colours.
+
+    Args:
+      state: a :class:`State` (unbatched).
+
+    Returns:
+      ``int8[n, n]`` with Black ``+1`` (connecting rows) and White ``-1``.
+    """
     return jnp.where(state.color == 0, state.board, -state.board.T).astype(jnp.int8)
 
 
 def absolute_action(state: State, action) -> jax.Array:
-    """Translate a cell index between the absolute board and ``state``'s canonical frame (the
-    map is its own inverse: the identity when Black is to move, the transpose for White)."""
+    """Translate a cell index between the absolute board and ``state``'s canonical frame.
+
+    The map is its own inverse: the identity when Black is to move, the transpose for White.
+
+    Args:
+      state: a :class:`State` (unbatched).
+      action: integer cell index (any shape).
+
+    Returns:
+      ``int32`` cell index of the other frame, shaped like ``action``.
+    """
     n = state.board.shape[0]
     action = jnp.asarray(action, jnp.int32)
     transposed = (action % n) * n + action // n
@@ -261,6 +319,16 @@ def from_absolute(board, color) -> State:
 
     Each side's group labels are numbered in that side's own frame, as :func:`play` numbers them,
     so play can continue from the returned state.
+
+    Args:
+      board: integer ``[n, n]`` absolute board.
+      color: 0 (Black) or 1 (White), the player to move.
+
+    Returns:
+      :class:`State`.
+
+    Raises:
+      ValueError: ``board`` not square.
     """
     board = jnp.asarray(board, jnp.int8)
     _size(board)
@@ -274,9 +342,21 @@ def from_absolute(board, color) -> State:
 
 
 def random_fill(key, board: jax.Array) -> jax.Array:
-    """``int8[n, n]``: ``board`` with its ``E`` empty cells filled, the player to move's stones
-    (``+1``) on a uniformly random ``ceil(E / 2)`` of them and the opponent's on the rest: the
-    final position of a uniformly random playout that continues to a full board."""
+    """The full board a uniformly random playout ends with.
+
+    ``board``'s ``E`` empty cells are filled, the player to move's stones (``+1``) on a
+    uniformly random ``ceil(E / 2)`` of them and the opponent's on the rest.
+
+    Args:
+      key: PRNG key.
+      board: integer ``[n, n]`` canonical board.
+
+    Returns:
+      ``int8[n, n]`` with no empty cell.
+
+    Raises:
+      ValueError: ``board`` not square.
+    """
     board = jnp.asarray(board)
     n = _size(board)
     empty = (board == 0).reshape(-1)
@@ -295,6 +375,16 @@ def rollout_value(key, board: jax.Array) -> jax.Array:
     Because stones never move and a full board has exactly one winner, the winner of a random
     playout is the winner of :func:`random_fill`'s full board, decided by one :func:`has_won`.
     On a finished game (the opponent connected) it returns ``-1``.
+
+    Args:
+      key: PRNG key.
+      board: integer ``[n, n]`` canonical board.
+
+    Returns:
+      ``float32[]``, ``+1`` or ``-1``.
+
+    Raises:
+      ValueError: ``board`` not square.
     """
     return jnp.where(has_won(random_fill(key, board)), 1.0, -1.0).astype(jnp.float32)
 
@@ -306,11 +396,20 @@ def _connected_to(labels, edge, sign):
 
 
 def features(state: State) -> jax.Array:
-    """``float32[n, n, 8]`` input planes in the canonical frame (spec Sec. 2.4).
+    """The network's input planes in the canonical frame (spec Sec. 2.4).
 
     Planes: own stones, opponent stones, empty, own stones connected to row 0, own stones
     connected to row ``n - 1``, opponent stones connected to column 0, opponent stones connected
     to column ``n - 1`` (the opponent's edges in this frame), constant ones.
+
+    Args:
+      state: a :class:`State` (unbatched).
+
+    Returns:
+      ``float32[n, n, NUM_FEATURES]`` (``NUM_FEATURES = 8``).
+
+    >>> features(init(3)).shape
+    (3, 3, 8)
     """
     board, labels = state.board, state.labels
     own, opp = board == 1, board == -1
@@ -322,12 +421,26 @@ def features(state: State) -> jax.Array:
 
 
 def rot180(x: jax.Array, *, flat: bool = False) -> jax.Array:
-    """Rotate by 180 degrees: board-shaped data ``[n, n, ...]`` (boards, labels, feature planes),
-    or with ``flat=True`` per-cell data ``[n * n, ...]`` (policies, visit counts: cell
-    ``i -> n * n - 1 - i``).
+    """Rotate board or per-cell data by 180 degrees.
 
     Maps winning boards to winning boards for the same player (the colour-preserving symmetry
     used for augmentation). On a :class:`State`, rotate ``board`` and ``labels``.
+
+    Args:
+      x: board-shaped data ``[n, n, ...]`` (boards, labels, feature planes), or with
+        ``flat=True`` per-cell data ``[n * n, ...]`` (policies, visit counts: cell
+        ``i -> n * n - 1 - i``).
+      flat: ``x`` is per-cell data.
+
+    Returns:
+      the rotated array, shaped like ``x``.
+
+    Raises:
+      ValueError: ``x`` not ``[n, n, ...]`` (without ``flat``).
+
+    >>> import jax.numpy as jnp
+    >>> rot180(jnp.arange(4), flat=True).tolist()
+    [3, 2, 1, 0]
     """
     x = jnp.asarray(x)
     if flat:
@@ -339,5 +452,16 @@ def rot180(x: jax.Array, *, flat: bool = False) -> jax.Array:
 
 
 def rot180_action(action, n: int) -> jax.Array:
-    """The cell index of ``action`` after :func:`rot180` on an ``n x n`` board."""
+    """The cell index of ``action`` after :func:`rot180` on an ``n x n`` board.
+
+    Args:
+      action: integer cell index (any shape).
+      n: board size.
+
+    Returns:
+      ``n * n - 1 - action``.
+
+    >>> int(rot180_action(0, 3))
+    8
+    """
     return n * n - 1 - jnp.asarray(action)

@@ -67,7 +67,22 @@ def check_activation(activation: str) -> str:
 
 
 def activation_fns(activation: str = "logistic"):
-    """``(f, f_inv, f_prime_of_x)`` for a named activation; ``f_inv`` never returns infinities."""
+    """The functions of a named activation.
+
+    Args:
+      activation: ``"logistic"`` (outputs in ``[0, 1]``) or ``"tanh"`` (``[-1, 1]``).
+
+    Returns:
+      ``(f, f_inv, f_prime)``: the activation, its inverse (clipped into the open range, so it
+      never returns infinities) and its derivative as a function of the activation ``x``.
+
+    Raises:
+      ValueError: an unknown ``activation``.
+
+    >>> f, f_inv, f_prime = activation_fns("logistic")
+    >>> float(f(0.0)), float(f_prime(0.0))
+    (0.5, 0.25)
+    """
     check_activation(activation)
     if activation == "logistic":
         def f_inv(y):
@@ -101,14 +116,27 @@ def _check_shapes(kind, value) -> None:
 
 
 def validate_events(spec: EventSpec, activation: str = "logistic") -> EventSpec:
-    """Check ``spec``; returns it unchanged.
+    """Check an event specification.
 
     Static faults (shapes, dtypes) raise ``ValueError``. Value faults, when the arrays are
     concrete, raise :class:`~jaxpapers.InvalidInputError` (a ``ValueError``): a kind outside
     ``{0, 1, 2}``, a non-finite value (hidden slots included: they hold 0), an input or target
     output outside the closed range of ``f``. Under ``jit`` (traced arrays) the returned spec's
     values are all NaN when one of those holds, so every result computed from it is NaN (each
-    public function of the package also applies :func:`events_ok` to its own result).
+    public function of the package also applies the same test to its own result).
+
+    Args:
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` (``kind`` integer, ``value`` float,
+        both ``[S, T, N]`` with ``T >= 2``).
+      activation: the activation the data refer to (sets the range of ``f``).
+
+    Returns:
+      ``spec`` unchanged (traced: with NaN values when a value check fails).
+
+    Raises:
+      ValueError: not an ``EventSpec``; shapes or dtypes; an unknown activation; eagerly
+        (:class:`~jaxpapers.InvalidInputError`), a kind outside ``{0, 1, 2}``, a non-finite
+        value or an input or target output outside the range of ``f``.
     """
     check_activation(activation)
     if not isinstance(spec, EventSpec):
@@ -205,9 +233,20 @@ def make_events(input_mask, target_mask, values, *, activation: str = "logistic"
         inputs ``x``, converted with ``f``; the paper states inputs in activation space).
       dtype: float dtype of ``value`` (default: that of ``values``, at least float32).
 
+    Returns:
+      :class:`EventSpec` with ``kind int32[S, T, N]`` and ``value`` of ``dtype`` (validated by
+      :func:`validate_events`).
+
     Raises:
       ValueError: shapes differ, ``space`` unknown, or (concrete masks) an event is both input
-        and target; :class:`~jaxpapers.InvalidInputError` for values out of range.
+        and target; :class:`~jaxpapers.InvalidInputError` for values out of range or not
+        finite. Under ``jit`` those make the values NaN.
+
+    >>> import numpy as np
+    >>> inputs = np.zeros((1, 3, 2), bool); inputs[..., 0] = True
+    >>> targets = np.zeros((1, 3, 2), bool); targets[0, 2, 1] = True
+    >>> make_events(inputs, targets, np.full((1, 3, 2), 0.5)).kind[0].tolist()
+    [[0, 2], [0, 2], [0, 1]]
     """
     check_activation(activation)
     if space not in ("output", "activation"):

@@ -78,11 +78,32 @@ def _residual(W, Xh, spec: EventSpec, activation: str):
 
 def act_deficit(W, Xh, spec: EventSpec, activation: str = "logistic", alpha=0.0,
                 output_var=None):
-    """The activation deficit ``E_act(W, Xh)`` (a scalar); with ``alpha`` each term is weighted
-    by ``1 + alpha t``. With ``output_var`` (float ``[S, T, N]``, the variance of independent noise
-    on each event's output) it is the expected deficit under that noise: each term gains
-    ``sum_j W[i, j]^2 output_var[s, j, t-1]``. Target outputs must lie strictly inside the
-    range of ``f`` (their activations enter the error)."""
+    """The activation deficit ``E_act(W, Xh)`` (eqs. 4-5, extended to hidden events).
+
+    ``1/2 sum (sum_j W[i, j] Y[s, j, t-1] - X[s, i, t])^2`` over target and hidden events at
+    ``t >= 1``. Target outputs must lie strictly inside the range of ``f`` (their activations
+    enter the error).
+
+    Args:
+      W: float ``[N, N]`` weights.
+      Xh: float ``[S, T, N]`` moving targets (activations, read where hidden).
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      activation: ``"logistic"`` or ``"tanh"``.
+      alpha: each term is weighted by ``1 + alpha t`` (``alpha >= 0``).
+      output_var: optional float ``[S, T, N]``, the variance of independent noise on each
+        event's output: the expected deficit under that noise (each term gains
+        ``sum_j W[i, j]^2 output_var[s, j, t-1]``).
+
+    Returns:
+      float ``[]``.
+
+    Raises:
+      ValueError: ``W`` not ``[N, N]``, ``Xh`` not of the spec's shape, or not real float
+        arrays; an unknown activation; eagerly, a bad spec
+        (:func:`~jaxpapers.moving_targets.tasks.validate_events`), or a target output on the
+        boundary of the range of ``f``; eagerly, a negative or NaN ``alpha``. Under ``jit``
+        bad values give NaN.
+    """
     _check_weights(W, spec)
     _check_targets(Xh, spec)
     require_finite_targets(spec, activation, "act_deficit")
@@ -109,9 +130,28 @@ def noise_variance(Xh, spec: EventSpec, noise, activation: str = "logistic"):
 
 def out_deficit(W, Xh, spec: EventSpec, power: int = 4, alpha: float = 0.0,
                 activation: str = "logistic"):
-    """The time-weighted output deficit ``1/p sum (1 + alpha t) |f(xhat) - Y|^p`` over target
-    and hidden events at ``t >= 1`` (``power=4`` is eq. 13; ``power=2, alpha=0`` the quadratic
-    output deficit)."""
+    """The time-weighted output deficit ``1/p sum (1 + alpha t) |f(xhat) - Y|^p`` (eq. 13).
+
+    Summed over target and hidden events at ``t >= 1``; ``power=4`` is eq. 13, ``power=2,
+    alpha=0`` the quadratic output deficit. Targets may sit on the boundary of ``f``'s range.
+
+    Args:
+      W: float ``[N, N]`` weights.
+      Xh: float ``[S, T, N]`` moving targets, or ``None`` (hidden activations 0).
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      power: ``p``, a positive int.
+      alpha: time weight ``>= 0``.
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      float ``[]``.
+
+    Raises:
+      ValueError: ``W`` not ``[N, N]``, ``Xh`` not of the spec's shape, or not real float
+        arrays; an unknown activation; eagerly, a bad spec
+        (:func:`~jaxpapers.moving_targets.tasks.validate_events`); ``power`` not a positive
+        int; eagerly, a negative or NaN ``alpha``. Under ``jit`` bad values give NaN.
+    """
     _check_weights(W, spec)
     if isinstance(power, bool) or not isinstance(power, int) or power < 1:
         raise ValueError(f"out_deficit: power must be a positive int; got {power!r}")
@@ -156,7 +196,12 @@ def solve_weights(Yall, Xall, mask, lam=1e-3, method: str = "cholesky", shared: 
         row's matrix, a data-dependent ridge that penalises weights from sensitive nodes.
 
     Returns:
-      ``W`` ``[N, N]``; rows without events (pure input nodes) are zero.
+      ``W`` float ``[N, N]``; rows without events (pure input nodes) are zero.
+
+    Raises:
+      ValueError: an unknown ``method``; shapes or dtypes; ``shared=True`` with rows of
+        different event sets (concrete mask); eagerly, a negative or NaN ``lam`` or mask
+        weight. Under ``jit`` those, or non-finite inputs, give NaN weights.
     """
     if method not in SOLVERS:
         raise ValueError(f"solve_weights: method must be one of {SOLVERS}; got {method!r}")
@@ -220,10 +265,29 @@ def _solve_weights(Yall, Xall, mask, lam, method, shared, output_var):
 
 def solve_events(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic",
                  method: str = "cholesky", shared: bool = False, alpha=0.0, noise=0.0):
-    """``W*(Xh)``: :func:`solve_weights` on the composed events of ``spec`` and ``Xh`` (terms
-    weighted by ``1 + alpha t``; with ``noise > 0`` the expected deficit under activation noise
-    of that standard deviation, :func:`noise_variance`). Target outputs must lie strictly inside
-    the range of ``f``."""
+    """The exact weights ``W*(Xh)`` for given moving targets (eqs. 6, 10-11).
+
+    :func:`solve_weights` on the composed events of ``spec`` and ``Xh``. Target outputs must lie
+    strictly inside the range of ``f``.
+
+    Args:
+      Xh: float ``[S, T, N]`` moving targets.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      lam: ridge ``>= 0``.
+      activation: ``"logistic"`` or ``"tanh"``.
+      method, shared: as in :func:`solve_weights`.
+      alpha: terms weighted by ``1 + alpha t``.
+      noise: with ``noise > 0``, minimise the expected deficit under activation noise of that
+        standard deviation.
+
+    Returns:
+      ``W`` float ``[N, N]``.
+
+    Raises:
+      ValueError: as :func:`solve_weights`, plus a bad spec or ``Xh`` (eagerly) and target
+        outputs on the boundary of ``f``'s range; eagerly, a negative or NaN ``alpha`` or
+        ``noise``. Under ``jit`` bad values give NaN.
+    """
     _check_targets(Xh, spec)
     require_finite_targets(spec, activation, "solve_events")
     ok = inputs_ok(spec, activation, Xh) & _non_negative(alpha, "alpha") & \
@@ -239,12 +303,29 @@ def reduced_act(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic",
                 alpha=0.0, noise=0.0):
     """The reduced error ``E_act(W*(Xh), Xh) + lam/2 ||W*||^2`` (variable projection).
 
-    With ``envelope=True`` the solve is behind ``stop_gradient``: the gradient is the envelope
-    gradient (exact at an exact solve, cheaper); ``False`` differentiates through the solve.
+    The weights are solved exactly inside every evaluation, leaving a function of the moving
+    targets alone. With ``envelope=True`` the solve is behind ``stop_gradient``: the gradient is
+    the envelope gradient (exact at an exact solve, cheaper); ``False`` differentiates through
+    the solve.
     ``alpha`` weights each term by ``1 + alpha t`` (solve and error alike); ``noise`` is the
     standard deviation of activation noise whose expected deficit is minimised (beyond the
     paper: it penalises ``|W[i, j] f'(X[j])|``, the one-step Jacobian, so consistent
     trajectories are stable rather than balanced on unstable fixed points).
+
+    Args:
+      Xh: float ``[S, T, N]`` moving targets.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      lam: ridge ``>= 0``.
+      activation: ``"logistic"`` or ``"tanh"``.
+      method, shared: as in :func:`solve_weights`.
+      envelope: stop the gradient at the solve.
+      alpha, noise: as in :func:`solve_events`.
+
+    Returns:
+      float ``[]``.
+
+    Raises:
+      ValueError: as :func:`solve_events`. Under ``jit`` bad values give NaN.
     """
     W = solve_events(Xh, spec, lam, activation, method, shared, alpha, noise)
     if envelope:
@@ -255,8 +336,25 @@ def reduced_act(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic",
 
 def reduced_act_grad(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic",
                      method: str = "cholesky", shared: bool = False, alpha=0.0):
-    """The hand formula of the reduced error's gradient ``[S, T, N]`` (zero off hidden events):
-    ``-w[t] eps[t] + f'(X[t]) * ((w eps)[t+1] @ W)`` with ``w = 1 + alpha t`` (no noise term)."""
+    """The hand formula of the reduced error's envelope gradient.
+
+    ``-w[t] eps[t] + f'(X[t]) * ((w eps)[t+1] @ W)`` with ``w = 1 + alpha t`` and
+    ``eps = xhat - X`` (no noise term); equal to ``jax.grad`` of :func:`reduced_act`.
+
+    Args:
+      Xh: float ``[S, T, N]`` moving targets.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      lam: ridge ``>= 0``.
+      activation: ``"logistic"`` or ``"tanh"``.
+      method, shared: as in :func:`solve_weights`.
+      alpha: time weight ``>= 0``.
+
+    Returns:
+      float ``[S, T, N]``, zero off hidden events.
+
+    Raises:
+      ValueError: as :func:`solve_events`. Under ``jit`` bad values give NaN.
+    """
     _, _, f_prime = activation_fns(activation)
     W = solve_events(Xh, spec, lam, activation, method, shared, alpha)
     ok = inputs_ok(spec, activation, Xh) & finite(W)
@@ -269,8 +367,26 @@ def reduced_act_grad(Xh, spec: EventSpec, lam=1e-3, activation: str = "logistic"
 
 
 def bptt_loss(W, spec: EventSpec, activation: str = "logistic"):
-    """``1/2 sum (y - Y)^2`` over target events at ``t >= 1`` of the freely running network
-    (the loss back-propagation through time minimises)."""
+    """The loss back-propagation through time minimises.
+
+    ``1/2 sum (y - Y)^2`` over target events at ``t >= 1`` of the freely running network.
+
+    Args:
+      W: float ``[N, N]`` weights.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      float ``[]``.
+
+    Raises:
+      ValueError: ``W`` not ``[N, N]`` or not a real float array; eagerly, a bad spec. Under
+        ``jit`` bad values give NaN.
+
+    >>> from jaxpapers.moving_targets.tasks import delay_task, latch_weights
+    >>> bool(bptt_loss(latch_weights(1), delay_task(3, hidden=1)) < 1e-3)
+    True
+    """
     y = free_run(W, spec, None, activation)
     diff = jnp.where(spec.kind[:, 1:] == TARGET, y[:, 1:] - spec.value[:, 1:], 0.0)
     return nan_unless(inputs_ok(spec, activation, W), 0.5 * jnp.sum(diff ** 2))
@@ -287,6 +403,22 @@ def shooting_loss(W, Xh, spec: EventSpec, segment: int, activation: str = "logis
     deficit (``out_deficit(power=2)``); ``K >= T`` is :func:`bptt_loss` (``K = T - 1`` adds one
     free term: the hidden targets at the last step). Segments run in parallel (one ``lax.scan``
     of ``K`` steps over all segments).
+
+    Args:
+      W: float ``[N, N]`` weights.
+      Xh: float ``[S, T, N]`` moving targets.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      segment: ``K``, a positive int.
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      float ``[]``.
+
+    Raises:
+      ValueError: ``W`` not ``[N, N]``, ``Xh`` not of the spec's shape, or not real float
+        arrays; an unknown activation; eagerly, a bad spec
+        (:func:`~jaxpapers.moving_targets.tasks.validate_events`); ``segment`` not a positive
+        int. Under ``jit`` bad values give NaN.
     """
     _check_weights(W, spec)
     K = checks.require_positive_int(segment, "shooting_loss: segment")

@@ -61,11 +61,24 @@ def event_masks(spec: EventSpec):
 
 
 def compose(spec: EventSpec, Xh=None, activation: str = "logistic"):
-    """``(Yall, Xall)``: every event's output and activation, float ``[S, T, N]``.
+    """Every event's output and activation: the data, and the moving targets where hidden.
 
     Input and target events take their data (``Xall = f^{-1}(value)``, finite by clipping);
     hidden events take the moving targets ``Xh`` (``Yall = f(Xh)``). Without ``Xh`` the hidden
     activations are 0. ``Xall`` on input events is never used by the error (it may be clipped).
+
+    Args:
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      Xh: optional float ``[S, T, N]`` moving targets (activations; read where hidden).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      ``(Yall, Xall)``, each float ``[S, T, N]``.
+
+    Raises:
+      ValueError: ``Xh`` not of the spec's shape or not a float array; an unknown activation;
+        eagerly, a bad spec (:func:`~jaxpapers.moving_targets.tasks.validate_events`). Under
+        ``jit`` a bad spec or a non-finite ``Xh`` makes both NaN.
     """
     f, f_inv, _ = activation_fns(activation)
     if Xh is None:
@@ -92,12 +105,31 @@ def preacts(W, Yall):
 
 
 def free_run(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
-    """Run the network freely: outputs ``y`` ``[S, T, N]``.
+    """Run the network freely (only input events clamped).
 
-    Only input events are clamped; target and hidden nodes follow the dynamics. At ``t = 0``
-    every node takes its composed value (input and target data; hidden: ``f(Xh[:, 0])``, or
-    ``f(0)`` without ``Xh``): learnable initial states are hidden events at ``t = 0``. One
-    ``lax.scan`` over time, all sequences at once.
+    Target and hidden nodes follow the dynamics. At ``t = 0`` every node takes its composed
+    value (input and target data; hidden: ``f(Xh[:, 0])``, or ``f(0)`` without ``Xh``):
+    learnable initial states are hidden events at ``t = 0``. One ``lax.scan`` over time, all
+    sequences at once.
+
+    Args:
+      W: float ``[N, N]`` weights (row ``i``: node ``i``'s incoming weights).
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      Xh: optional float ``[S, T, N]`` moving targets (only ``t = 0`` is read).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      outputs ``y`` float ``[S, T, N]``.
+
+    Raises:
+      ValueError: ``W`` not ``[N, N]`` or not a real float array; ``Xh`` of another shape;
+        eagerly, a bad spec. Under ``jit`` bad values give NaN outputs.
+
+    >>> from jaxpapers.moving_targets.tasks import delay_task, latch_weights
+    >>> spec = delay_task(3, hidden=1)
+    >>> y = free_run(latch_weights(1), spec)
+    >>> y.shape, bool(y[0, 4, 2] > 0.9), bool(y[1, 4, 2] < 0.1)
+    ((2, 5, 4), True, True)
     """
     _check_weights(W, spec)
     f = activation_fns(activation)[0]
@@ -116,8 +148,20 @@ def free_run(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
 
 
 def one_step(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
-    """One-step predictions ``f(xhat)`` ``[S, T-1, N]`` for ``t = 1, ..., T-1``: each step starts
-    from the composed previous step (data and moving targets)."""
+    """One-step predictions: each step starts from the composed previous step.
+
+    Args:
+      W: float ``[N, N]`` weights.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      Xh: optional float ``[S, T, N]`` moving targets.
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      ``f(xhat)`` float ``[S, T - 1, N]`` for ``t = 1, ..., T - 1``.
+
+    Raises:
+      ValueError: as :func:`free_run`. Under ``jit`` bad values give NaN.
+    """
     _check_weights(W, spec)
     f = activation_fns(activation)[0]
     Yall, _ = compose(spec, Xh, activation)
@@ -131,14 +175,44 @@ def _max_target_error(y, spec: EventSpec):
 
 
 def free_run_error(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
-    """Max ``|y - Y|`` over target events at ``t >= 1`` of the freely running network (the
-    measure of success, [TT]: below 0.1 on the 100-step problem)."""
+    """The largest target error of the freely running network, the measure of success.
+
+    Args:
+      W: float ``[N, N]`` weights.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      Xh: optional float ``[S, T, N]`` moving targets (only ``t = 0`` is read).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      float ``[]``: max ``|y - Y|`` over target events at ``t >= 1`` ([TT]: success below 0.1
+      on the 100-step problem).
+
+    Raises:
+      ValueError: as :func:`free_run`. Under ``jit`` bad values give NaN.
+
+    >>> from jaxpapers.moving_targets.tasks import delay_task, latch_weights
+    >>> bool(free_run_error(latch_weights(1), delay_task(3, hidden=1)) < 0.1)
+    True
+    """
     y = free_run(W, spec, Xh, activation)
     return nan_unless(inputs_ok(spec, activation, W, Xh), _max_target_error(y[:, 1:], spec))
 
 
 def one_step_error(W, spec: EventSpec, Xh=None, activation: str = "logistic"):
-    """Max one-step ``|f(xhat) - Y|`` over target events at ``t >= 1``, each step started from the
-    data and moving targets of the previous step ([TT]'s second quality measure)."""
+    """The largest one-step target error ([TT]'s second quality measure).
+
+    Args:
+      W: float ``[N, N]`` weights.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      Xh: optional float ``[S, T, N]`` moving targets.
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      float ``[]``: max ``|f(xhat) - Y|`` over target events at ``t >= 1``, each step started
+      from the data and moving targets of the previous step.
+
+    Raises:
+      ValueError: as :func:`free_run`. Under ``jit`` bad values give NaN.
+    """
     return nan_unless(inputs_ok(spec, activation, W, Xh),
                       _max_target_error(one_step(W, spec, Xh, activation), spec))

@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from jaxpapers._src.checks import require_positive_int_field
+
 __all__ = ["Minimizer", "MinState", "MinInfo", "minimize_init", "minimize_step",
            "curvature_avoidance", "wolfe_linesearch", "METHODS"]
 
@@ -48,6 +50,11 @@ class Minimizer:
       curvature_decay: weight of the old average in curvature avoidance's ``|diag H|`` average.
       gtol: stalled when the gradient's max-norm falls below this.
       max_failures: stalled after this many consecutive failed line searches.
+
+    Raises:
+      ValueError: an unknown ``method``; ``memory``, ``max_linesearch`` or ``max_failures``
+        not a positive int; not ``0 < c1 < c2 < 1``; ``learning_rate`` or ``clip_norm`` not
+        ``> 0``; ``curvature_decay`` outside ``[0, 1)``; ``gtol`` negative.
     """
 
     method: str = "lbfgs"
@@ -65,9 +72,7 @@ class Minimizer:
         if self.method not in METHODS:
             raise ValueError(f"Minimizer.method must be one of {METHODS}; got {self.method!r}")
         for name in ("memory", "max_linesearch", "max_failures"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Minimizer.{name} must be a positive int; got {value!r}")
+            require_positive_int_field("Minimizer", name, getattr(self, name))
         if not 0 < self.c1 < self.c2 < 1:
             raise ValueError(f"Minimizer needs 0 < c1 < c2 < 1; got c1={self.c1}, c2={self.c2}")
         for name in ("learning_rate", "clip_norm"):
@@ -105,11 +110,30 @@ class CurvatureState(NamedTuple):
 
 
 def curvature_avoidance(decay: float = 0.9, eps: float = 1e-12) -> optax.GradientTransformation:
-    """Curvature avoidance (Rohwer 1990): the gradient divided componentwise by a moving average
-    of ``|diag H|``, estimated after each step as ``|g_new - g_old| / |x_new - x_old|`` where the
-    coordinate moved. Returns the scaled gradient (negate it for a descent direction).
+    """Curvature avoidance (Rohwer 1990) as an optax transformation.
 
-    ``decay`` must lie in ``[0, 1)`` and ``eps`` be finite and ``>= 0`` (``ValueError``)."""
+    The gradient is divided componentwise by a moving average of ``|diag H|``, estimated after
+    each step as ``|g_new - g_old| / |x_new - x_old|`` where the coordinate moved. ``update``
+    needs ``params``.
+
+    Args:
+      decay: weight of the old average, in ``[0, 1)``.
+      eps: floor of the average relative to its largest entry, finite and ``>= 0``.
+
+    Returns:
+      ``optax.GradientTransformation`` whose updates are the scaled gradient (negate it for a
+      descent direction).
+
+    Raises:
+      ValueError: ``decay`` outside ``[0, 1)``; ``eps`` negative or not finite.
+
+    >>> import jax.numpy as jnp
+    >>> tx = curvature_avoidance()
+    >>> x = jnp.array([1.0, 2.0])
+    >>> direction, _ = tx.update(2 * x, tx.init(x), x)
+    >>> direction
+    Array([2., 4.], dtype=float32)
+    """
     if not 0 <= decay < 1:
         raise ValueError(f"curvature_avoidance: decay must be in [0, 1); got {decay}")
     if not (eps >= 0 and eps < float("inf")):

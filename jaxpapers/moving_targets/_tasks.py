@@ -66,6 +66,18 @@ def delay_task(delay: int, hidden: int = 3, *, low: float = 0.0, high: float = 1
         0.1 / 0.9 made an exact fit force the target node's input weight to zero).
       initial: the fixed initial output of the target and hidden nodes (default ``low``).
       dont_care: the target node is a target only at ``t = D+1`` (hidden events before).
+      dtype: float dtype of the values.
+
+    Returns:
+      :class:`~jaxpapers.moving_targets.EventSpec` with ``kind int32[2, D + 2, 3 + H]``.
+
+    Raises:
+      ValueError: ``delay`` or ``hidden`` not a positive int; levels outside
+        ``0 <= low < high <= 1`` or an initial output outside ``[0, 1]``.
+
+    >>> spec = delay_task(3, hidden=2)
+    >>> spec.kind.shape, float(spec.value[0, 4, 2])
+    ((2, 5, 5), 1.0)
     """
     d = checks.require_positive_int(delay, "delay_task: delay")
     h = checks.require_positive_int(hidden, "delay_task: hidden")
@@ -83,11 +95,30 @@ def delay_task(delay: int, hidden: int = 3, *, low: float = 0.0, high: float = 1
 
 def limit_cycle_task(hidden: int = 2, *, periods: int = 1, low: float = 0.1, high: float = 0.9,
                      dtype=jnp.float32) -> EventSpec:
-    """Limit-cycle switching (Rohwer 1990, Fig. 1; [TT]): 2 input nodes hold a 2-bit code of
-    ``k in {1, 2, 3, 4}`` (bits of ``k - 1``, outputs 0/1, held at every step); the target node
-    emits a square wave of ``k`` steps ``high`` then ``k`` steps ``low``. One sequence per ``k``
-    of ``1 + 8 periods`` steps; sequence ``k`` has targets for its first ``periods`` periods and
-    hidden (don't-care) events after them. [TT]'s success threshold is 0.05."""
+    """The limit-cycle switching task (Rohwer 1990, Fig. 1).
+
+    Two input nodes hold a 2-bit code of ``k in {1, 2, 3, 4}`` (bits of ``k - 1``, outputs 0/1,
+    held at every step); the target node emits a square wave of ``k`` steps ``high`` then ``k``
+    steps ``low``. One sequence per ``k`` of ``1 + 8 periods`` steps; sequence ``k`` has targets
+    for its first ``periods`` periods and hidden (don't-care) events after them. [TT]'s success
+    threshold is 0.05.
+
+    Args:
+      hidden: number of hidden nodes ``H >= 1`` (``N = 4 + H`` nodes).
+      periods: square-wave periods with targets, ``>= 1``.
+      low, high: the target outputs.
+      dtype: float dtype of the values.
+
+    Returns:
+      :class:`~jaxpapers.moving_targets.EventSpec` with ``kind int32[4, 1 + 8 periods, 4 + H]``.
+
+    Raises:
+      ValueError: ``hidden`` or ``periods`` not a positive int; levels outside
+        ``0 <= low < high <= 1``.
+
+    >>> limit_cycle_task().kind.shape
+    (4, 9, 6)
+    """
     h = checks.require_positive_int(hidden, "limit_cycle_task: hidden")
     p = checks.require_positive_int(periods, "limit_cycle_task: periods")
     _levels(low, high)
@@ -113,8 +144,22 @@ def parity_task(hidden: int = 3, *, pulses=DEFAULT_PULSES, length: int = 16, low
     sequence (the paper trained "on the data preceding the third input pulse").
 
     Args:
+      hidden: number of hidden nodes ``H >= 1`` (``N = 3 + H`` nodes).
       pulses: one tuple of pulse times ``0 <= t < length - 1`` per sequence.
       length: steps per sequence.
+      low, high: the target outputs (even, odd).
+      dtype: float dtype of the values.
+
+    Returns:
+      :class:`~jaxpapers.moving_targets.EventSpec` with
+      ``kind int32[len(pulses), length, 3 + H]``.
+
+    Raises:
+      ValueError: ``hidden`` or ``length`` not a positive int; no sequence; a pulse time
+        outside ``[0, length - 2]``; levels outside ``0 <= low < high <= 1``.
+
+    >>> parity_task().kind.shape
+    (4, 16, 6)
     """
     h = checks.require_positive_int(hidden, "parity_task: hidden")
     t_len = checks.require_positive_int(length, "parity_task: length")
@@ -136,11 +181,26 @@ def parity_task(hidden: int = 3, *, pulses=DEFAULT_PULSES, length: int = 16, low
 
 def latch_weights(hidden: int = 1, *, self_weight: float = 10.0, input_weight: float = 10.0,
                   bias: float = -5.0, dtype=jnp.float32):
-    """A planted solution of the delay task's layout: hidden node 3 is a latch
-    (``x = self_weight y_latch + input_weight y_in + bias``: a pulse switches it on and it stays
-    on), and the target node computes AND of latch and input
+    """A planted solution of the delay task's layout.
+
+    Hidden node 3 is a latch (``x = self_weight y_latch + input_weight y_in + bias``: a pulse
+    switches it on and it stays on), and the target node computes AND of latch and input
     (``x = 10 y_latch + 10 y_in - 15``). Other hidden nodes get zero weights.
-    Returns ``W`` ``[3 + hidden, 3 + hidden]``."""
+
+    Args:
+      hidden: number of hidden nodes ``H >= 1``.
+      self_weight, input_weight, bias: the latch's weights (finite).
+      dtype: float dtype of ``W``.
+
+    Returns:
+      ``W`` of ``dtype[3 + H, 3 + H]``.
+
+    Raises:
+      ValueError: ``hidden`` not a positive int; a non-finite weight.
+
+    >>> latch_weights().shape
+    (4, 4)
+    """
     h = checks.require_positive_int(hidden, "latch_weights: hidden")
     for name, value in (("self_weight", self_weight), ("input_weight", input_weight),
                         ("bias", bias)):

@@ -1,20 +1,12 @@
-"""The training driver: one budget counted in gradient evaluations, free-run checks, restarts and
-the hybrid, over any trainer of :mod:`jaxpapers.moving_targets._trainers` (moving targets by
-variable projection, joint, alternating and segment-wise; BPTT; random weight search).
-
-Every trainer is ``init(key, spec, method) -> TrainState`` and
-``step(key, state, spec, method, budget) -> (TrainState, TrainInfo)`` (one iteration; a finished
-state is returned unchanged), plus ``evaluate(state, eval_spec, budget)`` (the free-run success
-check, done every ``budget.check_every`` iterations because a free run is a sequential scan) and
-``train(key, spec, method, budget)`` (a ``lax.while_loop`` of blocks of ``check_every`` steps and
-one evaluation until the budget is spent or the free run succeeds). One seed per call: ``vmap``
-over keys for many seeds; the library does not ``jit``. Each trainer's own module supplies its
-``init`` and ``step``; this driver never dispatches on the trainer's type.
+"""The training driver of one seed: ``init``, ``step``, the free-run check ``evaluate``, and
+``train`` (a ``lax.while_loop`` of blocks of ``budget.check_every`` steps and one check, until
+success, a stall or the spent budget), over any trainer of
+:mod:`jaxpapers.moving_targets._trainers`. Each trainer's own module supplies its ``init`` and
+``step``; this driver never dispatches on the trainer's type. ``vmap`` over keys for many seeds.
 
 Budget unit: gradient evaluations (``value_and_grad`` calls, line-search trials included). The
 alternating trainer counts each exact weight solve (with the evaluation that restarts the search)
-as one; random search counts each candidate's free run as one (it needs no gradient: a free run
-costs about a third of a BPTT gradient).
+as one; random search counts each candidate's free run as one.
 """
 
 from __future__ import annotations
@@ -54,7 +46,18 @@ __all__ = ["Budget", "MTVarpro", "MTJoint", "MTAlternating", "MTShooting", "BPTT
 
 
 class TrainSummary(NamedTuple):
-    """What a run ended with (``summarize``)."""
+    """What a run ended with (:func:`summarize`).
+
+    Attributes:
+      success: ``bool[]`` a free-run check succeeded.
+      evals: ``int32[]`` evaluations used.
+      evals_to_success: ``int32[]`` evaluations at the first success, -1 without one.
+      free_run_error: float ``[]`` on the evaluation events.
+      one_step_error: float ``[]`` from the state's moving targets.
+      max_abs_weight: float ``[]`` largest ``|W[i, j]|``.
+      loss: float ``[]`` the last objective value.
+      restarts: ``int32[]`` restarts after stalls.
+    """
 
     success: jax.Array
     evals: jax.Array
@@ -67,9 +70,22 @@ class TrainSummary(NamedTuple):
 
 
 def moving_targets_of(state: TrainState, spec: EventSpec, method, activation="logistic"):
-    """The hidden activations ``[S, T, N]`` a state stands for: the moving targets of a
-    moving-targets trainer; the free-run activations of the weights otherwise (a hybrid's state
-    is its second trainer's)."""
+    """The hidden activations a state stands for.
+
+    Args:
+      state: :class:`TrainState` of ``method``.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      method: the trainer config (a :class:`Hybrid`'s state is its second trainer's).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      float ``[S, T, N]``: the moving targets of a moving-targets trainer; the free-run
+      activations of the weights otherwise.
+
+    Raises:
+      ValueError: ``method`` is not a trainer config; eagerly, a bad ``spec``. Under ``jit``
+        a bad spec gives NaN.
+    """
     _check_method(method, hybrid_ok=True)
     ok = inputs_ok(spec, activation)
     if isinstance(method, Hybrid):
@@ -98,11 +114,17 @@ def init(key, spec: EventSpec, method, *, weights=None, targets=None, evals=0,
       weights: start from these weights (BPTT, MTJoint, MTShooting; the hybrid's second phase).
       targets: start the moving targets here (``[S, T, N]`` activations, read on hidden events).
       evals: evaluations already spent (carried into the count).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      :class:`TrainState` with ``weights [N, N]`` of the spec's dtype.
 
     Raises:
-      ValueError: a concrete ``spec`` with a kind outside ``{0, 1, 2}``, a non-finite datum or
-        a value outside the range of ``f`` (:func:`validate_events`); an activation-space
-        trainer (``MTVarpro``, ``MTAlternating``, ``MTJoint(space="activation")``) given target
+      ValueError: ``key`` is not a PRNG key; ``method`` is not a trainer config (a
+        :class:`Hybrid` runs through :func:`train`); a concrete ``spec`` with a kind outside
+        ``{0, 1, 2}``, a non-finite datum or a value outside the range of ``f``
+        (:func:`~jaxpapers.moving_targets.tasks.validate_events`); an activation-space trainer
+        (``MTVarpro``, ``MTAlternating``, ``MTJoint(space="activation")``) given target
         outputs on the boundary of the range, whose activations are infinite.
     """
     threefry.check_key(key)
@@ -120,9 +142,26 @@ def init(key, spec: EventSpec, method, *, weights=None, targets=None, evals=0,
 
 def step(key, state: TrainState, spec: EventSpec, method, budget: Budget = Budget(), *,
          activation: str = "logistic") -> tuple[TrainState, TrainInfo]:
-    """One iteration of ``method``; a finished state (done, or budget spent) comes back
-    unchanged with zero evaluations in its info. A bad ``spec`` (:func:`validate_events`) raises
-    eagerly; under ``jit`` the new loss is NaN."""
+    """One iteration of ``method``.
+
+    A finished state (done, stalled, or budget spent) comes back unchanged with zero
+    evaluations in its info.
+
+    Args:
+      key: PRNG key of the iteration (random search draws with it).
+      state: :class:`TrainState` from :func:`init` or an earlier step.
+      spec: :class:`~jaxpapers.moving_targets.EventSpec` ``[S, T, N]``.
+      method: the trainer config of ``state``.
+      budget: :class:`Budget` (the cap on evaluations).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      ``(state, info)``: the new :class:`TrainState` and a :class:`TrainInfo`.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``method`` is not a trainer config; eagerly, a
+        bad ``spec``. Under ``jit`` a bad spec makes the new loss NaN.
+    """
     threefry.check_key(key)
     _check_method(method)
     ok = inputs_ok(spec, activation)
@@ -142,10 +181,29 @@ def step(key, state: TrainState, spec: EventSpec, method, budget: Budget = Budge
 
 def evaluate(key, state: TrainState, spec: EventSpec, method, budget: Budget = Budget(), *,
              eval_spec: EventSpec | None = None, activation: str = "logistic") -> TrainState:
-    """The free-run check: records the error, success (below ``budget.threshold`` on
-    ``eval_spec``, default ``spec``; :meth:`Budget.succeeded`) and the evaluations it took;
-    marks the seed done when it succeeded (``stop_on_success``), spent its budget, or stalled
-    (unless ``restarts``: then a stalled, unsuccessful seed restarts from ``key``)."""
+    """The free-run check of a state.
+
+    Records the free-run error, success (:meth:`Budget.succeeded` on ``eval_spec``) and the
+    evaluations it took; marks the seed done when it succeeded (``stop_on_success``), spent its
+    budget, or stalled (unless ``budget.restarts``: then a stalled, unsuccessful seed restarts
+    from ``key``).
+
+    Args:
+      key: PRNG key of a restart.
+      state: :class:`TrainState`.
+      spec: the training events.
+      method: the trainer config of ``state``.
+      budget: :class:`Budget`.
+      eval_spec: the events success is judged on (default ``spec``).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      the updated :class:`TrainState`.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key; ``method`` is not a trainer config; eagerly, a
+        bad ``spec``. Under ``jit`` a bad spec makes the error NaN (never a success).
+    """
     threefry.check_key(key)
     _check_method(method)
     eval_spec = spec if eval_spec is None else eval_spec
@@ -208,9 +266,23 @@ def train(key, spec: EventSpec, method, budget: Budget = Budget(), *,
     """Train one seed until success (``stop_on_success``), a stall, or the budget is spent.
 
     ``key`` is split into the initialisation key and the loop key; block ``b`` of the loop uses
-    ``fold_in(loop_key, b)``. A :class:`Hybrid` runs its first trainer on
-    ``fraction * evaluations``, then its second from the first trainer's weights on the rest (a
-    seed that already succeeded stays done).
+    ``fold_in(loop_key, b)`` (``check_every`` steps, then :func:`evaluate`). A :class:`Hybrid`
+    runs its first trainer on ``fraction * evaluations``, then its second from the first
+    trainer's weights on the rest (a seed that already succeeded stays done).
+
+    Args:
+      key: PRNG key of the seed.
+      spec: the training events.
+      method: a trainer config or a :class:`Hybrid`.
+      budget: :class:`Budget`.
+      eval_spec: the events success is judged on (default ``spec``).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      the final :class:`TrainState`.
+
+    Raises:
+      ValueError: as :func:`init`. Under ``jit`` a bad spec makes every error NaN.
     """
     threefry.check_key(key)
     _check_method(method, hybrid_ok=True)
@@ -245,8 +317,22 @@ def hybrid_continue(key, state, spec, method: Hybrid, budget: Budget, *, eval_sp
 
 def summarize(state: TrainState, spec: EventSpec, method, *, eval_spec: EventSpec | None = None,
               activation: str = "logistic") -> TrainSummary:
-    """Free-run and one-step errors, the largest weight and the counts of a finished state
-    (NaN errors for a bad ``spec`` under ``jit``; it raises eagerly)."""
+    """Free-run and one-step errors, the largest weight and the counts of a state.
+
+    Args:
+      state: :class:`TrainState` (usually from :func:`train`).
+      spec: the training events.
+      method: the trainer config (or :class:`Hybrid`) that produced ``state``.
+      eval_spec: the events the free-run error is measured on (default ``spec``).
+      activation: ``"logistic"`` or ``"tanh"``.
+
+    Returns:
+      :class:`TrainSummary`.
+
+    Raises:
+      ValueError: ``method`` is not a trainer config; eagerly, a bad ``spec``. Under ``jit``
+        a bad spec makes the errors NaN.
+    """
     _check_method(method, hybrid_ok=True)
     inputs_ok(spec, activation)
     eval_spec = spec if eval_spec is None else eval_spec

@@ -11,21 +11,21 @@ from jaxpapers.expert_iteration import (
     ReinforceConfig,
     SearchConfig,
     add_positions,
-    apprentice_update,
-    bradley_terry,
-    exit_init,
-    expert_settings,
+    exit_step,
     hex,
     imitation_loss,
-    make_agent,
-    make_apprentice,
-    play_match,
-    policy_distribution,
-    reinforce_init,
-    reinforce_update,
-    sample_positions,
-    self_play,
+    init_exit,
+    init_reinforce,
+    reinforce_step,
 )
+from jaxpapers.expert_iteration.evaluate import (
+    bradley_terry,
+    expert_settings,
+    make_agent,
+    play_match,
+)
+from jaxpapers.expert_iteration.models import make_apprentice, policy_distribution
+from jaxpapers.expert_iteration.selfplay import sample_positions, self_play
 from tests.contracts import check_kernel_contract
 
 NET = ApprenticeConfig(channels=8, depth=1, value_hidden=8)
@@ -36,7 +36,7 @@ MODULE = make_apprentice(NET)
 
 @pytest.fixture(scope="module")
 def params():
-    return exit_init(jax.random.key(1), CONFIG).params
+    return init_exit(jax.random.key(1), CONFIG).params
 
 
 def test_network_is_board_size_agnostic_and_masks_illegal_cells(params):
@@ -104,7 +104,7 @@ def test_self_play_and_position_sampling(params):
 
 
 def _buffer_state():
-    state = exit_init(jax.random.key(2), CONFIG)
+    state = init_exit(jax.random.key(2), CONFIG)
     _, positions = _PLAY(jax.random.key(3), state.params)
     counts = jax.random.randint(jax.random.key(5), positions.visit_counts.shape, 0, 5)
     legal = jax.vmap(hex.legal_mask)(positions.states)
@@ -114,46 +114,43 @@ def _buffer_state():
 
 
 @pytest.mark.slow
-def test_exit_update_learns():
+def test_exit_step_learns():
     """Repeated Adam steps on a fixed buffer lower the imitation loss."""
     state = _buffer_state()
     assert int(state.count) == 8 and float(state.evaluations) == 10.0
-    step = jax.jit(lambda k, p, o: apprentice_update(k, p, o, state.buffer, state.count, CONFIG))
-    p, o = state.params, state.opt_state
+    step = jax.jit(lambda k, s: exit_step(k, s, CONFIG))
     first = None
     for i in range(60):
-        p, o, m = step(jax.random.key(i), p, o)
-        first = float(m["policy_loss"]) if first is None else first
-    assert float(m["policy_loss"]) < first
+        state, info = step(jax.random.key(i), state)
+        first = float(info.policy_loss) if first is None else first
+    assert float(info.policy_loss) < first
 
 
 RF_CONFIG = ReinforceConfig(board_size=3, network=NET, games=4, pool_size=2, snapshot_every=1)
 
 
 @pytest.mark.slow
-def test_reinforce_update_and_pool(params):
-    state = reinforce_init(params, RF_CONFIG)
-    new, metrics = jax.jit(lambda k, s: reinforce_update(k, s, jnp.int32(0), RF_CONFIG))(
+def test_reinforce_step_and_pool(params):
+    state = init_reinforce(params, RF_CONFIG)
+    new, info = jax.jit(lambda k, s: reinforce_step(k, s, jnp.int32(0), RF_CONFIG))(
         jax.random.key(0), state)
     assert int(new.pool_count) == 2   # snapshot after the first update
-    assert 5 <= float(new.evaluations) / 4 <= 9 and float(metrics["mean_length"]) >= 5
+    assert 5 <= float(new.evaluations) / 4 <= 9 and float(info.mean_length) >= 5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kernel", ["self_play", "apprentice_update", "reinforce_update"])
+@pytest.mark.parametrize("kernel", ["self_play", "exit_step", "reinforce_step"])
 def test_training_kernel_contracts(kernel, params):
     """The kernel contract (jit = eager, deterministic per key, vmaps over keys, stable state
     structure and dtypes) for the training kernels; slow: each eager run compiles a scan."""
     if kernel == "self_play":
         check_kernel_contract(_play_and_sample, params)
-    elif kernel == "apprentice_update":
-        state = _buffer_state()
-        check_kernel_contract(
-            lambda k, p, o: apprentice_update(k, p, o, state.buffer, state.count, CONFIG),
-            state.params, state.opt_state, state_arg=0, output_state=lambda out: out[0])
+    elif kernel == "exit_step":
+        check_kernel_contract(lambda k, s: exit_step(k, s, CONFIG), _buffer_state(),
+                              state_arg=0, output_state=lambda out: out[0])
     else:
-        check_kernel_contract(lambda k, s: reinforce_update(k, s, jnp.int32(0), RF_CONFIG),
-                              reinforce_init(params, RF_CONFIG), state_arg=0,
+        check_kernel_contract(lambda k, s: reinforce_step(k, s, jnp.int32(0), RF_CONFIG),
+                              init_reinforce(params, RF_CONFIG), state_arg=0,
                               output_state=lambda out: out[0])
 
 

@@ -94,8 +94,8 @@ def test_resumed_after_losing_the_last_checkpoints_ends_equal(tmp_path):
 
 SHARDED = """
 import jax, numpy as np
-from jaxpapers.expert_iteration import (ApprenticeConfig, ExItConfig, SearchConfig, exit_init,
-                                        generate_positions)
+from jaxpapers.expert_iteration import (ApprenticeConfig, ExItConfig, SearchConfig,
+                                        generate_positions, init_exit)
 from jaxpapers.expert_iteration._experiments._runs import over_runs
 from jaxpapers.sharding import data_mesh, shard_batch
 
@@ -104,7 +104,7 @@ cfg = ExItConfig(board_size=3, network=ApprenticeConfig(channels=4, depth=1, val
                  positions_per_game=2, capacity=8, batch_size=4)
 R = 8
 keys = jax.random.split(jax.random.key(0), R)
-params = jax.jit(jax.vmap(lambda k: exit_init(k, cfg).params))(keys)
+params = jax.jit(jax.vmap(lambda k: init_exit(k, cfg).params))(keys)
 
 def chunk(devices):
     gen = jax.jit(over_runs(lambda k, p: generate_positions(k, p, cfg), devices, R))
@@ -141,7 +141,7 @@ def test_relabel_by_pure_mcts_and_target_stats():
         _relabel,
         _target_stats,
     )
-    from jaxpapers.expert_iteration._selfplay import Positions
+    from jaxpapers.expert_iteration.selfplay import Positions
 
     n, runs, capacity, valid, sims = 3, 2, 8, 5, 8
     state = hex.step(hex.init(n), jnp.int32(4))          # one stone in the centre

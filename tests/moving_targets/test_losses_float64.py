@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from jaxpapers import moving_targets as mt
-from jaxpapers.moving_targets import HIDDEN, INPUT, TARGET, EventSpec
+from jaxpapers.moving_targets import EventSpec
 from jaxpapers.moving_targets._optim import minimize_init, minimize_step, wolfe_linesearch
+from jaxpapers.moving_targets.tasks import HIDDEN, INPUT, TARGET
 
 
 @pytest.fixture(autouse=True)
@@ -21,9 +22,9 @@ def x64():
 def _consistent(seed=0, delay=8, hidden=3):
     """A random network run freely; targets and moving targets copied from its trajectory."""
     with jax.enable_x64(True):
-        base = mt.delay_task(delay, hidden, low=0.1, high=0.9, dtype=jnp.float64)
+        base = mt.tasks.delay_task(delay, hidden, low=0.1, high=0.9, dtype=jnp.float64)
         W = jax.random.normal(jax.random.key(seed), (3 + hidden,) * 2, jnp.float64)
-        y = mt.free_run(W, base)
+        y = mt.losses.free_run(W, base)
         x = jnp.pad(mt._model.preacts(W, y), ((0, 0), (1, 0), (0, 0)))
         spec = EventSpec(base.kind, jnp.where(base.kind == TARGET, y, base.value))
         Xh = jnp.where(spec.kind == HIDDEN, x, 0.0)
@@ -39,18 +40,18 @@ def _random_targets(spec, seed=1, scale=1.0):
 
 def test_zero_error_iff_consistent():
     W, spec, Xh = _consistent()
-    errors = jax.jit(lambda W, Xh: (mt.act_deficit(W, Xh, spec),
-                                    mt.out_deficit(W, Xh, spec, 4, 0.1),
-                                    mt.out_deficit(W, Xh, spec, 2)))
+    errors = jax.jit(lambda W, Xh: (mt.losses.act_deficit(W, Xh, spec),
+                                    mt.losses.out_deficit(W, Xh, spec, 4, 0.1),
+                                    mt.losses.out_deficit(W, Xh, spec, 2)))
     for value in errors(W, Xh):
         assert float(value) <= 1e-20
     bumped = Xh.at[0, 4, 4].add(0.3)                  # one hidden target moved
     for value in errors(W, bumped):
         assert float(value) > 1e-12
     # planted: zero error means the free run reproduces the composed trajectory
-    Yall, _ = mt.compose(spec, Xh)
-    np.testing.assert_allclose(mt.free_run(W, spec, Xh), Yall, atol=1e-10)
-    assert float(mt.one_step_error(W, spec, Xh)) < 1e-10
+    Yall, _ = mt.losses.compose(spec, Xh)
+    np.testing.assert_allclose(mt.losses.free_run(W, spec, Xh), Yall, atol=1e-10)
+    assert float(mt.losses.one_step_error(W, spec, Xh)) < 1e-10
 
 
 # -- oracle 2: the weight solve -------------------------------------------------------------------
@@ -75,11 +76,11 @@ def _numpy_rows(Yall, Xall, weights, lam):
 
 @pytest.mark.parametrize("dont_care", [False, True])
 def test_weight_solve_equals_closed_forms(dont_care):
-    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64, dont_care=dont_care)
+    spec = mt.tasks.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64, dont_care=dont_care)
     Xh = _random_targets(spec)
-    Yall, Xall = mt.compose(spec, Xh)
+    Yall, Xall = mt.losses.compose(spec, Xh)
     mask = mt._losses.error_mask(spec)
-    solve = jax.jit(mt.solve_weights, static_argnames=("method", "shared"))
+    solve = jax.jit(mt.losses.solve_weights, static_argnames=("method", "shared"))
     for lam in (1e-3, 0.3):
         expect = _numpy_rows(Yall, Xall, mask, lam)
         for method in ("cholesky", "lstsq"):
@@ -90,7 +91,7 @@ def test_weight_solve_equals_closed_forms(dont_care):
                                _numpy_rows(Yall, Xall, mask, 0.0), rtol=1e-7, atol=1e-8)
     # the solution is stationary: dE/dW = 0 on the rows that have events
     W = solve(Yall, Xall, mask, 1e-3)
-    gW = jax.grad(lambda W: mt.act_deficit(W, Xh, spec) + 0.5e-3 * jnp.sum(W ** 2))(W)
+    gW = jax.grad(lambda W: mt.losses.act_deficit(W, Xh, spec) + 0.5e-3 * jnp.sum(W ** 2))(W)
     assert float(jnp.max(jnp.abs(gW))) < 1e-8
     # weighted rows (the temporal weighting) against NumPy
     weights = mt._losses.error_weights(spec, 0.5)
@@ -100,31 +101,32 @@ def test_weight_solve_equals_closed_forms(dont_care):
 
 
 def test_shared_matrix_path_equals_per_node_path_and_is_refused_when_it_cannot_be():
-    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
+    spec = mt.tasks.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
     Xh = _random_targets(spec)
-    Yall, Xall = mt.compose(spec, Xh)
+    Yall, Xall = mt.losses.compose(spec, Xh)
     mask = mt._losses.error_mask(spec)
-    np.testing.assert_allclose(mt.solve_weights(Yall, Xall, mask, 1e-3, shared=True),
-                               mt.solve_weights(Yall, Xall, mask, 1e-3), rtol=1e-10, atol=1e-12)
-    dc = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64, dont_care=True)
+    np.testing.assert_allclose(mt.losses.solve_weights(Yall, Xall, mask, 1e-3, shared=True),
+                               mt.losses.solve_weights(Yall, Xall, mask, 1e-3), rtol=1e-10,
+                               atol=1e-12)
+    dc = mt.tasks.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64, dont_care=True)
     dc = EventSpec(dc.kind.at[0, 3, 4].set(INPUT), dc.value)       # rows now differ
-    Yd, Xd = mt.compose(dc, Xh)
+    Yd, Xd = mt.losses.compose(dc, Xh)
     with pytest.raises(ValueError, match="different event sets"):
-        mt.solve_weights(Yd, Xd, mt._losses.error_mask(dc), 1e-3, shared=True)
+        mt.losses.solve_weights(Yd, Xd, mt._losses.error_mask(dc), 1e-3, shared=True)
     with pytest.raises(ValueError, match="method must be one of"):
-        mt.solve_weights(Yall, Xall, mask, 1e-3, method="qr")
+        mt.losses.solve_weights(Yall, Xall, mask, 1e-3, method="qr")
 
 
 # -- oracle 3: the envelope gradient -------------------------------------------------------------
 
 @pytest.mark.parametrize("alpha", [0.0, 0.2])
 def test_envelope_gradient_equals_autodiff_and_the_hand_formula(alpha):
-    spec = mt.delay_task(7, 3, low=0.1, high=0.9, dtype=jnp.float64)
+    spec = mt.tasks.delay_task(7, 3, low=0.1, high=0.9, dtype=jnp.float64)
     Xh = _random_targets(spec, seed=3)
     grads = jax.jit(lambda X: (
-        jax.grad(lambda X: mt.reduced_act(X, spec, 1e-3, envelope=False, alpha=alpha))(X),
-        jax.grad(lambda X: mt.reduced_act(X, spec, 1e-3, alpha=alpha))(X),
-        mt.reduced_act_grad(X, spec, 1e-3, alpha=alpha)))
+        jax.grad(lambda X: mt.losses.reduced_act(X, spec, 1e-3, envelope=False, alpha=alpha))(X),
+        jax.grad(lambda X: mt.losses.reduced_act(X, spec, 1e-3, alpha=alpha))(X),
+        mt.losses.reduced_act_grad(X, spec, 1e-3, alpha=alpha)))
     through, envelope, hand = grads(Xh)
     scale = float(jnp.max(jnp.abs(through)))
     np.testing.assert_allclose(envelope, through, rtol=0, atol=1e-8 * scale)
@@ -150,36 +152,40 @@ def _central_differences(fn, x, key, count=12, h=1e-6):
 
 
 def test_finite_differences_of_every_loss():
-    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
+    spec = mt.tasks.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
     W = 0.8 * jax.random.normal(jax.random.key(5), (6, 6), jnp.float64)
     Xh = _random_targets(spec, seed=6)
     hidden_slots = jnp.where(spec.kind == HIDDEN, 1.0, 0.0)
     key = jax.random.key(7)
     # gradients w.r.t. moving targets: perturb hidden slots only (others are not variables)
-    xh_losses = [lambda X: mt.act_deficit(W, X * hidden_slots, spec),
-                 lambda X: mt.out_deficit(W, X * hidden_slots, spec, 4, 0.1),
-                 lambda X: mt.reduced_act(X * hidden_slots, spec, 1e-3, envelope=False),
-                 lambda X: mt.shooting_loss(W, X * hidden_slots, spec, 3)]
+    xh_losses = [lambda X: mt.losses.act_deficit(W, X * hidden_slots, spec),
+                 lambda X: mt.losses.out_deficit(W, X * hidden_slots, spec, 4, 0.1),
+                 lambda X: mt.losses.reduced_act(X * hidden_slots, spec, 1e-3, envelope=False),
+                 lambda X: mt.losses.shooting_loss(W, X * hidden_slots, spec, 3)]
     for loss in xh_losses:
         _central_differences(loss, Xh, key)
-    w_losses = [lambda V: mt.act_deficit(V, Xh, spec), lambda V: mt.out_deficit(V, Xh, spec),
-                lambda V: mt.bptt_loss(V, spec), lambda V: mt.shooting_loss(V, Xh, spec, 3)]
+    w_losses = [lambda V: mt.losses.act_deficit(V, Xh, spec),
+                lambda V: mt.losses.out_deficit(V, Xh, spec),
+                lambda V: mt.losses.bptt_loss(V, spec),
+                lambda V: mt.losses.shooting_loss(V, Xh, spec, 3)]
     for loss in w_losses:
         _central_differences(loss, W, key)
 
 
 def test_segment_loss_ends_are_moving_targets_and_bptt():
-    spec = mt.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
+    spec = mt.tasks.delay_task(6, 3, low=0.1, high=0.9, dtype=jnp.float64)
     W = jax.random.normal(jax.random.key(8), (6, 6), jnp.float64)
     Xh = _random_targets(spec, seed=9)
-    losses = jax.jit(lambda W, Xh: ([mt.shooting_loss(W, Xh, spec, k) for k in (1, 8, 20)],
-                                    mt.out_deficit(W, Xh, spec, 2), mt.bptt_loss(W, spec)))
+    losses = jax.jit(lambda W, Xh: ([mt.losses.shooting_loss(W, Xh, spec, k)
+                                     for k in (1, 8, 20)],
+                                    mt.losses.out_deficit(W, Xh, spec, 2),
+                                    mt.losses.bptt_loss(W, spec)))
     (k1, k8, k20), quadratic, bptt = losses(W, Xh)
     np.testing.assert_allclose(k1, quadratic, rtol=1e-12)
     for value in (k8, k20):                       # K >= T = 8: no restart inside the sequence
         np.testing.assert_allclose(value, bptt, rtol=1e-12)
     with pytest.raises(ValueError, match="segment must be positive"):
-        mt.shooting_loss(W, Xh, spec, 0)
+        mt.losses.shooting_loss(W, Xh, spec, 0)
 
 
 # -- the line search and the minimisers ----------------------------------------------------------

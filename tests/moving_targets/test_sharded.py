@@ -15,12 +15,13 @@ from jaxpapers.moving_targets._experiments._cells import CellKey, CellSettings, 
 from jaxpapers.sharding import data_mesh, shard_batch
 
 with jax.enable_x64(True):
-    spec = mt.delay_task(5, 2, low=0.1, high=0.9, dtype=jnp.float64)
+    spec = mt.tasks.delay_task(5, 2, low=0.1, high=0.9, dtype=jnp.float64)
     X = jax.random.normal(jax.random.key(1), (16,) + spec.kind.shape, jnp.float64)
     W = jax.random.normal(jax.random.key(2), (16, 5, 5), jnp.float64)
-    kernels = jax.jit(jax.vmap(lambda x, w: (mt.reduced_act(x, spec),
-                                             jax.grad(mt.reduced_act)(x, spec),
-                                             mt.free_run(w, spec), mt.bptt_loss(w, spec))))
+    kernels = jax.jit(jax.vmap(lambda x, w: (mt.losses.reduced_act(x, spec),
+                                             jax.grad(mt.losses.reduced_act)(x, spec),
+                                             mt.losses.free_run(w, spec),
+                                             mt.losses.bptt_loss(w, spec))))
     single = kernels(X, W)
     sharded = kernels(*shard_batch((X, W), data_mesh(8)))
     assert len(sharded[1].sharding.device_set) == 8

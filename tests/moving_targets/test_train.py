@@ -19,7 +19,7 @@ def x64():
 
 
 def _spec(delay=4, hidden=2):
-    return mt.delay_task(delay, hidden, low=0.1, high=0.9, dtype=jnp.float64)
+    return mt.tasks.delay_task(delay, hidden, low=0.1, high=0.9, dtype=jnp.float64)
 
 
 @pytest.mark.parametrize("name", [
@@ -44,13 +44,13 @@ def test_contract_of_the_deterministic_kernels():
     """The losses, solves and runs (no key of their own: the contract's key is ignored)."""
     spec = _spec(3, 2)
     W = 0.5 * jax.random.normal(jax.random.key(1), (5, 5), jnp.float64)
-    Xh = jnp.where(spec.kind == mt.HIDDEN,
+    Xh = jnp.where(spec.kind == mt.tasks.HIDDEN,
                    jax.random.normal(jax.random.key(2), spec.kind.shape, jnp.float64), 0.0)
     kernels = {
-        "free_run": lambda k: mt.free_run(W, spec),
-        "one_step": lambda k: mt.one_step(W, spec, Xh),
-        "reduced_act": lambda k: jax.value_and_grad(mt.reduced_act)(Xh, spec),
-        "bptt_loss": lambda k: jax.value_and_grad(mt.bptt_loss)(W, spec),
+        "free_run": lambda k: mt.losses.free_run(W, spec),
+        "one_step": lambda k: mt.losses.one_step(W, spec, Xh),
+        "reduced_act": lambda k: jax.value_and_grad(mt.losses.reduced_act)(Xh, spec),
+        "bptt_loss": lambda k: jax.value_and_grad(mt.losses.bptt_loss)(W, spec),
     }
     for name, fn in kernels.items():
         out = check_kernel_contract(fn, deterministic=True)
@@ -84,11 +84,11 @@ def test_every_evaluation_is_counted_and_the_budget_is_never_exceeded(name, monk
 def test_planted_latch_is_recovered_at_delay_100():
     """Oracle 5: MT-varpro started near the planted latch's hidden activations finds a consistent
     trajectory whose free run matches the data (local convergence at D = 100 is easy)."""
-    base = mt.delay_task(100, 1, low=0.1, high=0.9, dtype=jnp.float64)
-    W = mt.latch_weights(1, dtype=jnp.float64)
-    y = mt.free_run(W, base)
+    base = mt.tasks.delay_task(100, 1, low=0.1, high=0.9, dtype=jnp.float64)
+    W = mt.tasks.latch_weights(1, dtype=jnp.float64)
+    y = mt.losses.free_run(W, base)
     x = jnp.pad(mt._model.preacts(W, y), ((0, 0), (1, 0), (0, 0)))
-    spec = mt.EventSpec(base.kind, jnp.where(base.kind == mt.TARGET, y, base.value))
+    spec = mt.EventSpec(base.kind, jnp.where(base.kind == mt.tasks.TARGET, y, base.value))
     method = mt.MTVarpro(lam=1e-10)
     budget = mt.Budget(evaluations=1500, check_every=50, threshold=1e-4, stop_on_success=False)
 
@@ -98,8 +98,9 @@ def test_planted_latch_is_recovered_at_delay_100():
         state = mt.init(key, spec, method, targets=start)
         state = _train._train_one(key, spec, method, budget, None, "logistic", state)
         Xh = _train.moving_targets_of(state, spec, method)
-        W = mt.solve_events(Xh, spec, 1e-10)
-        return mt.act_deficit(W, Xh, spec), mt.free_run_error(W, spec)   # E_act without ridge
+        W = mt.losses.solve_events(Xh, spec, 1e-10)
+        # E_act without ridge
+        return mt.losses.act_deficit(W, Xh, spec), mt.losses.free_run_error(W, spec)
 
     for sigma in (0.1, 0.5):
         e_act, err = recover(jax.random.key(3), sigma)
@@ -110,7 +111,7 @@ def test_planted_latch_is_recovered_at_delay_100():
 def test_delay_10_is_solved_by_moving_targets_and_bptt():
     """Oracle 6: D = 10, H = 3, 10 seeds, 2000 evaluations: at least one MT-varpro seed and at
     least five BPTT seeds reach a free-run max error below 0.1."""
-    spec = mt.delay_task(10, 3, low=0.1, high=0.9, dtype=jnp.float64)
+    spec = mt.tasks.delay_task(10, 3, low=0.1, high=0.9, dtype=jnp.float64)
     budget = mt.Budget(evaluations=2000)
     keys = jax.random.split(jax.random.key(0), 10)
     successes = {}

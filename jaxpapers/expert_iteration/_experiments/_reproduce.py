@@ -34,7 +34,7 @@ from jaxpapers.experiments import Row, RunContext, RunResult
 from jaxpapers.experiments.report import pyplot, save_figure
 from jaxpapers.experiments.stats import Estimate, compare, estimate, paired
 from jaxpapers.expert_iteration._evaluate import expert_settings, make_agent
-from jaxpapers.expert_iteration._exit import ExItConfig, exit_init
+from jaxpapers.expert_iteration._exit import ExItConfig, init_exit
 from jaxpapers.expert_iteration._experiments._league import (
     LeagueConfig,
     Player,
@@ -370,7 +370,7 @@ def run(ctx: RunContext, scale: ExItScale | SweepScale) -> RunResult:
     rf_run = run_reinforce(ctx, scale.reinforce, initial, targets, k_rf, "baseline",
                            chunk=scale.reinforce_chunk)
 
-    fresh = jax.jit(jax.vmap(lambda k: exit_init(k, exit_cfg).params))(
+    fresh = jax.jit(jax.vmap(lambda k: init_exit(k, exit_cfg).params))(
         jax.random.split(k_init, runs))
     buffer, count = exit_run.state.buffer, exit_run.state.count
     tpt_params, tpt_loss = train_imitation(ctx, exit_cfg, buffer, count, fresh,

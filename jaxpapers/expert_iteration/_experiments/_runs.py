@@ -1,14 +1,12 @@
 """The run (seed) axis: ``lax.map`` within a device, split over devices with ``shard_map``.
 
 Runs of ExIt differ in their networks. ``jax.vmap`` over networks turns every convolution into
-a grouped convolution, which XLA's CPU backend runs about three times slower than the same work
-one network at a time (measured: 3 networks x 64 boards of 5x5, 12 ms vmapped vs 4 ms one
-after another), so runs go one after another inside one compiled program (``lax.map``). A
-function that takes gradients of the network is unrolled over the runs instead (``unroll=True``):
-inside a loop body XLA's CPU backend leaves the gradient convolutions in a slow layout (measured:
-one REINFORCE update of 3 runs, 4.6 s in ``lax.map``, 0.22 s unrolled; see
-``jaxpapers._src.training``). With several devices the runs are first split over the ``data``
-mesh (``shard_map``), each device mapping over its own runs.
+a grouped convolution, which XLA's CPU backend runs slower than the same work one network at a
+time, so runs go one after another inside one compiled program (``lax.map``). A function that
+takes gradients of the network is unrolled over the runs instead (``unroll=True``): inside a
+loop body XLA's CPU backend leaves the gradient convolutions in a slow layout (timings:
+docs/benchmarks/expert_iteration.md). With several devices the runs are first split over the
+``data`` mesh (``shard_map``), each device mapping over its own runs.
 """
 
 from __future__ import annotations

@@ -20,19 +20,20 @@ import numpy as np
 from jaxpapers._src.training import train_loop
 from jaxpapers.expert_iteration._exit import (
     ExItConfig,
+    ExItState,
     _optimizer,
     add_positions,
-    apprentice_update,
     chunks_for_iteration,
-    exit_init,
+    exit_step,
     generate_positions,
+    init_exit,
     train_steps_for_iteration,
 )
 from jaxpapers.expert_iteration._experiments._runs import num_runs, over_runs
 from jaxpapers.expert_iteration._reinforce import (
     ReinforceConfig,
-    reinforce_init,
-    reinforce_update,
+    init_reinforce,
+    reinforce_step,
 )
 
 __all__ = ["ExItRun", "ReinforceRun", "run_exit", "run_reinforce", "train_imitation"]
@@ -75,7 +76,9 @@ def _run_keys(key, runs):
 def _exit_update(config: ExItConfig, num_devices: int, runs: int):
     """``train_loop`` update: one Adam step for every run (cached: one compile per config)."""
     def one(params, opt_state, buffer, count, key):
-        return apprentice_update(key, params, opt_state, buffer, count, config)
+        state = ExItState(params, opt_state, buffer, count, jnp.float32(0.0))
+        state, info = exit_step(key, state, config)
+        return state.params, state.opt_state, info._asdict()
 
     mapped = over_runs(one, num_devices, runs, unroll=True)
 
@@ -90,7 +93,8 @@ def _exit_update(config: ExItConfig, num_devices: int, runs: int):
 @functools.lru_cache(maxsize=16)
 def _reinforce_step(config: ReinforceConfig, num_devices: int, runs: int):
     def one(state, key, step):
-        return reinforce_update(key, state, step, config)
+        state, info = reinforce_step(key, state, step, config)
+        return state, info._asdict()
 
     mapped = over_runs(one, num_devices, runs, unroll=True)
 
@@ -108,7 +112,7 @@ def run_exit(ctx, config: ExItConfig, iterations: int, key, runs: int, name: str
     """Online ExIt for ``iterations`` iterations on ``runs`` independent runs."""
     devices = ctx.num_devices
     keys = _run_keys(key, runs)
-    init = jax.jit(jax.vmap(lambda k: exit_init(k, config)))
+    init = jax.jit(jax.vmap(lambda k: init_exit(k, config)))
     state = ctx.shard(init(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)))
     snapshots = jax.tree_util.tree_map(
         lambda p: jnp.zeros((iterations + 1,) + p.shape, p.dtype).at[0].set(p), state.params)
@@ -165,7 +169,7 @@ def run_reinforce(ctx, config: ReinforceConfig, init_params: Any, targets, key, 
     devices = ctx.num_devices
     runs = num_runs(init_params)
     stages = len(targets)
-    state = jax.jit(jax.vmap(lambda p: reinforce_init(p, config)))(init_params)
+    state = jax.jit(jax.vmap(lambda p: init_reinforce(p, config)))(init_params)
     snapshots = jax.tree_util.tree_map(
         lambda p: jnp.zeros((stages + 1,) + p.shape, p.dtype).at[0].set(p), init_params)
     saved = {"state": state, "snapshots": snapshots,

@@ -26,14 +26,10 @@ from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.moving_targets._events import HIDDEN, EventSpec
 from jaxpapers.moving_targets._model import free_run, preacts
 
-__all__ = ["Budget", "Trainer", "TrainState", "TrainInfo", "INITS", "positive_int",
-           "non_negative", "check_init", "initial_weights", "initial_targets", "start_targets",
-           "select"]
+__all__ = ["Budget", "Trainer", "TrainState", "TrainInfo", "INITS", "non_negative",
+           "check_init", "initial_weights", "initial_targets", "start_targets", "select"]
 
 INITS = ("free_run", "normal", "constant")
-
-
-positive_int = require_positive_int_field  # the shared check of a positive int setting
 
 
 def non_negative(owner: str, name: str, value: Any) -> None:
@@ -64,6 +60,10 @@ class Budget:
       stop_on_success: a seed stops at its first successful check.
       restarts: a seed whose minimiser stalls without success restarts from a fresh draw (keeps
         its evaluation count) instead of stopping; off in the paper's protocol.
+
+    Raises:
+      ValueError: ``evaluations`` or ``check_every`` not a positive int; ``threshold`` not
+        ``> 0``; ``tolerance`` outside ``[0, 1)``.
     """
 
     evaluations: int = 10_000
@@ -74,36 +74,66 @@ class Budget:
     restarts: bool = False
 
     def __post_init__(self):
-        positive_int("Budget", "evaluations", self.evaluations)
-        positive_int("Budget", "check_every", self.check_every)
+        require_positive_int_field("Budget", "evaluations", self.evaluations)
+        require_positive_int_field("Budget", "check_every", self.check_every)
         if not 0 < self.threshold:
             raise ValueError(f"Budget.threshold must be > 0; got {self.threshold}")
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"Budget.tolerance must be in [0, 1); got {self.tolerance}")
 
     def succeeded(self, error):
-        """``error < threshold * (1 - tolerance)`` (a boolean array like ``error``)."""
+        """Whether a free-run error counts as a success.
+
+        Args:
+          error: float array of free-run errors.
+
+        Returns:
+          bool array like ``error``: ``error < threshold * (1 - tolerance)``.
+
+        >>> bool(Budget().succeeded(0.05)), bool(Budget().succeeded(0.1))
+        (True, False)
+        """
         return error < self.threshold * (1.0 - self.tolerance)
 
 
 class TrainState(NamedTuple):
-    """One seed's training state; every leaf keeps its dtype from step to step."""
+    """One seed's training state; every leaf keeps its shape and dtype from step to step.
 
-    opt: Any                     # the minimiser's MinState (random search: best error so far)
-    weights: jax.Array           # [N, N] current network weights
-    loss: jax.Array              # current objective value
-    iteration: jax.Array         # int32
-    evals: jax.Array             # int32 gradient evaluations used
-    free_run_error: jax.Array    # at the last check (at init: on the training events)
-    success: jax.Array           # bool
-    evals_to_success: jax.Array  # int32, -1 until success
-    restarts: jax.Array          # int32
-    done: jax.Array              # bool
+    Attributes:
+      opt: the minimiser's state (random search: the best error so far).
+      weights: float ``[N, N]`` current network weights.
+      loss: float ``[]`` current objective value.
+      iteration: ``int32[]`` iterations done.
+      evals: ``int32[]`` gradient evaluations used.
+      free_run_error: float ``[]`` at the last check (at init: on the training events).
+      success: ``bool[]`` a check succeeded.
+      evals_to_success: ``int32[]`` evaluations at the first success, -1 until then.
+      restarts: ``int32[]`` restarts after stalls.
+      done: ``bool[]`` the seed is finished (success, budget spent or stalled).
+    """
+
+    opt: Any
+    weights: jax.Array
+    loss: jax.Array
+    iteration: jax.Array
+    evals: jax.Array
+    free_run_error: jax.Array
+    success: jax.Array
+    evals_to_success: jax.Array
+    restarts: jax.Array
+    done: jax.Array
 
 
 class TrainInfo(NamedTuple):
+    """What one step reports.
+
+    Attributes:
+      loss: float ``[]`` the objective after the step (NaN for a bad spec under ``jit``).
+      evals: ``int32[]`` evaluations used by this step (0 for a finished state).
+    """
+
     loss: jax.Array
-    evals: jax.Array             # int32 evaluations used by this step
+    evals: jax.Array
 
 
 class Trainer:

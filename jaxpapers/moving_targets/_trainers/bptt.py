@@ -13,9 +13,18 @@ __all__ = ["BPTT", "init", "step"]
 
 @dataclasses.dataclass(frozen=True)
 class BPTT(Trainer):
-    """Back-propagation through time on ``1/2 sum_T (y_free - Y)^2`` from weights
-    ``N(0, init_scale^2)`` (the same draw as the moving-targets trainers' initial weights for the
-    same key), with L-BFGS or Adam (+ global-norm clipping)."""
+    """Back-propagation through time on ``1/2 sum_T (y_free - Y)^2``.
+
+    Starts from weights ``N(0, init_scale^2)`` (the same draw as the moving-targets trainers'
+    initial weights for the same key), with L-BFGS or Adam (+ global-norm clipping).
+
+    Attributes:
+      init_scale: scale of the initial weights, ``> 0``.
+      minimizer: the search over weights.
+
+    Raises:
+      ValueError: ``init_scale`` not ``> 0``.
+    """
 
     init_scale: float = 1.0
     minimizer: Minimizer = Minimizer()

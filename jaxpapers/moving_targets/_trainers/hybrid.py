@@ -20,9 +20,21 @@ _FROM_WEIGHTS = (BPTT, MTJoint, MTShooting)
 
 @dataclasses.dataclass(frozen=True)
 class Hybrid:
-    """``first`` runs for at most ``fraction`` of the budget (less if it stalls or succeeds);
+    """Two trainers in sequence: one budget, split.
+
+    ``first`` runs for at most ``fraction`` of the budget (less if it stalls or succeeds);
     ``second`` starts from ``first``'s weights and gets the rest (default: moving targets, then
-    BPTT). ``train`` runs it; ``init``/``step`` take its two trainers one at a time."""
+    BPTT). ``train`` runs it; ``init``/``step`` take its two trainers one at a time.
+
+    Attributes:
+      first: a gradient trainer (not :class:`RandomSearch`).
+      second: a trainer that starts from weights (:class:`BPTT`, :class:`MTJoint`,
+        :class:`MTShooting`).
+      fraction: the first trainer's share of the budget, in ``(0, 1)``.
+
+    Raises:
+      ValueError: a trainer of the wrong kind; ``fraction`` outside ``(0, 1)``.
+    """
 
     first: Trainer = MTVarpro()
     second: Trainer = BPTT()

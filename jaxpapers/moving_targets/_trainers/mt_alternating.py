@@ -8,13 +8,13 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.moving_targets._losses import SOLVERS, act_deficit, solve_events
 from jaxpapers.moving_targets._optim import Minimizer, minimize_init, minimize_step
 from jaxpapers.moving_targets._trainers._base import (
     Trainer,
     check_init,
     non_negative,
-    positive_int,
     select,
     start_targets,
 )
@@ -24,11 +24,26 @@ __all__ = ["MTAlternating", "init", "step"]
 
 @dataclasses.dataclass(frozen=True)
 class MTAlternating(Trainer):
-    """Alternation (inferred, MAC-style): solve ``W`` exactly, then ``inner`` minimiser iterations
-    on ``Xh`` with ``W`` fixed, on ``E_act`` (+ ridge). One iteration = one round.
+    """Alternating moving targets: solve the weights exactly, then move the targets.
 
-    Attributes: ``lam``, ``alpha``, ``solver``, ``init``, ``init_scale`` as in :class:`MTVarpro`;
-    ``inner`` iterations per round; ``minimizer``. Targets strictly inside the range of ``f``.
+    Each iteration (one round) solves ``W`` exactly, then runs ``inner`` minimiser iterations on
+    ``Xh`` with ``W`` fixed, on ``E_act`` (+ ridge); an inferred, MAC-style schedule. Targets
+    must lie strictly inside the range of ``f``.
+
+    Attributes:
+      lam: ridge of the weight solve.
+      alpha: temporal weighting ``1 + alpha t``.
+      solver: ``"cholesky"`` or ``"lstsq"``.
+      inner: minimiser iterations on the targets per round.
+      init: initial moving targets: ``"free_run"`` (activations of the free run of random weights
+        ``N(0, init_scale^2)``), ``"normal"`` (``N(0, init_scale^2)`` activations) or
+        ``"constant"`` (a random constant per sequence and node, plus noise ``0.1``).
+      init_scale: scale of the initial weights (and ``"normal"`` targets), ``> 0``.
+      minimizer: the search over ``Xh``.
+
+    Raises:
+      ValueError: ``lam`` or ``alpha`` negative; ``inner`` not a positive int; an unknown
+        ``solver`` or ``init``; ``init_scale`` not ``> 0``.
     """
 
     lam: float = 1e-3
@@ -44,7 +59,7 @@ class MTAlternating(Trainer):
     def __post_init__(self):
         non_negative("MTAlternating", "lam", self.lam)
         non_negative("MTAlternating", "alpha", self.alpha)
-        positive_int("MTAlternating", "inner", self.inner)
+        require_positive_int_field("MTAlternating", "inner", self.inner)
         if self.solver not in SOLVERS:
             raise ValueError(f"MTAlternating.solver must be one of {SOLVERS}; got "
                              f"{self.solver!r}")

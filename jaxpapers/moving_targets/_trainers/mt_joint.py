@@ -7,6 +7,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.moving_targets._losses import act_deficit, out_deficit
 from jaxpapers.moving_targets._optim import Minimizer, minimize_init, minimize_step
 from jaxpapers.moving_targets._trainers._base import (
@@ -14,7 +15,6 @@ from jaxpapers.moving_targets._trainers._base import (
     check_init,
     initial_weights,
     non_negative,
-    positive_int,
     start_targets,
 )
 
@@ -23,14 +23,27 @@ __all__ = ["MTJoint", "init", "step", "joint_init"]
 
 @dataclasses.dataclass(frozen=True)
 class MTJoint(Trainer):
-    """Moving targets with weights and hidden targets minimised jointly (what [TT] says the
-    paper's experiments did) on the output deficit ``1/p sum (1 + alpha t)|f(xhat) - Y|^p``
-    (``power=4``: eq. 13) or, with ``space="activation"``, on ``E_act`` (``power`` must be 2).
+    """Moving targets with weights and hidden targets minimised jointly (the paper's method).
 
-    Attributes: ``power``, ``alpha``, ``space``; ``lam``: weight decay ``lam/2 ||W||^2``; ``init``,
-    ``init_scale``: the initial weights ``N(0, init_scale^2)`` and targets (as in
-    :class:`MTVarpro`); ``minimizer``. The output-space error takes targets on the boundary of
-    ``f``'s range (0 / 1) directly; the activation-space one needs them strictly inside.
+    The error is the output deficit ``1/p sum (1 + alpha t)|f(xhat) - Y|^p`` (``power=4``:
+    eq. 13) or, with ``space="activation"``, ``E_act``. The output-space error takes targets on
+    the boundary of ``f``'s range (0 / 1) directly; the activation-space one needs them
+    strictly inside.
+
+    Attributes:
+      power: ``p`` of the output deficit (must be 2 with ``space="activation"``).
+      alpha: temporal weighting ``1 + alpha t``.
+      space: ``"output"`` or ``"activation"``.
+      lam: weight decay ``lam/2 ||W||^2``.
+      init: initial moving targets: ``"free_run"`` (activations of the free run of random weights
+        ``N(0, init_scale^2)``), ``"normal"`` (``N(0, init_scale^2)`` activations) or
+        ``"constant"`` (a random constant per sequence and node, plus noise ``0.1``).
+      init_scale: scale of the initial weights (and ``"normal"`` targets), ``> 0``.
+      minimizer: the search over weights and targets.
+
+    Raises:
+      ValueError: ``power`` not a positive int (or not 2 in activation space); ``alpha`` or
+        ``lam`` negative; an unknown ``space`` or ``init``; ``init_scale`` not ``> 0``.
     """
 
     power: int = 4
@@ -42,7 +55,7 @@ class MTJoint(Trainer):
     minimizer: Minimizer = Minimizer()
 
     def __post_init__(self):
-        positive_int("MTJoint", "power", self.power)
+        require_positive_int_field("MTJoint", "power", self.power)
         non_negative("MTJoint", "alpha", self.alpha)
         non_negative("MTJoint", "lam", self.lam)
         if self.space not in ("output", "activation"):

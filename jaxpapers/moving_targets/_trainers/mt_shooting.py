@@ -6,13 +6,13 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.moving_targets._losses import shooting_loss
 from jaxpapers.moving_targets._optim import Minimizer
 from jaxpapers.moving_targets._trainers._base import (
     Trainer,
     check_init,
     non_negative,
-    positive_int,
 )
 from jaxpapers.moving_targets._trainers.mt_joint import joint_init, joint_step
 
@@ -21,10 +21,25 @@ __all__ = ["MTShooting", "init", "step"]
 
 @dataclasses.dataclass(frozen=True)
 class MTShooting(Trainer):
-    """Segment-length-``K`` moving targets (multiple shooting; inferred generalisation): joint
-    minimisation of :func:`~jaxpapers.moving_targets.shooting_loss` over ``W`` and the hidden
-    targets at segment starts. ``segment=1`` is the quadratic output deficit, ``segment >= T``
-    is BPTT."""
+    """Segment-length-``K`` moving targets (multiple shooting; an inferred generalisation).
+
+    Joint minimisation of :func:`~jaxpapers.moving_targets.losses.shooting_loss` over ``W`` and
+    the hidden targets at segment starts. ``segment=1`` is the quadratic output deficit,
+    ``segment >= T`` is BPTT.
+
+    Attributes:
+      segment: ``K``, steps per free-running segment.
+      lam: weight decay ``lam/2 ||W||^2``.
+      init: initial moving targets: ``"free_run"`` (activations of the free run of random weights
+        ``N(0, init_scale^2)``), ``"normal"`` (``N(0, init_scale^2)`` activations) or
+        ``"constant"`` (a random constant per sequence and node, plus noise ``0.1``).
+      init_scale: scale of the initial weights (and ``"normal"`` targets), ``> 0``.
+      minimizer: the search over weights and targets.
+
+    Raises:
+      ValueError: ``segment`` not a positive int; ``lam`` negative; an unknown ``init``;
+        ``init_scale`` not ``> 0``.
+    """
 
     segment: int = 10
     lam: float = 0.0
@@ -33,7 +48,7 @@ class MTShooting(Trainer):
     minimizer: Minimizer = Minimizer()
 
     def __post_init__(self):
-        positive_int("MTShooting", "segment", self.segment)
+        require_positive_int_field("MTShooting", "segment", self.segment)
         non_negative("MTShooting", "lam", self.lam)
         check_init("MTShooting", self.init, self.init_scale)
 

@@ -28,11 +28,13 @@ class MTVarpro(Trainer):
     Attributes:
       lam: ridge of the weight solve (inferred; 1e-3 was best in the spec's pilot).
       alpha: temporal weighting ``1 + alpha t`` of the activation deficit (weighted solve).
-      solver: ``"cholesky"`` or ``"lstsq"``; shared: one matrix for all rows (exact for tasks
-        whose non-input nodes share their event times, e.g. the delay task without don't-cares).
+      solver: ``"cholesky"`` or ``"lstsq"``.
+      shared: one matrix for all rows (exact for tasks whose non-input nodes share their event
+        times, e.g. the delay task without don't-cares).
       init: initial moving targets: ``"free_run"`` (activations of the free run of random weights
         ``N(0, init_scale^2)``), ``"normal"`` (``N(0, init_scale^2)`` activations) or
         ``"constant"`` (a random constant per sequence and node, plus noise ``0.1``).
+      init_scale: scale of the initial weights (and ``"normal"`` targets), ``> 0``.
       margin: target slack (beyond the paper): target events become moving targets confined to
         ``[Y - margin, Y + margin]`` in output space (``0``: exact targets, the paper).
       noise: standard deviation of activation noise whose expected deficit is minimised (beyond
@@ -41,6 +43,10 @@ class MTVarpro(Trainer):
       minimizer: the search over ``Xh``.
 
     Its error fits target activations, so targets must lie strictly inside the range of ``f``.
+
+    Raises:
+      ValueError: ``lam``, ``alpha``, ``margin`` or ``noise`` negative; an unknown ``solver``
+        or ``init``; ``init_scale`` not ``> 0``.
     """
 
     lam: float = 1e-3

@@ -7,17 +7,28 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from jaxpapers._src.checks import require_positive_int_field
 from jaxpapers.moving_targets._model import free_run_error
-from jaxpapers.moving_targets._trainers._base import Trainer, positive_int
+from jaxpapers.moving_targets._trainers._base import Trainer
 
 __all__ = ["RandomSearch", "init", "step"]
 
 
 @dataclasses.dataclass(frozen=True)
 class RandomSearch(Trainer):
-    """Random weight guessing (the control of Hochreiter & Schmidhuber, NIPS 9): ``batch``
-    candidates ``W ~ U[-scale, scale]`` per iteration, each scored by its free-run error on the
-    evaluation events; the best so far is kept. It never stalls (no restarts)."""
+    """Random weight guessing (the control of Hochreiter & Schmidhuber, NIPS 9).
+
+    ``batch`` candidates ``W ~ U[-scale, scale]`` per iteration, each scored by its free-run
+    error on the evaluation events (one evaluation each); the best so far is kept. It never
+    stalls (no restarts).
+
+    Attributes:
+      scale: half-width of the uniform weight draw, ``> 0``.
+      batch: candidates per iteration.
+
+    Raises:
+      ValueError: ``scale`` not ``> 0``; ``batch`` not a positive int.
+    """
 
     scale: float = 10.0
     batch: int = 50
@@ -27,7 +38,7 @@ class RandomSearch(Trainer):
     def __post_init__(self):
         if not self.scale > 0:
             raise ValueError(f"RandomSearch.scale must be > 0; got {self.scale}")
-        positive_int("RandomSearch", "batch", self.batch)
+        require_positive_int_field("RandomSearch", "batch", self.batch)
 
     def init_opt(self, key, spec, activation, weights=None, targets=None):
         return init(key, spec, self, activation, weights, targets)
