@@ -22,7 +22,6 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from jaxpapers import smc  # noqa: E402
-from jaxpapers._src import bench  # noqa: E402
 from jaxpapers.diffusion_resampling import (  # noqa: E402
     discriminator_log_potential,
     make_ddpm_step,
@@ -31,6 +30,7 @@ from jaxpapers.diffusion_resampling import (  # noqa: E402
     smc_sample,
 )
 from jaxpapers.diffusion_resampling.models import TimeMLP, eps_fn_from, logit_fn_from  # noqa: E402
+from jaxpapers.experiments import bench  # noqa: E402
 
 SCHEMES = ("multinomial", "systematic", "stratified", "residual")
 

@@ -33,7 +33,7 @@ except ImportError:  # run from a checkout without installing
 import jax
 import jax.numpy as jnp
 
-from jaxpapers._src import bench
+from jaxpapers.experiments import bench
 from jaxpapers.expert_iteration import (
     ApprenticeConfig,
     ExItConfig,
@@ -193,9 +193,9 @@ def run(env_cases, search_cases, net, repeats, smoke, seed=0):
         cfg = ExItConfig(board_size=3, network=net, search=SearchConfig(num_simulations=4),
                          games=4, positions_per_game=2, capacity=8, batch_size=8)
     else:
-        from jaxpapers.expert_iteration._experiments._reproduce import SCALES
+        from jaxpapers.experiments import scales
 
-        quick = SCALES["quick"].exit   # the quick scale's expert (the sweep's settings)
+        quick = scales("expert_iteration")["quick"].exit  # the quick scale's (tuned) expert
         cfg = ExItConfig(board_size=5, network=net, search=quick.search, games=quick.games,
                          positions_per_game=quick.positions_per_game)
     params = init_exit(jax.random.key(2), cfg).params

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpapers import moving_targets as mt
-from jaxpapers._src import bench
+from jaxpapers.experiments import bench
 
 LAM = 1e-3
 STEP = 1e-3

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxpapers import xit
-from jaxpapers._src import bench
+from jaxpapers.experiments import bench
 
 FULL = dict(batch=128, length=128, timesteps=6, channels=(32, 64, 128), width=100, depth=4,
             heads=4, mlp=64)
