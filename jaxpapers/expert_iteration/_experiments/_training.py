@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers._src.training import train_loop
+from jaxpapers.experiments import train_loop
 from jaxpapers.expert_iteration._exit import (
     ExItConfig,
     ExItState,
