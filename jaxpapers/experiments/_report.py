@@ -46,7 +46,7 @@ def format_value(value: Any, unit: str = "") -> str:
       The cell's text.
 
     Example:
-      >>> from jaxpapers.experiments import format_value
+      >>> from jaxpapers.experiments.report import format_value
       >>> format_value({"mean": 3.32512, "se": 0.0341}), format_value(0.5, "s")
       ('3.325 ± 0.034', '0.5 s')
     """

@@ -72,7 +72,7 @@ def estimate(samples: Sequence[float] | np.ndarray, *, drop_nonfinite: bool = Fa
       ValueError: no samples, or a non-finite sample without ``drop_nonfinite``.
 
     Example:
-      >>> from jaxpapers.experiments import estimate
+      >>> from jaxpapers.experiments.stats import estimate
       >>> estimate([1.0, 2.0, 3.0])
       Estimate(mean=2.0, se=0.5773502691896258, n=3, median=2.0)
     """
@@ -173,7 +173,7 @@ def compare(a: Estimate | float, b: Estimate | float, *, better: str = "lower",
       ValueError: an unknown ``better`` or a ``threshold`` that is not positive.
 
     Example:
-      >>> from jaxpapers.experiments import Estimate, compare
+      >>> from jaxpapers.experiments.stats import Estimate, compare
       >>> compare(Estimate(1.0, 0.1, 10), 2.0, better="lower").verdict
       'held'
     """
@@ -204,7 +204,7 @@ def paired(a_samples, b_samples, *, better: str = "lower", threshold: float = 2.
         ``better``/``threshold`` are bad.
 
     Example:
-      >>> from jaxpapers.experiments import paired
+      >>> from jaxpapers.experiments.stats import paired
       >>> paired([1.0, 2.0, 3.0], [1.5, 2.4, 3.6], better="lower").verdict
       'held'
     """
