@@ -18,7 +18,8 @@ API = DOCS / "api"
 # Every public namespace and its page in docs/api/ (a public submodule has a page of its own).
 PUBLIC = ["jaxpapers", "jaxpapers.smc", "jaxpapers.gp", "jaxpapers.meanfield", "jaxpapers.bocvs",
           "jaxpapers.diffusion_resampling", "jaxpapers.diffusion_resampling.toy", "jaxpapers.xit",
-          "jaxpapers.xit.data", "jaxpapers.expert_iteration", "jaxpapers.expert_iteration.hex",
+          "jaxpapers.xit.data", "jaxpapers.xit.augment", "jaxpapers.xit.models",
+          "jaxpapers.xit.metrics", "jaxpapers.expert_iteration", "jaxpapers.expert_iteration.hex",
           "jaxpapers.moving_targets", "jaxpapers.experiments", "jaxpapers.sharding"]
 DIRECTIVE = re.compile(r"^\.\. auto(?:function|class|data|exception)::\s+(\S+)", re.M)
 ENTRY = re.compile(r"^\.\. autosummary::\n(?:   :\S+:.*\n)*\n((?:   \S+\n)+)", re.M)

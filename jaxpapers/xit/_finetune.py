@@ -83,14 +83,15 @@ def init_finetune(key, encoder_params, encoder_stats, model: ModelConfig, cfg: F
       ValueError: ``num_classes`` is not a positive int.
 
     Example:
-      >>> import jax
-      >>> from jaxpapers import xit
-      >>> model = xit.ModelConfig()
-      >>> pre = xit.init_pretrain(jax.random.key(0), model, xit.PretrainConfig())
-      >>> state = xit.init_finetune(jax.random.key(1), pre.params["encoder"],
-      ...                           pre.batch_stats["encoder"], model, xit.FinetuneConfig(), 3)
-      >>> sorted(state.params), int(state.step)
-      (['encoder', 'head'], 0)
+      One call (the first compiles its operations)::
+
+          import jax
+          from jaxpapers import xit
+          model = xit.ModelConfig()
+          pre = xit.init_pretrain(jax.random.key(0), model, xit.PretrainConfig())
+          state = xit.init_finetune(jax.random.key(1), pre.params["encoder"],
+                                    pre.batch_stats["encoder"], model, xit.FinetuneConfig(), 3)
+          # sorted(state.params) == ['encoder', 'head'], int(state.step) == 0
     """
     num_classes = checks.require_positive_int(num_classes, "num_classes")
     z = jnp.zeros((1, model.latent_length, model.latent), jnp.float32)
@@ -151,21 +152,22 @@ def make_finetune_step(model: ModelConfig, cfg: FinetuneConfig, num_classes: int
         ``x_val`` and ``y_val``.
 
     Example:
-      >>> import jax, jax.numpy as jnp
-      >>> from jaxpapers import xit
-      >>> model = xit.ModelConfig(length=32, channels=(4, 4, 8), tc_width=8, tc_depth=1,
-      ...                         tc_heads=2, tc_mlp=8, timesteps=2)
-      >>> cfg = xit.FinetuneConfig(steps=1)
-      >>> pre = xit.init_pretrain(jax.random.key(0), model, xit.PretrainConfig())
-      >>> one = xit.init_finetune(jax.random.key(1), pre.params["encoder"],
-      ...                         pre.batch_stats["encoder"], model, cfg, 2)
-      >>> state = jax.tree_util.tree_map(lambda a: a[None], one)._replace(step=one.step)
-      >>> x = jax.random.normal(jax.random.key(2), (1, 4, 1, 32))
-      >>> y = jnp.asarray([[0, 1, 0, 1]])
-      >>> step = xit.make_finetune_step(model, cfg, 2)
-      >>> state, info = step(jax.random.split(jax.random.key(3), 1), state, x, y)
-      >>> int(state.step), info.loss.shape
-      (1, (1,))
+      One run (the first call compiles the whole step)::
+
+          import jax, jax.numpy as jnp
+          from jaxpapers import xit
+          model = xit.ModelConfig(length=32, channels=(4, 4, 8), tc_width=8, tc_depth=1,
+                                  tc_heads=2, tc_mlp=8, timesteps=2)
+          cfg = xit.FinetuneConfig(steps=1)
+          pre = xit.init_pretrain(jax.random.key(0), model, xit.PretrainConfig())
+          one = xit.init_finetune(jax.random.key(1), pre.params["encoder"],
+                                  pre.batch_stats["encoder"], model, cfg, 2)
+          state = jax.tree_util.tree_map(lambda a: a[None], one)._replace(step=one.step)
+          x = jax.random.normal(jax.random.key(2), (1, 4, 1, 32))
+          y = jnp.asarray([[0, 1, 0, 1]])
+          step = xit.make_finetune_step(model, cfg, 2)
+          state, info = step(jax.random.split(jax.random.key(3), 1), state, x, y)
+          # int(state.step) == 1, info.loss.shape == (1,)
     """
     optimizer = _optimizer(cfg)
     linear = cfg.mode == "linear"

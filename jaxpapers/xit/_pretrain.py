@@ -112,11 +112,12 @@ def init_pretrain(key, model: ModelConfig, cfg: PretrainConfig) -> PretrainState
       ValueError: ``key`` is not a PRNG key (from ``jax.random.split``).
 
     Example:
-      >>> import jax
-      >>> from jaxpapers import xit
-      >>> state = xit.init_pretrain(jax.random.key(0), xit.ModelConfig(), xit.PretrainConfig())
-      >>> sorted(state.params), int(state.step)
-      (['encoder', 'tc'], 0)
+      One call (the first compiles its operations)::
+
+          import jax
+          from jaxpapers import xit
+          state = xit.init_pretrain(jax.random.key(0), xit.ModelConfig(), xit.PretrainConfig())
+          # sorted(state.params) == ['encoder', 'tc'], int(state.step) == 0
     """
     key_enc, key_tc = jax.random.split(key)
     x = jnp.zeros((2, 1, model.length), jnp.float32)
@@ -308,21 +309,22 @@ def make_pretrain_step(model: ModelConfig, cfg: PretrainConfig):
         (see :func:`jaxpapers.xit.data.sample_batch`).
 
     Example:
-      >>> import jax, jax.numpy as jnp
-      >>> from jaxpapers import xit
-      >>> model = xit.ModelConfig(length=32, channels=(4, 4, 8), tc_width=8, tc_depth=1,
-      ...                         tc_heads=2, tc_mlp=8, timesteps=2)
-      >>> cfg = xit.PretrainConfig(batch_size=4, steps=1)
-      >>> state = xit.init_pretrain(jax.random.key(0), model, cfg)
-      >>> state = jax.tree_util.tree_map(lambda a: a[None], state)._replace(step=state.step)
-      >>> pool = jax.random.normal(jax.random.key(1), (8, 1, 32))
-      >>> step = xit.make_pretrain_step(model, cfg)
-      >>> state, info = step(jax.random.split(jax.random.key(2), 1), state, pool,
-      ...                    jnp.asarray([0, 4]), jnp.asarray([4, 4]),
-      ...                    jnp.log(jnp.full((1, 2), 0.5)),
-      ...                    jnp.asarray([xit.OBJECTIVES["xit"].as_tuple()]))
-      >>> int(state.step), info.loss.shape
-      (1, (1,))
+      One run (the first call compiles the whole step)::
+
+          import jax, jax.numpy as jnp
+          from jaxpapers import xit
+          model = xit.ModelConfig(length=32, channels=(4, 4, 8), tc_width=8, tc_depth=1,
+                                  tc_heads=2, tc_mlp=8, timesteps=2)
+          cfg = xit.PretrainConfig(batch_size=4, steps=1)
+          state = xit.init_pretrain(jax.random.key(0), model, cfg)
+          state = jax.tree_util.tree_map(lambda a: a[None], state)._replace(step=state.step)
+          pool = jax.random.normal(jax.random.key(1), (8, 1, 32))
+          step = xit.make_pretrain_step(model, cfg)
+          state, info = step(jax.random.split(jax.random.key(2), 1), state, pool,
+                             jnp.asarray([0, 4]), jnp.asarray([4, 4]),
+                             jnp.log(jnp.full((1, 2), 0.5)),
+                             jnp.asarray([xit.OBJECTIVES["xit"].as_tuple()]))
+          # int(state.step) == 1, info.loss.shape == (1,)
     """
     optimizer = pretrain_optimizer(cfg)
 

@@ -93,13 +93,14 @@ def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
         ``counts``, ``offsets`` or ``log_probs``.
 
     Example:
-      >>> import jax, jax.numpy as jnp
-      >>> from jaxpapers.xit.data import sample_batch
-      >>> x = jnp.arange(6.0)[:, None]
-      >>> xb, ds_id = sample_batch(jax.random.key(0), x, jnp.asarray([0, 4]),
-      ...                          jnp.asarray([4, 2]), jnp.log(jnp.asarray([0.5, 0.5])), 8)
-      >>> bool(jnp.all((xb[:, 0] >= 4) == (ds_id == 1)))
-      True
+      One call (the first compiles its operations)::
+
+          import jax, jax.numpy as jnp
+          from jaxpapers.xit.data import sample_batch
+          x = jnp.arange(6.0)[:, None]
+          xb, ds_id = sample_batch(jax.random.key(0), x, jnp.asarray([0, 4]),
+                                   jnp.asarray([4, 2]), jnp.log(jnp.asarray([0.5, 0.5])), 8)
+          # rows 4 and 5 are dataset 1: (xb[:, 0] >= 4) == (ds_id == 1) for every item
     """
     return sample_rows(key, x, offsets, counts, log_probs, batch_size)[:2]
 

@@ -224,7 +224,7 @@ def resample(x: np.ndarray, length: int) -> np.ndarray:
     """
     x = np.asarray(x, np.float64)
     if x.ndim != 2:
-        raise ValueError(f"resample expects (channels, length); got shape {x.shape}")
+        raise ValueError(f"x must have shape (C, L); got {x.shape}")
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
         raise ValueError(f"length must be an integer >= 2; got {length!r}")
     out = np.empty((x.shape[0], int(length)))
@@ -232,7 +232,7 @@ def resample(x: np.ndarray, length: int) -> np.ndarray:
     for c, row in enumerate(x):
         row = row[np.isfinite(row)]
         if row.size == 0:
-            raise ValueError(f"channel {c} has no finite value")
+            raise ValueError(f"x: channel {c} has no finite value")
         if row.size == 1:
             out[c] = row[0]
         else:
@@ -275,7 +275,7 @@ def split_channels(x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x)
     if x.ndim != 3:
-        raise ValueError(f"split_channels expects (N, C, L); got shape {x.shape}")
+        raise ValueError(f"x must have shape (N, C, L); got {x.shape}")
     return x.reshape(x.shape[0] * x.shape[1], 1, x.shape[2])
 
 
