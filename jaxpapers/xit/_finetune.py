@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxpapers._src import checks
+from jaxpapers._src.threefry import check_key
 from jaxpapers.xit import _validate as chk
 from jaxpapers.xit._config import FinetuneConfig, ModelConfig
 from jaxpapers.xit._model import Classifier
@@ -80,7 +81,7 @@ def init_finetune(key, encoder_params, encoder_stats, model: ModelConfig, cfg: F
       A :class:`FinetuneState` with ``step`` int32 0.
 
     Raises:
-      ValueError: ``num_classes`` is not a positive int.
+      ValueError: ``key`` is not a PRNG key or ``num_classes`` is not a positive int.
 
     Example:
       One call (the first compiles its operations)::
@@ -93,6 +94,7 @@ def init_finetune(key, encoder_params, encoder_stats, model: ModelConfig, cfg: F
                                     pre.batch_stats["encoder"], model, xit.FinetuneConfig(), 3)
           # sorted(state.params) == ['encoder', 'head'], int(state.step) == 0
     """
+    check_key(key)
     num_classes = checks.require_positive_int(num_classes, "num_classes")
     z = jnp.zeros((1, model.latent_length, model.latent), jnp.float32)
     head = Classifier(num_classes).init(key, z)["params"]
@@ -148,8 +150,8 @@ def make_finetune_step(model: ModelConfig, cfg: FinetuneConfig, num_classes: int
       ``info`` is a :class:`FinetuneInfo`.
 
     Raises:
-      ValueError: (from the step, at trace time) ``cfg.schedule == "plateau"`` without
-        ``x_val`` and ``y_val``.
+      ValueError: (from the step, at trace time) ``keys`` that are not PRNG keys, or
+        ``cfg.schedule == "plateau"`` without ``x_val`` and ``y_val``.
 
     Example:
       One run (the first call compiles the whole step)::
@@ -197,6 +199,7 @@ def make_finetune_step(model: ModelConfig, cfg: FinetuneConfig, num_classes: int
         return params, {"encoder": new_stats}, opt_state, loss
 
     def step(keys, state: FinetuneState, x, y, x_val=None, y_val=None):
+        check_key(keys, "keys")
         if plateau and (x_val is None or y_val is None):
             raise ValueError("FinetuneConfig.schedule='plateau' needs x_val and y_val")
         val_axis = 0 if plateau else None

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers._src.threefry import check_key
 from jaxpapers.xit._augment import strong_augment, weak_scale
 from jaxpapers.xit._config import ModelConfig, PretrainConfig
 from jaxpapers.xit._losses import l2_normalize, nt_xent, sicc, tc_infonce
@@ -119,6 +120,7 @@ def init_pretrain(key, model: ModelConfig, cfg: PretrainConfig) -> PretrainState
           state = xit.init_pretrain(jax.random.key(0), xit.ModelConfig(), xit.PretrainConfig())
           # sorted(state.params) == ['encoder', 'tc'], int(state.step) == 0
     """
+    check_key(key)
     key_enc, key_tc = jax.random.split(key)
     x = jnp.zeros((2, 1, model.length), jnp.float32)
     enc_vars = model.encoder().init(key_enc, x)
@@ -343,6 +345,7 @@ def make_pretrain_step(model: ModelConfig, cfg: PretrainConfig):
 
     def step(keys, state: PretrainState, pool_x, offsets, counts, log_probs, weights,
              aug_table=None):
+        check_key(keys, "keys")
         if keys.shape[0] == 1 and cfg.context_buckets:  # one run: no vmap, bucketed
             squeeze = lambda tree: jax.tree_util.tree_map(lambda a: a[0], tree)
             params, stats, opt_state, info = one_run(

@@ -161,3 +161,17 @@ def test_configs_validate():
         xit.FinetuneConfig(mode="bogus")
     with pytest.raises(ValueError, match="max_segments"):
         xit.AugmentConfig(max_segments=1)
+    # every field is checked, so a config stays hashable (a static jit argument, the cache key
+    # of the step factories) and a bad value names its class and field
+    bad = [(xit.ModelConfig, dict(channels=[32, 64, 128]), "ModelConfig.channels"),
+           (xit.ModelConfig, dict(head_scale=1), "ModelConfig.head_scale"),
+           (xit.PretrainConfig, dict(augment_overrides=[]), "PretrainConfig.augment_overrides"),
+           (xit.PretrainConfig, dict(cross_dataset=None), "PretrainConfig.cross_dataset"),
+           (xit.FinetuneConfig, dict(b2=1.0), "FinetuneConfig.b2"),
+           (xit.FinetuneConfig, dict(freeze_bn="yes"), "FinetuneConfig.freeze_bn"),
+           (xit.FinetuneConfig, dict(plateau_factor=float("nan")), "FinetuneConfig.plateau")]
+    for cls, kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            cls(**kwargs)
+    for cfg in (xit.ModelConfig(), xit.PretrainConfig(), xit.FinetuneConfig(), xit.Objective()):
+        hash(cfg)
