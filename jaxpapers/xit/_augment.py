@@ -49,7 +49,7 @@ def weak_scale(key, x, sigma: float):
     Example:
       >>> import jax, jax.numpy as jnp
       >>> from jaxpapers.xit.augment import weak_scale
-      >>> weak_scale(jax.random.key(0), jnp.ones((2, 5)), 0.0).tolist()[0]
+      >>> jax.jit(weak_scale)(jax.random.key(0), jnp.ones((2, 5)), 0.0).tolist()[0]
       [2.0, 2.0, 2.0, 2.0, 2.0]
     """
     x = _series(key, x)
@@ -106,7 +106,8 @@ def segment_permute(key, x, max_segments: int, limit=None):
       >>> import jax, jax.numpy as jnp
       >>> from jaxpapers.xit.augment import segment_permute
       >>> x = jnp.arange(8.0)[None]
-      >>> sorted(segment_permute(jax.random.key(0), x, 4)[0].tolist()) == x[0].tolist()
+      >>> permute = jax.jit(segment_permute, static_argnums=2)
+      >>> sorted(permute(jax.random.key(0), x, 4)[0].tolist()) == x[0].tolist()
       True
     """
     x = _series(key, x)

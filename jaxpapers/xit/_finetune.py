@@ -236,9 +236,9 @@ def accuracy(logits, labels):
       ValueError: wrong shapes or dtypes; eagerly also a label out of range or a NaN logit.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> from jaxpapers.xit.metrics import accuracy
-      >>> float(accuracy(jnp.asarray([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]]),
+      >>> float(jax.jit(accuracy)(jnp.asarray([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]]),
       ...                jnp.asarray([0, 1, 1])))
       0.6666666865348816
     """
@@ -267,9 +267,10 @@ def macro_f1(predictions, labels, num_classes: int):
         an entry out of range.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> from jaxpapers.xit.metrics import macro_f1
-      >>> float(macro_f1(jnp.asarray([0, 1, 1, 1]), jnp.asarray([0, 1, 0, 1]), 2))
+      >>> f1 = jax.jit(macro_f1, static_argnums=2)
+      >>> float(f1(jnp.asarray([0, 1, 1, 1]), jnp.asarray([0, 1, 0, 1]), 2))
       0.7333333492279053
     """
     num_classes = checks.require_positive_int(num_classes, "num_classes")
@@ -318,9 +319,9 @@ def auroc(scores, labels, num_classes: int | None = None):
         a label out of range or a NaN score.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> from jaxpapers.xit.metrics import auroc
-      >>> float(auroc(jnp.asarray([0.1, 0.4, 0.35, 0.8]), jnp.asarray([0, 0, 1, 1])))
+      >>> float(jax.jit(auroc)(jnp.asarray([0.1, 0.4, 0.35, 0.8]), jnp.asarray([0, 0, 1, 1])))
       0.75
     """
     scores = jnp.asarray(scores)
