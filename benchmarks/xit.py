@@ -55,14 +55,14 @@ def _ours(size, repeats):
     pool = jax.random.normal(jax.random.key(1), (4 * size["batch"], 1, size["length"]))
     offsets = jnp.asarray([0, 2 * size["batch"]], jnp.int32)
     counts = jnp.asarray([2 * size["batch"], 2 * size["batch"]], jnp.int32)
-    args = (pool, offsets, counts, jax.random.split(jax.random.key(2), 1),
-            jnp.log(jnp.full((1, 2), 0.5, jnp.float32)),
+    keys = jax.random.split(jax.random.key(2), 1)
+    args = (pool, offsets, counts, jnp.log(jnp.full((1, 2), 0.5, jnp.float32)),
             jnp.asarray([xit.OBJECTIVES["xit"].as_tuple()], jnp.float32))
-    step = jax.jit(xit.make_pretrain_update(model, cfg))
+    step = jax.jit(xit.make_pretrain_step(model, cfg))
     holder = {"state": state}
 
     def call():
-        holder["state"], info = step(holder["state"], jax.random.key(0), *args)
+        holder["state"], info = step(keys, holder["state"], *args)
         return info.loss
 
     timing = bench.time_call(call, repeats=repeats)

@@ -49,7 +49,7 @@ from jaxpapers import xit
 from jaxpapers.experiments import train_loop
 
 print(jax.devices())
-print("sets shipped with the package:", xit.available_datasets())
+print("sets shipped with the package:", xit.data.available_datasets())
 
 # %% [markdown]
 # ## A pool of unrelated datasets
@@ -65,13 +65,13 @@ NAMES = ("UnitTest", "ItalyPowerDemand", "BasicMotions", "OSULeaf", "ACSF1")
 if SMOKE:
     model = xit.ModelConfig(length=32, channels=(8, 8, 16), tc_width=16, tc_depth=1,
                             tc_heads=2, tc_mlp=16, timesteps=2)
-    cfg = xit.PretrainConfig(batch_size=16, steps=4, augment=xit.WEAK_AUGMENT)
+    cfg = xit.PretrainConfig(batch_size=16, steps=4, augment=xit.augment.WEAK_AUGMENT)
 else:
     model = xit.ModelConfig()
-    cfg = xit.PretrainConfig(batch_size=64, steps=200, augment=xit.WEAK_AUGMENT)
-others = xit.build_pool(NAMES, model.length)
-target = xit.build_pool(("GunPoint",), model.length, splits=("train",))
-pool = xit.Pool(np.concatenate([others.x, target.x]),
+    cfg = xit.PretrainConfig(batch_size=64, steps=200, augment=xit.augment.WEAK_AUGMENT)
+others = xit.data.build_pool(NAMES, model.length)
+target = xit.data.build_pool(("GunPoint",), model.length, splits=("train",))
+pool = xit.data.Pool(np.concatenate([others.x, target.x]),
                 np.concatenate([others.ds_id, target.ds_id + len(NAMES)]),
                 NAMES + ("GunPoint",),
                 np.concatenate([others.offsets, [others.x.shape[0]]]).astype(np.int32),
@@ -84,9 +84,9 @@ print({n: int(c) for n, c in zip(pool.names, pool.counts)})
 # `lam ~ Beta(0.2, 0.2)` is U-shaped, so most blends stay close to one parent.
 
 # %%
-log_p = jnp.log(jnp.asarray(xit.dataset_probabilities(pool.counts), jnp.float32))
-x, ds = xit.sample_batch(jax.random.key(0), jnp.asarray(pool.x), pool.offsets, pool.counts,
-                         log_p, 16)
+log_p = jnp.log(jnp.asarray(xit.data.dataset_probabilities(pool.counts), jnp.float32))
+x, ds = xit.data.sample_batch(jax.random.key(0), jnp.asarray(pool.x), pool.offsets,
+                              pool.counts, log_p, 16)
 x_mix, perm, lam = jax.jit(xit.xd_mixup, static_argnums=(3,))(jax.random.key(1), x, ds, 0.5)
 fig, axes = plt.subplots(2, 3, figsize=(12, 5))
 for ax, i in zip(axes.ravel(), range(6)):
@@ -100,22 +100,29 @@ plt.show()
 
 # %% [markdown]
 # ## Pretraining with the XIT objective
-# The toolkit's `train_loop` runs jitted `lax.scan` chunks; `make_pretrain_update` stacks runs
-# (here one) and draws each step's batch, augmentations and mixing from the run's key.
+# `make_pretrain_step` returns `step(keys, state, ...)` for stacked runs (here one): run `r`'s
+# step `i` draws its batch, augmentations and mixing from `fold_in(keys[r], i)`. The toolkit's
+# `train_loop` (jitted `lax.scan` chunks) calls `update(state, loop_key, *args)`; the runs'
+# keys travel in `args`, so the loop's own key is not needed.
 
 # %%
 state0 = xit.init_pretrain(jax.random.key(2), model, cfg)
 state = jax.tree_util.tree_map(lambda a: a[None], state0)._replace(step=jnp.int32(0))
-args = (jnp.asarray(pool.x), jnp.asarray(pool.offsets), jnp.asarray(pool.counts),
-        jax.random.split(jax.random.key(3), 1), log_p[None],
+args = (jax.random.split(jax.random.key(3), 1), jnp.asarray(pool.x), jnp.asarray(pool.offsets),
+        jnp.asarray(pool.counts), log_p[None],
         jnp.asarray([xit.OBJECTIVES["xit"].as_tuple()], jnp.float32),
-        jnp.asarray(xit.augment_table(cfg, pool.names)))
+        jnp.asarray(xit.augment.augment_table(cfg, pool.names)))
+step = xit.make_pretrain_step(model, cfg)
+
+
+def update(state, loop_key, keys, *rest):
+    return step(keys, state, *rest)
 if SMOKE:  # CI executes the notebook: the pretraining step's compile alone exceeds its budget
     print("JAXPAPERS_SMOKE=1: pretraining skipped; 'after' below shows the initial encoder")
 else:
-    state, info = train_loop(xit.make_pretrain_update(model, cfg), state, jax.random.key(0),
-                             cfg.steps, args=args, chunk=cfg.steps)
-    chance = xit.chance_levels(cfg)  # each loss when every candidate is equally likely
+    state, info = train_loop(update, state, jax.random.key(0), cfg.steps, args=args,
+                             chunk=cfg.steps)
+    chance = xit.metrics.chance_levels(cfg)  # each loss when every candidate is equally likely
     fig, ax = plt.subplots(figsize=(6, 3))
     for name, colour in (("tc", "C0"), ("sicc", "C1")):
         ax.plot(np.asarray(getattr(info, name))[:, 0], colour, label=name)

@@ -1,14 +1,7 @@
 """TS-TCC's augmentations in JAX, drawn fresh at every step from the key.
 
-* weak: ``scaling`` -- ``x * s`` with ``s[t] ~ N(2, sigma^2)`` drawn per series and per time
-  step and shared by the series' channels (the reference's quirk: mean 2, not 1);
-* strong: ``jitter(segment_permute(x))`` -- the time axis is cut at ``m - 1`` random points
-  (``m ~ U{1, ..., max_segments - 1}``, cut points among ``0 .. L - 3`` as in the reference) and
-  the segments are concatenated in a random order, then Gaussian noise is added.
-
-The reference permutes by gathering channel 0 of each series into every channel; here each
-channel is gathered from itself (the same segment order for all channels of a series). All
-functions take one series ``(C, L)``; ``jax.vmap`` them over a batch.
+Weak: scaling by ``N(2, sigma^2)`` per time step. Strong: a random permutation of segments, then
+Gaussian jitter. Every function takes one series ``(C, L)``; ``jax.vmap`` them over a batch.
 """
 
 from __future__ import annotations
@@ -35,10 +28,30 @@ __all__ = ["weak_scale", "jitter", "segment_permute", "strong_augment"]
 
 
 def weak_scale(key, x, sigma: float):
-    """``x * s``, ``s ~ N(2, sigma^2)`` of shape ``(L,)`` shared over channels.
+    """TS-TCC's weak view: ``x * s`` with ``s ~ N(2, sigma^2)`` per time step.
 
-    ``sigma`` must be finite and >= 0 (eagerly ValueError; under ``jit`` the result is NaN);
-    NaN in ``x`` stays NaN."""
+    The scale is drawn per time step and shared by the series' channels (mean 2, not 1: the
+    reference's choice).
+
+    Args:
+      key: PRNG key.
+      x: float ``(C, L)`` series (any leading axes; the scale spans the last one).
+      sigma: standard deviation of the scale, finite and >= 0 (may be traced).
+
+    Returns:
+      ``x * s``, the shape and dtype of ``x``; NaN under ``jit`` when ``sigma`` is negative or
+      not finite. NaN in ``x`` stays NaN.
+
+    Raises:
+      ValueError: ``key`` not a PRNG key, ``x`` not floating or of length 0; eagerly also a bad
+        ``sigma``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxpapers.xit.augment import weak_scale
+      >>> jax.jit(weak_scale)(jax.random.key(0), jnp.ones((2, 5)), 0.0).tolist()[0]
+      [2.0, 2.0, 2.0, 2.0, 2.0]
+    """
     x = _series(key, x)
     ok = _sigma_ok(sigma)
     shape = (1,) * (x.ndim - 1) + x.shape[-1:]
@@ -47,22 +60,56 @@ def weak_scale(key, x, sigma: float):
 
 
 def jitter(key, x, sigma: float):
-    """``x + N(0, sigma^2)`` noise, independent per value (``sigma`` as in :func:`weak_scale`)."""
+    """Gaussian noise ``x + N(0, sigma^2)``, independent per value.
+
+    Args:
+      key: PRNG key.
+      x: float ``(C, L)`` series.
+      sigma: noise standard deviation, finite and >= 0 (may be traced).
+
+    Returns:
+      The noisy series, the shape and dtype of ``x``; NaN under ``jit`` for a bad ``sigma``.
+
+    Raises:
+      ValueError: as :func:`weak_scale`.
+    """
     x = _series(key, x)
     ok = _sigma_ok(sigma)
     return chk.nan_unless(ok, x + sigma * jax.random.normal(key, x.shape, x.dtype))
 
 
 def segment_permute(key, x, max_segments: int, limit=None):
-    """Cut the time axis into ``m ~ U{1, ..., max_segments - 1}`` segments and reorder them at
-    random; every channel keeps its multiset of values. ``limit`` (optional, may be traced, in
-    ``[2, max_segments]``) draws ``m ~ U{1, ..., limit - 1}`` instead while ``max_segments``
-    stays the static bound (per-dataset strengths in one batch); ``limit = max_segments`` gives
-    the same draw as leaving it out. Static shapes: the cut points are the
-    first ``m - 1`` of a random permutation of ``0 .. L - 3`` (so distinct, as the
-    reference's ``choice(..., replace=False)``); segment ``s`` of position ``t`` is
-    the number of active cuts ``<= t``; positions are gathered by ``argsort`` of (new segment
-    rank, position). NaN in ``x`` moves with its value."""
+    """Cut the time axis into random segments and concatenate them in a random order.
+
+    ``m ~ U{1, ..., max_segments - 1}`` segments; the cut points are the first ``m - 1`` of a
+    random permutation of ``0 .. L - 3`` (distinct, as the reference's ``choice(...,
+    replace=False)``). Every channel is gathered from itself with the same order (the
+    reference gathers channel 0 into every channel), so each keeps its multiset of values.
+    Shapes are static: one compiled program serves every ``m``.
+
+    Args:
+      key: PRNG key.
+      x: float ``(C, L)`` series with ``L >= 3``.
+      max_segments: static int >= 2, the bound on the number of segments.
+      limit: optional int in ``[2, max_segments]`` (may be traced): draw ``m ~ U{1, ...,
+        limit - 1}`` instead, ``max_segments`` staying the static bound (per-dataset strengths
+        in one batch); ``limit = max_segments`` gives the same draw as leaving it out.
+
+    Returns:
+      The permuted series, the shape and dtype of ``x``. NaN in ``x`` moves with its value.
+
+    Raises:
+      ValueError: ``key`` not a PRNG key, ``x`` not floating or shorter than 3 steps,
+        ``max_segments`` not an int >= 2.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxpapers.xit.augment import segment_permute
+      >>> x = jnp.arange(8.0)[None]
+      >>> permute = jax.jit(segment_permute, static_argnums=2)
+      >>> sorted(permute(jax.random.key(0), x, 4)[0].tolist()) == x[0].tolist()
+      True
+    """
     x = _series(key, x)
     length = x.shape[-1]
     if isinstance(max_segments, bool) or not isinstance(max_segments, int):
@@ -88,7 +135,22 @@ def segment_permute(key, x, max_segments: int, limit=None):
 
 
 def strong_augment(key, x, jitter_sigma: float, max_segments: int, limit=None):
-    """``jitter(segment_permute(x))``, TS-TCC's strong view (checks as in both)."""
+    """TS-TCC's strong view: ``jitter(segment_permute(x))``.
+
+    Args:
+      key: PRNG key (split between the permutation and the noise).
+      x: float ``(C, L)`` series with ``L >= 3``.
+      jitter_sigma: noise standard deviation, finite and >= 0 (may be traced).
+      max_segments: static int >= 2 (see :func:`segment_permute`).
+      limit: optional traced bound on the segments (see :func:`segment_permute`).
+
+    Returns:
+      The augmented series, the shape and dtype of ``x``; NaN under ``jit`` for a bad
+      ``jitter_sigma``.
+
+    Raises:
+      ValueError: as :func:`segment_permute` and :func:`jitter`.
+    """
     check_key(key)
     _sigma_ok(jitter_sigma, "jitter_sigma")
     key_p, key_j = jax.random.split(key)

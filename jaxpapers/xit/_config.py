@@ -1,11 +1,8 @@
-"""Frozen, validated configurations: model, augmentations, the pretraining objective and
-optimiser, fine-tuning.
+"""Frozen, validated configurations: model, augmentations, the objective, pretraining,
+fine-tuning.
 
-Values the paper's body would fix but that could not be read (spec Sec. 0) are config values,
-with the spec's inferred defaults: Beta(alpha, alpha) with alpha = 0.2, one lambda per series,
-SICC temperature 0.2 and weight 0.7 in place of TS-TCC's contextual contrasting, HAR's
-augmentation strengths for z-normalised data, the mixed series weak-augmented and contrasted
-with the weak view.
+Values the paper's body would fix but that could not be read (spec Sec. 0) are config values
+with the spec's inferred defaults.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from jaxpapers._src.checks import require_positive_int_field
+from jaxpapers._src.checks import require, require_positive_int_field
 from jaxpapers.xit._model import ContextTransformer, Encoder, TemporalContrast, encoder_length
 from jaxpapers.xit._sampler import SAMPLING_MODES
 
@@ -30,19 +27,58 @@ def _positive_int(owner, name):
 
 def _positive(owner, name, allow_zero=False):
     value = getattr(owner, name)
-    ok = value >= 0 if allow_zero else value > 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{type(owner).__name__}.{name} must be a number {bound}; got "
-                         f"{value!r}")
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    bound = ">= 0" if allow_zero else "> 0"
+    require(number and (value >= 0 if allow_zero else value > 0),
+            f"{type(owner).__name__}.{name} must be a number {bound}; got {value!r}")
+
+
+def _fraction(owner, name):
+    value = getattr(owner, name)
+    require(not isinstance(value, bool) and isinstance(value, (int, float))
+            and 0.0 <= value < 1.0,
+            f"{type(owner).__name__}.{name} must lie in [0, 1); got {value!r}")
+
+
+def _choice(owner, name, allowed):
+    value = getattr(owner, name)
+    require(value in allowed,
+            f"{type(owner).__name__}.{name} must be one of {tuple(allowed)}; got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """TS-TCC's model (spec Sec. 3) at one common input length.
+    """TS-TCC's model at one common input length; builds the Flax modules.
 
     Defaults: ``k1 = 8, s1 = 1`` (HAR), TC hidden width ``h = 100``, 4 layers, 4 heads, MLP 64,
     ``K = 4`` future steps (the reduced run; HAR uses 6 at L = 128).
+
+    Attributes:
+      length: input length ``L`` of every series.
+      k1: first kernel width of the encoder.
+      s1: first stride of the encoder.
+      kernel: kernel width of the encoder's second and third blocks.
+      channels: the encoder's three widths (the last is the latent width ``D``).
+      dropout: the encoder's dropout rate, in ``[0, 1)``.
+      tc_width: the context transformer's width ``h`` (divisible by ``tc_heads``).
+      tc_depth: its number of layers.
+      tc_heads: its attention heads.
+      tc_mlp: its MLP width.
+      tc_dropout: its dropout rate, in ``[0, 1)``.
+      timesteps: ``K``, the future steps predicted; below ``latent_length``.
+      head_scale: attention scaled by ``(h / heads)^-1/2`` (False: ``h^-1/2``, the reference's
+        quirk).
+
+    Raises:
+      ValueError: a size that is not a positive int, ``channels`` not three positive ints,
+        ``tc_width`` not divisible by ``tc_heads``, a dropout rate outside ``[0, 1)``, or
+        ``timesteps >= latent_length``.
+
+    Example:
+      >>> from jaxpapers.xit import ModelConfig
+      >>> cfg = ModelConfig(length=128)
+      >>> cfg.latent_length, cfg.latent
+      (18, 128)
     """
 
     length: int = 64
@@ -63,45 +99,60 @@ class ModelConfig:
         for name in ("length", "k1", "s1", "kernel", "tc_width", "tc_depth", "tc_heads",
                      "tc_mlp", "timesteps"):
             _positive_int(self, name)
-        if len(self.channels) != 3 or any(c <= 0 for c in self.channels):
-            raise ValueError(f"ModelConfig.channels must be three positive ints; got "
-                             f"{self.channels}")
-        if self.tc_width % self.tc_heads:
-            raise ValueError(f"ModelConfig.tc_width ({self.tc_width}) must be divisible by "
-                             f"tc_heads ({self.tc_heads})")
+        require(isinstance(self.channels, tuple) and len(self.channels) == 3
+                and all(isinstance(c, int) and not isinstance(c, bool) and c > 0
+                        for c in self.channels),
+                f"ModelConfig.channels must be a tuple of three positive ints; got "
+                f"{self.channels!r}")
+        require(self.tc_width % self.tc_heads == 0,
+                f"ModelConfig.tc_width ({self.tc_width}) must be divisible by tc_heads "
+                f"({self.tc_heads})")
         for name in ("dropout", "tc_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"ModelConfig.{name} must lie in [0, 1); got "
-                                 f"{getattr(self, name)}")
-        if self.timesteps >= self.latent_length:
-            raise ValueError(f"ModelConfig.timesteps ({self.timesteps}) must be below the "
-                             f"encoder output length T' = {self.latent_length} (length "
-                             f"{self.length}, k1 {self.k1}, s1 {self.s1})")
+            _fraction(self, name)
+        require(isinstance(self.head_scale, bool),
+                f"ModelConfig.head_scale must be a bool; got {self.head_scale!r}")
+        require(self.timesteps < self.latent_length,
+                f"ModelConfig.timesteps ({self.timesteps}) must be below the encoder output "
+                f"length T' = {self.latent_length} (length {self.length}, k1 {self.k1}, "
+                f"s1 {self.s1})")
 
     @property
     def latent_length(self) -> int:
+        """The encoder's output length ``T'`` (:func:`~jaxpapers.xit.models.encoder_length`)."""
         return encoder_length(self.length, self.k1, self.s1, self.kernel)
 
     @property
     def latent(self) -> int:
+        """The latent width ``D = channels[-1]``."""
         return self.channels[-1]
 
     def encoder(self) -> Encoder:
+        """The :class:`~jaxpapers.xit.models.Encoder` of this configuration."""
         return Encoder(self.k1, self.s1, self.kernel, tuple(self.channels), self.dropout)
 
     def temporal_contrast(self) -> TemporalContrast:
+        """The :class:`~jaxpapers.xit.models.TemporalContrast` module of this configuration."""
         return TemporalContrast(self.timesteps, self.latent, self.tc_width, self.tc_depth,
                                 self.tc_heads, self.tc_mlp, self.tc_dropout, self.head_scale)
 
     def context_transformer(self) -> ContextTransformer:
+        """The :class:`~jaxpapers.xit.models.ContextTransformer` of this configuration."""
         return ContextTransformer(self.tc_width, self.tc_depth, self.tc_heads, self.tc_mlp,
                                   self.tc_dropout, self.head_scale)
 
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
-    """TS-TCC augmentation strengths; defaults are HAR's (spec Sec. 4.1), inferred for
-    z-normalised data."""
+    """TS-TCC's augmentation strengths; the defaults are HAR's, inferred for z-normalised data.
+
+    Attributes:
+      scale_sigma: standard deviation of the weak view's scale (>= 0).
+      jitter_sigma: standard deviation of the strong view's noise (>= 0).
+      max_segments: bound on the strong view's segments (int >= 2).
+
+    Raises:
+      ValueError: a negative or non-numeric sigma, or ``max_segments`` not an int >= 2.
+    """
 
     scale_sigma: float = 1.1
     jitter_sigma: float = 0.8
@@ -110,10 +161,9 @@ class AugmentConfig:
     def __post_init__(self):
         _positive(self, "scale_sigma", allow_zero=True)
         _positive(self, "jitter_sigma", allow_zero=True)
-        if isinstance(self.max_segments, bool) or not isinstance(self.max_segments, int) \
-                or self.max_segments < 2:
-            raise ValueError(f"AugmentConfig.max_segments must be an int >= 2; got "
-                             f"{self.max_segments!r}")
+        require(not isinstance(self.max_segments, bool) and isinstance(self.max_segments, int)
+                and self.max_segments >= 2,
+                f"AugmentConfig.max_segments must be an int >= 2; got {self.max_segments!r}")
 
 
 #: TS-TCC's Epilepsy/EMG strengths (spec Sec. 4.1): weak views for short, smooth series
@@ -122,11 +172,21 @@ WEAK_AUGMENT = AugmentConfig(scale_sigma=0.001, jitter_sigma=0.001, max_segments
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
-    """Weights of ``L = tc * L_TC + cc * L_CC + sicc * L_SICC``; ``mixup=False`` sets
-    ``lam = 1`` (the mixed series is then a second weak view of the original).
+    """The weights of the pretraining loss ``L = tc L_TC + cc L_CC + sicc L_SICC``.
 
-    These are traced, so pretraining runs with different objectives share one compiled step
-    (:data:`OBJECTIVES` has the presets of the reproduction).
+    The weights enter the step as a traced array (:meth:`as_tuple`), so pretraining runs with
+    different objectives share one compiled step; :data:`OBJECTIVES` has the presets of the
+    reproduction.
+
+    Attributes:
+      tc: weight of temporal contrasting (>= 0).
+      cc: weight of contextual contrasting, TS-TCC's NT-Xent (>= 0).
+      sicc: weight of SICC (>= 0).
+      mixup: XD-MixUp on; False sets ``lam = 1`` (the mixed series is then a second weak view
+        of the original).
+
+    Raises:
+      ValueError: a negative or non-numeric weight, or ``mixup`` not a bool.
     """
 
     tc: float = 1.0
@@ -141,6 +201,7 @@ class Objective:
             raise ValueError(f"Objective.mixup must be a bool; got {self.mixup!r}")
 
     def as_tuple(self) -> tuple[float, float, float, float]:
+        """``(tc, cc, sicc, mixup)`` as floats: the ``weights`` row of the pretraining step."""
         return (float(self.tc), float(self.cc), float(self.sicc), float(self.mixup))
 
 
@@ -156,10 +217,17 @@ OBJECTIVES = {
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
-    """Pretraining: optimiser (TS-TCC's Adam 3e-4, betas (0.9, 0.99), coupled L2 3e-4),
-    batch, steps, sampling of the pool, and the inferred XIT constants.
+    """Pretraining: optimiser, batch, steps, sampling of the pool, and the inferred XIT constants.
+
+    The optimiser is TS-TCC's Adam (3e-4, betas (0.9, 0.99), coupled L2 3e-4).
 
     Attributes:
+      batch_size: ``B`` (int >= 2).
+      steps: pretraining steps (positive int).
+      learning_rate: Adam's step size (> 0).
+      b1: Adam's first-moment decay, in ``[0, 1)``.
+      b2: Adam's second-moment decay, in ``[0, 1)``.
+      weight_decay: coupled L2 weight decay (>= 0).
       tau: temperature of NT-Xent and SICC (TS-TCC's 0.2; inferred for SICC).
       alpha: Beta(alpha, alpha) of XD-MixUp (inferred 0.2).
       per_sample_lambda: one lambda per series (False: one per batch, as TimeMCL).
@@ -176,6 +244,17 @@ class PretrainConfig:
       context_buckets: a single run (``R = 1``) runs the context transformer on its prefix
         rounded up to one of this many static lengths (0: every prefix on the longest one;
         the contexts are the same, only the work differs).
+
+    Raises:
+      ValueError: a field out of range (the message names it, its value and what is
+        allowed).
+
+    Example:
+      >>> from jaxpapers.xit import PretrainConfig
+      >>> PretrainConfig(batch_size=1)
+      Traceback (most recent call last):
+      ...
+      ValueError: PretrainConfig.batch_size must be >= 2 (contrastive); got 1
     """
 
     batch_size: int = 64
@@ -200,42 +279,41 @@ class PretrainConfig:
     def __post_init__(self):
         for name in ("batch_size", "steps", "checkpoint_every"):
             _positive_int(self, name)
-        if self.batch_size < 2:
-            raise ValueError(f"PretrainConfig.batch_size must be >= 2 (contrastive); got "
-                             f"{self.batch_size}")
+        require(self.batch_size >= 2,
+                f"PretrainConfig.batch_size must be >= 2 (contrastive); got {self.batch_size}")
         for name in ("learning_rate", "tau", "alpha"):
             _positive(self, name)
         _positive(self, "weight_decay", allow_zero=True)
         _positive(self, "temperature", allow_zero=True)
         for name in ("b1", "b2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"PretrainConfig.{name} must lie in [0, 1); got "
-                                 f"{getattr(self, name)}")
-        if self.sampling not in SAMPLING_MODES:
-            raise ValueError(f"PretrainConfig.sampling must be one of {SAMPLING_MODES}; got "
-                             f"{self.sampling!r}")
-        if not isinstance(self.augment, AugmentConfig):
-            raise ValueError(f"PretrainConfig.augment must be an AugmentConfig; got "
-                             f"{self.augment!r}")
-        if isinstance(self.context_buckets, bool) or not isinstance(self.context_buckets, int) \
-                or self.context_buckets < 0:
-            raise ValueError(f"PretrainConfig.context_buckets must be an int >= 0; got "
-                             f"{self.context_buckets!r}")
-        if self.augment_draw not in AUGMENT_DRAWS:
-            raise ValueError(f"PretrainConfig.augment_draw must be one of {AUGMENT_DRAWS}; got "
-                             f"{self.augment_draw!r}")
+            _fraction(self, name)
+        for name in ("per_sample_lambda", "cross_dataset", "extra_negatives"):
+            require(isinstance(getattr(self, name), bool),
+                    f"PretrainConfig.{name} must be a bool; got {getattr(self, name)!r}")
+        _choice(self, "sampling", SAMPLING_MODES)
+        require(isinstance(self.augment, AugmentConfig),
+                f"PretrainConfig.augment must be an AugmentConfig; got {self.augment!r}")
+        require(not isinstance(self.context_buckets, bool)
+                and isinstance(self.context_buckets, int) and self.context_buckets >= 0,
+                f"PretrainConfig.context_buckets must be an int >= 0; got "
+                f"{self.context_buckets!r}")
+        _choice(self, "augment_draw", AUGMENT_DRAWS)
         names = []
+        require(isinstance(self.augment_overrides, tuple),
+                f"PretrainConfig.augment_overrides must be a tuple of (name, AugmentConfig) "
+                f"pairs; got {self.augment_overrides!r}")
         for item in self.augment_overrides:
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-                    and isinstance(item[1], AugmentConfig)):
-                raise ValueError("PretrainConfig.augment_overrides must hold (name, "
-                                 f"AugmentConfig) pairs; got {item!r}")
+            require(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                    and isinstance(item[1], AugmentConfig),
+                    f"PretrainConfig.augment_overrides must hold (name, AugmentConfig) pairs; "
+                    f"got {item!r}")
             names.append(item[0])
-        if len(set(names)) != len(names):
-            raise ValueError(f"PretrainConfig.augment_overrides names a set twice: {names}")
+        require(len(set(names)) == len(names),
+                f"PretrainConfig.augment_overrides names a set twice: {names}")
 
     def augment_for(self, name: str) -> AugmentConfig:
-        """The strengths used for pool set ``name``."""
+        """The :class:`AugmentConfig` used for pool set ``name`` (its override, else
+        ``augment``)."""
         return dict(self.augment_overrides).get(name, self.augment)
 
     @property
@@ -246,12 +324,26 @@ class PretrainConfig:
 
 
 def augment_table(cfg: PretrainConfig, names) -> np.ndarray:
-    """float32 ``[D, 3]``: ``(scale_sigma, jitter_sigma, max_segments)`` of each pool set
-    ``names[d]`` (the override of that name, else ``cfg.augment``).
+    """The augmentation strengths of each pool set, as the pretraining step reads them.
+
+    Args:
+      cfg: the :class:`~jaxpapers.xit.PretrainConfig` (its ``augment`` and
+        ``augment_overrides``).
+      names: the ``D`` pool set names, in pool order.
+
+    Returns:
+      float32 NumPy ``(D, 3)``: ``(scale_sigma, jitter_sigma, max_segments)`` of each set (the
+      override of its name, else ``cfg.augment``).
 
     Raises:
-      ValueError: ``cfg`` is not a :class:`PretrainConfig` or ``names`` is not a sequence of
-        strings.
+      ValueError: ``cfg`` is not a :class:`~jaxpapers.xit.PretrainConfig` or ``names`` is
+        not a sequence of strings.
+
+    Example:
+      >>> from jaxpapers import xit
+      >>> cfg = xit.PretrainConfig(augment_overrides=(("GunPoint", xit.augment.WEAK_AUGMENT),))
+      >>> xit.augment.augment_table(cfg, ["ArrowHead", "GunPoint"])[:, 2].tolist()
+      [8.0, 5.0]
     """
     if not isinstance(cfg, PretrainConfig):
         raise ValueError(f"cfg must be a PretrainConfig; got {type(cfg).__name__}")
@@ -266,14 +358,28 @@ def augment_table(cfg: PretrainConfig, names) -> np.ndarray:
 class FinetuneConfig:
     """Fine-tuning on a few labels: full-batch Adam (TS-TCC's settings) for ``steps`` steps.
 
-    ``mode="finetune"`` trains encoder and head; ``"linear"`` freezes the encoder (eval mode)
-    and trains the head alone (linear probe). ``freeze_bn`` keeps the encoder's BatchNorm in
-    eval mode while fine-tuning (batches of 2-15 labelled series give noisy statistics).
+    Attributes:
+      steps: fine-tuning steps (positive int).
+      learning_rate: Adam's step size (> 0).
+      b1: Adam's first-moment decay, in ``[0, 1)``.
+      b2: Adam's second-moment decay, in ``[0, 1)``.
+      weight_decay: coupled L2 weight decay (>= 0).
+      mode: ``"finetune"`` trains encoder and head; ``"linear"`` freezes the encoder (eval
+        mode) and trains the head alone (linear probe).
+      freeze_bn: keep the encoder's BatchNorm in eval mode while fine-tuning (batches of 2-15
+        labelled series give noisy statistics).
+      schedule: ``"constant"`` or ``"plateau"``: TS-TCC's ``ReduceLROnPlateau('min')`` with
+        torch's defaults (the step size times ``plateau_factor`` after ``plateau_patience``
+        steps without a relative improvement of ``plateau_rtol`` in the validation loss); each
+        step is one epoch (the labelled subset is one batch), and the step then needs a
+        validation set.
+      plateau_factor: in ``(0, 1)``.
+      plateau_patience: positive int.
+      plateau_rtol: >= 0.
 
-    ``schedule="plateau"``: TS-TCC's ``ReduceLROnPlateau('min')`` with torch's defaults (the
-    step size times ``plateau_factor`` after ``plateau_patience`` steps without a relative
-    improvement of ``plateau_rtol`` in the validation loss); each step is one epoch (the
-    labelled subset is one batch), and the update then needs a validation set.
+    Raises:
+      ValueError: a field out of range (the message names it, its value and what is
+        allowed).
     """
 
     steps: int = 150
@@ -291,15 +397,15 @@ class FinetuneConfig:
     def __post_init__(self):
         _positive_int(self, "steps")
         _positive_int(self, "plateau_patience")
-        if self.schedule not in ("constant", "plateau"):
-            raise ValueError(f"FinetuneConfig.schedule must be 'constant' or 'plateau'; got "
-                             f"{self.schedule!r}")
-        if not 0.0 < self.plateau_factor < 1.0:
-            raise ValueError(f"FinetuneConfig.plateau_factor must lie in (0, 1); got "
-                             f"{self.plateau_factor}")
+        _choice(self, "schedule", ("constant", "plateau"))
+        _positive(self, "plateau_factor")
+        require(self.plateau_factor < 1.0,
+                f"FinetuneConfig.plateau_factor must lie in (0, 1); got {self.plateau_factor}")
         _positive(self, "plateau_rtol", allow_zero=True)
         _positive(self, "learning_rate")
         _positive(self, "weight_decay", allow_zero=True)
-        if self.mode not in ("finetune", "linear"):
-            raise ValueError(f"FinetuneConfig.mode must be 'finetune' or 'linear'; got "
-                             f"{self.mode!r}")
+        for name in ("b1", "b2"):
+            _fraction(self, name)
+        require(isinstance(self.freeze_bn, bool),
+                f"FinetuneConfig.freeze_bn must be a bool; got {self.freeze_bn!r}")
+        _choice(self, "mode", ("finetune", "linear"))

@@ -1,19 +1,6 @@
 """The contrastive losses: NT-Xent, temporal-contrasting InfoNCE, and SICC.
 
-All are pure, batched, float32 by default, and built on ``jax.nn.log_softmax`` (never
-``log(softmax)``); each returns a scalar mean.
-
-* :func:`nt_xent` -- TS-TCC's contextual contrasting (SimCLR's NT-Xent) over the ``2B`` projected
-  contexts of two views, cosine similarity, temperature ``tau``; the self-similarity is excluded
-  by a ``-1e9`` logit (not ``-inf``, safe in low precision).
-* :func:`tc_infonce` -- TS-TCC's temporal contrasting: for each of ``K`` future steps, row ``b``
-  (the true future of sample ``b`` in the other view) against the ``B`` predictions; no
-  temperature.
-* :func:`sicc` -- soft interpolation contextual contrasting (XIT; form inferred, see the spec):
-  the projected context ``m_i`` of the mixed series against the projected contexts ``r`` of the
-  originals, with the soft target ``lam_i e_i + (1 - lam_i) e_perm(i)``. ``extra_negatives=True``
-  appends the other mixed contexts ``m_{l != i}`` as negatives (the NT-Xent geometry, ``2B - 1``
-  candidates).
+All are pure, batched and built on ``jax.nn.log_softmax``; each returns a scalar mean.
 """
 
 from __future__ import annotations
@@ -46,10 +33,33 @@ def _tau_ok(tau):
 
 
 def nt_xent(u, v, tau):
-    """NT-Xent of the pairs ``(u_i, v_i)`` among the ``2B`` vectors ``[u; v]`` (``[B, D]`` each).
+    """NT-Xent (TS-TCC's contextual contrasting) of the pairs ``(u_i, v_i)``.
 
-    ``tau`` must be finite and > 0: eagerly ValueError, under ``jit`` the loss is NaN (as it is
-    for NaN in ``u`` or ``v``)."""
+    Each of the ``2B`` vectors ``[u; v]`` is contrasted with the other ``2B - 1`` by cosine
+    similarity over ``tau``; its positive is its partner in the other view. The self-similarity
+    is excluded by a ``-1e9`` logit (not ``-inf``, safe in low precision).
+
+    Args:
+      u: float ``(B, D)`` projections of one view.
+      v: float ``(B, D)`` projections of the other view.
+      tau: temperature, finite and > 0 (may be traced).
+
+    Returns:
+      The mean loss, a scalar of the inputs' dtype; NaN under ``jit`` for a bad ``tau``, and
+      for NaN in ``u`` or ``v``.
+
+    Raises:
+      ValueError: ``u`` and ``v`` not two floating ``(B, D)`` arrays of one shape; eagerly
+        also a bad ``tau``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxpapers.xit import nt_xent
+      >>> u = jnp.eye(3)
+      >>> loss = jax.jit(nt_xent)
+      >>> round(float(loss(u, u, 0.1)), 4), round(float(loss(u, u[::-1], 0.1)), 4)
+      (0.0002, 6.6668)
+    """
     u, v = _check_pair("nt_xent", u, v, "u, v")
     tau_ok = _tau_ok(tau)
     batch = u.shape[0]
@@ -64,9 +74,28 @@ def nt_xent(u, v, tau):
 
 
 def tc_infonce(pred, fut):
-    """Temporal contrasting: ``pred``, ``fut`` ``[K, B, D]`` (predictions ``W_k c`` of one view,
-    normalised true futures of the other). ``-mean_{k,b} log softmax_c(fut_kb . pred_kc)[b]``.
-    NaN in, NaN out."""
+    """TS-TCC's temporal contrasting InfoNCE: each true future against the batch's predictions.
+
+    ``-mean_{k,b} log softmax_c(fut_kb . pred_kc)[b]``: for each of ``K`` future steps, row
+    ``b`` (the true future of sample ``b`` in the other view) against the ``B`` predictions; no
+    temperature.
+
+    Args:
+      pred: float ``(K, B, D)`` predictions ``W_k c`` from one view's context.
+      fut: float ``(K, B, D)`` normalised true future latents of the other view.
+
+    Returns:
+      The mean loss, a scalar; NaN in, NaN out.
+
+    Raises:
+      ValueError: ``pred`` and ``fut`` not two floating ``(K, B, D)`` arrays of one shape.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxpapers.xit import tc_infonce
+      >>> round(float(jax.jit(tc_infonce)(jnp.zeros((2, 4, 3)), jnp.ones((2, 4, 3)))), 4)  # ln 4
+      1.3863
+    """
     pred, fut = jnp.asarray(pred), jnp.asarray(fut)
     if pred.ndim != 3 or pred.shape != fut.shape:
         raise ValueError(f"tc_infonce: expected two [K, B, D] arrays of the same shape (pred, "
@@ -78,7 +107,11 @@ def tc_infonce(pred, fut):
 
 
 def sicc(m, r, perm, lam, tau, extra_negatives: bool = False):
-    """Soft interpolation contextual contrasting.
+    """Soft interpolation contextual contrasting (SICC, XIT; its form is inferred).
+
+    The projected context ``m_i`` of the mixed series against the projected contexts ``r`` of
+    the originals, with the soft target ``lam_i e_i + (1 - lam_i) e_perm(i)``; cosine
+    similarity over ``tau``.
 
     Args:
       m: ``[B, D]`` projected contexts of the mixed series.
@@ -89,9 +122,22 @@ def sicc(m, r, perm, lam, tau, extra_negatives: bool = False):
       extra_negatives: also contrast against the other mixed contexts (``2B - 1`` candidates).
 
     Returns:
-      ``-mean_i [lam_i log p_{i,i} + (1 - lam_i) log p_{i,perm(i)}]``; NaN under ``jit`` when
-      ``tau`` is not finite and positive, a ``perm`` entry is outside ``[0, B)``, a ``lam``
-      outside ``[0, 1]``, or an input is NaN (eagerly the first three raise ``ValueError``).
+      The scalar ``-mean_i [lam_i log p_{i,i} + (1 - lam_i) log p_{i,perm(i)}]``; NaN under
+      ``jit`` when ``tau`` is not finite and positive, a ``perm`` entry is outside ``[0, B)``,
+      a ``lam`` outside ``[0, 1]``, or an input is NaN.
+
+    Raises:
+      ValueError: ``m`` and ``r`` not two floating ``(B, D)`` arrays of one shape, ``perm``
+        not integer ``(B,)``, ``lam`` not floating ``(B,)``; eagerly also a bad ``tau``,
+        ``perm`` entry or ``lam``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxpapers.xit import sicc
+      >>> m = jnp.eye(4)
+      >>> loss = jax.jit(sicc)(m, m, jnp.asarray([1, 0, 3, 2]), jnp.ones(4), 0.1)  # lam = 1
+      >>> round(float(loss), 4)
+      0.0001
     """
     m, r = _check_pair("sicc", m, r, "m, r")
     batch = m.shape[0]

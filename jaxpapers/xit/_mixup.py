@@ -1,15 +1,7 @@
 """XD-MixUp: blend each series of a multi-dataset batch with a partner from another dataset.
 
-``x_mix[i] = lam[i] * x[i] + (1 - lam[i]) * x[perm[i]]`` with ``lam ~ Beta(alpha, alpha)``
-(a ``distrax.Beta``; alpha = 0.2 by default, the value of Wickstrom et al. and aeon's TimeMCL --
-the paper's value could not be read, so it is a config value). One ``lam`` per series, or one
-per batch (``per_sample=False``, as TimeMCL does).
-
-Partners (:func:`xd_permutation`): the batch is sorted by (random dataset rank, random key) so
-every dataset occupies one contiguous block, and item ``p`` of that order is paired with item
-``p + n_max`` (cyclically), ``n_max`` being the largest dataset count in the batch. No partner
-shares its dataset whenever ``n_max <= B / 2``; otherwise only ``2 n_max - B`` items of the
-dominant dataset do, the fewest possible. The result is always a permutation.
+``lam ~ Beta(alpha, alpha)``, alpha = 0.2 by default (Wickstrom et al.'s and aeon TimeMCL's
+value; the paper's could not be read, so it is a config value).
 """
 
 from __future__ import annotations
@@ -45,14 +37,40 @@ def xd_permutation(key, ds_id, cross_dataset: bool = True):
 
 
 def xd_mixup(key, x, ds_id, alpha, per_sample: bool = True, cross_dataset: bool = True):
-    """Cross-dataset mixup of a batch ``x [B, ...]`` with dataset ids ``ds_id [B]``.
+    """XD-MixUp: blend each series of a batch with a partner from another dataset.
 
-    Returns ``(x_mix, perm, lam)``: ``x_mix = lam x + (1 - lam) x[perm]`` (``lam`` broadcast over
-    the trailing axes), ``perm [B] int32``, ``lam [B]`` float32 drawn from
-    ``distrax.Beta(alpha, alpha)``. ``x`` must be floating with ``B >= 1`` rows, ``ds_id`` an
-    integer ``[B]`` array and ``alpha`` finite and > 0: eagerly a bad ``alpha`` raises
-    ``ValueError``; under ``jit`` ``x_mix`` and ``lam`` are then NaN. NaN in ``x`` gives NaN in
-    the rows that mix it.
+    ``x_mix[i] = lam[i] x[i] + (1 - lam[i]) x[perm[i]]`` with ``lam ~ Beta(alpha, alpha)``
+    (``distrax.Beta``). Partners are chosen so that no partner shares its dataset whenever
+    the largest dataset fills at most half the batch (otherwise as few as possible do): the
+    batch is grouped by dataset in a random order and item ``p`` is paired with item ``p +
+    n_max`` cyclically, ``n_max`` being the largest dataset count.
+
+    Args:
+      key: PRNG key.
+      x: float ``(B, ...)`` batch, ``B >= 1``.
+      ds_id: integer ``(B,)`` dataset id of each series.
+      alpha: Beta parameter, finite and > 0 (may be traced).
+      per_sample: one ``lam`` per series (False: one per batch, as TimeMCL does).
+      cross_dataset: partners from other datasets (False: a uniformly random permutation).
+
+    Returns:
+      ``(x_mix, perm, lam)``: ``x_mix`` of the shape and dtype of ``x``, ``perm`` int32
+      ``(B,)`` (always a permutation), ``lam`` ``(B,)`` of the dtype of ``x``. Under ``jit`` a
+      bad ``alpha`` gives NaN ``x_mix`` and ``lam``; NaN in ``x`` gives NaN in the rows that
+      mix it.
+
+    Raises:
+      ValueError: ``key`` not a PRNG key, ``x`` not floating with ``B >= 1`` rows, ``ds_id``
+        not integer ``(B,)``; eagerly also a bad ``alpha``.
+
+    Example:
+      One call (the first compiles its operations)::
+
+          import jax, jax.numpy as jnp
+          from jaxpapers.xit import xd_mixup
+          ds_id = jnp.asarray([0, 0, 1, 1])
+          x_mix, perm, lam = xd_mixup(jax.random.key(0), jnp.ones((4, 1, 8)), ds_id, 0.2)
+          # no partner shares its dataset: ds_id[perm] == [1, 1, 0, 0] in some order
     """
     import distrax
 

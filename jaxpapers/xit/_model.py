@@ -1,14 +1,8 @@
 """The TS-TCC model in Flax: encoder, temporal-contrasting transformer, predictors, projection
 head, and the classifier used for fine-tuning.
 
-Shapes: series ``x [B, C, L]`` (channels first, as the reference); the encoder returns
-``z [B, T', 128]`` (time major, channels last). ``encoder_length(L, k1, s1)`` gives ``T'`` by
-the recursion conv ``n <- floor((n + 2p - k)/s) + 1``, pool ``n <- floor(n/2) + 1``.
-
-The context transformer takes the whole latent sequence and a prefix length ``t + 1`` that may be
-traced: a key mask (not a slice) keeps the shapes static, so one compiled program serves every
-``t``. Its attention scales by ``h^-1/2`` (the full width, the reference's choice) unless
-``head_scale=True``.
+Series are ``(B, C, L)`` (channels first, as the reference); the encoder returns ``(B, T', 128)``
+(time major, channels last).
 """
 
 from __future__ import annotations
@@ -35,7 +29,8 @@ class Conv1D(nn.Module):
     """A 1-D convolution without bias, ``[B, L, C_in] -> [B, L_out, features]``, computed as
     one matmul of the ``kernel``-wide patches (im2col). Its parameter is ``kernel [k, C_in,
     features]`` as in ``flax.linen.Conv``, with the same LeCun-normal initialisation; on XLA:CPU
-    the backward pass of ``lax.conv`` for these shapes is about 12x slower than the matmul's."""
+    the matmul's backward pass is much faster than ``lax.conv``'s for these shapes (timings: the
+    benchmark page)."""
 
     features: int
     kernel_size: int
@@ -54,9 +49,29 @@ class Conv1D(nn.Module):
 
 
 def encoder_length(length: int, k1: int = 8, s1: int = 1, kernel: int = 8) -> int:
-    """Encoder output length ``T'`` for input length ``length`` (spec Sec. 3.1 recursion).
+    """The encoder's output length ``T'`` for input length ``length``.
 
-    All arguments must be positive ints (ValueError otherwise)."""
+    Three blocks of conv ``n <- floor((n + 2 (k // 2) - k) / s) + 1`` and max-pool ``n <-
+    floor(n / 2) + 1``; the first block has kernel ``k1`` and stride ``s1``, the others
+    ``kernel`` and stride 1.
+
+    Args:
+      length: input length ``L``.
+      k1: first kernel width.
+      s1: first stride.
+      kernel: kernel width of the second and third blocks.
+
+    Returns:
+      ``T'`` as a Python int.
+
+    Raises:
+      ValueError: an argument that is not a positive int.
+
+    Example:
+      >>> from jaxpapers.xit.models import encoder_length
+      >>> encoder_length(64), encoder_length(128)
+      (10, 18)
+    """
     for name, value in (("length", length), ("k1", k1), ("s1", s1), ("kernel", kernel)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}")
@@ -68,8 +83,20 @@ def encoder_length(length: int, k1: int = 8, s1: int = 1, kernel: int = 8) -> in
 
 
 class Encoder(nn.Module):
-    """Three conv blocks (no bias) -> BatchNorm -> ReLU -> MaxPool(2, 2, pad 1); dropout after
-    the first block. ``x [B, C, L] -> z [B, T', channels[-1]]``."""
+    """TS-TCC's encoder: three conv blocks (no bias) -> BatchNorm -> ReLU -> MaxPool(2, 2, pad 1).
+
+    Dropout follows the first block. ``__call__(x, train=False, bn_train=None)`` maps float32
+    ``x (B, C, L)`` to ``z (B, T', channels[-1])`` (:func:`encoder_length` gives ``T'``);
+    ``train`` turns dropout on (rngs ``"dropout"``), ``bn_train`` (default ``train``) uses and
+    updates the batch statistics (``mutable=["batch_stats"]``).
+
+    Attributes:
+      k1: first kernel width.
+      s1: first stride.
+      kernel: kernel width of the second and third blocks.
+      channels: the three blocks' widths.
+      dropout: dropout rate after the first block.
+    """
 
     k1: int = 8
     s1: int = 1
@@ -115,12 +142,22 @@ class _Attention(nn.Module):
 
 
 class ContextTransformer(nn.Module):
-    """Linear(D -> h), a learnable context token (N(0, 1) init) prepended, ``depth`` pre-LayerNorm
-    layers (attention with ``heads`` heads, ReLU MLP of width ``mlp``, dropout, residuals); the
-    output at the token is the context ``c [B, h]``.
+    """TS-TCC's context transformer: the context of a prefix of the latent sequence.
 
-    ``__call__(z [B, T', D], prefix [B] or scalar int)``: only the first ``prefix`` latent steps
-    (and the token) are attended to.
+    Linear(D -> h), a learnable context token (N(0, 1) init) prepended, ``depth``
+    pre-LayerNorm layers (attention, ReLU MLP, dropout, residuals); the output at the token is
+    the context. ``__call__(z, prefix, train=False)`` maps float32 ``z (B, T', D)`` and an int
+    ``prefix`` (scalar or ``(B,)``, may be traced) to ``c (B, width)``: only the token and the
+    first ``prefix`` latent steps are attended to (a key mask, so shapes stay static).
+
+    Attributes:
+      width: model width ``h``.
+      depth: number of layers.
+      heads: attention heads (dividing ``width``).
+      mlp: hidden width of the MLP.
+      dropout: dropout rate.
+      head_scale: scale attention by ``(h / heads)^-1/2`` (False: ``h^-1/2``, the reference's
+        choice).
     """
 
     width: int = 100
@@ -151,11 +188,23 @@ class ContextTransformer(nn.Module):
 
 
 class TemporalContrast(nn.Module):
-    """The TC module: the context transformer, ``K`` linear predictors ``W_k: h -> D`` and the
-    projection head ``Linear(h -> D/2) -> BatchNorm -> ReLU -> Linear(D/2 -> D/4)``.
+    """TS-TCC's temporal-contrasting module: context transformer, predictors, projection head.
 
-    Methods (``apply(..., method=...)``): ``context(z, prefix, train)``, ``predict(c)`` ->
-    ``[K, B, D]``, ``project(c, train)``.
+    Methods (``apply(..., method=...)``): ``context(z, prefix, train)`` -> ``c (B, width)``
+    (:class:`ContextTransformer`); ``predict(c)`` -> ``(K, B, latent)``, the ``K`` linear
+    predictors ``W_k c``; ``project(c, train)`` -> ``(B, latent // 4)``, the projection head
+    ``Linear(h -> D/2) -> BatchNorm -> ReLU -> Linear(D/2 -> D/4)``. ``__call__(z, prefix,
+    train)`` returns ``(predict(c), project(c))``.
+
+    Attributes:
+      timesteps: ``K``, the future steps predicted.
+      latent: ``D``, the encoder's latent width.
+      width: the transformer's width ``h``.
+      depth: its number of layers.
+      heads: its attention heads.
+      mlp: its MLP width.
+      dropout: its dropout rate.
+      head_scale: see :class:`ContextTransformer`.
     """
 
     timesteps: int = 4
@@ -193,9 +242,15 @@ class TemporalContrast(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Linear(T' * D -> num_classes) on the flattened encoder output (TS-TCC's ``logits``
-    layer). A series with ``C > 1`` channels is encoded channel by channel (the encoder is
-    univariate) and the logits are averaged over channels."""
+    """TS-TCC's classifier: Linear(T' * D -> num_classes) on the flattened encoder output.
+
+    ``__call__(z, channels=1)`` maps ``z (B * channels, T', D)`` to logits ``(B,
+    num_classes)``: a series with ``channels > 1`` is encoded channel by channel (the encoder
+    is univariate) and its logits are averaged over channels.
+
+    Attributes:
+      num_classes: number of classes.
+    """
 
     num_classes: int
 

@@ -1,23 +1,8 @@
-"""Pretraining: the three views, the XIT/TS-TCC loss, one optimiser step, and many runs at once.
+"""Pretraining: the three views, the XIT/TS-TCC loss and the step of many runs at once.
 
-One step of one run (:func:`pretrain_loss`):
-
-1. a batch of the pool (:func:`~jaxpapers.xit.sample_batch`: dataset, then a series);
-2. views: weak ``T_w(x)``, strong ``T_s(x)`` and mixed ``T_w(x_mix)`` with
-   ``x_mix = lam x + (1 - lam) x[perm]`` (XD-MixUp; ``lam = 1`` when the objective's mixup is
-   off), each through the encoder in train mode, BatchNorm statistics threaded view after view
-   (as TS-TCC calls the model once per view);
-3. latents L2-normalised over channels; one ``t ~ U{0, ..., T' - K - 1}`` per direction;
-   contexts ``c_w`` (prefix ``t1 + 1`` of the weak view), ``c_s`` (prefix ``t2 + 1`` of the
-   strong view) and ``c_m`` (prefix ``t1 + 1`` of the mixed view);
-4. ``L = w_tc (TC(w -> s) + TC(s -> w)) + w_cc NT-Xent(g(c_w), g(c_s))
-   + w_sicc SICC(g(c_m), g(c_w), perm, lam)``.
-
-:func:`make_pretrain_update` returns a ``train_loop`` update that runs ``R`` independent runs
-side by side (``jax.vmap``): each run has its own key, dataset frequencies and objective weights
-(traced), so the XIT, TS-TCC and ablation runs share one compiled step. Run ``r``'s step ``i``
-uses ``fold_in(run_key[r], i)``: a run's trajectory depends on its key, not on which runs share
-its batch or how they are split over devices.
+:func:`pretrain_loss` is the loss of one batch; :func:`make_pretrain_step` returns the step of
+``R`` independent runs side by side (``jax.vmap``), each with its own key, dataset frequencies
+and objective weights (traced), so the XIT, TS-TCC and ablation runs share one compiled step.
 """
 
 from __future__ import annotations
@@ -30,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers._src.threefry import check_key
 from jaxpapers.xit._augment import strong_augment, weak_scale
 from jaxpapers.xit._config import ModelConfig, PretrainConfig
 from jaxpapers.xit._losses import l2_normalize, nt_xent, sicc, tc_infonce
@@ -37,15 +23,22 @@ from jaxpapers.xit._mixup import xd_mixup
 from jaxpapers.xit._sampler import sample_rows
 
 __all__ = ["PretrainState", "PretrainInfo", "init_pretrain", "pretrain_loss",
-           "make_pretrain_update", "pretrain_optimizer", "chance_levels"]
+           "make_pretrain_step", "pretrain_optimizer", "chance_levels"]
 
 #: ``fold_in`` stream of a run's fixed ("once") augmentations; steps never reach it
 ONCE_STREAM = 2**31 - 1
 
 
 class PretrainState(NamedTuple):
-    """``params = {"encoder", "tc"}``, ``batch_stats`` likewise, the optimiser state and an
-    int32 step counter (scalar, shared when runs are stacked)."""
+    """The state of one pretraining run, or of ``R`` runs stacked on a leading axis.
+
+    Attributes:
+      params: ``{"encoder": ..., "tc": ...}``, the encoder's and the temporal-contrasting
+        module's Flax parameters (float32; ``(R, ...)`` when stacked).
+      batch_stats: their BatchNorm statistics, keyed likewise.
+      opt_state: the optimiser state (Adam with coupled L2 weight decay).
+      step: int32 scalar step counter, shared by stacked runs.
+    """
 
     params: Any
     batch_stats: Any
@@ -54,7 +47,14 @@ class PretrainState(NamedTuple):
 
 
 class PretrainInfo(NamedTuple):
-    """Per-step losses (float32; ``[R]`` per run when stacked)."""
+    """The losses of one step (float32 scalars; ``(R,)`` from :func:`make_pretrain_step`).
+
+    Attributes:
+      loss: the weighted total ``w_tc tc + w_cc cc + w_sicc sicc``.
+      tc: temporal contrasting, both directions summed (:func:`tc_infonce`).
+      cc: contextual contrasting (:func:`nt_xent` of the weak and strong contexts).
+      sicc: soft interpolation contextual contrasting (:func:`sicc`).
+    """
 
     loss: jax.Array
     tc: jax.Array
@@ -63,12 +63,24 @@ class PretrainInfo(NamedTuple):
 
 
 def chance_levels(cfg: PretrainConfig) -> dict[str, float]:
-    """Each contrastive loss at chance (every candidate equally likely): ``tc`` (both
-    directions summed) ``2 ln B``; ``cc`` (NT-Xent) ``ln(2B - 1)``; ``sicc`` ``ln B``
-    (``ln(2B - 1)`` with extra negatives).
+    """Each contrastive loss at chance, when every candidate is equally likely.
+
+    Args:
+      cfg: the :class:`~jaxpapers.xit.PretrainConfig` (its ``batch_size`` ``B`` and
+        ``extra_negatives``).
+
+    Returns:
+      ``{"tc": 2 ln B, "cc": ln(2B - 1), "sicc": ln B}`` as Python floats (``tc`` sums both
+      directions; ``sicc`` is ``ln(2B - 1)`` with extra negatives).
 
     Raises:
-      ValueError: ``cfg`` is not a :class:`PretrainConfig`.
+      ValueError: ``cfg`` is not a :class:`~jaxpapers.xit.PretrainConfig`.
+
+    Example:
+      >>> from jaxpapers import xit
+      >>> levels = xit.metrics.chance_levels(xit.PretrainConfig(batch_size=4))
+      >>> round(levels["cc"], 4), round(levels["sicc"], 4)
+      (1.9459, 1.3863)
     """
     if not isinstance(cfg, PretrainConfig):
         raise ValueError(f"cfg must be a PretrainConfig; got {type(cfg).__name__}")
@@ -86,7 +98,29 @@ def pretrain_optimizer(cfg: PretrainConfig) -> optax.GradientTransformation:
 
 
 def init_pretrain(key, model: ModelConfig, cfg: PretrainConfig) -> PretrainState:
-    """Fresh parameters, BatchNorm statistics and optimiser state of one run (step 0)."""
+    """The state of one pretraining run at step 0: fresh parameters, statistics, optimiser.
+
+    Args:
+      key: PRNG key of the parameter initialisation.
+      model: the :class:`ModelConfig`.
+      cfg: the :class:`PretrainConfig` (its optimiser).
+
+    Returns:
+      A :class:`PretrainState` of one run with ``step`` int32 0. Stack ``R`` of them on a
+      leading axis (keeping one scalar ``step``) for :func:`make_pretrain_step`.
+
+    Raises:
+      ValueError: ``key`` is not a PRNG key (from ``jax.random.split``).
+
+    Example:
+      One call (the first compiles its operations)::
+
+          import jax
+          from jaxpapers import xit
+          state = xit.init_pretrain(jax.random.key(0), xit.ModelConfig(), xit.PretrainConfig())
+          # sorted(state.params) == ['encoder', 'tc'], int(state.step) == 0
+    """
+    check_key(key)
     key_enc, key_tc = jax.random.split(key)
     x = jnp.zeros((2, 1, model.length), jnp.float32)
     enc_vars = model.encoder().init(key_enc, x)
@@ -136,15 +170,42 @@ def _views(key, x, ds_id, weights, cfg: PretrainConfig, rows=None, aug_table=Non
 def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfig,
                   cfg: PretrainConfig, rows=None, aug_table=None, aug_key=None,
                   buckets: int = 0):
-    """The loss of one batch ``x [B, 1, L]`` (dataset ids ``ds_id [B]``) under objective
-    ``weights = (w_tc, w_cc, w_sicc, mixup)`` (a float array, see :class:`Objective`).
-    ``aug_table [D, 3]`` gives per-dataset augmentation strengths (default: ``cfg.augment``
-    for all); ``rows`` (pool rows) and ``aug_key`` are needed when ``cfg.augment_draw ==
-    "once"``. ``buckets > 0`` (static) runs the context transformer on the prefix rounded up
-    to one of ``buckets`` static lengths through ``lax.switch`` (the same contexts; worth it
-    only outside ``vmap``, where a switch with a batched index would run every branch).
+    """The XIT/TS-TCC loss of one batch, differentiable in ``params``.
 
-    Returns ``(loss, (new_batch_stats, PretrainInfo))``.
+    Views: weak ``T_w(x)``, strong ``T_s(x)`` and mixed ``T_w(x_mix)`` with ``x_mix = lam x +
+    (1 - lam) x[perm]`` (:func:`xd_mixup`; ``lam = 1`` when the objective's mixup is off), each
+    through the encoder in train mode with BatchNorm statistics threaded view after view (as
+    TS-TCC calls the model once per view). Latents are L2-normalised over channels; one ``t ~
+    U{0, ..., T' - K - 1}`` per direction gives the contexts ``c_w`` (prefix ``t1 + 1`` of the
+    weak view), ``c_s`` (prefix ``t2 + 1`` of the strong view) and ``c_m`` (prefix ``t1 + 1``
+    of the mixed view), and ``L = w_tc (TC(w -> s) + TC(s -> w)) + w_cc NT-Xent(g(c_w),
+    g(c_s)) + w_sicc SICC(g(c_m), g(c_w), perm, lam)``.
+
+    Args:
+      params: ``{"encoder", "tc"}`` parameters of one run (:attr:`PretrainState.params`).
+      batch_stats: their BatchNorm statistics.
+      key: PRNG key of the views, the time steps and dropout.
+      x: float32 ``(B, 1, L)`` batch, ``L = model.length``.
+      ds_id: int32 ``(B,)`` dataset id of each series.
+      weights: float32 ``(4,)`` objective ``(w_tc, w_cc, w_sicc, mixup)``
+        (:meth:`Objective.as_tuple`).
+      model: the :class:`ModelConfig`.
+      cfg: the :class:`PretrainConfig`.
+      rows: int32 ``(B,)`` pool rows of the batch; needed when ``cfg.augment_draw == "once"``.
+      aug_table: float32 ``(D, 3)`` per-dataset strengths
+        (:func:`jaxpapers.xit.augment.augment_table`; None: ``cfg.augment`` for all).
+      aug_key: PRNG key of the fixed views; needed when ``cfg.augment_draw == "once"``.
+      buckets: static int; ``> 0`` runs the context transformer on the prefix rounded up to
+        one of ``buckets`` static lengths through ``lax.switch`` (the same contexts; worth it
+        only outside ``vmap``, where a switch with a batched index runs every branch).
+
+    Returns:
+      ``(loss, (new_batch_stats, info))``: the float32 scalar loss, the updated statistics and
+      a :class:`PretrainInfo` of scalars.
+
+    Raises:
+      ValueError: ``cfg.augment_draw == "once"`` without ``rows`` and ``aug_key``, or a bad
+        key, shape or dtype (see the kernels).
     """
     encoder, tc_module = model.encoder(), model.temporal_contrast()
     k_views, k_t, k_drop = jax.random.split(key, 3)
@@ -218,14 +279,55 @@ def pretrain_loss(params, batch_stats, key, x, ds_id, weights, model: ModelConfi
 
 
 @functools.lru_cache(maxsize=32)
-def make_pretrain_update(model: ModelConfig, cfg: PretrainConfig):
-    """A ``train_loop`` update for ``R`` stacked runs:
-    ``update(state, key, pool_x, offsets, counts, run_keys [R], log_probs [R, D],
-    weights [R, 4], aug_table [D, 3] = None) -> (state, PretrainInfo [R])``. The loop's ``key``
-    is not used: run ``r``'s step ``i`` draws from ``fold_in(run_keys[r], i)``; with
-    ``augment_draw="once"`` its fixed views come from ``fold_in(run_keys[r], 2**31 - 1)``.
-    With ``R = 1`` the step runs without ``vmap`` and with ``cfg.context_buckets``. Cached per
-    config, so repeated trainings reuse one compilation."""
+def make_pretrain_step(model: ModelConfig, cfg: PretrainConfig):
+    """The pretraining step of ``R`` runs side by side, with ``model`` and ``cfg`` closed over.
+
+    Run ``r``'s step ``i`` draws its batch, views and dropout from ``fold_in(keys[r], i)``
+    (``i = state.step``), so a run's trajectory depends on its key alone, not on which runs
+    share the call; with ``cfg.augment_draw == "once"`` its fixed views come from
+    ``fold_in(keys[r], 2**31 - 1)``. With ``R = 1`` and ``cfg.context_buckets > 0`` the step
+    runs without ``vmap`` and with bucketed contexts (see :func:`pretrain_loss`). The step is
+    traceable, not jitted; the factory is cached per config, so repeated calls return the same
+    function (one compilation under ``jax.jit``).
+
+    Args:
+      model: the :class:`ModelConfig`.
+      cfg: the :class:`PretrainConfig`.
+
+    Returns:
+      ``step(keys, state, pool_x, offsets, counts, log_probs, weights, aug_table=None) ->
+      (state, info)`` with ``keys`` ``(R,)`` PRNG keys (one per run), ``state`` a
+      :class:`PretrainState` whose leaves are stacked to ``(R, ...)`` (the ``step`` counter a
+      shared scalar), ``pool_x`` float32 ``(N, 1, L)`` grouped by dataset, ``offsets`` and
+      ``counts`` int32 ``(D,)`` (see :class:`jaxpapers.xit.data.Pool`), ``log_probs`` float32
+      ``(R, D)`` (``log p_d`` per run, ``-inf`` for a dataset a run never draws), ``weights``
+      float32 ``(R, 4)`` (:meth:`Objective.as_tuple` per run) and ``aug_table`` float32
+      ``(D, 3)`` per-dataset strengths (:func:`jaxpapers.xit.augment.augment_table`; None:
+      ``cfg.augment`` for all). The new state has ``step + 1``; ``info`` is a
+      :class:`PretrainInfo` of ``(R,)`` losses.
+
+    Raises:
+      ValueError: at trace time, keys that are not PRNG keys or pool arrays of the wrong shape
+        (see :func:`jaxpapers.xit.data.sample_batch`).
+
+    Example:
+      One run (the first call compiles the whole step)::
+
+          import jax, jax.numpy as jnp
+          from jaxpapers import xit
+          model = xit.ModelConfig(length=32, channels=(4, 4, 8), tc_width=8, tc_depth=1,
+                                  tc_heads=2, tc_mlp=8, timesteps=2)
+          cfg = xit.PretrainConfig(batch_size=4, steps=1)
+          state = xit.init_pretrain(jax.random.key(0), model, cfg)
+          state = jax.tree_util.tree_map(lambda a: a[None], state)._replace(step=state.step)
+          pool = jax.random.normal(jax.random.key(1), (8, 1, 32))
+          step = xit.make_pretrain_step(model, cfg)
+          state, info = step(jax.random.split(jax.random.key(2), 1), state, pool,
+                             jnp.asarray([0, 4]), jnp.asarray([4, 4]),
+                             jnp.log(jnp.full((1, 2), 0.5)),
+                             jnp.asarray([xit.OBJECTIVES["xit"].as_tuple()]))
+          # int(state.step) == 1, info.loss.shape == (1,)
+    """
     optimizer = pretrain_optimizer(cfg)
 
     def one_run(params, stats, opt_state, step, run_key, pool_x, offsets, counts, log_probs,
@@ -241,22 +343,22 @@ def make_pretrain_update(model: ModelConfig, cfg: PretrainConfig):
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), stats, opt_state, info
 
-    def update(state: PretrainState, key, pool_x, offsets, counts, run_keys, log_probs,
-               weights, aug_table=None):
-        del key
-        if run_keys.shape[0] == 1 and cfg.context_buckets:  # one run: no vmap, bucketed
+    def step(keys, state: PretrainState, pool_x, offsets, counts, log_probs, weights,
+             aug_table=None):
+        check_key(keys, "keys")
+        if keys.shape[0] == 1 and cfg.context_buckets:  # one run: no vmap, bucketed
             squeeze = lambda tree: jax.tree_util.tree_map(lambda a: a[0], tree)
             params, stats, opt_state, info = one_run(
                 squeeze(state.params), squeeze(state.batch_stats), squeeze(state.opt_state),
-                state.step, run_keys[0], pool_x, offsets, counts, log_probs[0], weights[0],
+                state.step, keys[0], pool_x, offsets, counts, log_probs[0], weights[0],
                 aug_table, cfg.context_buckets)
             params, stats, opt_state, info = jax.tree_util.tree_map(
                 lambda a: a[None], (params, stats, opt_state, info))
             return PretrainState(params, stats, opt_state, state.step + 1), info
         params, stats, opt_state, info = jax.vmap(
             one_run, in_axes=(0, 0, 0, None, 0, None, None, None, 0, 0, None))(
-            state.params, state.batch_stats, state.opt_state, state.step, run_keys, pool_x,
+            state.params, state.batch_stats, state.opt_state, state.step, keys, pool_x,
             offsets, counts, log_probs, weights, aug_table)
         return PretrainState(params, stats, opt_state, state.step + 1), info
 
-    return update
+    return step

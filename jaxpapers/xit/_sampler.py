@@ -1,6 +1,6 @@
 """Multi-dataset batches: which dataset each item comes from, then an item of that dataset.
 
-A pool is stored grouped by dataset (:class:`~jaxpapers.xit.Pool`: dataset ``d`` holds rows
+A pool is stored grouped by dataset (:class:`~jaxpapers.xit.data.Pool`: dataset ``d`` holds rows
 ``offsets[d] : offsets[d] + counts[d]``). A batch draws every item's dataset from ``p_d`` and
 then a row of that dataset uniformly, so each item carries its dataset id. The modes
 (torchchronos' ``ALL_EQUAL`` / ``PROPORTIONAL_TO_SAMPLES`` and a temperature between them):
@@ -27,11 +27,31 @@ SAMPLING_MODES = ("proportional", "uniform_over_datasets", "temperature")
 
 def dataset_probabilities(counts, mode: str = "uniform_over_datasets",
                           temperature: float = 0.5, active=None) -> np.ndarray:
-    """``p_d`` (float64 NumPy, sums to 1) for datasets of sizes ``counts``.
+    """The probability ``p_d`` of drawing each dataset of a pool.
 
-    ``active`` (booleans per dataset, default all) restricts sampling to some datasets (a
-    one-source pretraining run on the same pool). Raises ``ValueError`` on an unknown mode, a
-    negative temperature, or no active non-empty dataset.
+    Modes (torchchronos' ``ALL_EQUAL`` / ``PROPORTIONAL_TO_SAMPLES`` and a temperature between
+    them): ``"proportional"`` ``p_d ∝ n_d`` (rows uniform over the whole pool),
+    ``"uniform_over_datasets"`` ``p_d = 1/D``, ``"temperature"`` ``p_d ∝ n_d^T`` (``T = 1``
+    proportional, ``T = 0`` uniform).
+
+    Args:
+      counts: ``(D,)`` finite non-negative dataset sizes ``n_d``.
+      mode: one of :data:`SAMPLING_MODES`.
+      temperature: ``T >= 0`` of the ``"temperature"`` mode.
+      active: optional ``(D,)`` booleans: sample only these datasets (a one-source run on the
+        same pool).
+
+    Returns:
+      float64 NumPy ``(D,)`` summing to 1 (0 for inactive or empty datasets).
+
+    Raises:
+      ValueError: bad ``counts``, an unknown mode, a negative temperature, ``active`` of the
+        wrong shape, or no active non-empty dataset.
+
+    Example:
+      >>> from jaxpapers.xit.data import dataset_probabilities
+      >>> dataset_probabilities([10, 30], "proportional").tolist()
+      [0.25, 0.75]
     """
     counts = np.asarray(counts, np.float64)
     if counts.ndim != 1 or not np.all(np.isfinite(counts)) or np.any(counts < 0):
@@ -53,7 +73,35 @@ def dataset_probabilities(counts, mode: str = "uniform_over_datasets",
 
 
 def sample_batch(key, x, offsets, counts, log_probs, batch_size: int):
-    """``sample_rows`` without the row indices (see there)."""
+    """Draw a multi-dataset batch: each item's dataset from ``p_d``, then a row of it uniformly.
+
+    Args:
+      key: PRNG key.
+      x: ``(N, ...)`` pool grouped by dataset (:class:`Pool`'s ``x``).
+      offsets: integer ``(D,)`` first row of each dataset.
+      counts: integer ``(D,)`` rows of each dataset.
+      log_probs: float ``(D,)`` ``log p_d`` (``-inf`` for a dataset never drawn).
+      batch_size: static positive int ``B``.
+
+    Returns:
+      ``(x_batch, ds_id)``: ``(B, ...)`` rows of ``x`` and their int32 ``(B,)`` dataset ids.
+      Under ``jit`` an item drawn from an empty dataset, or whose row falls outside ``x``, is a
+      row of NaN, and so is every item when ``log_probs`` holds NaN or ``+inf``.
+
+    Raises:
+      ValueError: ``key`` not a PRNG key, bad shapes or ``batch_size``; eagerly also bad
+        ``counts``, ``offsets`` or ``log_probs``.
+
+    Example:
+      One call (the first compiles its operations)::
+
+          import jax, jax.numpy as jnp
+          from jaxpapers.xit.data import sample_batch
+          x = jnp.arange(6.0)[:, None]
+          xb, ds_id = sample_batch(jax.random.key(0), x, jnp.asarray([0, 4]),
+                                   jnp.asarray([4, 2]), jnp.log(jnp.asarray([0.5, 0.5])), 8)
+          # rows 4 and 5 are dataset 1: (xb[:, 0] >= 4) == (ds_id == 1) for every item
+    """
     return sample_rows(key, x, offsets, counts, log_probs, batch_size)[:2]
 
 

@@ -1,17 +1,8 @@
-"""UCR/UEA data with no network: a ``.ts`` reader, the sets that ship with the package,
-per-series preprocessing, few-label subsets and the pretraining pool.
+"""UCR/UEA data with no network: datasets, few-label subsets, the pretraining pool and its sampler.
 
-The ``.ts`` format (sktime/aeon): ``#`` (or ``%``) comment lines, ``@key value`` header lines, then
-``@data`` and one line per series; channels are separated by ``:``, values by ``,``, ``?`` is
-a missing value and the class label comes last. :func:`read_ts` parses it (plain or
-xz-compressed) without sktime or aeon; every fault names the file and the line.
-
-:func:`load_dataset` finds a set in a folder the caller gives (``DIR/<Name>/<Name>_TRAIN.ts``,
-the UCR/UEA archive layout) or among the twelve sets that ship with the package
-(:data:`BUNDLED`, in :data:`BUNDLE_DIR`: the files sktime, aeon and tslearn bundle, 3.3 MB).
-Everything here is host-side NumPy: it prepares arrays once, before any jitted code. The
-multi-dataset batch sampler (:func:`dataset_probabilities`, :func:`sample_batch`, in JAX, used
-inside the pretraining step) is re-exported here.
+Host-side NumPy (a ``.ts`` reader, the twelve sets that ship with the package, per-series
+preprocessing) prepares arrays once, before any jitted code; :func:`sample_batch` draws a
+multi-dataset batch in JAX.
 """
 
 from __future__ import annotations
@@ -31,15 +22,23 @@ __all__ = ["SAMPLING_MODES", "dataset_probabilities", "sample_batch", "TSFile", 
 
 
 class TSFormatError(ValueError):
-    """A malformed ``.ts`` file; the message starts with ``path:line:``."""
+    """A malformed ``.ts`` file; the message starts with ``path:line:``.
+
+    A subclass of ``ValueError``, raised by :func:`read_ts` and :func:`load_dataset`.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
 class TSFile:
-    """A parsed ``.ts`` file: ``series[i]`` is a float64 ``(channels, length_i)`` array (NaN
-    where the file has ``?``), ``labels[i]`` its class label as written, ``class_names`` the
-    labels the header declares (in its order), ``header`` the ``@key value`` pairs (keys lower
-    case)."""
+    """A parsed ``.ts`` file (:func:`read_ts`).
+
+    Attributes:
+      path: the file's path.
+      series: tuple of float64 ``(C, L_i)`` arrays, NaN where the file has ``?``.
+      labels: tuple of each series' class label as written (str).
+      class_names: the labels the header declares, in its order.
+      header: the ``@key value`` pairs (keys lower case).
+    """
 
     path: str
     series: tuple
@@ -75,8 +74,18 @@ def _parse_values(path, number, text, channel):
 
 
 def read_ts(path: str) -> TSFile:
-    """Parse a classification ``.ts`` file (no timestamps). Raises :class:`TSFormatError`
-    naming the file and line on a malformed header or data line."""
+    """Parse a classification ``.ts`` file (no timestamps), plain or xz-compressed.
+
+    Args:
+      path: the file (``.ts`` or ``.ts.xz``).
+
+    Returns:
+      A :class:`TSFile`.
+
+    Raises:
+      TSFormatError: a malformed header or data line (the message names the file and line).
+      OSError: the file cannot be read.
+    """
     header: dict[str, str] = {}
     series, labels = [], []
     in_data, channels = False, None
@@ -169,8 +178,20 @@ def _locate(name: str, data_dir: str | None) -> tuple[str, str] | None:
 
 
 def available_datasets(data_dir: str | None = None) -> list[str]:
-    """Names :func:`load_dataset` can load here: the sets that ship with the package
-    (:data:`BUNDLED`) and every ``<Name>/<Name>_TRAIN.ts`` under ``data_dir``."""
+    """The names :func:`load_dataset` can load here.
+
+    Args:
+      data_dir: a folder in the UCR/UEA archive layout (``<Name>/<Name>_TRAIN.ts``), or None.
+
+    Returns:
+      The sorted names of the sets that ship with the package (:data:`BUNDLED`) and of those
+      under ``data_dir``.
+
+    Example:
+      >>> from jaxpapers.xit.data import available_datasets
+      >>> "GunPoint" in available_datasets()
+      True
+    """
     names = {name for name in BUNDLED if _locate(name, None) is not None}
     if data_dir is not None and os.path.isdir(os.path.expanduser(data_dir)):
         root = os.path.expanduser(data_dir)
@@ -182,11 +203,28 @@ def available_datasets(data_dir: str | None = None) -> list[str]:
 # -- preprocessing -------------------------------------------------------------------------------
 
 def resample(x: np.ndarray, length: int) -> np.ndarray:
-    """Linear interpolation of every channel of ``x`` ``(C, L_i)`` to ``length`` points over
-    normalised time; NaNs (missing values, padding) are dropped first, channel by channel."""
+    """Resample every channel to ``length`` points by linear interpolation over normalised time.
+
+    Args:
+      x: ``(C, L_i)`` series; non-finite values (missing values, padding) are dropped first,
+        channel by channel.
+      length: the new length, an int >= 2.
+
+    Returns:
+      float64 ``(C, length)``.
+
+    Raises:
+      ValueError: ``x`` not 2-D, ``length`` not an int >= 2, or a channel with no finite value.
+
+    Example:
+      >>> import numpy as np
+      >>> from jaxpapers.xit.data import resample
+      >>> resample(np.asarray([[0.0, np.nan, 2.0]]), 5).tolist()
+      [[0.0, 0.5, 1.0, 1.5, 2.0]]
+    """
     x = np.asarray(x, np.float64)
     if x.ndim != 2:
-        raise ValueError(f"resample expects (channels, length); got shape {x.shape}")
+        raise ValueError(f"x must have shape (C, L); got {x.shape}")
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
         raise ValueError(f"length must be an integer >= 2; got {length!r}")
     out = np.empty((x.shape[0], int(length)))
@@ -194,7 +232,7 @@ def resample(x: np.ndarray, length: int) -> np.ndarray:
     for c, row in enumerate(x):
         row = row[np.isfinite(row)]
         if row.size == 0:
-            raise ValueError(f"channel {c} has no finite value")
+            raise ValueError(f"x: channel {c} has no finite value")
         if row.size == 1:
             out[c] = row[0]
         else:
@@ -203,24 +241,68 @@ def resample(x: np.ndarray, length: int) -> np.ndarray:
 
 
 def znormalize(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """``(x - mean_t) / (std_t + eps)`` per series and channel (the last axis is time)."""
+    """Z-normalise along time: ``(x - mean_t) / (std_t + eps)`` per series and channel.
+
+    Args:
+      x: array ``(..., L)``, the last axis time.
+      eps: added to the standard deviation.
+
+    Returns:
+      float64, the shape of ``x``.
+
+    Example:
+      >>> import numpy as np
+      >>> from jaxpapers.xit.data import znormalize
+      >>> np.round(znormalize(np.asarray([1.0, 2.0, 3.0])), 3).tolist()
+      [-1.225, 0.0, 1.225]
+    """
     x = np.asarray(x, np.float64)
     return (x - x.mean(-1, keepdims=True)) / (x.std(-1, keepdims=True) + eps)
 
 
 def split_channels(x: np.ndarray) -> np.ndarray:
-    """``(N, C, L) -> (N * C, 1, L)``: every channel becomes its own univariate series (series
-    ``i``'s channels are rows ``i * C`` to ``i * C + C - 1``)."""
+    """Make every channel its own univariate series: ``(N, C, L) -> (N * C, 1, L)``.
+
+    Args:
+      x: ``(N, C, L)`` array.
+
+    Returns:
+      ``(N * C, 1, L)``, the dtype of ``x``; series ``i``'s channels are rows ``i * C`` to
+      ``i * C + C - 1``.
+
+    Raises:
+      ValueError: ``x`` not 3-D.
+    """
     x = np.asarray(x)
     if x.ndim != 3:
-        raise ValueError(f"split_channels expects (N, C, L); got shape {x.shape}")
+        raise ValueError(f"x must have shape (N, C, L); got {x.shape}")
     return x.reshape(x.shape[0] * x.shape[1], 1, x.shape[2])
 
 
 def k_per_class(labels: np.ndarray, k: int, seed: int, num_classes: int | None = None
                 ) -> np.ndarray:
-    """Indices of ``k`` examples of every class (stratified, without replacement), sorted,
-    determined by ``seed``. Raises ``ValueError`` when a class has fewer than ``k``."""
+    """A stratified few-label subset: ``k`` examples of every class, without replacement.
+
+    Args:
+      labels: non-negative integer ``(N,)`` labels.
+      k: examples per class (positive int).
+      seed: integer seed of the draw (with ``k``; NumPy's ``SeedSequence``).
+      num_classes: the classes ``0 .. num_classes - 1`` (default: the labels present).
+
+    Returns:
+      Sorted int ``(num_classes * k,)`` indices into ``labels``.
+
+    Raises:
+      ValueError: ``labels`` not 1-D non-negative integers, ``k`` not a positive int, or a
+        class with fewer than ``k`` examples.
+
+    Example:
+      >>> import numpy as np
+      >>> from jaxpapers.xit.data import k_per_class
+      >>> idx = k_per_class(np.asarray([0, 1, 0, 1, 2, 2]), 1, seed=0)
+      >>> np.asarray([0, 1, 0, 1, 2, 2])[idx].tolist()
+      [0, 1, 2]
+    """
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or np.any(labels < 0):
         raise ValueError(f"labels must be a 1-D array of non-negative integers; got "
@@ -242,8 +324,16 @@ def k_per_class(labels: np.ndarray, k: int, seed: int, num_classes: int | None =
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """One split of a set: ``x`` float32 ``(N, C, L)``, ``y`` int32 ``(N,)`` (indices into
-    ``class_names``)."""
+    """One split of a labelled set (:func:`load_dataset`).
+
+    Attributes:
+      name: the set's name.
+      split: ``"train"`` or ``"test"``.
+      x: float32 ``(N, C, L)`` series.
+      y: int32 ``(N,)`` labels, indices into ``class_names``.
+      class_names: the class labels as written in the file.
+      source: the file it was read from.
+    """
 
     name: str
     split: str
@@ -254,6 +344,7 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes, ``len(class_names)``."""
         return len(self.class_names)
 
 
@@ -295,7 +386,10 @@ def load_dataset(name: str, split: str = "train", *, length: int | None = None,
       length: resample every series to this length (linear, missing values dropped); None keeps
         the file's length, which must then be equal for all series.
       normalize: z-normalise each series and channel (after resampling).
-      data_dir: a folder in the UCR/UEA archive layout, searched before the packages.
+      data_dir: a folder in the UCR/UEA archive layout, searched before the bundled sets.
+
+    Returns:
+      A :class:`Dataset` with float32 ``x (N, C, L)`` and int32 ``y (N,)``.
 
     Raises:
       ValueError: unknown or unavailable set (the message lists the available ones), bad split,
@@ -321,9 +415,16 @@ def load_dataset(name: str, split: str = "train", *, length: int | None = None,
 
 @dataclasses.dataclass(frozen=True)
 class Pool:
-    """The unlabelled pretraining pool: univariate series ``x`` float32 ``(N, 1, L)`` grouped by
-    dataset (dataset ``d`` holds rows ``offsets[d] : offsets[d] + counts[d]``), ``ds_id`` int32
-    ``(N,)``."""
+    """The unlabelled pretraining pool, grouped by dataset (:func:`build_pool`).
+
+    Attributes:
+      x: float32 ``(N, 1, L)`` univariate series; dataset ``d`` holds rows ``offsets[d] :
+        offsets[d] + counts[d]``.
+      ds_id: int32 ``(N,)`` dataset id of each row.
+      names: the ``D`` dataset names.
+      offsets: int32 ``(D,)`` first row of each dataset.
+      counts: int32 ``(D,)`` rows of each dataset.
+    """
 
     x: np.ndarray
     ds_id: np.ndarray
@@ -334,8 +435,27 @@ class Pool:
 
 def build_pool(names: Sequence[str], length: int, *, splits: Sequence[str] = ("train", "test"),
                data_dir: str | None = None) -> Pool:
-    """Resample, z-normalise and split into channels every series of ``names`` (both splits by
-    default; labels are dropped). Raises ``ValueError`` if a name repeats or is unavailable."""
+    """The pretraining pool of named sets: resampled, z-normalised, split into channels.
+
+    Args:
+      names: distinct set names (see :func:`available_datasets`).
+      length: the common length ``L``.
+      splits: the splits to include (labels are dropped).
+      data_dir: a folder in the UCR/UEA archive layout, searched before the bundled sets.
+
+    Returns:
+      A :class:`Pool`.
+
+    Raises:
+      ValueError: ``names`` empty or repeating a name, or a set that is unavailable.
+      TSFormatError: a malformed file.
+
+    Example:
+      >>> from jaxpapers.xit.data import build_pool
+      >>> pool = build_pool(["GunPoint", "ArrowHead"], 32, splits=("train",))
+      >>> pool.names, pool.x.shape[1:], pool.counts.tolist()
+      (('GunPoint', 'ArrowHead'), (1, 32), [50, 36])
+    """
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"pool names must be distinct and non-empty; got {list(names)}")
     xs, ids = [], []

@@ -45,24 +45,24 @@ def test_metrics_refuse_labels_out_of_range():
     logits = jnp.zeros((3, 2))
     labels = jnp.asarray([0, 1, 2])
     with pytest.raises(ValueError, match="labels must be in"):
-        xit.accuracy(logits, labels)
-    assert np.isnan(float(jax.jit(xit.accuracy)(logits, labels)))
+        xit.metrics.accuracy(logits, labels)
+    assert np.isnan(float(jax.jit(xit.metrics.accuracy)(logits, labels)))
     with pytest.raises(ValueError, match="labels must be in"):
-        xit.macro_f1(jnp.asarray([0, 1, 1]), labels, 2)
+        xit.metrics.macro_f1(jnp.asarray([0, 1, 1]), labels, 2)
 
 
 def test_augmentations_refuse_int_keys_and_negative_sigma():
     x = jnp.zeros((1, 8))
     with pytest.raises(ValueError, match="key must be a PRNG key"):
-        jax.jit(xit.jitter)(0, x, 0.1)
+        jax.jit(xit.augment.jitter)(0, x, 0.1)
     with pytest.raises(ValueError, match="sigma must be finite and >= 0"):
-        xit.weak_scale(jax.random.key(0), x, -1.0)
+        xit.augment.weak_scale(jax.random.key(0), x, -1.0)
 
 
 def test_sample_batch_empty_dataset():
     x = jnp.arange(8.0).reshape(4, 2)
     args = (x, jnp.asarray([0, 2]), jnp.asarray([2, 0]), jnp.log(jnp.asarray([0.5, 0.5])))
     with pytest.raises(ValueError, match="offsets and counts"):
-        xit.sample_batch(jax.random.key(0), *args, 8)
-    rows, ds = jax.jit(xit.sample_batch, static_argnums=5)(jax.random.key(0), *args, 8)
+        xit.data.sample_batch(jax.random.key(0), *args, 8)
+    rows, ds = jax.jit(xit.data.sample_batch, static_argnums=5)(jax.random.key(0), *args, 8)
     assert np.all(np.isnan(np.asarray(rows)[np.asarray(ds) == 1]))

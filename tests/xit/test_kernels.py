@@ -16,16 +16,16 @@ X = jax.random.normal(jax.random.key(1), (3, 40))  # one series, 3 channels
 def test_augmentation_contracts_and_invariants():
     # strong_augment = jitter(segment_permute(x)): with no jitter, each channel keeps its
     # multiset of values (one contract covers both kernels)
-    out = check_kernel_contract(lambda k, x: xit.strong_augment(k, x, 0.0, 5), X)
+    out = check_kernel_contract(lambda k, x: xit.augment.strong_augment(k, x, 0.0, 5), X)
     for c in range(3):
         np.testing.assert_array_equal(np.sort(out[c]), np.sort(X[c]))
-    check_kernel_contract(lambda k, x: xit.weak_scale(k, x, 1.1), X)
+    check_kernel_contract(lambda k, x: xit.augment.weak_scale(k, x, 1.1), X)
 
 
 def test_segment_permute_same_order_for_all_channels_and_segment_counts():
     x = jnp.tile(jnp.arange(30.0), (2, 1))
     keys = jax.random.split(jax.random.key(2), 400)
-    outs = np.asarray(jax.jit(jax.vmap(lambda k: xit.segment_permute(k, x, 5)))(keys))
+    outs = np.asarray(jax.jit(jax.vmap(lambda k: xit.augment.segment_permute(k, x, 5)))(keys))
     np.testing.assert_array_equal(outs[:, 0], outs[:, 1])
     # number of segments = 1 + number of breaks in the gathered positions; m ~ U{1..4}
     breaks = (np.diff(outs[:, 0], axis=1) != 1).sum(1) + 1
@@ -36,7 +36,7 @@ def test_segment_permute_same_order_for_all_channels_and_segment_counts():
 def test_weak_scale_mean_is_two_x():
     x = jnp.linspace(-1.0, 2.0, 16)[None]
     keys = jax.random.split(jax.random.key(3), 4000)
-    out = np.asarray(jax.jit(jax.vmap(lambda k: xit.weak_scale(k, x, 1.1)))(keys))
+    out = np.asarray(jax.jit(jax.vmap(lambda k: xit.augment.weak_scale(k, x, 1.1)))(keys))
     se = 1.1 * np.abs(np.asarray(x)) / np.sqrt(4000)
     assert np.all(np.abs(out.mean(0) - 2 * np.asarray(x)) < 5 * se + 1e-6)
     ratio = out[:, 0, 3] / np.asarray(x)[0, 3]
@@ -92,9 +92,9 @@ def test_xd_permutation_with_a_dominant_dataset_pairs_the_fewest_inside_it():
     (24, 8, 1, 5), (64, 8, 1, 10), (128, 8, 1, 18), (178, 8, 1, 24), (251, 8, 1, 34),
     (512, 8, 1, 66), (1500, 8, 1, 190), (3000, 25, 3, 127), (5120, 32, 4, 162)])
 def test_encoder_length_recursion(length, k1, s1, expected):
-    assert xit.encoder_length(length, k1, s1) == expected
+    assert xit.models.encoder_length(length, k1, s1) == expected
     if length <= 512:
-        enc = xit.Encoder(k1, s1, channels=(4, 4, 8))
+        enc = xit.models.Encoder(k1, s1, channels=(4, 4, 8))
         x = jnp.zeros((1, 1, length))
         z = jax.eval_shape(lambda: enc.init_with_output(jax.random.key(0), x)[0])
         assert z.shape == (1, expected, 8)
@@ -112,7 +112,7 @@ def test_conv_matches_lax_conv():
 
 
 def test_masked_prefix_equals_sliced_prefix():
-    model = xit.ContextTransformer(width=8, depth=1, heads=2, mlp=8)
+    model = xit.models.ContextTransformer(width=8, depth=1, heads=2, mlp=8)
     z = jax.random.normal(jax.random.key(8), (3, 7, 12))
     params = jax.jit(model.init)(jax.random.key(0), z, 3)
     masked_fn = jax.jit(lambda t: model.apply(params, z, t))  # one compile for every t
@@ -137,8 +137,8 @@ def test_auroc_orientation_and_sklearn_agreement():
 
     @jax.jit  # one compile for every metric call
     def metrics(s, y, p3, y3, pred, logits):
-        return (xit.auroc(s, y), xit.auroc(-s, y), xit.auroc(p3, y3),
-                xit.macro_f1(pred, y3, 3), xit.auroc(logits, y))
+        return (xit.metrics.auroc(s, y), xit.metrics.auroc(-s, y), xit.metrics.auroc(p3, y3),
+                xit.metrics.macro_f1(pred, y3, 3), xit.metrics.auroc(logits, y))
 
     a, b, a3, f1, a_logits = (float(v) for v in metrics(jnp.asarray(s), y, p3, y3, pred,
                                                           logits))
@@ -161,3 +161,17 @@ def test_configs_validate():
         xit.FinetuneConfig(mode="bogus")
     with pytest.raises(ValueError, match="max_segments"):
         xit.AugmentConfig(max_segments=1)
+    # every field is checked, so a config stays hashable (a static jit argument, the cache key
+    # of the step factories) and a bad value names its class and field
+    bad = [(xit.ModelConfig, dict(channels=[32, 64, 128]), "ModelConfig.channels"),
+           (xit.ModelConfig, dict(head_scale=1), "ModelConfig.head_scale"),
+           (xit.PretrainConfig, dict(augment_overrides=[]), "PretrainConfig.augment_overrides"),
+           (xit.PretrainConfig, dict(cross_dataset=None), "PretrainConfig.cross_dataset"),
+           (xit.FinetuneConfig, dict(b2=1.0), "FinetuneConfig.b2"),
+           (xit.FinetuneConfig, dict(freeze_bn="yes"), "FinetuneConfig.freeze_bn"),
+           (xit.FinetuneConfig, dict(plateau_factor=float("nan")), "FinetuneConfig.plateau")]
+    for cls, kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            cls(**kwargs)
+    for cfg in (xit.ModelConfig(), xit.PretrainConfig(), xit.FinetuneConfig(), xit.Objective()):
+        hash(cfg)

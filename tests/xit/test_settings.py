@@ -84,14 +84,14 @@ def test_segment_limit():
     x = jnp.arange(40.0)[None]
     for seed in range(5):
         key = jax.random.key(seed)
-        np.testing.assert_array_equal(np.asarray(xit.segment_permute(key, x, 8)),
-                                      np.asarray(xit.segment_permute(key, x, 8, limit=8)))
+        np.testing.assert_array_equal(np.asarray(xit.augment.segment_permute(key, x, 8)),
+                                      np.asarray(xit.augment.segment_permute(key, x, 8, limit=8)))
         # limit 2: one segment, the series unchanged
-        np.testing.assert_array_equal(np.asarray(xit.segment_permute(key, x, 8, limit=2)),
+        np.testing.assert_array_equal(np.asarray(xit.augment.segment_permute(key, x, 8, limit=2)),
                                       np.asarray(x))
     # limit 3: at most two segments, so at most one place where the order jumps
     for seed in range(20):
-        out = np.asarray(xit.segment_permute(jax.random.key(seed), x, 8, limit=3))[0]
+        out = np.asarray(xit.augment.segment_permute(jax.random.key(seed), x, 8, limit=3))[0]
         assert np.sum(np.diff(out) != 1) <= 1
         assert sorted(out.tolist()) == list(range(40))
 
@@ -140,13 +140,13 @@ def test_plateau_schedule_cuts_the_step_after_patience():
     state = jax.tree_util.tree_map(lambda a: a[None], state)._replace(step=jnp.int32(0))
     x = jax.random.normal(jax.random.key(2), (1, 4, 1, model.length))
     y = jnp.asarray([[0, 1, 0, 1]], jnp.int32)
-    update = jax.jit(xit.make_finetune_update(model, cfg, 2))
+    step = jax.jit(xit.make_finetune_step(model, cfg, 2))
     keys = jax.random.split(jax.random.key(3), 1)
     with pytest.raises(ValueError, match="x_val"):
-        update(state, None, x, y, keys)
+        step(keys, state, x, y)
     scales = []
     for _ in range(8):  # a step size of 1e-9 leaves the validation loss flat: a plateau
-        state, _ = update(state, None, x, y, keys, x, y)
+        state, _ = step(keys, state, x, y, x, y)
         scales.append(float(state.opt_state[-1].scale[0]))
     # torch (patience 2): no improvement on steps 2, 3, 4; the third bad step exceeds the
     # patience, so the step size drops from step 4 on, and again three bad steps later
@@ -229,10 +229,10 @@ def test_bucketed_context_lengths_give_the_same_loss_and_step():
             scale = float(np.abs(np.asarray(b)).max())  # float32 reassociation per leaf
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0,
                                        atol=1e-6 + 1e-4 * scale)
-    # the one-run update (unvmapped, bucketed) against the vmapped one of two equal runs
+    # the one-run step (unvmapped, bucketed) against the vmapped one of two equal runs
     pool = jax.random.normal(jax.random.key(2), (40, 1, model.length))
     offsets, counts = jnp.asarray([0, 20], jnp.int32), jnp.asarray([20, 20], jnp.int32)
-    update = jax.jit(xit.make_pretrain_update(model, cfg))
+    step = jax.jit(xit.make_pretrain_step(model, cfg))
     run_key = jax.random.key(3)
 
     def stacked(r):
@@ -240,15 +240,15 @@ def test_bucketed_context_lengths_give_the_same_loss_and_step():
         return s._replace(step=jnp.int32(0))
 
     def args(r):
-        return (pool, offsets, counts, jnp.stack([run_key] * r),
-                jnp.log(jnp.full((r, 2), 0.5)), jnp.stack([W] * r))
+        return (pool, offsets, counts, jnp.log(jnp.full((r, 2), 0.5)), jnp.stack([W] * r))
 
-    one, info1 = update(stacked(1), None, *args(1))
-    two, info2 = update(stacked(2), None, *args(2))
+    keys = lambda r: jnp.stack([run_key] * r)  # noqa: E731
+    one, info1 = step(keys(1), stacked(1), *args(1))
+    two, info2 = step(keys(2), stacked(2), *args(2))
     assert float(info1.loss[0]) == pytest.approx(float(info2.loss[1]), rel=1e-5)
     # the second step's loss depends on the first step's parameters and statistics
-    _, info1 = update(one, None, *args(1))
-    _, info2 = update(two, None, *args(2))
+    _, info1 = step(keys(1), one, *args(1))
+    _, info2 = step(keys(2), two, *args(2))
     assert float(info1.loss[0]) == pytest.approx(float(info2.loss[1]), rel=1e-4)
     with pytest.raises(ValueError, match="context_buckets"):
         xit.PretrainConfig(context_buckets=-1)

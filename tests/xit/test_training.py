@@ -11,6 +11,7 @@ import pytest
 from jaxpapers import xit
 from jaxpapers._src.errors import MissingDependencyError
 from jaxpapers.experiments import Checkpointer, RunContext, diff_results, reproduce, train_loop
+from jaxpapers.xit._experiments._driver import _loop_update
 from jaxpapers.xit._experiments._reproduce import SCALES
 from tests.contracts import check_kernel_contract
 from tests.multidevice import run_with_devices
@@ -29,15 +30,14 @@ def _state(seed=0, runs=1):
     return state._replace(step=jnp.int32(0))
 
 
-def _args(run_keys, runs=1):
-    return (POOL_X, OFFSETS, COUNTS, run_keys, jnp.tile(LOG_P, (runs, 1)),
-            jnp.tile(WEIGHTS, (runs, 1)))
+def _args(runs=1):
+    return POOL_X, OFFSETS, COUNTS, jnp.tile(LOG_P, (runs, 1)), jnp.tile(WEIGHTS, (runs, 1))
 
 
 @pytest.mark.slow
 def test_pretrain_loss_contract_and_first_step_determinism():
     # the contract on the loss (forward, BatchNorm statistics and per-term losses): under vmap
-    # the update's Adam moments differ from single calls by float32 reassociation only
+    # the step's Adam moments differ from single calls by float32 reassociation only
     state = _state()
     params = jax.tree_util.tree_map(lambda a: a[0], state.params)
     stats = jax.tree_util.tree_map(lambda a: a[0], state.batch_stats)
@@ -45,21 +45,24 @@ def test_pretrain_loss_contract_and_first_step_determinism():
     kernel = lambda key, p: xit.pretrain_loss(p, stats, key, x, ds, WEIGHTS[0], MODEL, CFG)
     check_kernel_contract(kernel, params, num_keys=2)
     # oracle 13: the same key gives a bit-identical first step
-    update = jax.jit(xit.make_pretrain_update(MODEL, CFG))
+    step = jax.jit(xit.make_pretrain_step(MODEL, CFG))
     run_keys = jax.random.split(jax.random.key(1), 1)
-    first = update(state, jax.random.key(0), *_args(run_keys))
-    again = update(_state(), jax.random.key(0), *_args(run_keys))
+    first = step(run_keys, state, *_args())
+    again = step(run_keys, _state(), *_args())
     for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(again),
                     strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert first[0].step.dtype == jnp.int32 and int(first[0].step) == 1
     assert np.all(np.isfinite(np.asarray(first[1].loss)))
+    # the step uses its key: another key draws another batch and other views
+    other = step(jax.random.split(jax.random.key(2), 1), _state(), *_args())
+    assert float(other[1].loss[0]) != float(first[1].loss[0])
 
 
 @pytest.mark.slow
 def test_pretraining_resumes_bitwise(tmp_path):
-    update = xit.make_pretrain_update(MODEL, CFG)
-    args = _args(jax.random.split(jax.random.key(3), 2), runs=2)
+    update = _loop_update(xit.make_pretrain_step(MODEL, CFG))
+    args = (jax.random.split(jax.random.key(3), 2), *_args(runs=2))
     full, full_info = train_loop(update, _state(runs=2), jax.random.key(0), 4, args=args,
                                  chunk=2)
 
@@ -95,13 +98,13 @@ def test_finetune_step_contract_and_evaluate():
     state = jax.tree_util.tree_map(lambda a: a[None], state)._replace(step=jnp.int32(0))
     x = jax.random.normal(jax.random.key(2), (1, 6, 2, MODEL.length))  # 2 channels
     y = jnp.asarray([[0, 1, 2, 0, 1, 2]])
-    update = xit.make_finetune_update(MODEL, ft, 3)
-    kernel = lambda key, s: update(s, key, x, y, key[None])
-    new, loss = check_kernel_contract(kernel, state, state_arg=0,
+    step = xit.make_finetune_step(MODEL, ft, 3)
+    kernel = lambda key, s: step(key[None], s, x, y)
+    new, info = check_kernel_contract(kernel, state, state_arg=0,
                                       output_state=lambda out: out[0], num_keys=2)
     params = jax.tree_util.tree_map(lambda a: a[0], new.params)
     stats = jax.tree_util.tree_map(lambda a: a[0], new.batch_stats)
-    scores = xit.evaluate(params, stats, x[0], y[0], MODEL, 3)
+    scores = xit.metrics.evaluate(params, stats, x[0], y[0], MODEL, 3)
     assert set(scores) == {"accuracy", "macro_f1", "auroc"}
     assert all(0.0 <= float(v) <= 1.0 for v in scores.values())
 
@@ -115,16 +118,15 @@ def test_linear_probe_leaves_the_encoder_unchanged():
     state = jax.tree_util.tree_map(lambda a: a[None], state)._replace(step=jnp.int32(0))
     x = jax.random.normal(jax.random.key(2), (1, 4, 1, MODEL.length))
     y = jnp.asarray([[0, 1, 0, 1]])
-    new, _ = jax.jit(xit.make_finetune_update(MODEL, ft, 2))(state, jax.random.key(0), x, y,
-                                                              jax.random.split(
-                                                                  jax.random.key(3), 1))
+    new, _ = jax.jit(xit.make_finetune_step(MODEL, ft, 2))(
+        jax.random.split(jax.random.key(3), 1), state, x, y)
     for a, b in zip(jax.tree_util.tree_leaves(state.params["encoder"]),
                     jax.tree_util.tree_leaves(new.params["encoder"]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(state.params["head"]["Dense_0"]["kernel"]),
                               np.asarray(new.params["head"]["Dense_0"]["kernel"]))
     one = lambda tree: jax.tree_util.tree_map(lambda a: a[0], tree)
-    scores = jax.jit(lambda p, s: xit.evaluate(p, s, x[0], y[0], MODEL, 2))(
+    scores = jax.jit(lambda p, s: xit.metrics.evaluate(p, s, x[0], y[0], MODEL, 2))(
         one(new.params), one(new.batch_stats))
     assert set(scores) == {"accuracy", "macro_f1", "auroc"}
     assert all(0.0 <= float(v) <= 1.0 for v in scores.values())
@@ -132,9 +134,9 @@ def test_linear_probe_leaves_the_encoder_unchanged():
 
 @pytest.mark.slow
 def test_no_nan_after_100_steps():
-    update = xit.make_pretrain_update(MODEL, CFG)
+    update = _loop_update(xit.make_pretrain_step(MODEL, CFG))
     _, info = train_loop(update, _state(), jax.random.key(0), 100,
-                         args=_args(jax.random.split(jax.random.key(4), 1)), chunk=50)
+                         args=(jax.random.split(jax.random.key(4), 1), *_args()), chunk=50)
     loss = np.asarray(info.loss)
     assert np.all(np.isfinite(loss))
     assert loss[-20:].mean() < loss[:20].mean()
@@ -158,12 +160,12 @@ state = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *one)._replace(step=jnp.
 x = jax.random.normal(jax.random.key(2), (R, n, 1, model.length))
 y = jnp.tile(jnp.asarray([0, 1, 0, 1]), (R, 1))
 run_keys = jax.random.split(jax.random.key(3), R)
-update = jax.jit(xit.make_finetune_update(model, ft, 2))
-single = update(state, jax.random.key(0), x, y, run_keys)
-per_run = shard_batch((state.params, state.batch_stats, state.opt_state, x, y, run_keys),
+step = jax.jit(xit.make_finetune_step(model, ft, 2))
+single = step(run_keys, state, x, y)
+per_run = shard_batch((state.params, state.batch_stats, state.opt_state, run_keys, x, y),
                       data_mesh(8))
-sharded = update(state._replace(params=per_run[0], batch_stats=per_run[1],
-                                opt_state=per_run[2]), jax.random.key(0), *per_run[3:])
+sharded = step(per_run[3], state._replace(params=per_run[0], batch_stats=per_run[1],
+                                          opt_state=per_run[2]), *per_run[4:])
 leaf = jax.tree_util.tree_leaves(sharded[0].params)[0]
 assert len(leaf.sharding.device_set) == 8, leaf.sharding
 for a, b in zip(jax.tree_util.tree_leaves(single), jax.tree_util.tree_leaves(sharded)):
@@ -185,12 +187,12 @@ offsets, counts = jnp.asarray([0, 25], jnp.int32), jnp.asarray([25, 15], jnp.int
 run_keys = jax.random.split(jax.random.key(3), R)
 log_p = jnp.log(jnp.full((R, 2), 0.5, jnp.float32))
 weights = jnp.tile(jnp.asarray([xit.OBJECTIVES["xit"].as_tuple()], jnp.float32), (R, 1))
-update = jax.jit(xit.make_pretrain_update(model, cfg))
-single = update(state, jax.random.key(0), pool, offsets, counts, run_keys, log_p, weights)
+step = jax.jit(xit.make_pretrain_step(model, cfg))
+single = step(run_keys, state, pool, offsets, counts, log_p, weights)
 per_run = shard_batch((state.params, state.batch_stats, state.opt_state, run_keys, log_p,
                        weights), data_mesh(8))
 sharded_state = state._replace(params=per_run[0], batch_stats=per_run[1], opt_state=per_run[2])
-sharded = update(sharded_state, jax.random.key(0), pool, offsets, counts, *per_run[3:])
+sharded = step(per_run[3], sharded_state, pool, offsets, counts, *per_run[4:])
 leaf = jax.tree_util.tree_leaves(sharded[0].params)[0]
 assert len(leaf.sharding.device_set) == 8, leaf.sharding
 # Adam's first step moves every parameter by about +-lr whatever the gradient's size, so where

@@ -10,6 +10,7 @@ from the same datasets, so differences between rows of one seed are paired).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -24,12 +25,26 @@ from jaxpapers.xit._config import (
     PretrainConfig,
     augment_table,
 )
-from jaxpapers.xit._finetune import evaluate, init_finetune, make_finetune_update
-from jaxpapers.xit._pretrain import init_pretrain, make_pretrain_update
+from jaxpapers.xit._finetune import evaluate, init_finetune, make_finetune_step
+from jaxpapers.xit._pretrain import init_pretrain, make_pretrain_step
 from jaxpapers.xit.data import Pool, dataset_probabilities, k_per_class, load_dataset
 
 ALL = "all"
 HELD_OUT = "held-out"  # sources: the pool without the fine-tuning targets' sets
+
+
+@functools.lru_cache(maxsize=64)
+def _loop_update(step):
+    """``step(keys, state, *args)`` as a ``train_loop`` update ``(state, loop_key, keys,
+    *args)``. The runs draw from their own keys (``fold_in(keys[r], state.step)`` inside the
+    step), so the loop's per-step key is not needed. Cached, so one step gives one update
+    object and ``train_loop`` compiles it once."""
+
+    def update(state, loop_key, keys, *args):
+        del loop_key
+        return step(keys, state, *args)
+
+    return update
 
 
 class EncoderKey(NamedTuple):
@@ -97,11 +112,11 @@ def pretrain_all(ctx, key, pool: Pool, runs: list[EncoderKey], model: ModelConfi
     pool_args = ctx.replicate((jnp.asarray(pool.x), jnp.asarray(pool.offsets),
                                jnp.asarray(pool.counts)))
     table = ctx.replicate(jnp.asarray(augment_table(cfg, pool.names)))
-    update = make_pretrain_update(model, cfg)
+    update = _loop_update(make_pretrain_step(model, cfg))
     config = {"model": model, "pretrain": cfg, "runs": [tuple(r) for r in runs],
               "pool": list(pool.names), "pool_size": int(pool.x.shape[0])}
     state, info = train_loop(update, state, key, cfg.steps,
-                             args=(*pool_args, *per_run[3:], table),
+                             args=(per_run[3], *pool_args, *per_run[4:], table),
                              chunk=cfg.checkpoint_every,
                              checkpointer=ctx.checkpointer(name, config),
                              show_progress=ctx.show_progress and ctx.is_primary,
@@ -191,11 +206,10 @@ def finetune_grid(ctx, key, target: Target, k: int, subset_seeds: int, enc_param
     if validation:
         data += [rep(np.stack([target.train.x[i] for i in rest])),
                  rep(np.stack([target.train.y[i] for i in rest]))]
-    sharded = ctx.shard((state.params, state.batch_stats, state.opt_state,
-                         jnp.asarray(data[0]), jnp.asarray(data[1]), run_keys,
-                         *[jnp.asarray(d) for d in data[2:]]))
+    sharded = ctx.shard((state.params, state.batch_stats, state.opt_state, run_keys,
+                         *[jnp.asarray(d) for d in data]))
     state = state._replace(params=sharded[0], batch_stats=sharded[1], opt_state=sharded[2])
-    update = make_finetune_update(model, cfg, nc)
+    update = _loop_update(make_finetune_step(model, cfg, nc))
     state, _ = train_loop(update, state, key, cfg.steps, args=sharded[3:], chunk=cfg.steps,
                           timer=ctx.timer)
     x_test = ctx.replicate(jnp.asarray(target.test.x))
