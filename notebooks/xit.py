@@ -102,7 +102,7 @@ plt.show()
 # ## Pretraining with the XIT objective
 # `make_pretrain_step` returns `step(keys, state, ...)` for stacked runs (here one): run `r`'s
 # step `i` draws its batch, augmentations and mixing from `fold_in(keys[r], i)`. The toolkit's
-# `train_loop` (jitted `lax.scan` chunks) calls `update(state, loop_key, *args)`; the runs'
+# `train_loop` (jitted `lax.scan` chunks) calls `update(loop_key, state, *args)`; the runs'
 # keys travel in `args`, so the loop's own key is not needed.
 
 # %%
@@ -115,7 +115,7 @@ args = (jax.random.split(jax.random.key(3), 1), jnp.asarray(pool.x), jnp.asarray
 step = xit.make_pretrain_step(model, cfg)
 
 
-def update(state, loop_key, keys, *rest):
+def update(loop_key, state, keys, *rest):
     return step(keys, state, *rest)
 if SMOKE:  # CI executes the notebook: the pretraining step's compile alone exceeds its budget
     print("JAXPAPERS_SMOKE=1: pretraining skipped; 'after' below shows the initial encoder")

@@ -996,7 +996,39 @@ def _diffusion_resampling_cases():
     free_event = ("nonfinite", "dtype")
     move = dict(arrays={"x": free_event, "key": KEY_KINDS}, traced=("key", "x", "t"),
                 nan_ok=("nonfinite",))
+    toy = dr.toy
+    pts = jnp.asarray(np.random.default_rng(13).normal(size=(6, 2)), jnp.float32)
+    bad_modes = Special("modes", "empty or out-of-range modes",
+                        st.sampled_from([(), (8,), (-1, 0)]))
     return {
+        "ring_centres": Case(lambda: (toy.ring_centres, {}), specials=(
+            Special("num_modes", "num_modes <= 0", bad_count),
+            Special("radius", "radius <= 0 or NaN", bad_positive))),
+        "sample_ring": Case(lambda: (toy.sample_ring, dict(key=_key(), num=5)),
+                            arrays={"key": KEY_KINDS}, traced=("key",),
+                            specials=(Special("num", "num <= 0", bad_count),
+                                      Special("std", "std <= 0 or NaN", bad_positive),
+                                      bad_modes)),
+        "soft_mode_detector": Case(lambda: (toy.soft_mode_detector, dict(modes=(0, 1))),
+                                   specials=(Special("temperature", "temperature <= 0 or NaN",
+                                                     bad_positive), bad_modes)),
+        "hard_mode_occurrence": Case(
+            lambda: (toy.hard_mode_occurrence, dict(x=pts, modes=(0, 1))),
+            # documented: a NaN point is a miss (False), not an error
+            arrays={"x": ("shape", "dtype")}, traced=("x",),
+            specials=(Special("radius", "radius <= 0 or NaN", bad_positive), bad_modes)),
+        "near_mode_fraction": Case(lambda: (toy.near_mode_fraction, dict(x=pts)),
+                                   # documented: a NaN point is far from every centre
+                                   arrays={"x": ("shape", "dtype")}, traced=("x",),
+                                   specials=(Special("radius", "radius <= 0 or NaN",
+                                                     bad_positive),)),
+        "energy_distance": Case(lambda: (toy.energy_distance, dict(x=pts, y=pts[:4])),
+                                arrays={"x": ALL_KINDS, "y": ALL_KINDS}, traced=("x", "y"),
+                                nan_ok=("nonfinite",)),
+        "frechet_distance": Case(lambda: (toy.frechet_distance,
+                                          dict(feats_a=np.asarray(pts), feats_b=np.asarray(pts))),
+                                 arrays={"feats_a": ("shape", "nonfinite"),
+                                         "feats_b": ("shape", "nonfinite")}),
         "make_schedule": Case(lambda: (dr.make_schedule, dict(num_steps=_DR_T)), specials=(
             Special("num_steps", "num_steps <= 0", bad_count),
             Special("kind", "unknown kind", st.just("sigmoid")),
@@ -1699,8 +1731,6 @@ EXEMPT = {
         "ConvDiscriminator": "Flax module; its inputs come through the training drivers",
         "eps_fn_from": "closes a Flax module over its parameters; the call is module.apply",
         "logit_fn_from": "closes a Flax module over its parameters; the call is module.apply",
-        "toy": "toy tasks and distances of the ring experiment, tested in "
-               "tests/diffusion_resampling",
     },
     "expert_iteration": {
         "Agent": "plain container; make_agent is the checked constructor",

@@ -1,8 +1,9 @@
 """The one training loop with checkpoints: jitted ``lax.scan`` chunks, resumable bitwise.
 
-``train_loop(update, state, key, num_steps, ...)`` runs ``state, metrics = update(state,
-fold_in(key, state.step), *args)`` for ``num_steps`` steps. The state carries its own int32 ``step``
-counter (a ``NamedTuple``/dataclass field named ``step``), so the key of step ``i`` is
+``train_loop(update, state, key, num_steps, ...)`` runs ``state, metrics = update(
+fold_in(key, state.step), state, *args)`` (key first, as every step of the library) for
+``num_steps`` steps. The state carries its own int32 ``step`` counter (a
+``NamedTuple``/dataclass field named ``step``), so the key of step ``i`` is
 ``fold_in(key, i)`` however the steps are chunked: a run interrupted after any chunk and resumed
 from its checkpoint ends bitwise equal to an uninterrupted one. After each chunk of ``chunk``
 steps the state and the per-step metrics so far are saved through a :class:`Checkpointer`.
@@ -37,7 +38,7 @@ def _chunk_runner(update: Callable, length: int):
 
         def run(state, key, args):
             def one(state, _):
-                return update(state, jax.random.fold_in(key, state.step), *args)
+                return update(jax.random.fold_in(key, state.step), state, *args)
 
             return jax.lax.scan(one, state, None, length=length)
 
@@ -56,7 +57,7 @@ def _step_runner(update: Callable):
     if update not in _STEPS:
 
         def run(state, key, args):
-            return update(state, jax.random.fold_in(key, state.step), *args)
+            return update(jax.random.fold_in(key, state.step), state, *args)
 
         _STEPS[update] = [jax.jit(run), {}]
     return _STEPS[update]
@@ -94,7 +95,7 @@ def _choose_loop(loop: str, update, state, key, args) -> str:
 
     if jax.default_backend() != "cpu":
         return "scan"
-    closed = jax.make_jaxpr(lambda s, k, a: update(s, k, *a))(state, key, tuple(args))
+    closed = jax.make_jaxpr(lambda s, k, a: update(k, s, *a))(state, key, tuple(args))
     return "host" if _has_convolution(closed.jaxpr) else "scan"
 
 
@@ -136,7 +137,7 @@ def train_loop(update: Callable[..., tuple[Any, Any]], state: Any, key, num_step
     """Run ``num_steps`` steps of ``update``; returns ``(state, metrics)``.
 
     Args:
-      update: ``(state, key, *args) -> (state, metrics)``, one optimiser step; it must advance
+      update: ``(key, state, *args) -> (state, metrics)``, one optimiser step; it must advance
         ``state.step`` by one. Pass the same function object across calls to reuse compilations.
       state: the initial state (a pytree with an int32 scalar ``step`` field, usually 0).
       key: PRNG key; step ``i`` uses ``fold_in(key, i)``.
@@ -168,7 +169,7 @@ def train_loop(update: Callable[..., tuple[Any, Any]], state: Any, key, num_step
         raise ValueError(f"chunk must be a positive int; got {chunk!r}")
     mode = _choose_loop(loop, update, state, key, args)
     call = _call_host if mode == "host" else _call
-    shapes = jax.eval_shape(update, state, key, *args)[1]
+    shapes = jax.eval_shape(update, key, state, *args)[1]
     metrics = jax.tree_util.tree_map(lambda s: jnp.zeros((num_steps,) + s.shape, s.dtype),
                                      shapes)
     if checkpointer is not None:

@@ -89,7 +89,7 @@ def _adamw_update(loss_fn: Callable, learning_rate: float, weight_decay: float):
     that repeated trainings (seeds, resumption) share one compiled chunk."""
     optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
 
-    def update(state: TrainState, key, *args):
+    def update(key, state: TrainState, *args):
         loss, grads = jax.value_and_grad(loss_fn)(state.params, key, *args)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

@@ -21,10 +21,6 @@ __all__ = ["ModelConfig", "AugmentConfig", "Objective", "OBJECTIVES", "PretrainC
 AUGMENT_DRAWS = ("per_step", "once")
 
 
-def _positive_int(owner, name):
-    require_positive_int_field(type(owner).__name__, name, getattr(owner, name))
-
-
 def _positive(owner, name, allow_zero=False):
     value = getattr(owner, name)
     number = not isinstance(value, bool) and isinstance(value, (int, float))
@@ -98,7 +94,7 @@ class ModelConfig:
     def __post_init__(self):
         for name in ("length", "k1", "s1", "kernel", "tc_width", "tc_depth", "tc_heads",
                      "tc_mlp", "timesteps"):
-            _positive_int(self, name)
+            require_positive_int_field(type(self).__name__, name, getattr(self, name))
         require(isinstance(self.channels, tuple) and len(self.channels) == 3
                 and all(isinstance(c, int) and not isinstance(c, bool) and c > 0
                         for c in self.channels),
@@ -278,7 +274,7 @@ class PretrainConfig:
 
     def __post_init__(self):
         for name in ("batch_size", "steps", "checkpoint_every"):
-            _positive_int(self, name)
+            require_positive_int_field(type(self).__name__, name, getattr(self, name))
         require(self.batch_size >= 2,
                 f"PretrainConfig.batch_size must be >= 2 (contrastive); got {self.batch_size}")
         for name in ("learning_rate", "tau", "alpha"):
@@ -395,8 +391,8 @@ class FinetuneConfig:
     plateau_rtol: float = 1e-4
 
     def __post_init__(self):
-        _positive_int(self, "steps")
-        _positive_int(self, "plateau_patience")
+        require_positive_int_field(type(self).__name__, "steps", self.steps)
+        require_positive_int_field(type(self).__name__, "plateau_patience", self.plateau_patience)
         _choice(self, "schedule", ("constant", "plateau"))
         _positive(self, "plateau_factor")
         require(self.plateau_factor < 1.0,

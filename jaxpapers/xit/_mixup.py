@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxpapers._src.optional import distrax
 from jaxpapers._src.threefry import check_key
 from jaxpapers.xit import _validate as chk
 
@@ -72,8 +73,6 @@ def xd_mixup(key, x, ds_id, alpha, per_sample: bool = True, cross_dataset: bool 
           x_mix, perm, lam = xd_mixup(jax.random.key(0), jnp.ones((4, 1, 8)), ds_id, 0.2)
           # no partner shares its dataset: ds_id[perm] == [1, 1, 0, 0] in some order
     """
-    import distrax
-
     check_key(key)
     x = chk.floats(x, "x")
     if x.ndim < 1 or x.shape[0] < 1:
@@ -85,7 +84,7 @@ def xd_mixup(key, x, ds_id, alpha, per_sample: bool = True, cross_dataset: bool 
     key_perm, key_lam = jax.random.split(key)
     perm = xd_permutation(key_perm, ds_id, cross_dataset)
     alpha = jnp.asarray(alpha, jnp.float32)
-    beta = distrax.Beta(alpha, alpha)
+    beta = distrax().Beta(alpha, alpha)
     lam = beta.sample(seed=key_lam, sample_shape=(batch if per_sample else 1,))
     lam = chk.nan_unless(alpha_ok, jnp.broadcast_to(lam, (batch,)).astype(x.dtype))
     lam_b = lam.reshape((batch,) + (1,) * (x.ndim - 1))

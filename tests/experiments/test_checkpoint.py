@@ -22,7 +22,7 @@ OPT = optax.adam(0.05)
 DATA = jnp.linspace(-1.0, 1.0, 64)
 
 
-def _update(state, key, data):
+def _update(key, state, data):
     """One noisy least-squares step: the key matters, so a wrong key schedule shows."""
     def loss(p):
         noise = 0.1 * jax.random.normal(key, data.shape)
@@ -98,7 +98,7 @@ def test_auto_loop_picks_the_host_loop_for_convolutions_on_the_cpu():
 
     kernel = jnp.ones((3, 1, 2))
 
-    def conv_update(state, key):
+    def conv_update(key, state):
         def loss(w):
             y = jax.lax.conv_general_dilated(jnp.ones((2, 8, 1)), w, (1,), "SAME",
                                              dimension_numbers=("NWC", "WIO", "NWC"))

@@ -82,7 +82,7 @@ def _exit_update(config: ExItConfig, num_devices: int, runs: int):
 
     mapped = over_runs(one, num_devices, runs, unroll=True)
 
-    def update(state: _Train, key, buffer, count):
+    def update(key, state: _Train, buffer, count):
         keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(num_runs(count)))
         params, opt_state, metrics = mapped(state.params, state.opt_state, buffer, count, keys)
         return _Train(params, opt_state, state.step + 1), metrics
@@ -98,7 +98,7 @@ def _reinforce_step(config: ReinforceConfig, num_devices: int, runs: int):
 
     mapped = over_runs(one, num_devices, runs, unroll=True)
 
-    def update(carry: _Reinforce, key):
+    def update(key, carry: _Reinforce):
         runs_ = num_runs(carry.state.evaluations)
         keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(runs_))
         steps = jnp.broadcast_to(carry.step, (runs_,))

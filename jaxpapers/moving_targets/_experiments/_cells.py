@@ -181,7 +181,7 @@ def _phase(ctx: RunContext, key: CellKey, phase: str, method, spec, eval_spec, b
     blocks = math.ceil(budget.evaluations / budget.check_every) + 1
     blocks = settings.chunk * math.ceil(blocks / settings.chunk)
 
-    def update(loop: Loop, _key, loop_keys):
+    def update(_key, loop: Loop, loop_keys):
         def run(seeds):
             return jax.vmap(lambda k, s: _train.block(jax.random.fold_in(k, loop.step), s, spec,
                                                       method, budget, eval_spec))(loop_keys,

@@ -35,12 +35,12 @@ HELD_OUT = "held-out"  # sources: the pool without the fine-tuning targets' sets
 
 @functools.lru_cache(maxsize=64)
 def _loop_update(step):
-    """``step(keys, state, *args)`` as a ``train_loop`` update ``(state, loop_key, keys,
+    """``step(keys, state, *args)`` as a ``train_loop`` update ``(loop_key, state, keys,
     *args)``. The runs draw from their own keys (``fold_in(keys[r], state.step)`` inside the
     step), so the loop's per-step key is not needed. Cached, so one step gives one update
     object and ``train_loop`` compiles it once."""
 
-    def update(state, loop_key, keys, *args):
+    def update(loop_key, state, keys, *args):
         del loop_key
         return step(keys, state, *args)
 
