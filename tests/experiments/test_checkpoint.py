@@ -112,8 +112,8 @@ def test_auto_loop_picks_the_host_loop_for_convolutions_on_the_cpu():
     expected = "host" if jax.default_backend() == "cpu" else "scan"
     assert _choose_loop("auto", conv_update, conv_state, key, ()) == expected
     # a convolution nested in a scan inside the step is found too
-    def nested(state, key):
-        return jax.lax.scan(lambda c, _: (conv_update(c, key)[0], None), state, None,
+    def nested(key, state):
+        return jax.lax.scan(lambda c, _: (conv_update(key, c)[0], None), state, None,
                             length=2)[0], jnp.float32(0)
 
     assert _choose_loop("auto", nested, conv_state, key, ()) == expected
