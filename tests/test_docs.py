@@ -1,6 +1,6 @@
 """The documentation: every public name is in the API reference, every method and notebook has
 its page, the README stays short with its test-command marker, and the site builds with
-warnings as errors (slow)."""
+warnings as errors."""
 
 import importlib
 import os
@@ -100,7 +100,6 @@ def test_readme_is_short_and_keeps_the_test_command_and_its_links():
         assert (ROOT / target).exists(), f"README links to a missing page: {target}"
 
 
-@pytest.mark.slow
 def test_docs_build_with_warnings_as_errors(tmp_path):
     """The documented build command (docs/conf.py, README's Documentation section)."""
     pytest.importorskip("sphinx")
