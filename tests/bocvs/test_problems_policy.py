@@ -19,7 +19,7 @@ from jaxpapers.bocvs._problems import (
     truncnorm_variance,
 )
 from jaxpapers.bocvs.metrics import cumulative_regret, simple_regret_curve
-from jaxpapers.bocvs.problems import COST_REGIMES, Problem, make_problem
+from jaxpapers.bocvs.problems import COST_REGIMES, Problem, gp_sample_objective, make_problem
 
 
 @pytest.fixture(autouse=True)
@@ -193,9 +193,9 @@ def test_gp_sample_problem_is_drawn_from_its_key():
         make_problem("gp_sample")
     a = make_problem("gp_sample", key=jax.random.key(3))
     b = make_problem("gp_sample", key=jax.random.key(3))
-    c = make_problem("gp_sample", key=jax.random.key(4))
     x = jnp.full(3, 0.4)
     assert float(a.objective(x)) == float(b.objective(x)) and a.f_star == b.f_star
-    assert float(a.objective(x)) != float(c.objective(x))
+    other = gp_sample_objective(jax.random.key(4), 3, 0.1)   # another key, another function
+    assert float(a.objective(x)) != float(other(x))
     grid = jax.random.uniform(jax.random.key(0), (2048, 3))  # the estimate is a maximum
     assert float(jnp.max(jax.vmap(a.objective)(grid))) <= a.f_star + 1e-5
