@@ -15,6 +15,10 @@ from jaxpapers import cli
 from jaxpapers._src.errors import MissingDependencyError
 from jaxpapers.experiments import METHODS, RunContext, implemented
 
+# One worker takes every test of this module (the README's command runs with --dist loadgroup):
+# they share one smoke run, and a second worker waiting for it would sit idle.
+pytestmark = pytest.mark.xdist_group("quickstart")
+
 
 def _jaxpapers(cwd, *args, cache):
     env = dict(os.environ, JAX_PLATFORMS="cpu", JAXPAPERS_COMPILE_CACHE=str(cache))
