@@ -15,10 +15,6 @@ from jaxpapers import cli
 from jaxpapers._src.errors import MissingDependencyError
 from jaxpapers.experiments import METHODS, RunContext, implemented
 
-# One worker takes every test of this module (the README's command runs with --dist loadgroup):
-# they share one smoke run, and a second worker waiting for it would sit idle.
-pytestmark = pytest.mark.xdist_group("quickstart")
-
 
 def _jaxpapers(cwd, *args, cache):
     env = dict(os.environ, JAX_PLATFORMS="cpu", JAXPAPERS_COMPILE_CACHE=str(cache))
@@ -28,39 +24,16 @@ def _jaxpapers(cwd, *args, cache):
 
 
 @pytest.fixture(scope="module")
-def fresh_folder(tmp_path_factory, request):
-    """An empty working folder after ``jaxpapers reproduce all --scale smoke``.
-
-    Run once per test session: under pytest-xdist every worker that needs it would otherwise
-    run its own copy (minutes of CPU), so the workers share one run through a folder of the
-    session's base temporary directory and a lock (the first worker runs it, the others wait
-    and read its outcome)."""
-    import fcntl
-    import types
-
-    if not hasattr(request.config, "workerinput"):   # no xdist: this process only
-        cwd = tmp_path_factory.mktemp("user")
-        cache = tmp_path_factory.mktemp("xla-cache")
-        proc = _jaxpapers(cwd, "reproduce", "all", "--scale", "smoke", "--no-progress",
-                          cache=cache)
-        return cwd, cache, proc
-    shared = tmp_path_factory.getbasetemp().parent / "quickstart-run"  # one per session
-    shared.mkdir(exist_ok=True)
-    cwd, cache, outcome = shared / "user", shared / "xla-cache", shared / "outcome.json"
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not outcome.exists():
-            cwd.mkdir()
-            cache.mkdir()
-            proc = _jaxpapers(cwd, "reproduce", "all", "--scale", "smoke", "--no-progress",
-                              cache=cache)
-            outcome.write_text(json.dumps({"returncode": proc.returncode,
-                                           "stdout": proc.stdout, "stderr": proc.stderr}))
-        saved = json.loads(outcome.read_text())
-    return cwd, cache, types.SimpleNamespace(**saved)
+def fresh_folder(tmp_path_factory):
+    """An empty working folder after ``jaxpapers reproduce all --scale smoke`` (one test uses
+    it, so one run per test session, on whichever worker takes that test)."""
+    cwd = tmp_path_factory.mktemp("user")
+    cache = tmp_path_factory.mktemp("xla-cache")
+    proc = _jaxpapers(cwd, "reproduce", "all", "--scale", "smoke", "--no-progress", cache=cache)
+    return cwd, cache, proc
 
 
-def test_reproduce_all_from_an_empty_folder_with_the_default_out(fresh_folder):
+def _check_reproduce_all_from_an_empty_folder_with_the_default_out(fresh_folder):
     cwd, _, proc = fresh_folder
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     methods = [name for name in METHODS if implemented(name)]
@@ -74,13 +47,15 @@ def test_reproduce_all_from_an_empty_folder_with_the_default_out(fresh_folder):
     assert summary.strip() in proc.stdout
 
 
-@pytest.mark.parametrize("method, module", [
+SMOKE_CHECKS = [
     ("meanfield", "tests.meanfield.test_reproduce"),
     ("diffusion_resampling", "tests.diffusion_resampling.test_runner"),
     ("xit", "tests.xit.test_training"),
     ("moving_targets", "tests.moving_targets.test_reproduce"),
-])
-def test_each_methods_smoke_results(fresh_folder, method, module):
+]
+
+
+def _check_each_methods_smoke_results(fresh_folder, method, module):
     """The per-method checks of a smoke run, on this run's folders (their in-process smoke runs
     are slow-marked: one smoke run of each method per CI run)."""
     import importlib
@@ -90,7 +65,7 @@ def test_each_methods_smoke_results(fresh_folder, method, module):
     importlib.import_module(module).check_smoke_results(cwd / "runs" / method)
 
 
-def test_the_run_prints_no_traceback_and_no_library_warning(fresh_folder):
+def _check_the_run_prints_no_traceback_and_no_library_warning(fresh_folder):
     _, _, proc = fresh_folder
     text = proc.stdout + proc.stderr
     assert "Traceback" not in text
@@ -98,9 +73,9 @@ def test_the_run_prints_no_traceback_and_no_library_warning(fresh_folder):
     assert not re.search(r"\b\w+Warning\b", text), text[-3000:]
 
 
-def test_resume_into_the_relative_folder_gives_the_same_numbers(fresh_folder, tmp_path):
+def _check_resume_into_the_relative_folder_gives_the_same_numbers(fresh_folder, tmp_path):
     shared, cache, _ = fresh_folder
-    cwd = tmp_path / "user"     # a copy: other tests read the shared run's files meanwhile
+    cwd = tmp_path / "user"     # a copy: the shared run's files stay as they were
     shutil.copytree(shared / "runs" / "bocvs", cwd / "runs" / "bocvs")
     first = cwd / "first-bocvs.json"
     shutil.copy(cwd / "runs" / "bocvs" / "results.json", first)
@@ -109,6 +84,16 @@ def test_resume_into_the_relative_folder_gives_the_same_numbers(fresh_folder, tm
     assert proc.returncode == 0, proc.stderr[-4000:]
     diff = _jaxpapers(cwd, "diff", str(first), "runs/bocvs", cache=cache)
     assert diff.returncode == 0 and "0 difference" in diff.stderr, diff.stdout + diff.stderr
+
+
+def test_the_quickstart_smoke_run_as_a_new_user(fresh_folder, tmp_path):
+    """Every check of the shared smoke run in one test: split over tests, a second xdist worker
+    would sit idle waiting for the run the first one is doing."""
+    _check_reproduce_all_from_an_empty_folder_with_the_default_out(fresh_folder)
+    for method, module in SMOKE_CHECKS:
+        _check_each_methods_smoke_results(fresh_folder, method, module)
+    _check_the_run_prints_no_traceback_and_no_library_warning(fresh_folder)
+    _check_resume_into_the_relative_folder_gives_the_same_numbers(fresh_folder, tmp_path)
 
 
 def _fake_results(name):
