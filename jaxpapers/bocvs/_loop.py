@@ -433,12 +433,17 @@ def _spec_valid(spec: ProblemSpec):
             & finite(spec.noise_sd, 0, False) & finite(spec.lengthscale, 0, True))
 
 
-def _validate(key, spec: ProblemSpec, policy: Policy, config: BOConfig):
-    """Static checks of a run's inputs; ``(masks, spec_ok)`` (``spec_ok`` may be traced)."""
+def _check_types(spec, config) -> None:
+    """``config`` a :class:`BOConfig` and ``spec`` a :class:`ProblemSpec`, else ValueError."""
     checks.require(isinstance(config, BOConfig),
                    f"config must be a BOConfig; got {type(config).__name__}")
     checks.require(isinstance(spec, ProblemSpec),
                    f"spec must be a ProblemSpec (see problem_spec); got {type(spec).__name__}")
+
+
+def _validate(key, spec: ProblemSpec, policy: Policy, config: BOConfig):
+    """Static checks of a run's inputs; ``(masks, spec_ok)`` (``spec_ok`` may be traced)."""
+    _check_types(spec, config)
     checks.require(isinstance(policy, Policy),
                    f"policy must be a Policy (ucb_cvs, etc, ...); got {type(policy).__name__}")
     check_key(key)
@@ -648,10 +653,7 @@ def history(state: BOState, spec: ProblemSpec, config: BOConfig) -> History:
     """
     checks.require(isinstance(state, BOState),
                    f"state must be a BOState (see init); got {type(state).__name__}")
-    checks.require(isinstance(config, BOConfig),
-                   f"config must be a BOConfig; got {type(config).__name__}")
-    checks.require(isinstance(spec, ProblemSpec),
-                   f"spec must be a ProblemSpec (see problem_spec); got {type(spec).__name__}")
+    _check_types(spec, config)
     return _finish(_State(*state[:9]), spec, config)
 
 

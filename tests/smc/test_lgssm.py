@@ -70,7 +70,8 @@ def test_likelihood_estimate_is_unbiased_in_z(scheme):
     mean, se, out = _ratio_mean_and_se(scheme, 1.0, MODEL, STEPS, PARTICLES, REPLICATES)
     assert abs(mean - 1.0) < 5 * se, (mean, se)
     assert se < 0.02, "the ratio's variance should be moderate for this test to have power"
-    # Power check (deliberate): the first assertion must be able to fail. log Z_hat is biased
+    # Power check (deliberate; it tests this test, not the filter): the first assertion must be
+    # able to fail on a filter that is unbiased only in log space. log Z_hat is biased
     # low (Jensen), so exp(E[log Z_hat - log Z]), the statistic of an estimator unbiased only in
     # log space, sits more than 5 s.e. below 1 at these sizes; a filter returning that would
     # fail the unbiasedness check above.
